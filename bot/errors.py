@@ -1,0 +1,93 @@
+"""The one exception tree of dliconn; callers catch by meaning, never by HTTP status.
+
+    DliconnError
+    ├── ConfigError            a setting is missing or malformed (start-up stops with one line)
+    └── DliError               anything that went wrong talking to DLI / its API gateway
+        ├── NotFound           400 DLI.0002, 404 / DLI.0023: no such connection
+        ├── AuthFailed         401 APIGW.0301 / APIGW.0307: bad AK/SK, clock skew, expired token
+        ├── Forbidden          403 APIGW.0302 and other 403s: the credentials lack permission
+        ├── Throttled          429, APIGW.0308 / APIG.0308: slow down (retryable)
+        ├── Unavailable        5xx, DLI.0999, timeouts, connection errors (retryable)
+        └── BadResponse        non-JSON, schema mismatch, `is_success: false`
+
+Every DliError carries the gateway's `X-Request-Id` when one came back: it is what Huawei
+support asks for. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class DliconnError(Exception):
+    """Base of every error dliconn raises on purpose."""
+
+
+class ConfigError(DliconnError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class DliError(DliconnError):
+    """A failed DLI call, classified by meaning."""
+
+    #: Short human label used in user-facing messages and metrics.
+    kind: str = "error"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        if self.request_id:
+            parts.append(f"(request id {self.request_id})")
+        return " ".join(parts)
+
+
+class NotFound(DliError):
+    kind = "not_found"
+
+
+class AuthFailed(DliError):
+    kind = "auth_failed"
+
+
+class Forbidden(DliError):
+    kind = "forbidden"
+
+
+class Throttled(DliError):
+    kind = "throttled"
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class Unavailable(DliError):
+    kind = "unavailable"
+    retryable = True
+
+
+class BadResponse(DliError):
+    kind = "bad_response"

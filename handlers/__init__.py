@@ -1,0 +1,1 @@
+"""Thin Slack listeners; `register_handlers` wires them onto a Bolt app."""
