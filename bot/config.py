@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,6 +106,20 @@ class Settings(BaseSettings):
     @property
     def incident_channels(self) -> frozenset[str]:
         return frozenset(c.strip() for c in self.dliconn_incident_channels.split(",") if c.strip())
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log scrubber."""
+        secrets = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.huaweicloud_sdk_sk,
+            self.huaweicloud_sdk_security_token,
+            self.dli_iam_password,
+        ]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        redis_password = urlsplit(self.redis_dsn).password if self.redis_dsn else None
+        return [*values, redis_password] if redis_password else values
 
     @property
     def redis_dsn(self) -> str | None:

@@ -10,6 +10,9 @@ from urllib.parse import quote, unquote
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_HEADER = "X-Sdk-Date"
+# A caller may opt out of hashing the body by sending this header (the official SDK does for
+# non-JSON bodies); the gateway then signs the header's value in the payload hash's place.
+CONTENT_HASH_HEADER = "X-Sdk-Content-Sha256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -50,7 +53,9 @@ def string_to_sign(
 ) -> str:
     lowered = {k.lower(): str(v).strip() for k, v in headers.items()}
     canonical_headers = "".join(f"{name}:{lowered.get(name, '')}\n" for name in signed)
-    payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    payload_hash = EMPTY_SHA256
+    if body:
+        payload_hash = lowered.get(CONTENT_HASH_HEADER.lower()) or hashlib.sha256(body).hexdigest()
     canonical_request = "\n".join(
         [
             method.upper(),

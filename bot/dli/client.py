@@ -1,0 +1,389 @@
+"""Async DLI enhanced-connection client: requests, bounded retries, and the one error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from bot import __version__
+from bot.dli.models import Connection, Fetched, ListConnectionsResponse, ShowConnectionResponse
+from bot.dli.signing import canonical_query
+from bot.errors import (
+    AuthFailed,
+    BadResponse,
+    ConfigError,
+    DliError,
+    Forbidden,
+    NotFound,
+    Throttled,
+    Unavailable,
+)
+from bot.metrics import Metrics
+from bot.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+MAX_DETAIL_CHARS: Final = 300
+
+# Real DLI connection ids are UUIDs. Anything outside this (deliberately looser) shape cannot name
+# a connection, so it is answered NotFound locally instead of being sent: no request, no path
+# games, and no signature mismatch from ids the gateway would normalise differently.
+_CONNECTION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+_NOT_FOUND_CODES: Final = frozenset({"DLI.0002", "DLI.0023"})
+_THROTTLED_CODES: Final = frozenset({"APIGW.0308", "APIG.0308"})
+_UNAVAILABLE_CODES: Final = frozenset({"DLI.0999", "APIGW.0613"})
+_SIGNATURE_CODE: Final = "APIGW.0301"
+_EXPIRED_CODE: Final = "APIGW.0307"
+_ENVELOPE_FIELDS: Final = {"is_success", "message"}
+
+
+def _truncate(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _with_detail(summary: str, detail: str) -> str:
+    detail = _truncate(detail)
+    return f"{summary}: {detail}" if detail else summary
+
+
+def error_for_response(
+    status: int,
+    code: str | None,
+    message: str,
+    headers: Mapping[str, str],
+    *,
+    request_id: str | None = None,
+) -> DliError:
+    """The exception a non-success DLI/gateway answer means; the only status/code mapping.
+
+    `message` is the body's error_msg (or message); `request_id` is the body's, used when the
+    response carries no X-Request-Id header.
+    """
+    request_id = headers.get(REQUEST_ID_HEADER) or request_id
+    ids: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    # Codes first: DLI reports its server errors as 400 + DLI.0999, and the gateway's codes are
+    # more precise than the status they travel with.
+    if status == 429 or code in _THROTTLED_CODES:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        summary = "DLI is throttling requests"
+        if retry_after is not None:
+            summary += f" (retry after {retry_after:g}s)"
+        return Throttled(_with_detail(summary, message), retry_after=retry_after, **ids)
+    if status >= 500 or code in _UNAVAILABLE_CODES:
+        return Unavailable(_with_detail(f"DLI is unavailable (HTTP {status})", message), **ids)
+    if status == 404 or code in _NOT_FOUND_CODES:
+        return NotFound(_with_detail("DLI has no such connection", message), **ids)
+    if status == 401:
+        if code == _SIGNATURE_CODE:
+            summary = (
+                "DLI rejected the request signature: check that the AK/SK pair is right and "
+                "that this host's clock is within 15 minutes of real time (X-Sdk-Date)"
+            )
+        elif code == _EXPIRED_CODE:
+            summary = "DLI rejected the IAM token as expired or invalid; it must be renewed"
+        else:
+            summary = "DLI rejected the credentials"
+        return AuthFailed(_with_detail(summary, message), **ids)
+    if status == 403:
+        summary = "the credentials lack permission for this DLI operation"
+        return Forbidden(_with_detail(summary, message), **ids)
+    if 400 <= status < 500:
+        # DLI rejected the request itself (bad parameter and the like): not the answer's fault.
+        return DliError(_with_detail(f"DLI refused the request (HTTP {status})", message), **ids)
+    return BadResponse(_with_detail(f"unexpected HTTP {status} from DLI", message), **ids)
+
+
+def _error_for_transport(exc: httpx.HTTPError) -> DliError:
+    # Only the exception's type: its text may quote URLs and is not ours to pass on.
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return Unavailable(f"DLI did not answer in time ({name})")
+    if isinstance(exc, httpx.TransportError):
+        return Unavailable(f"could not talk to DLI ({name})")
+    return BadResponse(f"unusable answer from DLI ({name})")
+
+
+def _body_request_id(body: object) -> str | None:
+    if isinstance(body, dict):
+        value = body.get("request_id")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _text_field(body: object, *names: str) -> str:
+    if isinstance(body, dict):
+        for name in names:
+            value = body.get(name)
+            if isinstance(value, str) and value:
+                return value
+    return ""
+
+
+def _json_or_none(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return None
+
+
+def _error_for_answer(response: httpx.Response) -> DliError:
+    body = _json_or_none(response)
+    return error_for_response(
+        response.status_code,
+        _text_field(body, "error_code") or None,
+        _text_field(body, "error_msg", "message"),
+        response.headers,
+        request_id=_body_request_id(body),
+    )
+
+
+def _decode(response: httpx.Response, model: type[M]) -> Fetched[M]:
+    """A 2xx answer as `model`, or BadResponse when it is not a successful one of that shape."""
+    body = _json_or_none(response)
+    request_id = response.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
+    ids: dict[str, Any] = {"status": response.status_code, "request_id": request_id}
+    if not isinstance(body, dict):
+        what = "not a JSON object" if response.content else "empty"
+        raise BadResponse(f"DLI answered with a body that is {what}", **ids)
+    if body.get("is_success") is False:
+        message = _text_field(body, "message", "error_msg") or "no message given"
+        code = _text_field(body, "error_code") or None
+        raise BadResponse(_with_detail("DLI reported failure", message), code=code, **ids)
+    try:
+        return Fetched(model.model_validate(body), request_id)
+    except ValidationError as exc:
+        # Field locations only: the offending values may be long or sensitive.
+        where = ", ".join(".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()[:3])
+        raise BadResponse(
+            _with_detail("DLI answered with an unexpected shape", where), **ids
+        ) from None
+
+
+def _tags_value(tags: Mapping[str, str]) -> str:
+    for key, value in tags.items():
+        if any(sep in part for part in (key, value) for sep in ",="):
+            raise ValueError("tag keys and values cannot contain ',' or '=' (DLI's separators)")
+    return ",".join(f"{key}={value}" for key, value in tags.items())
+
+
+def _base_url(text: str) -> httpx.URL:
+    # The URL itself is not echoed: it may carry userinfo.
+    problem = ConfigError("the DLI base URL must look like http(s)://host[:port][/prefix]")
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        raise problem from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise problem
+    return url
+
+
+class DliClient:
+    """Reads enhanced datasource connections of one project; every failure is a DliError."""
+
+    def __init__(
+        self,
+        base_url: str,
+        project_id: str,
+        *,
+        auth: httpx.Auth | None,
+        timeout: float = 10.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        url = _base_url(base_url)
+        if not project_id:
+            raise ConfigError("DLI_PROJECT_ID is empty")
+        self._prefix = f"/v2.0/{quote(project_id, safe='')}/datasource/enhanced-connections"
+        self._retry = retry
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._metrics = metrics
+        self._http = httpx.AsyncClient(
+            base_url=url,
+            auth=auth,
+            transport=transport,
+            # A dead endpoint should fail fast so the retries still fit in a user's patience.
+            timeout=httpx.Timeout(
+                connect=min(timeout, 5.0), read=timeout, write=timeout, pool=timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=30.0,
+            ),
+            headers={
+                "User-Agent": f"dliconn/{__version__}",
+                "Accept": "application/json",
+                # The official SDK sends it too; the gateway may use it to route project-scoped
+                # calls.
+                "X-Project-Id": project_id,
+            },
+            follow_redirects=False,
+        )
+
+    async def __aenter__(self) -> DliClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _connection_path(self, connection_id: str) -> str:
+        """The show path for an id, which is always one percent-encoded path segment.
+
+        get_connection's id check already rules out anything that needs encoding; quoting anyway
+        keeps the path safe should that check ever be loosened.
+        """
+        return f"{self._prefix}/{quote(connection_id, safe='')}"
+
+    async def get_connection(self, connection_id: str) -> Fetched[Connection]:
+        """One connection by id. An id that cannot be a DLI id is NotFound without a request."""
+        if not _CONNECTION_ID.fullmatch(connection_id):
+            raise NotFound(f"no connection has the id {_truncate(connection_id, 80)!r}")
+        shown = await self._fetch(
+            "show", self._connection_path(connection_id), [], ShowConnectionResponse
+        )
+        # The envelope belongs to the answer, not to the connection callers keep and re-serialise.
+        connection = Connection.model_validate(shown.value.model_dump(exclude=_ENVELOPE_FIELDS))
+        return Fetched(connection, shown.request_id)
+
+    async def list_connections(
+        self,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Fetched[ListConnectionsResponse]:
+        """One page of connections (DLI's default page is 100; `limit=0` means all)."""
+        if (limit is not None and limit < 0) or (offset is not None and offset < 0):
+            raise ValueError("limit and offset must not be negative")
+        params = {"name": name, "status": status, "limit": limit, "offset": offset}
+        query = [(key, str(value)) for key, value in params.items() if value is not None]
+        if tags:
+            query.append(("tags", _tags_value(tags)))
+        return await self._fetch("list", self._prefix, query, ListConnectionsResponse)
+
+    async def iter_connections(
+        self,
+        *,
+        page_size: int = 100,
+        name: str | None = None,
+        status: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Connection]:
+        """Every matching connection, page by page until a short page; `page_size=0`: one call.
+
+        A connection seen on an earlier page is not yielded again (pages shift when connections
+        are created meanwhile), and a full page with nothing new stops the walk with BadResponse
+        rather than looping forever on a server that ignores `offset`.
+        """
+        if page_size < 0:
+            raise ValueError("page_size must not be negative")
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = await self.list_connections(
+                name=name, status=status, tags=tags, limit=page_size, offset=offset
+            )
+            connections = page.value.connections
+            fresh = [c for c in connections if c.id not in seen]
+            for connection in fresh:
+                seen.add(connection.id)
+                yield connection
+            if page_size == 0 or len(connections) < page_size:
+                return
+            if not fresh:
+                raise BadResponse(
+                    f"DLI paging did not advance at offset {offset}", request_id=page.request_id
+                )
+            offset += len(connections)
+
+    async def _fetch(
+        self, operation: str, path: str, query: list[tuple[str, str]], model: type[M]
+    ) -> Fetched[M]:
+        """A GET decoded as `model`, retried while the failure is Throttled or Unavailable."""
+        # The query goes on the wire exactly in its canonical (signed) form.
+        url = f"{path}?{canonical_query(query)}" if query else path
+        attempts = self._retry.attempts
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                fetched = await self._exchange(url, model)
+            except DliError as exc:
+                self._observe(operation, started, exc)
+                if not exc.retryable or attempt >= attempts:
+                    log.log(
+                        logging.DEBUG if isinstance(exc, NotFound) else logging.WARNING,
+                        "DLI %s failed on attempt %d/%d: %s %s (request id %s)",
+                        operation,
+                        attempt,
+                        attempts,
+                        exc.kind,
+                        exc.code or exc.status,
+                        exc.request_id,
+                    )
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+                delay = self._retry.delay(attempt, retry_after, self._rng)
+                log.info(
+                    "DLI %s attempt %d/%d: %s %s (request id %s); retrying in %.2fs",
+                    operation,
+                    attempt,
+                    attempts,
+                    exc.kind,
+                    exc.code or exc.status,
+                    exc.request_id,
+                    delay,
+                )
+                await self._sleep(delay)
+            else:
+                self._observe(operation, started, None)
+                return fetched
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    async def _exchange(self, url: str, model: type[M]) -> Fetched[M]:
+        # A new request() each time, so the auth flow signs again with a fresh X-Sdk-Date.
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise _error_for_transport(exc) from exc
+        if not response.is_success:
+            raise _error_for_answer(response)
+        return _decode(response, model)
+
+    def _observe(self, operation: str, started: float, error: DliError | None) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.dli_latency.labels(operation=operation).observe(time.perf_counter() - started)
+        if error is not None:
+            self._metrics.dli_errors.labels(kind=error.kind).inc()

@@ -1,0 +1,124 @@
+"""Turns what a person typed (a connection id or a name) into a connection, or a shortlist."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.cache import ConnectionLookup, Lookup, normalise_id
+from bot.dli.client import DliClient
+from bot.dli.models import Connection
+from bot.errors import NotFound
+from bot.store import KeyValueStore, make_safe
+
+log = logging.getLogger(__name__)
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+_NAME_KEY = "name:v1:"
+_SNAPSHOT_KEY = "snapshot:v1"
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """A name that matched several connections (or only partially): the person has to choose."""
+
+    query: str
+    matches: Sequence[Connection]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every connection of the project as one list call returned it."""
+
+    connections: Sequence[Connection]
+    fetched_at: datetime
+    request_id: str | None
+
+
+class ConnectionFinder:
+    """Ids go through the cached lookup; names are resolved with the list API's name filter.
+
+    A resolved name is remembered (name -> id), so that while DLI is down a name still reaches
+    the stale copy of its connection instead of failing outright.
+    """
+
+    def __init__(
+        self,
+        client: DliClient,
+        lookup: ConnectionLookup,
+        store: KeyValueStore,
+        *,
+        name_ttl: float,
+        snapshot_ttl: float,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._client = client
+        self._lookup = lookup
+        self._store = make_safe(store)
+        self._name_ttl = max(name_ttl, 1.0)
+        self._snapshot_ttl = snapshot_ttl
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    async def find(self, target: str, *, force: bool = False) -> Lookup | Ambiguous:
+        target = target.strip()
+        if UUID_RE.fullmatch(target):
+            return await self._lookup.lookup(target, force=force)
+        return await self._find_by_name(target, force=force)
+
+    async def _find_by_name(self, name: str, *, force: bool) -> Lookup | Ambiguous:
+        key = _NAME_KEY + name.lower()
+        try:
+            fetched = await self._client.list_connections(name=name, limit=0)
+        except NotFound:
+            raise
+        except Exception:
+            # DLI is unreachable (or worse): a name seen before still leads to its cached copy.
+            known = await self._store.get(key)
+            if known is None:
+                raise
+            return await self._lookup.lookup(known.decode(), force=force)
+        matches = fetched.value.connections
+        exact = [c for c in matches if c.name.lower() == name.lower()]
+        if len(exact) == 1:
+            connection = exact[0]
+            await self._store.set(key, normalise_id(connection.id).encode(), ttl=self._name_ttl)
+            await self._lookup.remember(connection, fetched.request_id)
+            return Lookup(connection, "live", self._clock(), fetched.request_id)
+        if exact or matches:
+            return Ambiguous(name, exact or matches)
+        raise NotFound(f"no connection is named {name!r}", request_id=fetched.request_id)
+
+    async def snapshot(self, *, force: bool = False) -> Snapshot:
+        """All connections of the project, from one `limit=0` list call, briefly cached."""
+        if not force:
+            cached = await self._store.get(_SNAPSHOT_KEY)
+            if cached is not None:
+                return _decode_snapshot(cached)
+        fetched = await self._client.list_connections(limit=0)
+        snap = Snapshot(fetched.value.connections, self._clock(), fetched.request_id)
+        if self._snapshot_ttl > 0:
+            await self._store.set(_SNAPSHOT_KEY, _encode_snapshot(snap), ttl=self._snapshot_ttl)
+        return snap
+
+
+def _encode_snapshot(snap: Snapshot) -> bytes:
+    return json.dumps(
+        {
+            "connections": [c.to_api() for c in snap.connections],
+            "fetched_at": snap.fetched_at.isoformat(),
+            "request_id": snap.request_id,
+        }
+    ).encode()
+
+
+def _decode_snapshot(raw: bytes) -> Snapshot:
+    data = json.loads(raw)
+    return Snapshot(
+        [Connection.model_validate(c) for c in data["connections"]],
+        datetime.fromisoformat(data["fetched_at"]),
+        data.get("request_id"),
+    )

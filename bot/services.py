@@ -1,0 +1,124 @@
+"""Builds the bot's parts from Settings (real or embedded defaults) and closes them on shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from bot.cache import ConnectionLookup
+from bot.config import Settings
+from bot.dli.auth import AkSkAuth, IamTokenAuth
+from bot.dli.client import DliClient
+from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
+from bot.dli.fakeserver import FakeDli
+from bot.finder import ConnectionFinder
+from bot.metrics import Metrics
+from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a surface (Slack, console, CLI, watcher) needs, built once per process."""
+
+    settings: Settings
+    metrics: Metrics
+    store: SafeStore
+    dli: DliClient
+    lookup: ConnectionLookup
+    finder: ConnectionFinder
+    demo: bool
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    async def aclose(self) -> None:
+        # Last built, first closed: the client before the demo server it talks to.
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:  # shutting down: report, keep closing the rest
+                log.exception("error while closing %r", close)
+        self._closers.clear()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Services:
+    """The one composition root below the Slack app; tests pass their own settings."""
+    metrics = metrics or Metrics()
+    closers: list[Callable[[], Awaitable[None]]] = []
+    raw_store: KeyValueStore = (
+        RedisStore.from_url(settings.redis_dsn) if settings.redis_dsn else MemoryStore()
+    )
+    store = SafeStore(raw_store)
+    closers.append(store.aclose)
+
+    demo = settings.dli_mode == "demo"
+    auth: httpx.Auth
+    if demo:
+        # No credentials: the real client talks to the built-in demo data over real HTTP, so
+        # trying the bot exercises the same code paths as production.
+        fake = FakeDli(demo_connections())
+        base_url = await fake.start()
+        closers.append(fake.stop)
+        project_id = DEMO_PROJECT_ID
+        auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=project_id)
+        log.info("no DLI credentials configured: serving the built-in demo data")
+    else:
+        base_url = settings.dli_base_url
+        project_id = settings.dli_project_id or ""
+        auth = _real_auth(settings, store)
+        if isinstance(auth, IamTokenAuth):
+            closers.append(auth.aclose)
+
+    client = DliClient(
+        base_url,
+        project_id,
+        auth=auth,
+        timeout=settings.dliconn_dli_timeout,
+        metrics=metrics,
+        transport=transport,
+    )
+    closers.append(client.aclose)
+    lookup = ConnectionLookup(
+        client,
+        store,
+        ttl=settings.dliconn_cache_ttl,
+        stale_horizon=settings.dliconn_stale_horizon,
+        negative_ttl=settings.dliconn_negative_ttl,
+        metrics=metrics,
+    )
+    finder = ConnectionFinder(
+        client,
+        lookup,
+        store,
+        name_ttl=settings.dliconn_stale_horizon,
+        snapshot_ttl=settings.dliconn_cache_ttl,
+    )
+    return Services(settings, metrics, store, client, lookup, finder, demo, closers)
+
+
+def _real_auth(settings: Settings, store: KeyValueStore) -> httpx.Auth:
+    if settings.dli_mode == "aksk":
+        assert settings.huaweicloud_sdk_ak and settings.huaweicloud_sdk_sk
+        return AkSkAuth(
+            settings.huaweicloud_sdk_ak.get_secret_value(),
+            settings.huaweicloud_sdk_sk,
+            project_id=settings.dli_project_id,
+            security_token=settings.huaweicloud_sdk_security_token,
+        )
+    assert settings.dli_iam_user and settings.dli_iam_password and settings.dli_iam_domain
+    return IamTokenAuth(
+        settings.iam_base_url,
+        user=settings.dli_iam_user,
+        password=settings.dli_iam_password,
+        domain=settings.dli_iam_domain,
+        project_id=settings.dli_project_id or "",
+        timeout=settings.dliconn_dli_timeout,
+    )

@@ -1,0 +1,240 @@
+"""The `/dliconn` grammar and id/name scanning of free Slack text: pure, never raises."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias, get_args
+
+MAX_COMMAND_CHARS: Final = 4000
+#: More ids than this in one message is a paste of a log, not a question; answer the first ones.
+MAX_SCANNED_MATCHES: Final = 20
+MAX_NAME_CHARS: Final = 64
+
+ListFilter: TypeAlias = Literal["all", "failed", "active", "deleted"]
+LIST_FILTERS: Final[tuple[ListFilter, ...]] = get_args(ListFilter)
+
+EXAMPLE_CONNECTION_ID: Final = "c4e1a7d2-5b3f-4e8a-9d61-2f7b0c3e9a15"
+
+
+@dataclass(frozen=True)
+class _Targeted:
+    target: str  # a lower-case connection id, or a name exactly as typed
+
+    @property
+    def target_is_id(self) -> bool:
+        return is_connection_id(self.target)
+
+
+@dataclass(frozen=True)
+class Show(_Targeted):
+    """Show one connection's card."""
+
+
+@dataclass(frozen=True)
+class Watch(_Targeted):
+    """Subscribe the current channel to a connection's failures."""
+
+
+@dataclass(frozen=True)
+class Unwatch(_Targeted):
+    """Cancel the current channel's subscription to a connection."""
+
+
+@dataclass(frozen=True)
+class ListConnections:
+    """List the project's connections, all or only those in one state."""
+
+    filter: ListFilter = "all"
+
+
+@dataclass(frozen=True)
+class Watches:
+    """List what the current channel watches."""
+
+
+@dataclass(frozen=True)
+class Help:
+    # Plain text that may echo user input: escape it before putting it into mrkdwn.
+    reason: str | None = None
+
+
+Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Help
+
+_TARGETED: Final[dict[str, type[Show | Watch | Unwatch]]] = {
+    "show": Show,
+    "watch": Watch,
+    "unwatch": Unwatch,
+}
+_LIST_FILTER_BY_WORD: Final[dict[str, ListFilter]] = {f: f for f in LIST_FILTERS}
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID_FULL = re.compile(_UUID)
+# Alphanumeric neighbours mean the hex is part of something longer; `_`, `-`, `/`, `=` and
+# formatting characters are how ids sit in italics, names, URLs and query strings.
+_UUID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z]){_UUID}(?![0-9A-Za-z])")
+# DLI allows letters, digits and `_` (not only digits, not starting with `_`); `-` is tolerated.
+_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME_CHARS - 1}}}")
+_DIGITS = re.compile(r"[0-9]+")
+_NAME_WORD = re.compile(r"[A-Za-z0-9_-]+")
+
+# Slack's control sequences: <@U1|bob>, <#C1|general>, <!here>, <https://x|label>, <mailto:a|a>.
+_SLACK_WRAPPER = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_SLACK_MENTION = re.compile(r"<[@#!][^<>]*>")
+_LEADING_USER_MENTIONS = re.compile(r"^(?:\s*<@[^<>|\s]+(?:\|[^<>]*)?>[\s:,]*)+")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_SLACK_ENTITIES: Final = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))  # &amp; last
+
+# What a human wraps an id in or puts after it; none of these can be part of an id or a name.
+_EDGE_NOISE: Final = "`*~\"'“”‘’„‚«»‹›()[]{}<>.,;:!?"
+# `_` is legal inside names (and at their end), so it only counts as italics when it pairs up.
+_ITALIC: Final = "_"
+
+_MAX_ECHO_CHARS: Final = 40
+
+HELP_TEXT: Final = f"""\
+*dliconn* looks up DLI enhanced datasource connections.
+• `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn &lt;name&gt;`: the connection's card
+• `/dliconn show &lt;id-or-name&gt;`: the same; use it for a name that is also a command \
+(`/dliconn show list`)
+• `/dliconn list [failed|active|deleted]`: list connections (all by default)
+• `/dliconn watch &lt;id-or-name&gt;`: alert this channel when its queues or pools fail
+• `/dliconn unwatch &lt;id-or-name&gt;`: stop those alerts
+• `/dliconn watches`: what this channel watches
+• `/dliconn help`: this message
+Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
+
+
+def is_connection_id(value: str) -> bool:
+    """True for a UUID in the canonical lower-case form `parse_command` produces."""
+    return _UUID_FULL.fullmatch(value) is not None and value == value.lower()
+
+
+def parse_command(text: str) -> Command:
+    """Turn `/dliconn` text into a Command; anything unusable becomes `Help` with a reason."""
+    if len(text) > MAX_COMMAND_CHARS:
+        return Help(f"that is longer than {MAX_COMMAND_CHARS} characters")
+    words = _words(text)
+    if not words:
+        return Help()
+    keyword, args = words[0].lower(), words[1:]
+    if keyword == "help":
+        return Help()
+    if keyword == "watches":
+        return Help("`watches` takes no arguments") if args else Watches()
+    if keyword == "list":
+        return _parse_list(args)
+    if keyword in _TARGETED:
+        if len(args) != 1:
+            return Help(f"`{keyword}` takes one connection id or name")
+        target = _target(args[0])
+        if isinstance(target, Help):
+            return target
+        return _TARGETED[keyword](target)
+    if args:
+        return Help(f"unknown command: {_echo(words[0])}")
+    target = _target(words[0])
+    return target if isinstance(target, Help) else Show(target)
+
+
+def find_connection_ids(text: str, limit: int = MAX_SCANNED_MATCHES) -> list[str]:
+    """Every connection id in free text, lower-cased, first-seen order, ignoring @/# mentions."""
+    found = (m.group().lower() for m in _UUID_IN_TEXT.finditer(_SLACK_MENTION.sub(" ", text)))
+    return _first_unique(found, limit)
+
+
+def find_names(
+    text: str, known_names: Collection[str], limit: int = MAX_SCANNED_MATCHES
+) -> list[str]:
+    """The known connection names that appear as whole words in free text, case-insensitively."""
+    exact = set(known_names)
+    by_lower: dict[str, str] = {}
+    for name in known_names:
+        by_lower.setdefault(name.lower(), name)
+
+    def known(word: str) -> str | None:
+        for candidate in (word, word.strip(_ITALIC), word.strip(_ITALIC + "-")):
+            if candidate in exact:
+                return candidate
+            if candidate.lower() in by_lower:
+                return by_lower[candidate.lower()]
+        return None
+
+    words = _NAME_WORD.findall(_SLACK_MENTION.sub(" ", text))
+    return _first_unique((name for name in map(known, words) if name is not None), limit)
+
+
+def strip_mention(text: str) -> str:
+    """An app_mention's text without the leading `<@BOT>` (and any other leading user mentions)."""
+    return _LEADING_USER_MENTIONS.sub("", text, count=1).strip()
+
+
+def _parse_list(args: list[str]) -> Command:
+    if not args:
+        return ListConnections()
+    wanted = _LIST_FILTER_BY_WORD.get(args[0].lower())
+    if len(args) > 1 or wanted is None:
+        return Help(f"`list` takes one of: {', '.join(LIST_FILTERS[1:])}")
+    return ListConnections(wanted)
+
+
+def _target(word: str) -> str | Help:
+    if _UUID_FULL.fullmatch(word):
+        return word.lower()
+    if _NAME.fullmatch(word) and not _DIGITS.fullmatch(word):
+        return word
+    # A pasted console URL or `id=<uuid>`: one id inside it is unambiguous.
+    ids = find_connection_ids(word, limit=2)
+    if len(ids) == 1:
+        return ids[0]
+    if _DIGITS.fullmatch(word):
+        return Help(f"a connection name cannot be only digits: {_echo(word)}")
+    if _NAME_WORD.fullmatch(word) and len(word) > MAX_NAME_CHARS:
+        return Help(f"connection names have at most {MAX_NAME_CHARS} characters: {_echo(word)}")
+    return Help(f"not a connection id or name: {_echo(word)}")
+
+
+def _words(text: str) -> list[str]:
+    text = _SLACK_WRAPPER.sub(_unwrap, text)
+    for entity, char in _SLACK_ENTITIES:
+        text = text.replace(entity, char)
+    text = _strip_noise(text.translate(_ZERO_WIDTH))
+    return [word for word in map(_strip_noise, text.split()) if word]
+
+
+def _unwrap(match: re.Match[str]) -> str:
+    target, label = match.group(1), match.group(2)
+    if target[:1] in ("@", "#", "!"):
+        # Keep the sigil so a Help reason reads like what the user saw (`@bob`, `#general`).
+        sigil = "#" if target[0] == "#" else "@"
+        return sigil + (label.lstrip("@#") if label else target[1:])
+    # A link labelled "console" around a console URL is about the id in the URL.
+    if not label or (_UUID_IN_TEXT.search(target) and not _UUID_IN_TEXT.search(label)):
+        return target
+    return label
+
+
+def _strip_noise(word: str) -> str:
+    while True:
+        stripped = word.strip().strip(_EDGE_NOISE)
+        if stripped[:1] == stripped[-1:] == _ITALIC:
+            stripped = stripped[1:-1]  # also drops a lone `_` left over from italics
+        if stripped == word:
+            return word
+        word = stripped
+
+
+def _echo(word: str) -> str:
+    if len(word) <= _MAX_ECHO_CHARS:
+        return f'"{word}"'
+    return f'"{word[: _MAX_ECHO_CHARS - 1]}…"'
+
+
+def _first_unique(items: Iterable[str], limit: int) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        if len(seen) >= limit:
+            break
+        seen.setdefault(item)
+    return list(seen)
