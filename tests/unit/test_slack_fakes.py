@@ -20,8 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.fakes.slack_api import BOT_ID, BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlackApi
-from tests.fakes.slack_requests import (
+from bot.localslack import BOT_ID, BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlackApi
+from bot.slackwire import (
     SlackSender,
     app_home_opened_event,
     app_mention_event,

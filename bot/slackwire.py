@@ -1,4 +1,4 @@
-"""Builders for the signed requests Slack sends to the app (commands, events, button clicks)."""
+"""The signed requests Slack sends to an app (commands, events, clicks), for console and tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from uuid import uuid4
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.localslack import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE = "application/json"
@@ -21,7 +21,7 @@ JSON_CONTENT_TYPE = "application/json"
 # from FakeSlackApi.response_url() fails fast and locally instead of reaching the internet.
 UNSET_RESPONSE_URL = "http://127.0.0.1:9/response_url/unset"
 # The deprecated verification token Slack still sends; Bolt checks signatures, not this.
-VERIFICATION_TOKEN = "verification-token-unused"
+VERIFICATION_TOKEN = "verification-token-unused"  # noqa: S105 - a placeholder, not a secret
 TEAM_DOMAIN = "fake-workspace"
 
 _sequence = itertools.count(1)

@@ -1,4 +1,4 @@
-"""A local aiohttp server that plays the Slack Web API and response_url for tests, with faults."""
+"""A local aiohttp server playing the Slack Web API and response_url (console and tests)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,128 @@
+"""The command line: serve | socket | watch | console | show, and nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, DliError, NotFound
+from bot.logs import configure_logging
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="dliconn: a Slack bot for Huawei Cloud DLI enhanced datasource connections.",
+        epilog="With no command: console when no Slack token is configured, else serve "
+        "(socket when SLACK_APP_TOKEN is set).",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="command")
+    verbs.add_parser("serve", help="HTTP mode: /slack/events, /healthz, /metrics on $PORT")
+    verbs.add_parser("socket", help="Socket Mode with SLACK_APP_TOKEN")
+    verbs.add_parser("watch", help="the watcher: post when watched queues fail and recover")
+    verbs.add_parser("console", help="a local chat console on the same app (try-before-install)")
+    show = verbs.add_parser("show", help="look one connection up and print it")
+    show.add_argument("target", metavar="id-or-name")
+    show.add_argument("--json", action="store_true", help="the connection as DLI's JSON")
+    return parser
+
+
+def _default_verb(settings: Settings) -> str:
+    if settings.slack_bot_token is None:
+        return "console"
+    return "socket" if settings.slack_app_token else "serve"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"dliconn: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    verb = args.verb or _default_verb(settings)
+    configure_logging(
+        settings.dliconn_log_format,
+        "WARNING" if verb in {"show", "console"} else settings.dliconn_log_level,
+        settings.secret_values(),
+    )
+    try:
+        return _run(_verb(verb, settings, args))
+    except ConfigError as exc:
+        print(f"dliconn: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    if verb == "show":
+        return _show(settings, args.target, as_json=args.json)
+    if verb == "console":
+        from bot.console import run_console
+
+        return _done(run_console(settings))
+    if verb == "serve":
+        if settings.slack_signing_secret is None:
+            raise ConfigError("SLACK_SIGNING_SECRET is required by serve")
+        from bot.runtime import serve
+
+        return _done(serve(settings))
+    if verb == "socket":
+        if settings.slack_app_token is None:
+            raise ConfigError("SLACK_APP_TOKEN is required by socket")
+        from bot.runtime import socket_mode
+
+        return _done(socket_mode(settings))
+    raise ConfigError(f"{verb} is not available in this version")
+
+
+async def _done(work: Coroutine[Any, Any, None]) -> int:
+    await work
+    return EXIT_OK
+
+
+def _run(work: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
+    from datetime import UTC, datetime
+
+    from bot.blocks import choose_connection, connection_card
+    from bot.finder import Ambiguous
+    from bot.render import render_text
+    from bot.services import build_services
+
+    services = await build_services(settings)
+    try:
+        found = await services.finder.find(target)
+    except NotFound as exc:
+        print(f"dliconn: not found: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except DliError as exc:
+        print(f"dliconn: DLI {exc.kind.replace('_', ' ')}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await services.aclose()
+    if isinstance(found, Ambiguous):
+        print(render_text(choose_connection(found.matches, found.query)), file=sys.stderr)
+        return EXIT_FAILED
+    if as_json:
+        print(json.dumps(found.connection.to_api(), indent=2, ensure_ascii=False))
+    else:
+        card = connection_card(found, now=datetime.now(UTC), demo=services.demo)
+        print(render_text(card, color=sys.stdout.isatty()))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The composition root of the Slack side: `build_app(settings, services)` returns the Bolt app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chatops import ChatOps, correlation_id
+from bot.config import Settings
+from bot.dedupe import EventDedupe
+from bot.services import Services
+from bot.slack import make_slack_client
+from handlers import register_handlers
+
+log = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings,
+    services: Services,
+    *,
+    client: AsyncWebClient | None = None,
+    signing_secret: str | None = None,
+) -> AsyncApp:
+    """One Bolt app per process; tests and the console pass their own client and secret."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    if signing_secret is None and settings.slack_signing_secret is not None:
+        signing_secret = settings.slack_signing_secret.get_secret_value()
+    app = AsyncApp(
+        client=client or make_slack_client(token, settings.slack_api_url),
+        # Socket Mode needs no signing secret; Bolt only checks it on HTTP requests.
+        signing_secret=signing_secret or "",
+        request_verification_enabled=signing_secret is not None,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    dedupe = EventDedupe(services.store, metrics=services.metrics)
+    app.middleware(_deduplicate_events(dedupe))
+    register_handlers(app, ChatOps(services), settings, dedupe)
+    app.error(_report_unexpected)
+    return app
+
+
+def _deduplicate_events(
+    dedupe: EventDedupe,
+) -> Callable[..., Awaitable[BoltResponse | None]]:
+    async def middleware(
+        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if isinstance(event_id, str):
+            if not await dedupe.claim(event_id):
+                # 200, not 404: anything else makes Slack deliver the duplicate again.
+                return BoltResponse(status=200, body="")
+            context["event_id"] = event_id
+        await next()
+        return None
+
+    return middleware
+
+
+async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
+    """Last resort for errors that escaped a listener: logged with a reference, never shown raw."""
+    log.error(
+        "unhandled error [ref %s] in a %s request",
+        correlation_id(),
+        body.get("type") or body.get("command") or "slack",
+        exc_info=error,
+    )

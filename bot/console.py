@@ -1,0 +1,188 @@
+"""The local chat console: type what you would type in Slack and read the replies as text.
+
+It runs the real Bolt app, handlers and builders. Requests are signed and dispatched exactly as
+Slack would send them; the app's replies go to a local stand-in for the Slack Web API
+(`bot.localslack`) and are rendered with `bot.render`. Buttons are numbered: `!2` presses the
+second button of the last reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.app import build_app
+from bot.blocks import Message
+from bot.config import Settings
+from bot.localslack import FakeSlackApi, SlackCall
+from bot.render import render_text
+from bot.services import Services, build_services
+from bot.slack import make_slack_client
+from bot.slackwire import (
+    app_mention_event,
+    block_action_body,
+    event_body,
+    message_event,
+    signed_headers,
+    slash_command_body,
+)
+
+CHANNEL = "CCONSOLE"
+USER = "UCONSOLE"
+TOKEN = "xoxb-console"  # noqa: S105 - the local stand-in's token, not a real secret
+PROMPT = "dliconn> "
+GREETING = """dliconn console: the bot as Slack would run it, answering here.
+  /dliconn <id or name>     /dliconn list [failed|active|deleted]     /dliconn help
+  @dliconn <text>           a mention; every connection id or name in it is looked up
+  <text with an id>         a plain message, as in an incident channel
+  !N                        press button N of the last reply        quit (or Ctrl-D) to leave
+"""
+
+
+@dataclass(frozen=True)
+class Button:
+    action_id: str
+    value: str
+    label: str
+    url: str | None
+    message_ts: str | None
+    ephemeral: bool
+
+
+class Console:
+    """One conversation with the app; `say` returns what a person would see, as text."""
+
+    def __init__(self, settings: Settings, services: Services, slack: FakeSlackApi) -> None:
+        self._slack = slack
+        self._secret = secrets.token_hex(16)
+        # The console's channel counts as an incident channel, so pasted ids get answered.
+        settings = settings.model_copy(update={"dliconn_incident_channels": CHANNEL})
+        self._app = build_app(
+            settings,
+            services,
+            client=make_slack_client(TOKEN, slack.url),
+            signing_secret=self._secret,
+        )
+        self.buttons: list[Button] = []
+
+    async def say(self, line: str) -> str:
+        line = line.strip()
+        if not line:
+            return ""
+        if line.startswith("!") and line[1:].isdigit():
+            return await self._press(int(line[1:]))
+        if line.startswith("/"):
+            command, _, text = line.partition(" ")
+            body = slash_command_body(
+                text, command=command, user_id=USER, channel_id=CHANNEL,
+                response_url=self._slack.response_url(),
+            )  # fmt: skip
+        elif line.lower().startswith("@dliconn"):
+            event = app_mention_event(line[len("@dliconn") :], user=USER, channel=CHANNEL)
+            body = event_body(event)
+        else:
+            body = event_body(message_event(line, user=USER, channel=CHANNEL))
+        return await self._dispatch(body)
+
+    async def _press(self, number: int) -> str:
+        if not 1 <= number <= len(self.buttons):
+            return f"(no button {number}; the last reply has {len(self.buttons)})"
+        button = self.buttons[number - 1]
+        if button.url:
+            return f"(opens {button.url})"
+        body = block_action_body(
+            button.action_id, button.value, user_id=USER, channel_id=CHANNEL,
+            message_ts=button.message_ts, ephemeral=button.ephemeral,
+            response_url=self._slack.response_url(),
+        )  # fmt: skip
+        return await self._dispatch(body)
+
+    async def _dispatch(self, body: str) -> str:
+        seen = len(self._slack.calls)
+        before = asyncio.all_tasks()
+        headers: dict[str, str | Sequence[str]] = dict(signed_headers(body, self._secret))
+        response = await self._app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
+        # Bolt acks first and composes the reply in tasks it starts; wait for exactly those.
+        started = asyncio.all_tasks() - before - {asyncio.current_task()}
+        if started:
+            await asyncio.wait(started, timeout=60)
+        if response.status != 200:
+            return f"(the app answered HTTP {response.status}: {response.body})"
+        return self._show(self._slack.calls[seen:])
+
+    def _show(self, calls: list[SlackCall]) -> str:
+        shown: list[str] = []
+        buttons: list[Button] = []
+        for call in calls:
+            body = call.body
+            if call.method not in {"chat.postMessage", "chat.update", "response_url"}:
+                continue
+            if body.get("delete_original"):
+                shown.append("(the private reply was removed)")
+                continue
+            ephemeral = call.method == "response_url" and body.get("response_type") != "in_channel"
+            where = _where(call, ephemeral)
+            message = Message(str(body.get("text", "")), list(body.get("blocks") or []))
+            ts = call.response.get("ts") if isinstance(call.response, dict) else None
+            for button in _buttons(message.blocks):
+                buttons.append(Button(**button, message_ts=ts, ephemeral=ephemeral))
+            shown.append(f"{where}\n{render_text(message)}")
+        if buttons:
+            self.buttons = buttons
+            shown.append("buttons: " + "  ".join(f"!{i} {b.label}" for i, b in
+                                                  enumerate(buttons, 1)))  # fmt: skip
+        return "\n\n".join(shown) if shown else "(no reply)"
+
+
+def _where(call: SlackCall, ephemeral: bool) -> str:
+    if ephemeral:
+        return "── dliconn (only visible to you)"
+    if call.method == "chat.update":
+        return "── dliconn (message updated)"
+    if call.body.get("thread_ts"):
+        return "── dliconn (in thread)"
+    return "── dliconn"
+
+
+def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for block in blocks:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("type") == "button":
+                found.append(
+                    {
+                        "action_id": element.get("action_id", ""),
+                        "value": element.get("value", ""),
+                        "label": element.get("text", {}).get("text", ""),
+                        "url": element.get("url"),
+                    }
+                )
+    return found
+
+
+async def run_console(
+    settings: Settings, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> None:
+    services = await build_services(settings)
+    async with FakeSlackApi() as slack:
+        console = Console(settings, services, slack)
+        stdout.write(GREETING)
+        if services.demo:
+            stdout.write("No DLI credentials configured: answering from the built-in demo data.\n")
+            stdout.write("Try: /dliconn list   or   /dliconn withvpc\n")
+        try:
+            while True:
+                stdout.write(PROMPT)
+                stdout.flush()
+                line = await asyncio.to_thread(stdin.readline)
+                if not line or line.strip().lower() in {"quit", "exit"}:
+                    break
+                stdout.write(await console.say(line) + "\n")
+        finally:
+            await services.aclose()
