@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     # A Redis URL may embed a password, so it is a secret too.
     redis_url: SecretStr | None = None
+    # Every key dliconn writes starts with this, so several deployments can share one Redis.
+    dliconn_redis_prefix: str = "dliconn:"
     port: int = Field(default=3000, ge=0, le=65535)
 
     dliconn_cache_ttl: float = Field(default=30.0, ge=0)

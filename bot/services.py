@@ -54,7 +54,9 @@ async def build_services(
     metrics = metrics or Metrics()
     closers: list[Callable[[], Awaitable[None]]] = []
     raw_store: KeyValueStore = (
-        RedisStore.from_url(settings.redis_dsn) if settings.redis_dsn else MemoryStore()
+        RedisStore.from_url(settings.redis_dsn, prefix=settings.dliconn_redis_prefix)
+        if settings.redis_dsn
+        else MemoryStore()
     )
     store = SafeStore(raw_store)
     closers.append(store.aclose)
