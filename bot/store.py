@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -177,7 +178,10 @@ class SafeStore:
         await self._guard(lambda: self.inner.delete(key), None)
 
     async def aclose(self) -> None:
-        await self._guard(self.inner.aclose, None)
+        # Always release the connections, even inside an outage's skip window: skipping here
+        # would leak pooled sockets at shutdown.
+        with contextlib.suppress(*STORE_ERRORS):
+            await self.inner.aclose()
 
     async def _guard(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
         if self._down and self._clock() < self._probe_at:
