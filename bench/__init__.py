@@ -1,0 +1,1 @@
+"""Benchmarks that print our figures next to a baseline measured in the same run."""
