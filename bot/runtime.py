@@ -9,6 +9,7 @@ import signal
 from typing import Self
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from bot.app import build_app
 from bot.config import Settings
@@ -18,6 +19,9 @@ from bot.web import build_web_app, mark_ready
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
+# What an aiohttp server runs per client connection. Idle keep-alive connections of an in-process
+# server (the demo DLI) only end when that server stops, after the drain: they are not replies.
+_SERVER_CONNECTION = RequestHandler.start.__code__
 
 
 class HttpServer:
@@ -56,13 +60,21 @@ class HttpServer:
 async def drain_background_tasks(seconds: float) -> None:
     """Wait for listener tasks Bolt started after acking (a reply still being composed)."""
     current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    pending = [
+        t
+        for t in asyncio.all_tasks()
+        if t is not current and not t.done() and not _serves_a_connection(t)
+    ]
     if not pending:
         return
     _, still_running = await asyncio.wait(pending, timeout=seconds)
     if still_running:
         log.warning("%d tasks still running after %.0f s; stopping anyway", len(still_running),
                     seconds)  # fmt: skip
+
+
+def _serves_a_connection(task: asyncio.Task[object]) -> bool:
+    return getattr(task.get_coro(), "cr_code", None) is _SERVER_CONNECTION
 
 
 async def wait_for_signal() -> None:
