@@ -79,7 +79,13 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
         from bot.runtime import socket_mode
 
         return _done(socket_mode(settings))
-    raise ConfigError(f"{verb} is not available in this version")
+    if verb == "watch":
+        if settings.slack_bot_token is None:
+            raise ConfigError("SLACK_BOT_TOKEN is required by watch (it posts the alerts)")
+        from bot.runtime import watch
+
+        return _done(watch(settings))
+    raise ConfigError(f"{verb} is not a command")
 
 
 async def _done(work: Coroutine[Any, Any, None]) -> int:

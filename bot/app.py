@@ -14,8 +14,9 @@ from bot.chatops import ChatOps, correlation_id
 from bot.config import Settings
 from bot.dedupe import EventDedupe
 from bot.services import Services
-from bot.slack import make_slack_client
+from bot.slack import Responder, make_slack_client
 from handlers import register_handlers
+from handlers.common import Kit
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ def build_app(
         signing_secret = settings.slack_signing_secret.get_secret_value()
     app = AsyncApp(
         client=client or make_slack_client(token, settings.slack_api_url),
+        # Listeners are split into an ack (run before the HTTP answer) and lazy work (started
+        # after it), so the ack goes out as soon as the request is verified. Without this Bolt
+        # polls for the ack every 10 ms, and acks queue behind replies under load.
+        process_before_response=True,
         # Socket Mode needs no signing secret; Bolt only checks it on HTTP requests.
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
@@ -40,7 +45,10 @@ def build_app(
     )
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     app.middleware(_deduplicate_events(dedupe))
-    register_handlers(app, ChatOps(services), settings, dedupe)
+    responder = Responder(services.metrics)
+    services.on_close(responder.aclose)
+    kit = Kit(ChatOps(services), settings, responder, services.inflight, dedupe, services.metrics)
+    register_handlers(app, kit)
     app.error(_report_unexpected)
     return app
 

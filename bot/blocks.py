@@ -790,6 +790,10 @@ _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
         "Try again; if it persists, report the request id.",
     ),
     "bad_input": (":grey_question: I could not understand {subject}.", "Try `/dliconn help`."),
+    "store_unavailable": (
+        ":warning: The bot's storage (Redis) is unreachable, so that could not be saved.",
+        "Lookups still work; try again in a minute.",
+    ),
     "unexpected": (
         ":boom: Something went wrong on the bot's side.",
         "Tell the bot's operators the reference below.",
@@ -845,3 +849,132 @@ def help_message(help_text: str) -> Message:
     blocks = [_section(s) for s in sections[:MAX_BLOCKS]]
     first_line = help_text.strip().splitlines()[0] if help_text.strip() else "dliconn help"
     return Message(text=_fallback(first_line, "trusted"), blocks=blocks)
+
+
+# --------------------------------------------------------------------------- notices, watches
+
+
+def notice(text: str, *, fallback: str, context: Sequence[str] = ()) -> Message:
+    """A short reply in the bot's own words.
+
+    `text` and `context` are final mrkdwn: whatever a caller inserts from outside must already
+    have gone through `code`/`escape_mrkdwn` (so nothing here escapes it a second time).
+    `fallback` is the plain sentence for notifications; it is escaped here.
+    """
+    blocks = [_section(_cut_final(text, SECTION_TEXT_MAX))]
+    if context:
+        blocks.append(_context([_cut_final(c, 2000) for c in context[:CONTEXT_MAX]]))
+    return Message(text=_fallback(fallback), blocks=blocks)
+
+
+def _cut_final(mrkdwn: str, limit: int) -> str:
+    """Cut already-escaped mrkdwn without splitting an `&…;` entity."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    cut = mrkdwn[: limit - 1]
+    entity = cut.rfind("&")
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]
+    return cut + "…"
+
+
+def watches_message(
+    watched: Sequence[Connection],
+    missing: Sequence[tuple[str, str]],
+    *,
+    now: datetime,
+    notes: Sequence[str] = (),
+    demo: bool = False,
+) -> Message:
+    """The channel's subscriptions with each connection's health, FAILED first.
+
+    `missing` are (name, id) pairs DLI no longer knows (deleted, or not visible any more).
+    `notes` are trusted mrkdwn lines (a watch-everything channel, a paused channel).
+    """
+    total = len(watched) + len(missing)
+    failing = [c for c in watched if c.failed]
+    head = [
+        _header("Watched in this channel"),
+        _section(
+            f"*{_plural(total, 'connection', 'connections')}* · {len(failing)} with FAILED queues"
+            if total
+            else "Nothing is watched here yet. Add one with `/dliconn watch &lt;id-or-name&gt;`."
+        ),
+    ]
+    lines = [_list_line(c) for c in sorted(watched, key=_list_rank)]
+    lines += [
+        f":white_circle: {code(name or connection_id, _LIST_LINE_NAME_MAX)} "
+        f"{code(_short_id(connection_id), 12)} not found in DLI (deleted?)"
+        for name, connection_id in missing
+    ]
+    context = [*notes, *_freshness(None, now=now, fetched_at=None, request_id=None,
+                                   stale_reason=None, demo=demo)]  # fmt: skip
+    tail = [_context(context[:CONTEXT_MAX])] if context else []
+    body = _paged_lines(
+        lines,
+        room=MAX_BLOCKS - len(head) - len(tail),
+        budget=TEXT_BUDGET - block_text_length(head + tail),
+        more_hint="Stop one with `/dliconn unwatch &lt;id-or-name&gt;`.",
+    )
+    sentence = f"{total} connections watched here"
+    if failing:
+        names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in failing[:5])
+        sentence += f"; FAILED queues on: {names}"
+    return Message(text=_fallback(sentence), blocks=head + body + tail)
+
+
+HOME_MAX_BLOCKS: Final = 100
+
+
+def home_view(
+    watched: Sequence[tuple[Connection, Sequence[str]]],
+    *,
+    now: datetime,
+    note: str | None = None,
+    demo: bool = False,
+) -> dict[str, Any]:
+    """The App Home dashboard: watched connections, FAILED first with how long they have failed.
+
+    Each entry is a connection and the channels watching it; `note` is trusted mrkdwn.
+    """
+    ordered = sorted(watched, key=lambda item: _list_rank(item[0]))
+    failing = sum(1 for c, _ in ordered if c.failed)
+    blocks: list[dict[str, Any]] = [
+        _header("DLI connections you watch"),
+        _section(
+            f"*{_plural(len(ordered), 'connection', 'connections')}* watched · "
+            f"{failing} with FAILED queues"
+            if ordered
+            else "No connection is watched in your channels yet. In a channel, type "
+            "`/dliconn watch &lt;id-or-name&gt;`."
+        ),
+    ]
+    tail = [_context([note])] if note else []
+    if demo:
+        tail.append(_context([":test_tube: *Demo data* — not a real DLI project"]))
+    room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
+    budget = TEXT_BUDGET - block_text_length(blocks + tail)
+    for shown, (connection, channels) in enumerate(ordered):
+        text = _home_entry(connection, channels, now)
+        budget -= len(text)
+        if shown >= room or budget < 0:
+            blocks.append(_section(f"… and {len(ordered) - shown} more"))
+            break
+        blocks.append(_section(text))
+    return {"type": "home", "blocks": blocks + tail}
+
+
+def _home_entry(connection: Connection, channels: Sequence[str], now: datetime) -> str:
+    text = _list_line(connection)
+    for queue in connection.failed[:3]:
+        since = f" for {humanize_age(now - queue.update_time)}" if queue.update_time else ""
+        text += f"\n    :red_circle: {code(queue.name, 60)} FAILED{since}"
+    if len(connection.failed) > 3:
+        text += f"\n    … and {len(connection.failed) - 3} more FAILED"
+    where = " ".join(f"<#{c}>" for c in channels[:5] if _CHANNEL_ID.fullmatch(c))
+    if where:
+        text += f"\n    watched in {where}"
+    return text  # bounded: names and queues are cut by `code`, at most 3 queues and 5 channels
+
+
+_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,20}")

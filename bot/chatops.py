@@ -1,33 +1,42 @@
 """What the bot says: turns a parsed request into a reply Message, mapping every error in one place.
 
-Every Slack surface (slash command, mention, incident channel, buttons) and the console go through
-`ChatOps`, so a card looks the same wherever it is asked for, and an error is explained the same
-way: expected DLI errors become a short message with a hint; anything else is logged with a short
-correlation id that the person is shown, never a traceback.
+Every Slack surface (slash command, mention, incident channel, buttons, Home tab) and the console
+go through `ChatOps`, so a card looks the same wherever it is asked for, and an error is explained
+the same way: expected DLI errors become a short message with a hint; a storage outage says so;
+anything else is logged with a short correlation id that the person is shown, never a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.blocks import (
     Message,
     WatchState,
     choose_connection,
+    code,
     connection_card,
     connection_list,
     error_message,
     help_message,
+    home_view,
+    notice,
+    watches_message,
 )
 from bot.cache import Lookup
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound
 from bot.finder import Ambiguous
 from bot.services import Services
+from bot.store import STORE_ERRORS
+from bot.watch.subscriptions import Subscription
 from handlers.parsing import (
     HELP_TEXT,
     Command,
@@ -46,20 +55,6 @@ from handlers.parsing import (
 log = logging.getLogger(__name__)
 
 MAX_FULL_CARDS = 5
-
-WATCH_UNAVAILABLE = Message(
-    text="Watching is not available yet in this deployment.",
-    blocks=[
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": ":construction: Watching connections is not available yet in this "
-                "deployment. Use `/dliconn <id>` to look one up.",
-            },
-        }
-    ],
-)
 
 
 @dataclass(frozen=True)
@@ -84,32 +79,69 @@ class ChatOps:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._services = services
+        self._subscriptions = services.watch.subscriptions
+        self._state = services.watch.state
         self._console_url = console_url or (lambda _: None)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # ------------------------------------------------------------------ entry points
 
-    async def command(self, command: Command, *, ephemeral: bool) -> Reply:
+    async def command(self, command: Command, *, ephemeral: bool, channel: str, user: str) -> Reply:
         """The whole answer to one `/dliconn …`."""
         match command:
             case Show(target=target):
-                return await self.card(target, ephemeral=ephemeral)
+                return await self.card(target, ephemeral=ephemeral, channel=channel)
             case ListConnections(filter=which):
-                return await self.listing(which)
-            case Watch() | Unwatch() | Watches():
-                return Reply(WATCH_UNAVAILABLE, shareable=False)
+                return await self._guard(None, lambda: self._listing(which))
+            case Watch(target=target):
+                return await self.watch(target, channel=channel, user=user)
+            case Unwatch(target=target):
+                return await self.unwatch(target, channel=channel)
+            case Watches():
+                return await self._guard(None, lambda: self._watches(channel))
             case Help(reason=reason):
                 return Reply(self.help(reason), shareable=False)
         return Reply(self.help(None), shareable=False)  # pragma: no cover - match is exhaustive
 
-    async def card(self, target: str, *, ephemeral: bool, force: bool = False) -> Reply:
+    async def card(
+        self, target: str, *, ephemeral: bool, channel: str | None = None, force: bool = False
+    ) -> Reply:
         """One connection by id or name: its card, a shortlist, or an explained error."""
-        return await self._guard(target, lambda: self._card(target, ephemeral, force))
+        return await self._guard(target, lambda: self._card(target, ephemeral, channel, force))
 
-    async def listing(self, which: ListFilter) -> Reply:
-        return await self._guard(None, lambda: self._listing(which))
+    async def watch(self, target: str, *, channel: str, user: str) -> Reply:
+        return await self._guard(target, lambda: self._watch(target, channel, user))
 
-    async def mention_cards(self, text: str, *, with_names: bool) -> list[Message]:
+    async def unwatch(self, target: str, *, channel: str) -> Reply:
+        return await self._guard(target, lambda: self._unwatch(target, channel))
+
+    async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
+        async def work() -> Message:
+            await self._state.mute(connection_id, channel, time.time() + hours * 3600, user)
+            return notice(
+                f":mute: Alerts for {code(connection_id, 60)} are muted here for {hours} h "
+                f"(by <@{user}>).",
+                fallback=f"Muted for {hours} h",
+            )
+
+        return await self._guard(connection_id, work)
+
+    async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
+        async def work() -> Message:
+            incidents = await self._state.acknowledge(connection_id, channel, user)
+            if not incidents:
+                return notice(
+                    ":information_source: Nothing is open for that connection here any more.",
+                    fallback="Nothing to acknowledge",
+                )
+            return notice(
+                f":eyes: Acknowledged by <@{user}>; the alert now shows it.",
+                fallback="Acknowledged",
+            )
+
+        return await self._guard(connection_id, work)
+
+    async def mention_cards(self, text: str, *, with_names: bool, channel: str) -> list[Message]:
         """Cards for every connection id (and, for mentions, known name) in free text.
 
         Up to MAX_FULL_CARDS full cards; the rest as one compact list. Empty when nothing in the
@@ -118,15 +150,34 @@ class ChatOps:
         text = strip_mention(text)
         targets: list[str] = find_connection_ids(text)
         if with_names:
-            names = await self._known_names()
-            targets += find_names(text, names)
+            targets += find_names(text, await self._known_names())
         if not targets:
             return []
-        cards = [(await self.card(t, ephemeral=False)).message for t in targets[:MAX_FULL_CARDS]]
+        cards = [
+            (await self.card(t, ephemeral=False, channel=channel)).message
+            for t in targets[:MAX_FULL_CARDS]
+        ]
         rest = targets[MAX_FULL_CARDS:]
         if rest:
             cards.append((await self._guard(None, lambda: self._compact(rest))).message)
         return cards
+
+    async def home(self, user_channels: Collection[str] | None) -> dict[str, Any]:
+        """The Home tab: connections watched in the user's channels (all, when unknown)."""
+        try:
+            watched = await self._subscriptions.all_watched()
+        except STORE_ERRORS:
+            return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
+        if user_channels is not None:
+            watched = {
+                cid: chans & frozenset(user_channels)
+                for cid, chans in watched.items()
+                if chans & frozenset(user_channels)
+            }
+        found = await self._lookup_many(list(watched))
+        entries = [(conn, sorted(watched[cid])) for cid, conn in found.items() if conn]
+        note = None if user_channels is not None else "Showing every watched connection."
+        return home_view(entries, now=self._clock(), note=note, demo=self._services.demo)
 
     def help(self, reason: str | None) -> Message:
         if reason is None:
@@ -135,21 +186,32 @@ class ChatOps:
 
     # ------------------------------------------------------------------ the work
 
-    async def _card(self, target: str, ephemeral: bool, force: bool) -> Message:
+    async def _card(
+        self, target: str, ephemeral: bool, channel: str | None, force: bool
+    ) -> Message:
         found = await self._services.finder.find(target, force=force)
         if isinstance(found, Ambiguous):
             return choose_connection(found.matches, found.query)
-        return self._render_card(found, ephemeral=ephemeral)
+        return await self._render_card(found, ephemeral=ephemeral, channel=channel)
 
-    def _render_card(self, found: Lookup, *, ephemeral: bool) -> Message:
+    async def _render_card(self, found: Lookup, *, ephemeral: bool, channel: str | None) -> Message:
         return connection_card(
             found,
             now=self._clock(),
             console_url=self._console_url(found.connection),
-            watch_state=self._watch_state(),
+            watch_state=await self._watch_state(channel, found.connection.id),
             ephemeral=ephemeral,
             demo=self._services.demo,
         )
+
+    async def _watch_state(self, channel: str | None, connection_id: str) -> WatchState:
+        if channel is None:
+            return "not_watching"
+        try:
+            subscribers = await self._subscriptions.subscribers(connection_id.lower())
+        except STORE_ERRORS:
+            return "not_watching"
+        return "watching" if channel in subscribers else "not_watching"
 
     async def _listing(self, which: ListFilter) -> Message:
         snap = await self._services.finder.snapshot()
@@ -177,6 +239,94 @@ class ChatOps:
             demo=self._services.demo,
         )
 
+    async def _watch(self, target: str, channel: str, user: str) -> Message:
+        found = await self._services.finder.find(target)
+        if isinstance(found, Ambiguous):
+            return choose_connection(found.matches, found.query)
+        connection = found.connection
+        name = code(connection.name or connection.id, 80)
+        if connection.is_deleted:
+            return notice(
+                f":black_circle: {name} is DELETED; there is nothing left to watch.",
+                fallback="That connection is deleted",
+            )
+        new = await self._subscriptions.subscribe(
+            channel, connection.id.lower(), connection.name, user
+        )
+        if not new:
+            return notice(
+                f":eyes: {name} is already watched in this channel.",
+                fallback="Already watched here",
+            )
+        failing = len(connection.failed)
+        now_line = (
+            f" {failing} of its queues and pools are FAILED right now; the alert follows shortly."
+            if failing
+            else ""
+        )
+        return notice(
+            f":eyes: Watching {name} in this channel (by <@{user}>). I will post here when one of "
+            f"its queues or elastic resource pools turns FAILED, and in the alert's thread when "
+            f"it recovers.{now_line}",
+            fallback="Watching it in this channel",
+            context=["Stop with `/dliconn unwatch`; see all with `/dliconn watches`."],
+        )
+
+    async def _unwatch(self, target: str, channel: str) -> Message:
+        # No DLI call: unwatching must work while DLI is down and for deleted connections.
+        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        wanted = target.strip().lower()
+        matches = [
+            s
+            for s in subscriptions
+            if s.connection_id.lower() == wanted or s.connection_name.lower() == wanted
+        ]
+        if not matches:
+            what = code(target, 80)
+            return notice(
+                f":information_source: {what} is not watched in this channel.",
+                fallback="Not watched here",
+                context=["`/dliconn watches` lists what is."],
+            )
+        for subscription in matches:
+            await self._subscriptions.unsubscribe(channel, subscription.connection_id)
+        names = ", ".join(code(s.connection_name or s.connection_id, 80) for s in matches)
+        return notice(f":no_bell: Stopped watching {names} here.", fallback="Stopped watching")
+
+    async def _watches(self, channel: str) -> Message:
+        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        found = await self._lookup_many([s.connection_id for s in subscriptions])
+        watched = [c for c in found.values() if c is not None]
+        missing = [(s.connection_name, s.connection_id) for s in subscriptions
+                   if found.get(s.connection_id) is None]  # fmt: skip
+        notes = await self._channel_notes(channel, subscriptions)
+        return watches_message(
+            watched, missing, now=self._clock(), notes=notes, demo=self._services.demo
+        )
+
+    async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
+        notes = []
+        if channel in self._services.settings.watch_all_channels:
+            notes.append(":satellite: This channel receives alerts for *every* connection.")
+        if await self._subscriptions.is_paused(channel):
+            notes.append(
+                ":pause_button: Alerts here are paused: the bot could not post (was it removed "
+                "from the channel?). Watching again resumes them."
+            )
+        return notes
+
+    async def _lookup_many(self, connection_ids: Sequence[str]) -> dict[str, Connection | None]:
+        """Current copies (cached when fresh) of many connections; None for ones DLI lacks."""
+
+        async def one(connection_id: str) -> Connection | None:
+            try:
+                return (await self._services.lookup.lookup(connection_id)).connection
+            except NotFound:
+                return None
+
+        results = await asyncio.gather(*(one(c) for c in connection_ids))
+        return dict(zip(connection_ids, results, strict=True))
+
     async def _known_names(self) -> list[str]:
         try:
             snap = await self._services.finder.snapshot()
@@ -185,9 +335,6 @@ class ChatOps:
             log.info("connection names unavailable for mention scanning: %s", exc)
             return []
         return [c.name for c in snap.connections if c.name]
-
-    def _watch_state(self) -> WatchState:
-        return "unavailable"
 
     async def _guard(self, subject: str | None, work: Callable[[], Awaitable[Message]]) -> Reply:
         """The one place errors become replies."""
@@ -198,6 +345,9 @@ class ChatOps:
         except DliError as exc:
             log.warning("DLI %s while answering about %r: %s", exc.kind, subject, exc)
             failure = error_message(exc.kind, subject=subject, request_id=exc.request_id)
+        except STORE_ERRORS as exc:
+            log.warning("storage unavailable while answering about %r: %s", subject, exc)
+            failure = error_message("store_unavailable", subject=subject)
         except Exception:
             ref = correlation_id()
             log.exception("unexpected error [ref %s] while answering about %r", ref, subject)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.dli.demo import DEMO_PROJECT_ID
 from bot.errors import ConfigError
 
 DliMode = Literal["aksk", "iam", "demo"]
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
     dliconn_watch_interval: float = Field(default=60.0, gt=0)
     dliconn_response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
     dliconn_incident_channels: str = ""
+    # Channels that get every connection of the project, without /dliconn watch.
+    dliconn_watch_all_channels: str = ""
+    # A queue CREATING for longer than this (seconds) is reported once.
+    dliconn_watch_stuck_after: float = Field(default=1800.0, gt=0)
     dliconn_log_format: Literal["json", "text"] | None = None
     dliconn_log_level: str = "INFO"
     # Beyond the contract: how long a last good copy may be served while DLI fails, how long a
@@ -107,7 +112,16 @@ class Settings(BaseSettings):
 
     @property
     def incident_channels(self) -> frozenset[str]:
-        return frozenset(c.strip() for c in self.dliconn_incident_channels.split(",") if c.strip())
+        return _channel_set(self.dliconn_incident_channels)
+
+    @property
+    def watch_all_channels(self) -> frozenset[str]:
+        return _channel_set(self.dliconn_watch_all_channels)
+
+    @property
+    def project_id(self) -> str:
+        """The DLI project the bot reads (the demo project when no credentials are set)."""
+        return DEMO_PROJECT_ID if self.dli_mode == "demo" else self.dli_project_id or ""
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log scrubber."""
@@ -126,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def redis_dsn(self) -> str | None:
         return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+def _channel_set(value: str) -> frozenset[str]:
+    return frozenset(c.strip() for c in value.split(",") if c.strip())
 
 
 def _domain(region: str | None) -> str:

@@ -22,6 +22,7 @@ from bot.blocks import Message
 from bot.config import Settings
 from bot.localslack import FakeSlackApi, SlackCall
 from bot.render import render_text
+from bot.runtime import EmbeddedWatcher
 from bot.services import Services, build_services
 from bot.slack import make_slack_client
 from bot.slackwire import (
@@ -37,6 +38,7 @@ CHANNEL = "CCONSOLE"
 USER = "UCONSOLE"
 TOKEN = "xoxb-console"  # noqa: S105 - the local stand-in's token, not a real secret
 PROMPT = "dliconn> "
+REPLY_WAIT_SECONDS = 60.0
 GREETING = """dliconn console: the bot as Slack would run it, answering here.
   /dliconn <id or name>     /dliconn list [failed|active|deleted]     /dliconn help
   @dliconn <text>           a mention; every connection id or name in it is looked up
@@ -60,21 +62,19 @@ class Console:
 
     def __init__(self, settings: Settings, services: Services, slack: FakeSlackApi) -> None:
         self._slack = slack
+        self._services = services
         self._secret = secrets.token_hex(16)
         # The console's channel counts as an incident channel, so pasted ids get answered.
         settings = settings.model_copy(update={"dliconn_incident_channels": CHANNEL})
-        self._app = build_app(
-            settings,
-            services,
-            client=make_slack_client(TOKEN, slack.url),
-            signing_secret=self._secret,
-        )
+        self.client = make_slack_client(TOKEN, slack.url)
+        self._app = build_app(settings, services, client=self.client, signing_secret=self._secret)
         self.buttons: list[Button] = []
+        self._shown = 0  # how many of the stand-in's calls have been shown
 
     async def say(self, line: str) -> str:
         line = line.strip()
         if not line:
-            return ""
+            return self.news()
         if line.startswith("!") and line[1:].isdigit():
             return await self._press(int(line[1:]))
         if line.startswith("/"):
@@ -103,18 +103,24 @@ class Console:
         )  # fmt: skip
         return await self._dispatch(body)
 
+    def news(self) -> str:
+        """What the bot posted on its own (watcher alerts) since the last reply was shown."""
+        return self._show_since() if len(self._slack.calls) > self._shown else ""
+
     async def _dispatch(self, body: str) -> str:
-        seen = len(self._slack.calls)
-        before = asyncio.all_tasks()
+        earlier = self.news()
         headers: dict[str, str | Sequence[str]] = dict(signed_headers(body, self._secret))
         response = await self._app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
-        # Bolt acks first and composes the reply in tasks it starts; wait for exactly those.
-        started = asyncio.all_tasks() - before - {asyncio.current_task()}
-        if started:
-            await asyncio.wait(started, timeout=60)
+        # The reply is composed after the ack; every acked request is counted until it is sent.
+        await self._services.inflight.wait_idle(REPLY_WAIT_SECONDS)
         if response.status != 200:
             return f"(the app answered HTTP {response.status}: {response.body})"
-        return self._show(self._slack.calls[seen:])
+        return "\n\n".join(filter(None, [earlier, self._show_since() or "(no reply)"]))
+
+    def _show_since(self) -> str:
+        calls = self._slack.calls[self._shown :]
+        self._shown += len(calls)
+        return self._show(calls)
 
     def _show(self, calls: list[SlackCall]) -> str:
         shown: list[str] = []
@@ -137,7 +143,7 @@ class Console:
             self.buttons = buttons
             shown.append("buttons: " + "  ".join(f"!{i} {b.label}" for i, b in
                                                   enumerate(buttons, 1)))  # fmt: skip
-        return "\n\n".join(shown) if shown else "(no reply)"
+        return "\n\n".join(shown)
 
 
 def _where(call: SlackCall, ephemeral: bool) -> str:
@@ -172,6 +178,9 @@ async def run_console(
     services = await build_services(settings)
     async with FakeSlackApi() as slack:
         console = Console(settings, services, slack)
+        # The watcher runs here too, posting to the same stand-in: its alerts show up between
+        # replies, exactly as they would appear in the channel.
+        watcher = EmbeddedWatcher(services, console.client)
         stdout.write(GREETING)
         if services.demo:
             stdout.write("No DLI credentials configured: answering from the built-in demo data.\n")
@@ -185,4 +194,5 @@ async def run_console(
                     break
                 stdout.write(await console.say(line) + "\n")
         finally:
+            await watcher.stop()
             await services.aclose()

@@ -9,19 +9,18 @@ import signal
 from typing import Self
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
 from bot.config import Settings
 from bot.services import Services, build_services
+from bot.slack import make_slack_client
+from bot.watch.runner import run_watcher
 from bot.web import build_web_app, mark_ready
 
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
-# What an aiohttp server runs per client connection. Idle keep-alive connections of an in-process
-# server (the demo DLI) only end when that server stops, after the drain: they are not replies.
-_SERVER_CONNECTION = RequestHandler.start.__code__
 
 
 class HttpServer:
@@ -33,6 +32,7 @@ class HttpServer:
         self.app = build_app(settings, services)
         self._web_app = build_web_app(self.app, services)
         self._runner = web.AppRunner(self._web_app, access_log=None)
+        self._watcher: EmbeddedWatcher | None = None
         self.port = 0
 
     @classmethod
@@ -44,6 +44,11 @@ class HttpServer:
         site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
+        if self.settings.redis_dsn is None:
+            # Without Redis, subscriptions live in this process's memory: a separate worker
+            # could never see them, so the watcher runs here.
+            log.info("no REDIS_URL: running the watcher inside this process")
+            self._watcher = EmbeddedWatcher(self.services, self.app.client)
         mark_ready(self._web_app)
         log.info("listening on %s:%s", host, self.port)
         return self.port
@@ -51,30 +56,50 @@ class HttpServer:
     async def stop(self) -> None:
         # Report unready first so a load balancer stops sending, then let in-flight work end.
         mark_ready(self._web_app, False)
+        if self._watcher is not None:
+            await self._watcher.stop()
         await self._runner.cleanup()
-        await drain_background_tasks(DRAIN_SECONDS)
+        await drain(self.services)
         await self.services.aclose()
         log.info("stopped")
 
 
-async def drain_background_tasks(seconds: float) -> None:
-    """Wait for listener tasks Bolt started after acking (a reply still being composed)."""
-    current = asyncio.current_task()
-    pending = [
-        t
-        for t in asyncio.all_tasks()
-        if t is not current and not t.done() and not _serves_a_connection(t)
-    ]
-    if not pending:
-        return
-    _, still_running = await asyncio.wait(pending, timeout=seconds)
-    if still_running:
-        log.warning("%d tasks still running after %.0f s; stopping anyway", len(still_running),
-                    seconds)  # fmt: skip
+class EmbeddedWatcher:
+    """The watcher as a task of another process (serve without Redis, the console)."""
+
+    def __init__(self, services: Services, slack: AsyncWebClient) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            run_watcher(services, slack, stop=self._stop), name="dliconn-watcher"
+        )
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
 
 
-def _serves_a_connection(task: asyncio.Task[object]) -> bool:
-    return getattr(task.get_coro(), "cr_code", None) is _SERVER_CONNECTION
+async def watch(settings: Settings) -> None:
+    """`watch`: the worker process; SIGTERM lets the current cycle and posts finish."""
+    assert settings.slack_bot_token is not None
+    services = await build_services(settings)
+    slack = make_slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(run_watcher(services, slack, stop=stop))
+    try:
+        await asyncio.wait(
+            [watcher, asyncio.create_task(wait_for_signal())], return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        stop.set()
+        await watcher
+        await services.aclose()
+
+
+async def drain(services: Services) -> None:
+    """Let replies that were acked but not yet sent go out before the clients close."""
+    if not await services.inflight.wait_idle(DRAIN_SECONDS):
+        log.warning("%d replies still in flight after %.0f s; stopping anyway",
+                    services.inflight.count, DRAIN_SECONDS)  # fmt: skip
 
 
 async def wait_for_signal() -> None:
@@ -110,5 +135,5 @@ async def socket_mode(settings: Settings) -> None:
         await wait_for_signal()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        await drain_background_tasks(DRAIN_SECONDS)
+        await drain(services)
         await services.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,8 +16,11 @@ from bot.dli.client import DliClient
 from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
 from bot.dli.fakeserver import FakeDli
 from bot.finder import ConnectionFinder
+from bot.inflight import InFlight
 from bot.metrics import Metrics
+from bot.retry import RetryPolicy
 from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
+from bot.watch.backend import WatchBackend, build_watch_backend
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +35,15 @@ class Services:
     dli: DliClient
     lookup: ConnectionLookup
     finder: ConnectionFinder
+    watch: WatchBackend
     demo: bool
+    # Replies still being composed after an ack: shutdown waits for them.
+    inflight: InFlight = field(default_factory=InFlight)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Close something built on top of these services (a Slack session) with them."""
+        self._closers.append(close)
 
     async def aclose(self) -> None:
         # Last built, first closed: the client before the demo server it talks to.
@@ -49,6 +60,8 @@ async def build_services(
     *,
     metrics: Metrics | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Services:
     """The one composition root below the Slack app; tests pass their own settings."""
     metrics = metrics or Metrics()
@@ -69,23 +82,23 @@ async def build_services(
         fake = FakeDli(demo_connections())
         base_url = await fake.start()
         closers.append(fake.stop)
-        project_id = DEMO_PROJECT_ID
-        auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=project_id)
+        auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=DEMO_PROJECT_ID)
         log.info("no DLI credentials configured: serving the built-in demo data")
     else:
         base_url = settings.dli_base_url
-        project_id = settings.dli_project_id or ""
         auth = _real_auth(settings, store)
         if isinstance(auth, IamTokenAuth):
             closers.append(auth.aclose)
 
     client = DliClient(
         base_url,
-        project_id,
+        settings.project_id,
         auth=auth,
         timeout=settings.dliconn_dli_timeout,
         metrics=metrics,
         transport=transport,
+        retry=retry or RetryPolicy(),
+        sleep=sleep or asyncio.sleep,
     )
     closers.append(client.aclose)
     lookup = ConnectionLookup(
@@ -103,7 +116,16 @@ async def build_services(
         name_ttl=settings.dliconn_stale_horizon,
         snapshot_ttl=settings.dliconn_cache_ttl,
     )
-    return Services(settings, metrics, store, client, lookup, finder, demo, closers)
+    # Subscriptions and watcher state: in Redis they are shared with the worker process; in
+    # memory only a watcher running in this same process sees them.
+    watch = build_watch_backend(
+        settings.redis_dsn,
+        settings.project_id,
+        prefix=settings.dliconn_redis_prefix,
+        static_channels=settings.watch_all_channels,
+    )
+    closers.append(watch.aclose)
+    return Services(settings, metrics, store, client, lookup, finder, watch, demo, _closers=closers)
 
 
 def _real_auth(settings: Settings, store: KeyValueStore) -> httpx.Auth:

@@ -7,18 +7,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.chatops import ChatOps
-    from bot.config import Settings
-    from bot.dedupe import EventDedupe
+    from handlers.common import Kit
 
 
-def register_handlers(
-    app: AsyncApp, chatops: ChatOps, settings: Settings, dedupe: EventDedupe
-) -> None:
+def register_handlers(app: AsyncApp, kit: Kit) -> None:
     # Imported here, not at package import: bot.chatops uses the pure `handlers.parsing`, and
     # importing the listener modules eagerly would make that a cycle.
-    from handlers import actions, commands, mentions
+    from handlers import actions, commands, home, mentions
 
-    commands.register(app, chatops, settings)
-    mentions.register(app, chatops, settings, dedupe)
-    actions.register(app, chatops)
+    commands.register(app, kit)
+    mentions.register(app, kit)
+    actions.register(app, kit)
+    home.register(app, kit)

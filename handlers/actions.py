@@ -1,10 +1,12 @@
-"""Card buttons: Refresh, Show, Share in channel, Watch/Unwatch, and the console link."""
+"""Buttons on cards and alerts: Refresh, Show, Share, Watch/Unwatch, Mute, Acknowledge, console."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import (
     ACTION_CONSOLE,
@@ -14,51 +16,104 @@ from bot.blocks import (
     ACTION_UNWATCH,
     ACTION_WATCH,
 )
-from bot.chatops import WATCH_UNAVAILABLE, ChatOps
+from bot.chatops import Reply
+from bot.slack import call_slack, message_kwargs
+from bot.watch.messages import ACTION_ACK, MUTE_ACTION_PATTERN
+from handlers.common import Kit, ack_now, channel_of, user_of
 
 
 def _is_ephemeral(body: dict[str, Any]) -> bool:
-    return bool(body.get("container", {}).get("is_ephemeral"))
+    return bool((body.get("container") or {}).get("is_ephemeral"))
 
 
-def register(app: AsyncApp, chatops: ChatOps) -> None:
-    @app.action(ACTION_REFRESH)
-    async def refresh(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any],
-                      respond: AsyncRespond) -> None:  # fmt: skip
-        await ack()
-        reply = await chatops.card(
-            str(action.get("value", "")), ephemeral=_is_ephemeral(body), force=True
+def _is_alert(body: dict[str, Any]) -> bool:
+    """An alert carries an Acknowledge button; replacing it with a card would lose the alert."""
+    for block in (body.get("message") or {}).get("blocks", []):
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == ACTION_ACK:
+                return True
+    return False
+
+
+def register(app: AsyncApp, kit: Kit) -> None:
+    async def tell(body: dict[str, Any], reply: Reply) -> None:
+        """A private answer to the person who clicked, leaving the message as it was."""
+        await kit.responder(
+            str(body.get("response_url", "")),
+            reply.message,
+            response_type="ephemeral",
+            replace_original=False,
         )
-        await respond(text=reply.message.text, blocks=reply.message.blocks, replace_original=True)
 
-    @app.action(ACTION_SHOW)
-    async def show(ack: AsyncAck, action: dict[str, Any], body: dict[str, Any],
-                   respond: AsyncRespond) -> None:  # fmt: skip
-        await ack()
-        reply = await chatops.card(str(action.get("value", "")), ephemeral=_is_ephemeral(body))
-        await respond(text=reply.message.text, blocks=reply.message.blocks, replace_original=True)
-
-    @app.action(ACTION_SHARE)
-    async def share(ack: AsyncAck, action: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        reply = await chatops.card(str(action.get("value", "")), ephemeral=False)
-        if not reply.shareable:
-            await respond(text=reply.message.text, blocks=reply.message.blocks,
-                          response_type="ephemeral", replace_original=False)  # fmt: skip
+    async def refresh(action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
+        connection_id = str(action.get("value", ""))
+        if _is_alert(body):
+            reply = await kit.chatops.card(connection_id, ephemeral=False, channel=channel_of(body))
+            message = body.get("message") or {}
+            await call_slack(
+                kit.metrics, "chat.postMessage", client.chat_postMessage,
+                channel=channel_of(body), thread_ts=message.get("thread_ts") or message.get("ts"),
+                **message_kwargs(reply.message),
+            )  # fmt: skip
             return
-        await respond(text=reply.message.text, blocks=reply.message.blocks,
-                      response_type="in_channel", replace_original=False)  # fmt: skip
-        # The private copy has done its job once the channel sees the card.
-        await respond(delete_original=True)
+        reply = await kit.chatops.card(
+            connection_id, ephemeral=_is_ephemeral(body), channel=channel_of(body), force=True
+        )
+        await kit.responder(str(body.get("response_url", "")), reply.message,
+                            replace_original=True)  # fmt: skip
 
-    @app.action(ACTION_WATCH)
-    @app.action(ACTION_UNWATCH)
-    async def watch(ack: AsyncAck, respond: AsyncRespond) -> None:
-        await ack()
-        await respond(text=WATCH_UNAVAILABLE.text, blocks=WATCH_UNAVAILABLE.blocks,
-                      response_type="ephemeral", replace_original=False)  # fmt: skip
+    async def show(action: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = await kit.chatops.card(
+            str(action.get("value", "")), ephemeral=_is_ephemeral(body), channel=channel_of(body)
+        )
+        await kit.responder(str(body.get("response_url", "")), reply.message,
+                            replace_original=True)  # fmt: skip
 
-    @app.action(ACTION_CONSOLE)
-    async def console_link(ack: AsyncAck) -> None:
-        # A URL button still sends an action; Slack shows an error unless it is acknowledged.
-        await ack()
+    async def share(action: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = await kit.chatops.card(
+            str(action.get("value", "")), ephemeral=False, channel=channel_of(body)
+        )
+        if not reply.shareable:
+            await tell(body, reply)
+            return
+        url = str(body.get("response_url", ""))
+        if await kit.responder(url, reply.message, response_type="in_channel",
+                               replace_original=False):  # fmt: skip
+            # The private copy has done its job once the channel sees the card.
+            await kit.responder(url, delete_original=True)
+
+    async def watch(action: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = await kit.chatops.watch(
+            str(action.get("value", "")), channel=channel_of(body), user=user_of(body)
+        )
+        await tell(body, reply)
+
+    async def unwatch(action: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = await kit.chatops.unwatch(str(action.get("value", "")), channel=channel_of(body))
+        await tell(body, reply)
+
+    async def mute(action: dict[str, Any], body: dict[str, Any]) -> None:
+        connection_id, _, hours = str(action.get("value", "")).partition("|")
+        reply = await kit.chatops.mute(
+            connection_id,
+            int(hours) if hours.isdigit() else 1,
+            channel=channel_of(body),
+            user=user_of(body),
+        )
+        await tell(body, reply)
+
+    async def acknowledge(action: dict[str, Any], body: dict[str, Any]) -> None:
+        reply = await kit.chatops.acknowledge(
+            str(action.get("value", "")), channel=channel_of(body), user=user_of(body)
+        )
+        await tell(body, reply)
+
+    kit.on(app.action(ACTION_REFRESH), refresh)
+    kit.on(app.action(ACTION_SHOW), show)
+    kit.on(app.action(ACTION_SHARE), share)
+    kit.on(app.action(ACTION_WATCH), watch)
+    kit.on(app.action(ACTION_UNWATCH), unwatch)
+    kit.on(app.action(re.compile(MUTE_ACTION_PATTERN)), mute)
+    kit.on(app.action(ACTION_ACK), acknowledge)
+    # A URL button still sends an action; Slack shows an error unless it is acknowledged.
+    app.action(ACTION_CONSOLE)(ack_now)

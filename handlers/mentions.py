@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncSay
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import Message, help_message
-from bot.chatops import ChatOps
-from bot.config import Settings
-from bot.dedupe import EventDedupe
+from bot.slack import call_slack, message_kwargs
+from handlers.common import Kit
 from handlers.parsing import HELP_TEXT
 
 NOTHING_FOUND = (
@@ -17,22 +17,31 @@ NOTHING_FOUND = (
 )
 
 
-def register(app: AsyncApp, chatops: ChatOps, settings: Settings, dedupe: EventDedupe) -> None:
-    incident_channels = settings.incident_channels
+def register(app: AsyncApp, kit: Kit) -> None:
+    incident_channels = kit.settings.incident_channels
 
-    async def reply_in_thread(event: dict[str, Any], say: AsyncSay, cards: list[Message]) -> None:
+    async def reply_in_thread(
+        client: AsyncWebClient, event: dict[str, Any], cards: list[Message]
+    ) -> None:
         thread = event.get("thread_ts") or event.get("ts")
         for card in cards:
-            await say(text=card.text, blocks=card.blocks, thread_ts=thread)
+            await call_slack(
+                kit.metrics, "chat.postMessage", client.chat_postMessage,
+                channel=event.get("channel"), thread_ts=thread, **message_kwargs(card),
+            )  # fmt: skip
 
-    @app.event("app_mention")
-    async def on_mention(event: dict[str, Any], say: AsyncSay, context: AsyncBoltContext) -> None:
-        cards = await chatops.mention_cards(str(event.get("text", "")), with_names=True)
-        await reply_in_thread(event, say, cards or [help_message(NOTHING_FOUND)])
-        await _finish(context, dedupe)
+    async def on_mention(
+        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        cards = await kit.chatops.mention_cards(
+            str(event.get("text", "")), with_names=True, channel=str(event.get("channel", ""))
+        )
+        await reply_in_thread(client, event, cards or [help_message(NOTHING_FOUND)])
+        await _finish(context, kit)
 
-    @app.event("message")
-    async def on_message(event: dict[str, Any], say: AsyncSay, context: AsyncBoltContext) -> None:
+    async def on_message(
+        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         text = str(event.get("text", ""))
         bot_user = context.bot_user_id
         if (
@@ -44,12 +53,17 @@ def register(app: AsyncApp, chatops: ChatOps, settings: Settings, dedupe: EventD
             or (bot_user and f"<@{bot_user}>" in text)
         ):
             return
-        cards = await chatops.mention_cards(text, with_names=False)
-        await reply_in_thread(event, say, cards)
-        await _finish(context, dedupe)
+        cards = await kit.chatops.mention_cards(
+            text, with_names=False, channel=str(event.get("channel", ""))
+        )
+        await reply_in_thread(client, event, cards)
+        await _finish(context, kit)
+
+    kit.on(app.event("app_mention"), on_mention)
+    kit.on(app.event("message"), on_message)
 
 
-async def _finish(context: AsyncBoltContext, dedupe: EventDedupe) -> None:
+async def _finish(context: AsyncBoltContext, kit: Kit) -> None:
     event_id = context.get("event_id")
     if isinstance(event_id, str):
-        await dedupe.finish(event_id)
+        await kit.dedupe.finish(event_id)

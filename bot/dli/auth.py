@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,28 +82,50 @@ class AkSkAuth(httpx.Auth):
 
     def sign(self, request: httpx.Request) -> None:
         """Add date, host, identity headers and Authorization; make the wire query canonical."""
-        # A request object sent again (a retry) still carries the previous signature, which
-        # would otherwise end up among the signed headers.
-        request.headers.pop("Authorization", None)
-        request.headers[signing.DATE_HEADER] = signing.sdk_date(_as_utc(self._clock()))
-        request.headers["Host"] = request.url.netloc.decode("ascii")
-        if self._project_id:
-            request.headers[PROJECT_HEADER] = self._project_id
-        if self._security_token is not None:
-            request.headers[SECURITY_TOKEN_HEADER] = self._security_token.get_secret_value()
-
         pairs = request.url.params.multi_items()
         query = signing.canonical_query(pairs)
         request.url = request.url.copy_with(query=query.encode("ascii") or None)
-        path = request.url.raw_path.partition(b"?")[0].decode("ascii")
-        request.headers["Authorization"] = signing.authorization(
+        self.stamp(
+            request.headers,
+            method=request.method,
+            host=request.url.netloc.decode("ascii"),
+            path=request.url.raw_path.partition(b"?")[0].decode("ascii"),
+            query=pairs,
+            body=request.content,
+        )
+
+    def stamp(
+        self,
+        headers: MutableMapping[str, str],
+        *,
+        method: str,
+        host: str,
+        path: str,
+        query: Iterable[tuple[str, str]],
+        body: bytes = b"",
+    ) -> None:
+        """Add date, host and identity headers and the Authorization signing them all.
+
+        `path` is the percent-encoded path as sent; the query must go on the wire in its
+        canonical form (`signing.canonical_query`).
+        """
+        # Headers sent before (a retry) still carry the previous signature, which would
+        # otherwise end up among the signed headers.
+        headers.pop("Authorization", None)
+        headers[signing.DATE_HEADER] = signing.sdk_date(_as_utc(self._clock()))
+        headers["Host"] = host
+        if self._project_id:
+            headers[PROJECT_HEADER] = self._project_id
+        if self._security_token is not None:
+            headers[SECURITY_TOKEN_HEADER] = self._security_token.get_secret_value()
+        headers["Authorization"] = signing.authorization(
             self._access_key,
             self._secret_key.get_secret_value(),
-            request.method,
+            method,
             path,
-            pairs,
-            dict(request.headers),
-            request.content,
+            query,
+            headers,
+            body,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -12,12 +13,16 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
+import aiohttp
 import httpx
+from prometheus_client import Histogram
 from pydantic import BaseModel, ValidationError
 
 from bot import __version__
+from bot.dli.auth import AkSkAuth
 from bot.dli.models import Connection, Fetched, ListConnectionsResponse, ShowConnectionResponse
 from bot.dli.signing import canonical_query
+from bot.dli.transport import AiohttpTransport, Answer, timeouts
 from bot.errors import (
     AuthFailed,
     BadResponse,
@@ -135,31 +140,45 @@ def _text_field(body: object, *names: str) -> str:
     return ""
 
 
-def _json_or_none(response: httpx.Response) -> object:
+def _json_or_none(content: bytes) -> object:
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return None
 
 
-def _error_for_answer(response: httpx.Response) -> DliError:
-    body = _json_or_none(response)
+def _error_for_answer(answer: Answer) -> DliError:
+    body = _json_or_none(answer.body)
     return error_for_response(
-        response.status_code,
+        answer.status,
         _text_field(body, "error_code") or None,
         _text_field(body, "error_msg", "message"),
-        response.headers,
+        answer.headers,
         request_id=_body_request_id(body),
     )
 
 
-def _decode(response: httpx.Response, model: type[M]) -> Fetched[M]:
+def _decode(answer: Answer, model: type[M]) -> Fetched[M]:
     """A 2xx answer as `model`, or BadResponse when it is not a successful one of that shape."""
-    body = _json_or_none(response)
-    request_id = response.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
-    ids: dict[str, Any] = {"status": response.status_code, "request_id": request_id}
+    try:
+        # The usual answer, validated straight from its bytes; anything unusual (including a
+        # failure the validated envelope reports) takes the long way below to be described.
+        value = model.model_validate_json(answer.body)
+    except ValidationError:
+        pass
+    else:
+        request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(value.model_extra)
+        if getattr(value, "is_success", True) is not False:
+            return Fetched(value, request_id)
+    return _decode_slowly(answer, model)
+
+
+def _decode_slowly(answer: Answer, model: type[M]) -> Fetched[M]:
+    body = _json_or_none(answer.body)
+    request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
+    ids: dict[str, Any] = {"status": answer.status, "request_id": request_id}
     if not isinstance(body, dict):
-        what = "not a JSON object" if response.content else "empty"
+        what = "not a JSON object" if answer.body else "empty"
         raise BadResponse(f"DLI answered with a body that is {what}", **ids)
     if body.get("is_success") is False:
         message = _text_field(body, "message", "error_msg") or "no message given"
@@ -219,28 +238,36 @@ class DliClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._metrics = metrics
+        # Looking a labelled child up costs more than observing it: once per operation.
+        self._latency: dict[str, Histogram] = {}
+        # A dead endpoint should fail fast so the retries still fit in a user's patience.
+        http_timeout = httpx.Timeout(
+            connect=min(timeout, 5.0), read=timeout, write=timeout, pool=timeout
+        )
+        headers = {
+            "User-Agent": f"dliconn/{__version__}",
+            "Accept": "application/json",
+            # The official SDK sends it too; the gateway may use it to route project-scoped
+            # calls.
+            "X-Project-Id": project_id,
+        }
+        own = None
+        if transport is None:
+            own = AiohttpTransport(url, max_connections=max_connections)
         self._http = httpx.AsyncClient(
             base_url=url,
             auth=auth,
-            transport=transport,
-            # A dead endpoint should fail fast so the retries still fit in a user's patience.
-            timeout=httpx.Timeout(
-                connect=min(timeout, 5.0), read=timeout, write=timeout, pool=timeout
-            ),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=30.0,
-            ),
-            headers={
-                "User-Agent": f"dliconn/{__version__}",
-                "Accept": "application/json",
-                # The official SDK sends it too; the gateway may use it to route project-scoped
-                # calls.
-                "X-Project-Id": project_id,
-            },
+            transport=transport or own,
+            timeout=http_timeout,
+            headers=headers,
             follow_redirects=False,
         )
+        # AK/SK signing (or none) over our own transport needs no httpx request and response
+        # objects: building them costs more CPU than everything else a lookup does. Any other
+        # auth flow or transport goes through httpx.
+        self._direct: _Direct | None = None
+        if own is not None and (auth is None or isinstance(auth, AkSkAuth)):
+            self._direct = _Direct(own, url, headers, auth, timeouts(http_timeout.as_dict()))
 
     async def __aenter__(self) -> DliClient:
         return self
@@ -271,9 +298,7 @@ class DliClient:
         shown = await self._fetch(
             "show", self._connection_path(connection_id), [], ShowConnectionResponse
         )
-        # The envelope belongs to the answer, not to the connection callers keep and re-serialise.
-        connection = Connection.model_validate(shown.value.model_dump(exclude=_ENVELOPE_FIELDS))
-        return Fetched(connection, shown.request_id)
+        return Fetched(_without_envelope(shown.value), shown.request_id)
 
     async def list_connections(
         self,
@@ -333,12 +358,12 @@ class DliClient:
     ) -> Fetched[M]:
         """A GET decoded as `model`, retried while the failure is Throttled or Unavailable."""
         # The query goes on the wire exactly in its canonical (signed) form.
-        url = f"{path}?{canonical_query(query)}" if query else path
+        wire_query = canonical_query(query)
         attempts = self._retry.attempts
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             try:
-                fetched = await self._exchange(url, model)
+                fetched = await self._exchange(path, query, wire_query, model)
             except DliError as exc:
                 self._observe(operation, started, exc)
                 if not exc.retryable or attempt >= attempts:
@@ -371,19 +396,72 @@ class DliClient:
                 return fetched
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
-    async def _exchange(self, url: str, model: type[M]) -> Fetched[M]:
-        # A new request() each time, so the auth flow signs again with a fresh X-Sdk-Date.
+    async def _exchange(
+        self, path: str, query: list[tuple[str, str]], wire_query: str, model: type[M]
+    ) -> Fetched[M]:
         try:
-            response = await self._http.get(url)
+            if self._direct is not None:
+                answer = await self._direct.get(path, query, wire_query)
+            else:
+                answer = await self._get_through_httpx(f"{path}?{wire_query}" if query else path)
         except httpx.HTTPError as exc:
             raise _error_for_transport(exc) from exc
-        if not response.is_success:
-            raise _error_for_answer(response)
-        return _decode(response, model)
+        if not 200 <= answer.status < 300:
+            raise _error_for_answer(answer)
+        return _decode(answer, model)
+
+    async def _get_through_httpx(self, url: str) -> Answer:
+        # A new request() each time, so the auth flow signs again with a fresh X-Sdk-Date.
+        response = await self._http.get(url)
+        return Answer(response.status_code, response.headers, response.content)
 
     def _observe(self, operation: str, started: float, error: DliError | None) -> None:
         if self._metrics is None:
             return
-        self._metrics.dli_latency.labels(operation=operation).observe(time.perf_counter() - started)
+        latency = self._latency.get(operation)
+        if latency is None:
+            latency = self._latency[operation] = self._metrics.dli_latency.labels(operation)
+        latency.observe(time.perf_counter() - started)
         if error is not None:
             self._metrics.dli_errors.labels(kind=error.kind).inc()
+
+
+class _Direct:
+    """GETs over our transport, signed here with AK/SK (when given), one fresh signature each."""
+
+    def __init__(
+        self,
+        transport: AiohttpTransport,
+        base_url: httpx.URL,
+        headers: Mapping[str, str],
+        auth: AkSkAuth | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> None:
+        self._transport = transport
+        self._host = base_url.netloc.decode("ascii")
+        self._origin = f"{base_url.scheme}://{self._host}"
+        # Joined as httpx joins a relative URL onto its base_url: the base's path is a prefix.
+        self._root = base_url.raw_path.partition(b"?")[0].decode("ascii").rstrip("/")
+        self._headers = dict(headers)
+        self._auth = auth
+        self._timeout = timeout
+
+    async def get(self, path: str, query: list[tuple[str, str]], wire_query: str) -> Answer:
+        path = self._root + path
+        headers = self._headers.copy()
+        if self._auth is not None:
+            self._auth.stamp(headers, method="GET", host=self._host, path=path, query=query)
+        url = f"{self._origin}{path}?{wire_query}" if query else self._origin + path
+        return await self._transport.send("GET", url, headers, self._timeout)
+
+
+def _without_envelope(shown: ShowConnectionResponse) -> Connection:
+    """The connection in a show answer: the envelope belongs to the answer, not to the
+    connection callers keep and re-serialise.
+
+    Every value was validated as part of the answer already, by the very field definitions
+    `Connection` has, so the connection is assembled from them rather than validated again.
+    """
+    extra = {k: v for k, v in (shown.model_extra or {}).items() if k not in _ENVELOPE_FIELDS}
+    fields = {name: getattr(shown, name) for name in Connection.model_fields}
+    return Connection.model_construct({*fields, *extra}, **fields, **extra)

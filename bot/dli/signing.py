@@ -29,7 +29,8 @@ def _enc(text: str) -> str:
 
 def canonical_uri(path: str) -> str:
     """Each path segment percent-encoded, with the trailing slash the gateway expects."""
-    encoded = "/".join(_enc(segment) for segment in unquote(path).split("/"))
+    # One quote over the whole path encodes every segment alike: "/" only ever separates them.
+    encoded = quote(unquote(path), safe="/~")
     return encoded if encoded.endswith("/") else encoded + "/"
 
 
@@ -71,7 +72,7 @@ def string_to_sign(
 
 
 def signature(secret_key: str, to_sign: str) -> str:
-    return hmac.new(secret_key.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret_key.encode(), to_sign.encode(), "sha256").hex()
 
 
 def authorization(

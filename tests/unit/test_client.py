@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import socket
 from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -14,12 +16,16 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import __version__
+from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
-from bot.dli.signing import canonical_query
+from bot.dli.models import Connection
+from bot.dli.signing import canonical_query, parse_authorization
+from bot.dli.transport import AiohttpTransport
 from bot.errors import (
     AuthFailed,
     BadResponse,
@@ -32,6 +38,7 @@ from bot.errors import (
 )
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
+from tests.fakes.iam import serve
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 PREFIX = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
@@ -753,3 +760,131 @@ async def test_negative_paging_arguments_are_refused(harness: Harness) -> None:
         with pytest.raises(ValueError, match="negative"):
             _ = [c async for c in client.iter_connections(page_size=-1)]
     assert upstream.requests == []
+
+
+# --- AK/SK over the built-in transport (no httpx request objects on the way) ------------------
+
+FIXED_DATE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def aksk(**options: Any) -> AkSkAuth:
+    return AkSkAuth("AK-TEST", SECRET, project_id=PROJECT, clock=lambda: FIXED_DATE, **options)
+
+
+@asynccontextmanager
+async def recording_dli(
+    *answers: tuple[int, bytes, dict[str, str]],
+) -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """A real HTTP server on a free port answering show requests from `answers` in turn."""
+    seen: list[web.Request] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request)
+        status, body, headers = answers[min(len(seen), len(answers)) - 1]
+        return web.Response(status=status, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get(PREFIX + "/{connection_id}", answer)
+    async with serve(app) as url:
+        yield url, seen
+
+
+def shown_bytes(**extra: Any) -> bytes:
+    return json.dumps({**shown(), **extra}).encode()
+
+
+async def test_aksk_requests_match_the_httpx_path_byte_for_byte(harness: Harness) -> None:
+    ok = (200, shown_bytes(), {"X-Request-Id": "r-1"})
+    async with recording_dli(ok) as (url, seen):
+        async with DliClient(url, PROJECT, auth=aksk()) as direct:
+            fetched_direct = await direct.get_connection(CONN_ID)
+        # An explicit transport goes through httpx (and its auth flow) instead.
+        through_httpx = DliClient(
+            url, PROJECT, auth=aksk(), transport=AiohttpTransport(httpx.URL(url))
+        )
+        async with through_httpx:
+            fetched_httpx = await through_httpx.get_connection(CONN_ID)
+
+    assert fetched_direct == fetched_httpx
+    direct_request, httpx_request = seen
+    assert direct_request.raw_path == httpx_request.raw_path == f"{PREFIX}/{CONN_ID}"
+    for name in ("Authorization", "X-Sdk-Date", "Host", "X-Project-Id", "User-Agent", "Accept"):
+        assert direct_request.headers[name] == httpx_request.headers[name]
+    parsed = parse_authorization(direct_request.headers["Authorization"])
+    assert parsed is not None
+    assert parsed[1] == ["host", "x-project-id", "x-sdk-date"]
+
+
+async def test_aksk_retries_are_signed_again_and_counted(harness: Harness) -> None:
+    clock = iter(FIXED_DATE + timedelta(seconds=n) for n in range(10))
+    auth = AkSkAuth("AK-TEST", SECRET, project_id=PROJECT, clock=lambda: next(clock))
+    unavailable = (503, b'{"error_code": "APIGW.0613"}', {"X-Request-Id": "r-1"})
+    async with recording_dli(unavailable, (200, shown_bytes(), {})) as (url, seen):
+        client = DliClient(url, PROJECT, auth=auth, sleep=harness.sleep, metrics=harness.metrics)
+        async with client:
+            await client.get_connection(CONN_ID)
+    assert len({r.headers["Authorization"] for r in seen}) == 2
+    assert [r.headers["X-Sdk-Date"] for r in seen] == ["20260102T030405Z", "20260102T030406Z"]
+    assert harness.sample("dliconn_dli_request_seconds_count", operation="show") == 2
+    assert harness.sample("dliconn_dli_errors_total", kind="unavailable") == 1
+
+
+async def test_aksk_read_timeout_is_enforced_and_unavailable(
+    harness: Harness, silent_server: int
+) -> None:
+    url = f"http://127.0.0.1:{silent_server}"
+    client = DliClient(
+        url, PROJECT, auth=aksk(), timeout=0.2, sleep=harness.sleep, retry=RetryPolicy(2)
+    )
+    async with client:
+        with pytest.raises(Unavailable, match="ReadTimeout"):
+            await client.get_connection(CONN_ID)
+    assert len(harness.delays) == 1
+
+
+async def test_aksk_refused_connection_is_unavailable(harness: Harness) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = DliClient(url, PROJECT, auth=aksk(), sleep=harness.sleep, retry=RetryPolicy(2))
+    async with client:
+        with pytest.raises(Unavailable, match="ConnectError"):
+            await client.get_connection(CONN_ID)
+    assert len(harness.delays) == 1
+
+
+async def test_aksk_undecodable_body_is_a_bad_response_not_retried(harness: Harness) -> None:
+    broken = (200, b"not gzip", {"Content-Encoding": "gzip"})
+    async with (
+        recording_dli(broken) as (url, seen),
+        DliClient(url, PROJECT, auth=aksk(), sleep=harness.sleep) as client,
+    ):
+        with pytest.raises(BadResponse, match="DecodingError"):
+            await client.get_connection(CONN_ID)
+    assert len(seen) == 1
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+async def test_connection_is_the_answer_without_its_envelope(harness: Harness) -> None:
+    body = {**shown(), "hosts": [{"name": "db", "ip": "10.0.0.9", "zone": "az1"}], "later": 1}
+    upstream = Upstream(httpx.Response(200, json=body))
+    async with harness.client(upstream) as client:
+        fetched = await client.get_connection(CONN_ID)
+    expected = Connection.model_validate(
+        {k: v for k, v in body.items() if k not in ("is_success", "message")}
+    )
+    assert type(fetched.value) is Connection
+    assert fetched.value == expected
+    assert fetched.value.to_api() == expected.to_api()
+    assert fetched.value.model_extra == {"later": 1}
+    assert fetched.value.hosts[0].model_extra == {"zone": "az1"}
+    assert len(upstream.requests) == 1
+
+
+async def test_request_id_of_a_success_comes_from_the_body_without_a_header(
+    harness: Harness,
+) -> None:
+    upstream = Upstream(httpx.Response(200, json={**shown(), "request_id": "body-ok"}))
+    async with harness.client(upstream) as client:
+        fetched = await client.get_connection(CONN_ID)
+    assert fetched.request_id == "body-ok"

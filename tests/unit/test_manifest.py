@@ -26,6 +26,8 @@ EXPECTED_BOT_SCOPES = {
     "app_mentions:read",
     "chat:write",
     "channels:history",
+    "channels:read",
+    "groups:read",
     "groups:history",
 }
 EXPECTED_BOT_EVENTS = {"app_mention", "app_home_opened", "message.channels", "message.groups"}

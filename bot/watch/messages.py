@@ -1,0 +1,236 @@
+"""Block Kit for the watcher's posts: alerts, thread replies, the resolved update, notices."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.blocks import (
+    ACTION_REFRESH,
+    BUTTON_VALUE_MAX,
+    FALLBACK_MAX,
+    HEADER_MAX,
+    SECTION_TEXT_MAX,
+    Message,
+    code,
+    escape_mrkdwn,
+    humanize_age,
+    slack_date,
+    truncate,
+)
+from bot.watch.transitions import (
+    UNBOUND,
+    DliReachable,
+    DliUnreachable,
+    Flipped,
+    Gone,
+    Incident,
+    IncidentQueue,
+    Recovered,
+    Stabilised,
+    Stuck,
+)
+
+ACTION_MUTE: Final = "dliconn_mute"
+ACTION_ACK: Final = "dliconn_ack"
+#: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
+#: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
+MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
+MUTE_HOURS: Final = (1, 4, 24)
+
+_QUEUES_SHOWN: Final = 10
+_ERR_BUDGET: Final = 6000
+_ERR_MARKER: Final = "… ({n} more chars)"
+_SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return SectionBlock(text=_mrkdwn(text)).to_dict()
+
+
+def _context(*parts: str) -> dict[str, Any]:
+    return ContextBlock(elements=[_mrkdwn(p) for p in parts]).to_dict()
+
+
+def _header(text: str) -> dict[str, Any]:
+    plain = truncate(text, HEADER_MAX, style="plain", marker="…")
+    return HeaderBlock(text=PlainTextObject(text=plain, emoji=True)).to_dict()
+
+
+def _button(label: str, action_id: str, value: str) -> ButtonElement:
+    return ButtonElement(text=PlainTextObject(text=label), action_id=action_id, value=value)
+
+
+def _fallback(sentence: str) -> str:
+    return truncate(sentence, FALLBACK_MAX, marker="…")
+
+
+def _at(moment: float) -> str:
+    return slack_date(datetime.fromtimestamp(moment, tz=UTC))
+
+
+def _duration(seconds: float) -> str:
+    return humanize_age(timedelta(seconds=seconds))
+
+
+def _binding(kind: str, name: str) -> str:
+    return f"{'pool' if kind == 'pool' else 'queue'} {code(name, 60)}"
+
+
+def _connection(name: str, connection_id: str) -> str:
+    return f"{code(name or connection_id, 80)} ({code(connection_id, 64)})"
+
+
+def mention(user: str) -> str:
+    """A user mention when `user` looks like a Slack user id, else the escaped text."""
+    return f"<@{user}>" if _SLACK_USER.fullmatch(user) else escape_mrkdwn(user)
+
+
+def _queue_text(queue: IncidentQueue, err_cap: int) -> str:
+    text = f":red_circle: {_binding(queue.kind, queue.name)} FAILED since {_at(queue.since)}"
+    if queue.err_msg.strip():
+        body = truncate(queue.err_msg, err_cap, style="code", multiline=True, marker=_ERR_MARKER)
+        text += f"\n```{body}```"
+    return text
+
+
+def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> Message:
+    """The alert for an incident; rendered again when it is acknowledged and when it resolves."""
+    name = incident.connection_name or incident.connection_id
+    queues = incident.queues[:_QUEUES_SHOWN]
+    flapping = incident.kind == "flapping"
+    if flapping:
+        title = f"Flapping: {name}"
+        what = f"{_binding(queues[0].kind, queues[0].name)} changed status {incident.flips} times"
+    else:
+        plural = "queues" if len(incident.queues) > 1 else "queue"
+        title = f"{len(incident.queues)} {plural} FAILED: {name}"
+        what = f"{len(incident.queues)} {plural} FAILED"
+    where = _connection(incident.connection_name, incident.connection_id)
+    blocks = [
+        _header(
+            f":white_check_mark: Resolved: {title}"
+            if incident.resolved_at is not None
+            else f":rotating_light: {title}"
+        ),
+        _section(f"*{what}* on connection {where}"),
+    ]
+    if not flapping:
+        cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
+        blocks += [_section(_queue_text(q, cap)) for q in queues]
+        if len(incident.queues) > len(queues):
+            blocks.append(_section(f"… and {len(incident.queues) - len(queues)} more"))
+    notes = [f"Detected {_at(incident.started_at)}"]
+    if acknowledged_by:
+        notes.append(f":eyes: Acknowledged by {mention(acknowledged_by)}")
+    if incident.resolved_at is not None:
+        down = incident.down_for or 0.0
+        how = {
+            "deleted": "the connection was deleted",
+            "disappeared": "the connection disappeared from DLI",
+            "stable": "stable again",
+        }.get(incident.resolution, "recovered")
+        blocks.append(
+            _section(
+                f":white_check_mark: *Resolved* {_at(incident.resolved_at)} ({how}) "
+                f"after {_duration(down)} down"
+            )
+        )
+    blocks.append(_context(*notes))
+    buttons = _alert_buttons(incident)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons).to_dict())
+    state = "resolved" if incident.resolved_at is not None else "FAILED"
+    names = ", ".join(q.name for q in queues)
+    verb = "is flapping" if flapping else state
+    return Message(text=_fallback(f"{name}: {names} {verb}"), blocks=blocks)
+
+
+def _alert_buttons(incident: Incident) -> list[ButtonElement]:
+    connection_id = incident.connection_id
+    if len(connection_id) + 4 > BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
+        return []
+    buttons = [_button("Refresh", ACTION_REFRESH, connection_id)]
+    if incident.resolved_at is None:
+        buttons += [
+            _button(f"Mute {hours} h", f"{ACTION_MUTE}_{hours}h", f"{connection_id}|{hours}")
+            for hours in MUTE_HOURS
+        ]
+        buttons.append(_button("Acknowledge", ACTION_ACK, connection_id))
+    return buttons
+
+
+def recovered_reply(event: Recovered) -> Message:
+    what = _binding(event.kind, event.binding)
+    if event.status == UNBOUND:
+        change = "is no longer bound to the connection"
+    elif event.status == "ACTIVE":
+        change = "is ACTIVE again"
+    else:
+        change = f"left FAILED and is now {escape_mrkdwn(event.status)}"
+    text = f":white_check_mark: {what} {change} after {_duration(event.down_for)}"
+    return Message(text=_fallback(f"{event.binding} recovered"), blocks=[_section(text)])
+
+
+def flipped_reply(event: Flipped) -> Message:
+    text = f":repeat: {_binding(event.kind, event.binding)} is now *{escape_mrkdwn(event.status)}*"
+    if event.err_msg.strip():
+        text += f": {truncate(event.err_msg, 1500)}"
+    return Message(
+        text=_fallback(f"{event.binding} is now {event.status}"), blocks=[_section(text)]
+    )
+
+
+def stabilised_reply(event: Stabilised) -> Message:
+    text = (
+        f":large_green_circle: {_binding(event.kind, event.binding)} has been "
+        f"*{escape_mrkdwn(event.status)}* for {_duration(event.stable_for)}: no longer flapping"
+    )
+    return Message(text=_fallback(f"{event.binding} stopped flapping"), blocks=[_section(text)])
+
+
+def gone_notice(event: Gone) -> Message:
+    what = "was deleted" if event.deleted else "is no longer listed by DLI"
+    text = (
+        f":wastebasket: Connection {_connection(event.connection_name, event.connection_id)} {what}"
+    )
+    name = event.connection_name or event.connection_id
+    return Message(text=_fallback(f"{name} {what}"), blocks=[_section(text)])
+
+
+def stuck_notice(event: Stuck) -> Message:
+    text = (
+        f":hourglass: {_binding(event.kind, event.binding)} of connection "
+        f"{_connection(event.connection_name, event.connection_id)} has been CREATING since "
+        f"{_at(event.since)}"
+    )
+    fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
+    return Message(text=_fallback(fallback), blocks=[_section(text)])
+
+
+def unreachable_notice(event: DliUnreachable) -> Message:
+    text = (
+        f":warning: *Cannot reach DLI* since {_at(event.since)}: watched connections are not "
+        f"being checked. Last error: {truncate(event.reason, 500)}"
+    )
+    return Message(text=_fallback("Cannot reach DLI"), blocks=[_section(text)])
+
+
+def reachable_notice(event: DliReachable) -> Message:
+    text = f":white_check_mark: DLI is reachable again after {_duration(event.down_for)}"
+    return Message(text=_fallback("DLI is reachable again"), blocks=[_section(text)])

@@ -1,0 +1,212 @@
+"""Drains the outbox into Slack: per-channel pacing, Retry-After, retries, pausing dead channels.
+
+Jobs of one channel go out in order, one at a time (an alert before the replies in its thread),
+at most one per `per_channel_gap` seconds (Slack allows about one message per second per
+channel). A 429 holds the channel for Retry-After; transport and server errors retry the job
+with capped backoff, forever: an alert is never dropped because Slack was briefly away. A channel
+the bot cannot post in any more is paused and its pending jobs dropped, instead of retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks import Message
+from bot.metrics import Metrics
+from bot.retry import RetryPolicy, parse_retry_after
+from bot.watch import messages
+from bot.watch.jobs import Job
+from bot.watch.state import WatchStore
+from bot.watch.subscriptions import SubscriptionStore
+
+log = logging.getLogger(__name__)
+
+#: Errors meaning the bot can no longer post in the channel at all.
+CHANNEL_ERRORS: Final = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "channel_is_archived"}
+)
+_TRANSIENT_ERRORS: Final = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+_DEFAULT_BACKOFF: Final = RetryPolicy(attempts=1_000_000, base=1.0, cap=300.0)
+
+
+class _Drop(Exception):
+    """The job has nothing left to do (its alert was never posted, or is gone)."""
+
+
+class Notifier:
+    def __init__(
+        self,
+        slack: AsyncWebClient,
+        store: WatchStore,
+        subscriptions: SubscriptionStore,
+        *,
+        per_channel_gap: float = 1.0,
+        claim_ttl: float = 30.0,
+        backoff: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._slack = slack
+        self._store = store
+        self._subscriptions = subscriptions
+        self._gap = per_channel_gap
+        self._claim_ttl = claim_ttl
+        self._backoff = backoff or _DEFAULT_BACKOFF
+        self._metrics = metrics
+        self._clock = clock
+        self._wall = wall_clock
+        self._rng = rng or random.Random()
+        self._token = uuid.uuid4().hex
+        self._channel_free_at: dict[str, float] = {}
+
+    async def drain(self) -> float:
+        """Send every job that may go now (one per channel); seconds until the next may go."""
+        jobs = await self._store.pending()
+        paused = await self._subscriptions.paused()
+        wait = math.inf
+        visited: set[str] = set()
+        for job in jobs:
+            if job.channel in visited:
+                continue  # head of line: a channel's later jobs wait for its first
+            visited.add(job.channel)
+            if job.channel in paused:
+                dropped = await self._store.drop_channel(job.channel)
+                log.info("dropped %d job(s) for paused channel %s", dropped, job.channel)
+                continue
+            ready_in = max(
+                job.not_before - self._wall(),
+                self._channel_free_at.get(job.channel, 0.0) - self._clock(),
+            )
+            if ready_in > 0:
+                wait = min(wait, ready_in)
+                continue
+            if not await self._store.claim(job.id, self._token, self._claim_ttl):
+                wait = min(wait, self._gap)  # another sender has it; look again soon
+                continue
+            await self._send(job)
+            wait = min(wait, max(self._gap, 0.0))
+        return wait
+
+    async def _send(self, job: Job) -> None:
+        try:
+            ts = await self._deliver(job)
+        except _Drop as reason:
+            log.info("outbox job %s dropped: %s", job.id, reason)
+            await self._store.finish(job)
+        except SlackApiError as exc:
+            await self._api_error(job, exc)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("Slack unreachable for job %s: %s", job.id, type(exc).__name__)
+            self._count(job, "transport")
+            await self._retry(job)
+        else:
+            self._channel_free_at[job.channel] = self._clock() + self._gap
+            await self._store.finish(job, posted_ts=ts)
+
+    async def _deliver(self, job: Job) -> str | None:
+        match job.kind:
+            case "alert":
+                if await self._store.alert_ts(job.incident_id, job.channel) is not None:
+                    raise _Drop("already posted")
+                message = await self._render_alert(job)
+                return await self._post(job.channel, message)
+            case "refresh":
+                ts = await self._thread(job)
+                message = await self._render_alert(job)
+                await self._slack.chat_update(
+                    channel=job.channel, ts=ts, text=message.text, blocks=message.blocks
+                )
+                return None
+            case "reply":
+                ts = await self._thread(job)
+                return await self._post(job.channel, Message(job.text, job.blocks), thread_ts=ts)
+            case "notice":
+                return await self._post(job.channel, Message(job.text, job.blocks))
+        raise _Drop(f"unknown job kind {job.kind!r}")  # pragma: no cover - Literal-checked
+
+    async def _thread(self, job: Job) -> str:
+        ts = await self._store.alert_ts(job.incident_id, job.channel)
+        if ts is None:  # muted, or never posted: nothing to reply to or update
+            raise _Drop(f"no alert for incident {job.incident_id} in {job.channel}")
+        return ts
+
+    async def _render_alert(self, job: Job) -> Message:
+        incident = await self._store.incident(job.incident_id)
+        if incident is None:
+            raise _Drop(f"incident {job.incident_id} is no longer stored")
+        acked = await self._store.acknowledged_by(job.incident_id, job.channel)
+        return messages.alert_message(incident, acknowledged_by=acked)
+
+    async def _post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
+        extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        response = await self._slack.chat_postMessage(
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            **extra,
+        )
+        return str(response["ts"])
+
+    async def _api_error(self, job: Job, exc: SlackApiError) -> None:
+        response = exc.response
+        error = str(response.get("error", "")) if isinstance(response.data, dict) else ""
+        status = int(response.status_code)
+        self._count(job, error or str(status))
+        if status == 429 or error == "ratelimited":
+            raw = response.headers.get("Retry-After") if response.headers else None
+            retry_after = parse_retry_after(raw if isinstance(raw, str) else None)
+            wait = retry_after if retry_after is not None else 1.0
+            log.info("Slack rate-limited %s: waiting %.1fs", job.channel, wait)
+            self._channel_free_at[job.channel] = self._clock() + wait
+            await self._store.retry_later(job)
+        elif error in CHANNEL_ERRORS:
+            log.warning("cannot post in %s (%s): pausing its subscriptions", job.channel, error)
+            await self._subscriptions.pause(job.channel, error)
+            await self._store.drop_channel(job.channel)
+        elif error in _TRANSIENT_ERRORS or status >= 500:
+            log.warning("Slack %s for job %s: will retry", error or status, job.id)
+            await self._retry(job)
+        else:
+            # invalid_blocks, message_not_found, ...: sending it again would fail the same way.
+            log.error("Slack refused job %s (%s): dropping it", job.id, error or status)
+            await self._store.finish(job)
+
+    async def _retry(self, job: Job) -> None:
+        attempts = job.attempts + 1
+        delay = self._backoff.delay(attempts, None, self._rng)
+        later = job.model_copy(update={"attempts": attempts, "not_before": self._wall() + delay})
+        await self._store.retry_later(later)
+
+    def _count(self, job: Job, error: str) -> None:
+        if self._metrics is not None:
+            method = "chat.update" if job.kind == "refresh" else "chat.postMessage"
+            self._metrics.slack_errors.labels(method=method, error=error).inc()
+
+
+async def sleep_until(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Wait `seconds`, or less when `stop` (or `wake`) is set."""
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

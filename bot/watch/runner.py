@@ -1,0 +1,274 @@
+"""The watcher loop: hold the project lease, poll DLI's list once per interval, commit
+transitions with their outbox jobs, and drain the outbox into Slack.
+
+Redis outage: a cycle that cannot read or write the watcher state is skipped (nothing is
+posted from state that may be stale, and DLI is not polled for nothing). The lease cannot be
+renewed either, so the sender stops too; when Redis is back the first cycle compares DLI with
+the last committed state, so transitions during the outage are reported late but not lost
+(a flip that reverted within the outage is, like one between two polls, not seen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.dli.models import Connection
+from bot.errors import DliError, Throttled
+from bot.metrics import Metrics
+from bot.retry import RetryPolicy
+from bot.services import Services
+from bot.store import STORE_ERRORS
+from bot.watch.backend import WatchBackend
+from bot.watch.jobs import plan_jobs
+from bot.watch.lease import Lease, lease_ttl_for
+from bot.watch.notifier import Notifier, sleep_until
+from bot.watch.state import Commit
+from bot.watch.transitions import Event, Policy, detect, track_outage
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_INTERVALS = 32
+
+
+class ConnectionSource(Protocol):
+    """What the watcher needs from DliClient: the paged list."""
+
+    def iter_connections(self, *, page_size: int = ...) -> AsyncIterator[Connection]: ...
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """Tuning knobs; the defaults suit production (tests shrink the times)."""
+
+    policy: Policy = field(default_factory=Policy)
+    page_size: int = 0  # 0: the whole project in one list call
+    lease_ttl: float | None = None  # None: takeover within max(30 s, 3 intervals)
+    cycle_timeout: float | None = None  # None: max(interval, lease ttl / 2)
+    per_channel_gap: float = 1.0  # Slack: about one message per second per channel
+    claim_ttl: float = 30.0  # how long a sender that died mid-post blocks its job
+    send_backoff: RetryPolicy | None = None  # None: 1 s doubling up to 5 min, jittered
+
+
+@dataclass(frozen=True)
+class CycleOutcome:
+    polled: bool
+    dli_ok: bool
+    committed: bool
+    jobs: int
+    retry_after: float | None = None
+
+
+class Watcher:
+    """One poll-compare-commit cycle at a time; the loop around it is `run_watch_loop`."""
+
+    def __init__(
+        self,
+        dli: ConnectionSource,
+        backend: WatchBackend,
+        *,
+        policy: Policy = Policy(),  # noqa: B008 - frozen
+        page_size: int = 0,
+        cycle_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dli = dli
+        self._subscriptions = backend.subscriptions
+        self._state = backend.state
+        self._policy = policy
+        self._page_size = page_size
+        self._timeout = cycle_timeout
+        self._clock = clock
+
+    async def cycle(self, lease_token: str | None) -> CycleOutcome:
+        watched = await self._subscriptions.all_watched()
+        paused = await self._subscriptions.paused()
+        static = frozenset(c for c in self._subscriptions.static_channels if c not in paused)
+        snapshot = await self._state.load()
+        if not watched and not static and not snapshot.states:
+            return CycleOutcome(polled=False, dli_ok=True, committed=False, jobs=0)
+
+        connections: list[Connection] = []
+        error: str | None = None
+        retry_after: float | None = None
+        if watched or static:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    connections = [
+                        c async for c in self._dli.iter_connections(page_size=self._page_size)
+                    ]
+            except DliError as exc:
+                error = str(exc)
+                retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+            except TimeoutError:
+                error = f"listing connections took longer than {self._timeout:g}s"
+        now = self._clock()
+        meta, events = track_outage(
+            snapshot.meta, ok=error is None, now=now, reason=error or "", policy=self._policy
+        )
+        all_events: list[Event] = list(events)
+        states, removed = {}, frozenset[str]()
+        incidents = {}
+        if error is None:
+            detection = detect(
+                snapshot.states,
+                connections,
+                None if static else frozenset(watched),
+                now,
+                self._policy,
+            )
+            all_events += detection.events
+            states = {k: v for k, v in detection.states.items() if snapshot.states.get(k) != v}
+            removed = frozenset(snapshot.states) - frozenset(detection.states)
+            incidents = detection.incidents
+        else:
+            log.warning("could not list DLI connections: %s", error)
+        if not all_events and not states and not removed and meta == snapshot.meta:
+            return CycleOutcome(True, error is None, False, 0, retry_after)
+
+        mutes = await self._state.mutes(now)
+        every_channel = static.union(*watched.values())
+        jobs = plan_jobs(
+            all_events,
+            subscribers=lambda connection_id: watched.get(connection_id, static),
+            every_channel=every_channel,
+            muted=lambda connection_id, channel: (connection_id, channel) in mutes,
+        )
+        commit = Commit(snapshot.version, meta, states, removed, incidents, jobs)
+        committed = await self._state.commit(commit, lease_token=lease_token)
+        if not committed:
+            log.info("another watcher committed first or took the lease; recomputing next time")
+        return CycleOutcome(True, error is None, committed, len(jobs) if committed else 0)
+
+
+async def run_watcher(
+    services: Services,
+    slack: AsyncWebClient,
+    *,
+    stop: asyncio.Event,
+    options: WatchOptions | None = None,
+) -> None:
+    """`python -m bot watch` (and the embedded watcher): run until `stop` is set, on the
+    services' shared watch backend, so mutes, acknowledgements and subscriptions made through
+    Slack are seen here even without Redis."""
+    settings = services.settings
+    await run_watch_loop(
+        services.dli,
+        services.watch,
+        slack,
+        stop=stop,
+        interval=settings.dliconn_watch_interval,
+        options=options
+        or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after)),
+        metrics=services.metrics,
+    )
+
+
+async def run_watch_loop(
+    dli: ConnectionSource,
+    backend: WatchBackend,
+    slack: AsyncWebClient,
+    *,
+    stop: asyncio.Event,
+    interval: float,
+    options: WatchOptions = WatchOptions(),
+    metrics: Metrics | None = None,
+) -> None:
+    """Poll and send until `stop` is set; only the holder of the project lease does either."""
+    if interval <= 0:
+        raise ValueError("interval must be positive")
+    ttl = options.lease_ttl if options.lease_ttl is not None else lease_ttl_for(interval)
+    lease = backend.state.lease(ttl)
+    # A cycle must end well before the lease it runs under could expire.
+    timeout = options.cycle_timeout or max(interval, ttl / 2)
+    watcher = Watcher(
+        dli, backend, policy=options.policy, page_size=options.page_size, cycle_timeout=timeout
+    )
+    notifier = Notifier(
+        slack,
+        backend.state,
+        backend.subscriptions,
+        per_channel_gap=options.per_channel_gap,
+        claim_ttl=options.claim_ttl,
+        backoff=options.send_backoff,
+        metrics=metrics,
+    )
+    leader = asyncio.Event()
+    wake = asyncio.Event()
+    sender = asyncio.create_task(_send_loop(notifier, stop, leader, wake, interval))
+    try:
+        await _poll_loop(watcher, lease, stop, leader, wake, interval)
+    finally:
+        stop.set()
+        with suppress(asyncio.CancelledError):
+            await sender
+        with suppress(*STORE_ERRORS):
+            await lease.release()
+
+
+async def _poll_loop(
+    watcher: Watcher,
+    lease: Lease,
+    stop: asyncio.Event,
+    leader: asyncio.Event,
+    wake: asyncio.Event,
+    interval: float,
+) -> None:
+    next_poll = 0.0
+    failures = 0
+    store_down = False
+    while not stop.is_set():
+        try:
+            held = await lease.acquire()
+            if held and time.monotonic() >= next_poll:
+                outcome = await watcher.cycle(lease.token)
+                failures = 0 if outcome.dli_ok else failures + 1
+                next_poll = time.monotonic() + _poll_delay(interval, failures, outcome)
+                if outcome.jobs:
+                    wake.set()
+            if store_down:
+                log.info("watcher state store is back")
+                store_down = False
+        except STORE_ERRORS as exc:
+            held = False
+            if not store_down:
+                log.warning("watcher state store unavailable, skipping cycles: %s", exc)
+                store_down = True
+        if held != leader.is_set():
+            log.info("watcher lease %s", "taken" if held else "lost")
+            (leader.set if held else leader.clear)()
+        await sleep_until(stop, None, interval)
+
+
+def _poll_delay(interval: float, failures: int, outcome: CycleOutcome) -> float:
+    """The next poll: every interval, backing off while DLI fails or throttles."""
+    if failures == 0:
+        return 0.0
+    backoff = interval * min(2.0 ** (failures - 1), _MAX_BACKOFF_INTERVALS)
+    return max(backoff, outcome.retry_after or 0.0) - interval
+
+
+async def _send_loop(
+    notifier: Notifier,
+    stop: asyncio.Event,
+    leader: asyncio.Event,
+    wake: asyncio.Event,
+    interval: float,
+) -> None:
+    while not stop.is_set():
+        wait = interval
+        if leader.is_set():
+            try:
+                # Jobs also arrive from other processes (acknowledgements): look every interval.
+                wait = min(await notifier.drain(), interval)
+            except STORE_ERRORS as exc:
+                log.warning("outbox unavailable: %s", exc)
+        wake.clear()
+        await sleep_until(stop, wake, wait)

@@ -1,0 +1,417 @@
+"""The watcher's durable state and outbox (Redis or memory), committed atomically together.
+
+Exactly-once design:
+
+* A cycle loads the last seen state with its version, computes transitions, and commits the new
+  state, the incidents and the outbox jobs in ONE MULTI/EXEC that WATCHes the version and the
+  lease. When another replica committed meanwhile, or the lease changed hands, EXEC fails and
+  nothing is written: the next cycle recomputes from the winner's state. So a transition is
+  either fully recorded with its jobs or not at all, whatever moment a watcher is killed.
+* Job ids derive from the state (event ids), and the sender claims a job (SET NX PX) before
+  sending it. After Slack accepts a post, the posted ts is recorded and the job deleted in one
+  MULTI/EXEC.
+* The one remaining window: a watcher killed after Slack accepted a post but before that record
+  (a few milliseconds) leaves the job in the outbox, and it is posted again once its claim
+  expires. Slack offers no idempotency key for chat.postMessage, so this cannot be closed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import WatchError
+from redis.typing import EncodableT, FieldT
+
+from bot.watch.jobs import Job
+from bot.watch.lease import Lease, MemoryLease, RedisLease
+from bot.watch.transitions import ConnState, Incident, Meta
+
+STATE_KEYS: Final = "watch:v1:"
+#: How long incidents, their alert ts and acknowledgements are kept after their last change.
+RECORD_TTL: Final = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    states: dict[str, ConnState]
+    meta: Meta
+    version: int
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Everything one cycle writes, applied all or nothing on top of `base_version`."""
+
+    base_version: int
+    meta: Meta
+    states: dict[str, ConnState] = field(default_factory=dict)  # new or changed
+    removed: frozenset[str] = frozenset()
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    jobs: Sequence[Job] = ()
+
+
+@dataclass(frozen=True)
+class Mute:
+    until: float  # epoch seconds
+    user: str
+
+
+class WatchStore(Protocol):
+    def lease(self, ttl: float) -> Lease: ...
+
+    async def load(self) -> Snapshot: ...
+
+    async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
+        """Apply `commit` if nothing else committed since its base and the lease is still
+        `lease_token`'s (None: no lease check); False when it was not applied."""
+        ...
+
+    async def enqueue(self, jobs: Sequence[Job]) -> None: ...
+
+    async def pending(self, limit: int = 500) -> list[Job]:
+        """Outbox jobs, oldest first."""
+        ...
+
+    async def claim(self, job_id: str, token: str, ttl: float) -> bool: ...
+
+    async def finish(self, job: Job, *, posted_ts: str | None = None) -> None:
+        """Remove a handled job; for an alert, record where it was posted in the same step."""
+        ...
+
+    async def retry_later(self, job: Job) -> None:
+        """Store the job's new attempts/not_before and let it be claimed again."""
+        ...
+
+    async def drop_channel(self, channel: str) -> int: ...
+
+    async def incident(self, incident_id: str) -> Incident | None: ...
+
+    async def alert_ts(self, incident_id: str, channel: str) -> str | None: ...
+
+    async def mute(self, connection_id: str, channel: str, until: float, user: str) -> None: ...
+
+    async def unmute(self, connection_id: str, channel: str) -> None: ...
+
+    async def mutes(self, now: float) -> dict[tuple[str, str], Mute]:
+        """Unexpired mutes by (connection id, channel)."""
+        ...
+
+    async def acknowledge(self, connection_id: str, channel: str, user: str) -> list[str]:
+        """Record `user` on the open alerts of the connection in the channel and queue their
+        update; returns the incident ids acknowledged (none: nothing open there)."""
+        ...
+
+    async def acknowledged_by(self, incident_id: str, channel: str) -> str | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _ack_jobs(incident_ids: Sequence[str], channel: str, nonce: str) -> list[Job]:
+    # Unique ids: an acknowledgement arriving while an earlier update is being sent must still
+    # produce an update of its own (edits are idempotent, so a second one is harmless).
+    return [
+        Job(id=f"ack:{nonce}:{i}:{channel}", channel=channel, kind="refresh", incident_id=i)
+        for i in incident_ids
+    ]
+
+
+class MemoryWatchStore:
+    """One process, no REDIS_URL: the same semantics in dicts (no awaits inside a commit)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._states: dict[str, ConnState] = {}
+        self._meta = Meta()
+        self._version = 0
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._jobs: dict[str, Job] = {}
+        self._claims: dict[str, tuple[str, float]] = {}
+        self._incidents: dict[str, Incident] = {}
+        self._alerts: dict[tuple[str, str], str] = {}
+        self._acks: dict[tuple[str, str], str] = {}
+        self._mutes: dict[tuple[str, str], Mute] = {}
+        self._nonce = 0
+
+    def lease(self, ttl: float) -> MemoryLease:
+        return MemoryLease(self._leases, "lease", ttl, clock=self._clock)
+
+    async def load(self) -> Snapshot:
+        return Snapshot(dict(self._states), self._meta, self._version)
+
+    async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
+        if commit.base_version != self._version:
+            return False
+        if lease_token is not None and self._lease_holder() != lease_token:
+            return False
+        self._version += 1
+        self._states.update(commit.states)
+        for connection_id in commit.removed:
+            self._states.pop(connection_id, None)
+        self._meta = commit.meta
+        self._incidents.update(commit.incidents)
+        self._add(commit.jobs)
+        return True
+
+    def _lease_holder(self) -> str | None:
+        entry = self._leases.get("lease")
+        return entry[0] if entry and entry[1] > self._clock() else None
+
+    def _add(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            self._jobs.setdefault(job.id, job)
+
+    async def enqueue(self, jobs: Sequence[Job]) -> None:
+        self._add(jobs)
+
+    async def pending(self, limit: int = 500) -> list[Job]:
+        return list(self._jobs.values())[:limit]
+
+    async def claim(self, job_id: str, token: str, ttl: float) -> bool:
+        held = self._claims.get(job_id)
+        if held is not None and held[1] > self._clock():
+            return False
+        self._claims[job_id] = (token, self._clock() + ttl)
+        return True
+
+    async def finish(self, job: Job, *, posted_ts: str | None = None) -> None:
+        if posted_ts is not None and job.kind == "alert":
+            self._alerts[(job.incident_id, job.channel)] = posted_ts
+        self._jobs.pop(job.id, None)
+        self._claims.pop(job.id, None)
+
+    async def retry_later(self, job: Job) -> None:
+        if job.id in self._jobs:
+            self._jobs[job.id] = job
+        self._claims.pop(job.id, None)
+
+    async def drop_channel(self, channel: str) -> int:
+        doomed = [i for i, job in self._jobs.items() if job.channel == channel]
+        for job_id in doomed:
+            del self._jobs[job_id]
+        return len(doomed)
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        return self._incidents.get(incident_id)
+
+    async def alert_ts(self, incident_id: str, channel: str) -> str | None:
+        return self._alerts.get((incident_id, channel))
+
+    async def mute(self, connection_id: str, channel: str, until: float, user: str) -> None:
+        self._mutes[(connection_id, channel)] = Mute(until, user)
+
+    async def unmute(self, connection_id: str, channel: str) -> None:
+        self._mutes.pop((connection_id, channel), None)
+
+    async def mutes(self, now: float) -> dict[tuple[str, str], Mute]:
+        return {key: mute for key, mute in self._mutes.items() if mute.until > now}
+
+    async def acknowledge(self, connection_id: str, channel: str, user: str) -> list[str]:
+        state = self._states.get(connection_id)
+        open_ids = list(state.incidents) if state else []
+        acked = [i for i in open_ids if (i, channel) in self._alerts]
+        for incident_id in acked:
+            self._acks[(incident_id, channel)] = user
+        self._nonce += 1
+        self._add(_ack_jobs(acked, channel, str(self._nonce)))
+        return acked
+
+    async def acknowledged_by(self, incident_id: str, channel: str) -> str | None:
+        return self._acks.get((incident_id, channel))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisWatchStore:
+    """Keys under `<prefix>watch:v1:<project>:` — state (hash id -> ConnState), meta, version,
+    lease, jobs (hash id -> Job), outbox (zset id by sequence), seq, claim:<job>,
+    incident:<id>, alerts:<incident> (hash channel -> ts), acks:<incident>, mutes."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        project_id: str,
+        *,
+        prefix: str = "dliconn:",
+        record_ttl: float = RECORD_TTL,
+    ) -> None:
+        self._redis = client
+        self._base = f"{prefix}{STATE_KEYS}{project_id}:"
+        self._record_ttl_ms = round(record_ttl * 1000)
+
+    def _key(self, name: str) -> str:
+        return self._base + name
+
+    def lease(self, ttl: float) -> RedisLease:
+        return RedisLease(self._redis, self._key("lease"), ttl)
+
+    async def load(self) -> Snapshot:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._key("state"))
+            pipe.get(self._key("meta"))
+            pipe.get(self._key("version"))
+            raw_states, raw_meta, raw_version = await pipe.execute()
+        states = {_text(k): ConnState.model_validate_json(v) for k, v in raw_states.items()}
+        meta = Meta.model_validate_json(raw_meta) if raw_meta else Meta()
+        return Snapshot(states, meta, int(raw_version or 0))
+
+    async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
+        first = await self._sequence(len(commit.jobs))
+        version_key, lease_key = self._key("version"), self._key("lease")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(version_key, lease_key)
+            if int(await pipe.get(version_key) or 0) != commit.base_version:
+                return False
+            if lease_token is not None and _text(await pipe.get(lease_key) or b"") != lease_token:
+                return False
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.incr(version_key)
+            if commit.states:
+                mapping: dict[FieldT, EncodableT] = {
+                    i: s.model_dump_json() for i, s in commit.states.items()
+                }
+                pipe.hset(self._key("state"), mapping=mapping)
+            if commit.removed:
+                pipe.hdel(self._key("state"), *commit.removed)
+            pipe.set(self._key("meta"), commit.meta.model_dump_json())
+            for incident in commit.incidents.values():
+                pipe.set(
+                    self._key(f"incident:{incident.id}"),
+                    incident.model_dump_json(),
+                    px=self._record_ttl_ms,
+                )
+            self._queue_jobs(pipe, commit.jobs, first)
+            try:
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
+
+    async def _sequence(self, count: int) -> int:
+        """First of `count` fresh outbox positions (gaps from failed commits are harmless)."""
+        if count == 0:
+            return 0
+        last = int(await self._redis.incrby(self._key("seq"), count))
+        return last - count + 1
+
+    def _queue_jobs(self, pipe: Any, jobs: Sequence[Job], first: int) -> None:
+        if not jobs:
+            return
+        mapping: dict[FieldT, EncodableT] = {job.id: job.model_dump_json() for job in jobs}
+        pipe.hset(self._key("jobs"), mapping=mapping)
+        pipe.zadd(self._key("outbox"), {job.id: first + n for n, job in enumerate(jobs)}, nx=True)
+
+    async def enqueue(self, jobs: Sequence[Job]) -> None:
+        first = await self._sequence(len(jobs))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self._queue_jobs(pipe, jobs, first)
+            await pipe.execute()
+
+    async def pending(self, limit: int = 500) -> list[Job]:
+        ids = [_text(i) for i in await self._redis.zrange(self._key("outbox"), 0, limit - 1)]
+        if not ids:
+            return []
+        raw = await self._redis.hmget(self._key("jobs"), ids)
+        jobs = [Job.model_validate_json(r) for r in raw if r is not None]
+        orphans = [i for i, r in zip(ids, raw, strict=True) if r is None]
+        if orphans:
+            await self._redis.zrem(self._key("outbox"), *orphans)
+        return jobs
+
+    async def claim(self, job_id: str, token: str, ttl: float) -> bool:
+        ttl_ms = max(1, round(ttl * 1000))
+        return bool(await self._redis.set(self._key(f"claim:{job_id}"), token, nx=True, px=ttl_ms))
+
+    async def finish(self, job: Job, *, posted_ts: str | None = None) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if posted_ts is not None and job.kind == "alert":
+                alerts = self._key(f"alerts:{job.incident_id}")
+                pipe.hset(alerts, job.channel, posted_ts)
+                pipe.pexpire(alerts, self._record_ttl_ms)
+            self._forget(pipe, job.id)
+            await pipe.execute()
+
+    def _forget(self, pipe: Any, job_id: str) -> None:
+        pipe.hdel(self._key("jobs"), job_id)
+        pipe.zrem(self._key("outbox"), job_id)
+        pipe.delete(self._key(f"claim:{job_id}"))
+
+    async def retry_later(self, job: Job) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key("jobs"), job.id, job.model_dump_json())
+            pipe.delete(self._key(f"claim:{job.id}"))
+            await pipe.execute()
+
+    async def drop_channel(self, channel: str) -> int:
+        doomed = [job.id for job in await self.pending(limit=10_000) if job.channel == channel]
+        if doomed:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for job_id in doomed:
+                    self._forget(pipe, job_id)
+                await pipe.execute()
+        return len(doomed)
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        raw = await self._redis.get(self._key(f"incident:{incident_id}"))
+        return Incident.model_validate_json(raw) if raw else None
+
+    async def alert_ts(self, incident_id: str, channel: str) -> str | None:
+        raw = await self._redis.hget(self._key(f"alerts:{incident_id}"), channel)
+        return _text(raw) if raw is not None else None
+
+    async def mute(self, connection_id: str, channel: str, until: float, user: str) -> None:
+        value = json.dumps({"until": until, "user": user})
+        await self._redis.hset(self._key("mutes"), f"{connection_id}|{channel}", value)
+
+    async def unmute(self, connection_id: str, channel: str) -> None:
+        await self._redis.hdel(self._key("mutes"), f"{connection_id}|{channel}")
+
+    async def mutes(self, now: float) -> dict[tuple[str, str], Mute]:
+        found: dict[tuple[str, str], Mute] = {}
+        expired: list[str] = []
+        for raw_key, raw in (await self._redis.hgetall(self._key("mutes"))).items():
+            key, record = _text(raw_key), json.loads(raw)
+            if record["until"] <= now:
+                expired.append(key)
+                continue
+            connection_id, _, channel = key.rpartition("|")
+            found[(connection_id, channel)] = Mute(float(record["until"]), str(record["user"]))
+        if expired:
+            await self._redis.hdel(self._key("mutes"), *expired)
+        return found
+
+    async def acknowledge(self, connection_id: str, channel: str, user: str) -> list[str]:
+        raw = await self._redis.hget(self._key("state"), connection_id)
+        open_ids = list(ConnState.model_validate_json(raw).incidents) if raw else []
+        acked = [i for i in open_ids if await self.alert_ts(i, channel) is not None]
+        if not acked:
+            return []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for incident_id in acked:
+                acks = self._key(f"acks:{incident_id}")
+                pipe.hset(acks, channel, user)
+                pipe.pexpire(acks, self._record_ttl_ms)
+            await pipe.execute()
+        nonce = str(await self._redis.incr(self._key("ack-seq")))
+        await self.enqueue(_ack_jobs(acked, channel, nonce))
+        return acked
+
+    async def acknowledged_by(self, incident_id: str, channel: str) -> str | None:
+        raw = await self._redis.hget(self._key(f"acks:{incident_id}"), channel)
+        return _text(raw) if raw is not None else None
+
+    async def aclose(self) -> None:
+        return None  # the client belongs to whoever built it
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"unexpected Redis value type {type(value).__name__}")

@@ -1,0 +1,229 @@
+"""Which channels watch which connections: Redis (shared by every process) or memory (one).
+
+Besides explicit subscriptions (`/dliconn watch`), `static_channels` (from configuration) get
+every connection of the project. A channel the bot can no longer post to is paused: it keeps its
+subscriptions but gets nothing until someone subscribes in it again (which resumes it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Final, Protocol
+
+import redis.asyncio as aioredis
+
+SUBSCRIPTION_KEYS: Final = "watch:v1:sub:"
+
+_UNSUBSCRIBE = """
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
+return removed
+"""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    channel: str
+    connection_id: str
+    connection_name: str
+    user: str
+    since: float  # epoch seconds
+
+
+class SubscriptionStore(Protocol):
+    """What the Slack handlers and the watcher share. Connection ids are stored as given:
+    the caller validates (looks the connection up) before subscribing."""
+
+    static_channels: frozenset[str]
+
+    async def subscribe(
+        self, channel: str, connection_id: str, connection_name: str, user: str
+    ) -> bool:
+        """True when this created the subscription; subscribing twice keeps the first one."""
+        ...
+
+    async def unsubscribe(self, channel: str, connection_id: str) -> bool: ...
+
+    async def channel_subscriptions(self, channel: str) -> list[Subscription]: ...
+
+    async def subscribers(self, connection_id: str) -> frozenset[str]:
+        """Channels that get this connection's notifications now (paused ones excluded)."""
+        ...
+
+    async def all_watched(self) -> dict[str, frozenset[str]]:
+        """Explicitly watched connection id -> its unpaused channels (static ones included)."""
+        ...
+
+    async def pause(self, channel: str, reason: str) -> None: ...
+
+    async def is_paused(self, channel: str) -> bool: ...
+
+    async def paused(self) -> dict[str, str]:
+        """Paused channel -> why."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Composed:
+    """The static-channel and pause rules, on top of each backend's raw explicit data."""
+
+    static_channels: frozenset[str]
+
+    async def _explicit(self, connection_id: str) -> set[str]:
+        raise NotImplementedError
+
+    async def _explicit_all(self) -> dict[str, set[str]]:
+        raise NotImplementedError
+
+    async def paused(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def subscribers(self, connection_id: str) -> frozenset[str]:
+        channels = await self._explicit(connection_id) | self.static_channels
+        paused = await self.paused()
+        return frozenset(c for c in channels if c not in paused)
+
+    async def all_watched(self) -> dict[str, frozenset[str]]:
+        paused = await self.paused()
+        return {
+            connection_id: frozenset(c for c in channels | self.static_channels if c not in paused)
+            for connection_id, channels in (await self._explicit_all()).items()
+        }
+
+    async def is_paused(self, channel: str) -> bool:
+        return channel in await self.paused()
+
+
+class MemorySubscriptionStore(_Composed):
+    def __init__(
+        self,
+        *,
+        static_channels: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.static_channels = frozenset(static_channels)
+        self._clock = clock
+        self._by_channel: dict[str, dict[str, Subscription]] = {}
+        self._paused: dict[str, str] = {}
+
+    async def subscribe(
+        self, channel: str, connection_id: str, connection_name: str, user: str
+    ) -> bool:
+        self._paused.pop(channel, None)
+        mine = self._by_channel.setdefault(channel, {})
+        if connection_id in mine:
+            return False
+        mine[connection_id] = Subscription(
+            channel, connection_id, connection_name, user, self._clock()
+        )
+        return True
+
+    async def unsubscribe(self, channel: str, connection_id: str) -> bool:
+        return self._by_channel.get(channel, {}).pop(connection_id, None) is not None
+
+    async def channel_subscriptions(self, channel: str) -> list[Subscription]:
+        return sorted(self._by_channel.get(channel, {}).values(), key=lambda s: s.since)
+
+    async def _explicit(self, connection_id: str) -> set[str]:
+        return {c for c, subs in self._by_channel.items() if connection_id in subs}
+
+    async def _explicit_all(self) -> dict[str, set[str]]:
+        watched: dict[str, set[str]] = {}
+        for channel, subs in self._by_channel.items():
+            for connection_id in subs:
+                watched.setdefault(connection_id, set()).add(channel)
+        return watched
+
+    async def pause(self, channel: str, reason: str) -> None:
+        self._paused[channel] = reason
+
+    async def paused(self) -> dict[str, str]:
+        return dict(self._paused)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class RedisSubscriptionStore(_Composed):
+    """Keys: `sub:chan:<channel>` hash id -> record, `sub:conn:<id>` set of channels,
+    `sub:watched` set of ids, `sub:paused` hash channel -> reason (all under the prefix)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "dliconn:",
+        static_channels: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.static_channels = frozenset(static_channels)
+        self._redis = client
+        self._keys = prefix + SUBSCRIPTION_KEYS
+        self._clock = clock
+        self._unsubscribe = client.register_script(_UNSUBSCRIBE)
+
+    def _chan(self, channel: str) -> str:
+        return f"{self._keys}chan:{channel}"
+
+    def _conn(self, connection_id: str) -> str:
+        return f"{self._keys}conn:{connection_id}"
+
+    @property
+    def _watched(self) -> str:
+        return f"{self._keys}watched"
+
+    @property
+    def _paused_key(self) -> str:
+        return f"{self._keys}paused"
+
+    async def subscribe(
+        self, channel: str, connection_id: str, connection_name: str, user: str
+    ) -> bool:
+        record = Subscription(channel, connection_id, connection_name, user, self._clock())
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self._chan(channel), connection_id, json.dumps(asdict(record)))
+            pipe.sadd(self._conn(connection_id), channel)
+            pipe.sadd(self._watched, connection_id)
+            pipe.hdel(self._paused_key, channel)
+            created, *_ = await pipe.execute()
+        return bool(created)
+
+    async def unsubscribe(self, channel: str, connection_id: str) -> bool:
+        keys = [self._chan(channel), self._conn(connection_id), self._watched]
+        removed = await self._unsubscribe(keys=keys, args=[connection_id, channel])
+        return bool(removed)
+
+    async def channel_subscriptions(self, channel: str) -> list[Subscription]:
+        raw = await self._redis.hgetall(self._chan(channel))
+        subs = [Subscription(**json.loads(value)) for value in raw.values()]
+        return sorted(subs, key=lambda s: s.since)
+
+    async def _explicit(self, connection_id: str) -> set[str]:
+        return {_text(c) for c in await self._redis.smembers(self._conn(connection_id))}
+
+    async def _explicit_all(self) -> dict[str, set[str]]:
+        ids = sorted(_text(i) for i in await self._redis.smembers(self._watched))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for connection_id in ids:
+                pipe.smembers(self._conn(connection_id))
+            members = await pipe.execute()
+        return {i: {_text(c) for c in m} for i, m in zip(ids, members, strict=True) if m}
+
+    async def pause(self, channel: str, reason: str) -> None:
+        await self._redis.hset(self._paused_key, channel, reason)
+
+    async def paused(self) -> dict[str, str]:
+        raw = await self._redis.hgetall(self._paused_key)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def aclose(self) -> None:
+        return None  # the client belongs to whoever built it
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

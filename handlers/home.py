@@ -1,0 +1,51 @@
+"""The App Home tab: a dashboard of the connections watched in the user's channels."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import call_slack
+from handlers.common import Kit
+
+log = logging.getLogger(__name__)
+
+_MAX_CHANNEL_PAGES = 10
+
+
+async def _user_channels(client: AsyncWebClient, user: str) -> set[str] | None:
+    """The channels `user` is in, or None when Slack will not say (e.g. a missing scope)."""
+    channels: set[str] = set()
+    cursor: str | None = None
+    try:
+        for _ in range(_MAX_CHANNEL_PAGES):
+            page = await client.users_conversations(
+                user=user, types="public_channel,private_channel", exclude_archived=True,
+                limit=200, cursor=cursor,
+            )  # fmt: skip
+            listed: list[dict[str, Any]] = page.get("channels") or []
+            channels.update(str(c["id"]) for c in listed if "id" in c)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+    except SlackApiError as exc:
+        log.info("users.conversations failed (%s); showing every watched connection",
+                 (exc.response or {}).get("error"))  # fmt: skip
+        return None
+    return channels
+
+
+def register(app: AsyncApp, kit: Kit) -> None:
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = str(event.get("user", ""))
+        view = await kit.chatops.home(await _user_channels(client, user))
+        await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user,
+                         view=view)  # fmt: skip
+
+    kit.on(app.event("app_home_opened"), on_home_opened)

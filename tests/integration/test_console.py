@@ -1,0 +1,145 @@
+"""The local chat console in demo mode: the real app, handlers and demo DLI, rendered as text."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.console import Console, run_console
+from bot.localslack import FakeSlackApi
+from bot.services import build_services
+from tests.fakes.dli import WITHVPC
+from tests.fakes.slack_stack import clean_environment
+
+HELP_HEADLINE = "looks up DLI enhanced datasource connections"
+REQUEST_ID = re.compile(r"request id ([0-9a-f]{32})")
+
+
+@pytest.fixture(autouse=True)
+def _demo_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # no .env: no credentials, so demo data
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(_env_file=None)
+
+
+@pytest.fixture
+async def console(settings: Settings) -> AsyncIterator[Console]:
+    services = await build_services(settings)
+    try:
+        async with FakeSlackApi() as slack:
+            yield Console(settings, services, slack)
+    finally:
+        await services.aclose()
+
+
+def request_id(reply: str) -> str:
+    found = REQUEST_ID.search(reply)
+    assert found, reply
+    return found.group(1)
+
+
+async def test_list(console: Console) -> None:
+    reply = await console.say("/dliconn list")
+
+    assert reply.startswith("── dliconn (only visible to you)")
+    assert "DLI connections · all" in reply
+    assert "8 connections · 3 with FAILED queues · 1 deleted" in reply
+    assert "Demo data" in reply
+
+
+async def test_a_name_gets_its_card_with_numbered_buttons(console: Console) -> None:
+    reply = await console.say("/dliconn withvpc")
+
+    assert "withvpc" in reply and WITHVPC in reply
+    assert "resource_mode_1 · queue · ACTIVE" in reply
+    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 Share in channel")
+
+
+async def test_refresh_button_fetches_a_live_copy(console: Console) -> None:
+    first = await console.say(f"/dliconn {WITHVPC}")
+    cached = await console.say(f"/dliconn {WITHVPC}")
+    refreshed = await console.say("!1")
+
+    assert "Cached" in cached
+    assert request_id(cached) == request_id(first)
+    assert "Live from DLI" in refreshed
+    assert request_id(refreshed) != request_id(first)  # a new DLI request answered it
+
+
+async def test_a_mention_is_answered_in_a_thread(console: Console) -> None:
+    reply = await console.say(f"@dliconn {WITHVPC}")
+
+    assert reply.startswith("── dliconn (in thread)")
+    assert "withvpc" in reply
+
+
+async def test_a_pasted_id_is_answered_like_in_an_incident_channel(console: Console) -> None:
+    reply = await console.say(f"is {WITHVPC} broken?")
+    chatter = await console.say("hello everyone")
+
+    assert reply.startswith("── dliconn (in thread)")
+    assert "withvpc" in reply
+    assert chatter == "(no reply)"  # a plain message without an id is not for the bot
+
+
+@pytest.mark.parametrize("line", ["/dliconn", "/dliconn  `*_ ", "/dliconn help"])
+async def test_empty_or_blank_commands_get_help(console: Console, line: str) -> None:
+    reply = await console.say(line)
+
+    assert HELP_HEADLINE in reply
+    assert "(only visible to you)" in reply
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("/dliconn foo bar", 'unknown command: "foo"'),
+        ("/dliconn %%%", 'not a connection id or name: "%%%"'),
+    ],
+)
+async def test_garbage_points_to_help(console: Console, line: str, reason: str) -> None:
+    reply = await console.say(line)
+
+    assert f"I could not understand {reason}." in reply
+    assert "Try /dliconn help" in reply
+    assert "(only visible to you)" in reply
+
+
+async def test_pressing_a_button_that_does_not_exist(console: Console) -> None:
+    await console.say("/dliconn withvpc")
+
+    assert await console.say("!9") == "(no button 9; the last reply has 3)"
+
+
+async def test_run_console_reads_stdin_and_writes_replies(settings: Settings) -> None:
+    stdout = io.StringIO()
+    stdin = io.StringIO("/dliconn withvpc\n!3\n\nquit\n/dliconn list\n")
+
+    await run_console(settings, stdin=stdin, stdout=stdout)
+
+    out = stdout.getvalue()
+    assert out.startswith("dliconn console")
+    assert "answering from the built-in demo data" in out
+    assert "withvpc" in out
+    # Share in channel: the card goes to the channel and the private copy is removed.
+    assert "── dliconn\n" in out and "(the private reply was removed)" in out
+    assert "DLI connections" not in out  # nothing is read after "quit"
+    assert stdin.readline() == "/dliconn list\n"
+
+
+async def test_run_console_stops_at_end_of_input(settings: Settings) -> None:
+    stdout = io.StringIO()
+
+    await run_console(settings, stdin=io.StringIO("/dliconn list failed"), stdout=stdout)
+
+    assert "DLI connections · failed" in stdout.getvalue()
+    assert stdout.getvalue().endswith("dliconn> ")

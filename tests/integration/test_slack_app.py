@@ -1,0 +1,609 @@
+"""The Slack surface end to end over real HTTP: /slack/events, /healthz and /metrics of `serve`.
+
+Each test starts its own stack (tests/fakes/slack_stack.py): FakeDli, FakeSlackApi, a real Redis
+under the test's key prefix and HttpServer on an ephemeral port. "Nothing else was posted" is
+checked after `stack.stop()`, which waits for every reply still being composed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.blocks import (
+    ACTION_CONSOLE,
+    ACTION_REFRESH,
+    ACTION_SHARE,
+    ACTION_SHOW,
+    ACTION_WATCH,
+    Message,
+)
+from bot.dli.demo import demo_connections, demo_uuid
+from bot.dli.fakeserver import Fault
+from bot.localslack import BOT_ID, BOT_USER_ID, SlackCall
+from bot.render import render_text
+from bot.slackwire import app_mention_event, event_body, message_event, slash_command_body
+from tests.fakes.dli import FAILING, WITHVPC, HeldSleep, dli_requests
+from tests.fakes.slack_stack import SECRETS, SlackStack, clean_environment, slack_stack
+
+INCIDENT_CHANNEL = "C_INC"
+ROUTINE_CHANNEL = "C_OTHER"
+NEVER_LOOKED_UP = demo_uuid("connection/rds-postgres-billing")
+HOSTILE_ID = "0badc0de-1111-4222-8333-444455556666"
+# Everything Slack would turn into a ping, a mention or a link, plus mrkdwn formatting.
+HOSTILE = "<!channel> <@U123> <http://evil|click> *bold* ~strike~ `tick` ```fence```"
+# `<!date^…>` is the bot's own date formatting; anything else in <…> came from outside.
+HELP_HEADLINE = "looks up DLI enhanced datasource connections"
+SLACK_CONTROL = re.compile(r"<(?:!(?!date\^)|@|http)", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # a stray .env cannot reach Settings
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (bound, read, released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+async def stack(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[SlackStack]:
+    async with slack_stack(key_prefix) as running:
+        yield running
+
+
+def shown(call: SlackCall) -> str:
+    """A posted message as a person would read it."""
+    return render_text(Message(str(call.body.get("text", "")), call.body.get("blocks") or []))
+
+
+def buttons(call: SlackCall) -> list[dict[str, Any]]:
+    found = []
+    for block in call.body.get("blocks") or []:
+        found += [e for e in block.get("elements", []) if e.get("type") == "button"]
+        if block.get("accessory", {}).get("type") == "button":
+            found.append(block["accessory"])
+    return found
+
+
+def parsed_strings(value: object) -> Iterator[str]:
+    """Every string in a decoded JSON value that Slack may parse for mentions and links.
+
+    plain_text objects (headers, button labels) are shown literally, so they are left out.
+    """
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict) and value.get("type") != "plain_text":
+        for key, item in value.items():
+            yield key
+            yield from parsed_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from parsed_strings(item)
+
+
+def shows_requested(stack: SlackStack, connection_id: str) -> int:
+    return sum(r.path.endswith("/" + connection_id) for r in dli_requests(stack.dli))
+
+
+async def expired(redis_client: aioredis.Redis, key: str) -> None:
+    """Return once `key` is gone (up to 5 s)."""
+    async with asyncio.timeout(5):
+        # Polling, because an expiry announces nothing (keyspace events need server config).
+        while await redis_client.exists(key):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- /dliconn
+
+
+async def test_command_acks_at_once_while_dli_is_slow_then_answers_once(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    held = HeldSleep()
+    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
+        stack.dli.inject(Fault.latency(2.0))
+        try:
+            started = time.monotonic()
+            ack, reply_to = await stack.command(FAILING)
+            ack_seconds = time.monotonic() - started
+            assert stack.replies_so_far(reply_to) == []
+        finally:
+            held.release()
+        [reply] = await stack.replies(reply_to)
+        await stack.stop()
+
+    assert ack.status_code == 200
+    assert ack.text == ""
+    assert ack_seconds < 0.5
+    assert held.started == 1  # the lookup really was held up in DLI
+    assert stack.replies_so_far(reply_to) == [reply]
+    assert reply.body["response_type"] == "ephemeral"
+    text = shown(reply)
+    assert "orders-mysql-peering" in text
+    failed = [text.index(q) for q in ("sql_prod", "sql_batch", "spark_jobs", "flink_cdc")]
+    assert max(failed) < text.index("sql_adhoc")  # the one ACTIVE queue comes last
+    assert "overlaps with the CIDR block 172.16.0.0/16" in text  # sql_prod's err_msg
+
+
+async def test_in_channel_response_type_applies_to_cards_but_not_help_or_errors(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with slack_stack(key_prefix, DLICONN_RESPONSE_TYPE="in_channel") as stack:
+        _, card_to = await stack.command(WITHVPC)
+        _, help_to = await stack.command("help")
+        _, missing_to = await stack.command("00000000-0000-4000-8000-000000000000")
+        [card] = await stack.replies(card_to)
+        [help_reply] = await stack.replies(help_to)
+        [missing] = await stack.replies(missing_to)
+
+    assert card.body["response_type"] == "in_channel"
+    assert "withvpc" in shown(card)
+    # A card already in the channel needs no "Share in channel" button.
+    assert ACTION_SHARE not in {b["action_id"] for b in buttons(card)}
+    assert help_reply.body["response_type"] == "ephemeral"
+    assert missing.body["response_type"] == "ephemeral"
+
+
+async def test_ids_match_case_insensitively_and_names_work(stack: SlackStack) -> None:
+    _, by_upper_id = await stack.command(WITHVPC.upper())
+    _, by_name = await stack.command("withvpc")
+    [upper] = await stack.replies(by_upper_id)
+    [named] = await stack.replies(by_name)
+
+    for reply in (upper, named):
+        assert "withvpc" in shown(reply)
+        assert WITHVPC in shown(reply)
+        assert ACTION_REFRESH in {b["action_id"] for b in buttons(reply)}
+
+
+async def test_a_name_matching_several_connections_gets_a_shortlist(stack: SlackStack) -> None:
+    _, reply_to = await stack.command("ing")  # orders-mysql-peering, rds-postgres-billing
+    [reply] = await stack.replies(reply_to)
+
+    assert "matches 2 connections" in shown(reply)
+    shows = {b["value"] for b in buttons(reply) if b["action_id"] == ACTION_SHOW}
+    assert shows == {FAILING, NEVER_LOOKED_UP}
+
+
+async def test_an_unknown_id_is_not_found_without_internals(stack: SlackStack) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    _, reply_to = await stack.command(unknown)
+    [reply] = await stack.replies(reply_to)
+
+    text = shown(reply)
+    assert f"No connection {unknown} was found" in text
+    assert reply.body["response_type"] == "ephemeral"
+    for internal in ("Traceback", "DLI.0002", "Exception", "went wrong"):
+        assert internal not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", HELP_HEADLINE),
+        ("   ", HELP_HEADLINE),
+        ("!!! ???", HELP_HEADLINE),
+        ("foo bar baz", 'I could not understand unknown command: "foo".'),
+        ("x" * 4001, "I could not understand that is longer than 4000 characters."),
+    ],
+    ids=["empty", "blank", "punctuation", "unknown-command", "4001-chars"],
+)
+async def test_empty_garbage_and_overlong_input_get_help(
+    stack: SlackStack, text: str, expected: str
+) -> None:
+    ack, reply_to = await stack.command(text)
+    [reply] = await stack.replies(reply_to)
+
+    assert ack.status_code == 200
+    assert reply.body["response_type"] == "ephemeral"
+    assert expected in shown(reply)
+    assert "/dliconn help" in shown(reply)
+    for internal in ("went wrong", "reference", "Traceback"):
+        assert internal not in shown(reply)
+
+
+@pytest.mark.parametrize(
+    ("text", "included", "excluded"),
+    [
+        ("list", ["withvpc", "orders-mysql-peering", "legacy-oracle-link"], []),
+        ("list failed", ["orders-mysql-peering", "kafka-stream-pools"], ["withvpc"]),
+        ("list deleted", ["legacy-oracle-link"], ["withvpc", "orders-mysql-peering"]),
+    ],
+)
+async def test_list_commands(
+    stack: SlackStack, text: str, included: list[str], excluded: list[str]
+) -> None:
+    _, reply_to = await stack.command(text)
+    [reply] = await stack.replies(reply_to)
+
+    listing = shown(reply)
+    assert "DLI connections" in listing
+    for name in included:
+        assert name in listing
+    for name in excluded:
+        assert name not in listing
+
+
+# --------------------------------------------------------------------------- mentions
+
+
+async def test_a_mention_gets_one_threaded_card_per_id_and_name(stack: SlackStack) -> None:
+    mention = app_mention_event(f"look at {WITHVPC} and {FAILING.upper()} and kafka-stream-pools")
+    ack = await stack.event(mention)
+    cards = await stack.thread(mention["ts"], 3)
+    await stack.stop()
+
+    assert ack.status_code == 200
+    assert stack.thread_so_far(mention["ts"]) == cards
+    assert [c.channel for c in cards] == ["C1"] * 3
+    names = ["withvpc", "orders-mysql-peering", "kafka-stream-pools"]
+    assert [name in shown(card) for card, name in zip(cards, names, strict=True)] == [True] * 3
+
+
+async def test_a_mention_of_more_than_five_gets_five_cards_and_a_compact_list(
+    stack: SlackStack,
+) -> None:
+    ids = [c["id"] for c in demo_connections()[:7]]
+    mention = app_mention_event("these: " + " ".join(ids))
+    await stack.event(mention)
+    posts = await stack.thread(mention["ts"], 6)
+    await stack.stop()
+
+    assert len(stack.thread_so_far(mention["ts"])) == 6
+    *cards, compact = posts
+    assert all(ACTION_REFRESH in {b["action_id"] for b in buttons(c)} for c in cards)
+    also = shown(compact)
+    assert "also mentioned" in also
+    for connection in demo_connections()[5:7]:
+        assert connection["name"] in also
+
+
+async def test_a_mention_with_nothing_to_look_up_gets_threaded_help(stack: SlackStack) -> None:
+    mention = app_mention_event("hello there")
+    await stack.event(mention)
+    [reply] = await stack.thread(mention["ts"])
+
+    assert "did not see a connection id" in shown(reply)
+
+
+# --------------------------------------------------------------------------- incident channels
+
+
+async def test_incident_channel_messages(key_prefix: str, redis_client: aioredis.Redis) -> None:
+    async with slack_stack(key_prefix, DLICONN_INCIDENT_CHANNELS=INCIDENT_CHANNEL) as stack:
+        pasted = message_event(f"queue down? {WITHVPC}", channel=INCIDENT_CHANNEL)
+        ignored = [
+            message_event(WITHVPC, channel=INCIDENT_CHANNEL, user=None, bot_id=BOT_ID),
+            message_event(WITHVPC, channel=INCIDENT_CHANNEL, user=None, bot_id="BOTHER"),
+            message_event(WITHVPC, channel=INCIDENT_CHANNEL, subtype="message_changed"),
+            message_event(WITHVPC, channel=ROUTINE_CHANNEL),
+        ]
+        # Slack delivers both events for a message that mentions the bot in a channel it reads.
+        text = f"<@{BOT_USER_ID}> {FAILING}"
+        as_message = message_event(text, channel=INCIDENT_CHANNEL)
+        as_mention = app_mention_event(text, channel=INCIDENT_CHANNEL, ts=as_message["ts"])
+
+        for event in [pasted, *ignored, as_message, as_mention]:
+            assert (await stack.event(event)).status_code == 200
+        [card] = await stack.thread(pasted["ts"])
+        [mention_card] = await stack.thread(as_mention["ts"])
+        await stack.stop()
+
+    assert "withvpc" in shown(card)
+    assert "orders-mysql-peering" in shown(mention_card)
+    assert len(stack.slack.calls_to("chat.postMessage")) == 2  # nothing for the ignored ones
+
+
+# --------------------------------------------------------------------------- event dedupe
+
+
+async def test_a_redelivered_event_is_answered_once(stack: SlackStack) -> None:
+    mention = app_mention_event(WITHVPC)
+    first = await stack.event(mention, event_id="EvDUPLICATE1")
+    retry = await stack.event(mention, event_id="EvDUPLICATE1", retry_num=1)
+    await stack.thread(mention["ts"])
+    await stack.stop()
+
+    assert first.status_code == retry.status_code == 200
+    assert len(stack.thread_so_far(mention["ts"])) == 1
+
+
+async def test_two_replicas_sharing_redis_answer_a_redelivery_once(stack: SlackStack) -> None:
+    other = await stack.add_replica()
+    mention = app_mention_event(WITHVPC)
+    await stack.event(mention, event_id="EvTWOREPLICAS")
+    retry = await stack.event(mention, event_id="EvTWOREPLICAS", retry_num=1, server=other)
+    await stack.thread(mention["ts"])
+    await stack.stop()
+    await stack.stop(other)
+
+    assert retry.status_code == 200
+    assert len(stack.thread_so_far(mention["ts"])) == 1
+
+
+async def test_an_event_is_claimed_with_a_lease_until_its_reply_is_out(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    held = HeldSleep()
+    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
+        stack.dli.inject(Fault.latency(2.0))
+        mention = app_mention_event(WITHVPC)
+        claim = f"{key_prefix}event:v1:EvLEASED"
+        try:
+            await stack.event(mention, event_id="EvLEASED")
+            claimed, lease_ms = await redis_client.get(claim), await redis_client.pttl(claim)
+        finally:
+            held.release()
+        await stack.thread(mention["ts"])
+        await stack.stop()
+
+    assert claimed == b"processing"
+    # A replica that dies mid-reply leaves a claim that runs out before Slack's 1-minute retry.
+    assert 0 < lease_ms < 60_000
+    assert await redis_client.get(claim) == b"done"
+
+
+async def test_a_delivery_that_never_finished_is_answered_after_its_lease(
+    stack: SlackStack, redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    # As a replica that claimed the event and died would have left it.
+    claim = f"{key_prefix}event:v1:EvDIEDMIDWAY"
+    await redis_client.set(claim, b"processing", px=300)
+    mention = app_mention_event(WITHVPC)
+
+    assert (await stack.event(mention, event_id="EvDIEDMIDWAY", retry_num=1)).status_code == 200
+    await expired(redis_client, claim)  # the lease runs out
+    assert stack.thread_so_far(mention["ts"]) == []
+    await stack.event(mention, event_id="EvDIEDMIDWAY", retry_num=2)
+    await stack.thread(mention["ts"])
+    await stack.stop()
+
+    assert len(stack.thread_so_far(mention["ts"])) == 1
+    assert await redis_client.get(claim) == b"done"
+
+
+# --------------------------------------------------------------------------- security
+
+
+@pytest.mark.parametrize(
+    "tampering", [{"secret": "not-the-signing-secret"}, {"age": 360}], ids=["secret", "age"]
+)
+async def test_unsigned_or_stale_requests_are_refused_without_side_effects(
+    stack: SlackStack, tampering: dict[str, Any]
+) -> None:
+    command = slash_command_body(WITHVPC, response_url=stack.slack.response_url())
+    mention = event_body(app_mention_event(WITHVPC))
+
+    refused = [await stack.post(body, **tampering) for body in (command, mention)]
+    await stack.stop()
+
+    assert [r.status_code for r in refused] == [401, 401]
+    assert stack.slack.calls == []
+    assert dli_requests(stack.dli) == []
+
+
+async def test_hostile_dli_strings_never_become_pings_mentions_or_links(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    hostile = {
+        "id": HOSTILE_ID,
+        "name": "<!channel>*x*",
+        "status": "ACTIVE",
+        "create_time": 1_709_280_000_000,
+        "available_queue_info": [
+            {"name": "<@U123>", "status": "FAILED", "err_msg": HOSTILE, "peer_id": HOSTILE},
+            {"name": "`q`~x~", "status": "ACTIVE", "err_msg": ""},
+        ],
+        "hosts": [{"name": "<http://evil|click>", "ip": "<!here>"}],
+        "routes": [{"name": "<!everyone>", "cidr": HOSTILE}],
+    }
+    async with slack_stack(key_prefix, [*demo_connections(), hostile]) as stack:
+        _, card_to = await stack.command(HOSTILE_ID)
+        _, list_to = await stack.command("list failed")
+        await stack.replies(card_to)
+        await stack.replies(list_to)
+        await stack.click(ACTION_SHARE, HOSTILE_ID)
+        mention = app_mention_event(f"{HOSTILE_ID} {WITHVPC}")
+        await stack.event(mention)
+        await stack.thread(mention["ts"], 2)
+        await stack.stop()
+
+    received = [s for call in stack.slack.calls for s in parsed_strings(call.body)]
+    assert any("evil" in s for s in received)  # the hostile text did arrive, defused
+    assert [s for s in received if SLACK_CONTROL.search(s)] == []
+
+
+# --------------------------------------------------------------------------- degraded DLI / Redis
+
+
+async def test_dli_down_cold_id_is_explained(stack: SlackStack) -> None:
+    stack.dli.inject(Fault.drop())
+    stack.dli.inject(Fault.server_error(503))
+    _, reply_to = await stack.command(NEVER_LOOKED_UP)
+    [reply] = await stack.replies(reply_to)
+
+    assert "DLI is unreachable" in shown(reply)
+    assert reply.body["response_type"] == "ephemeral"
+    assert len(stack.dli_sleeps.delays) == 2  # retried, without really waiting
+
+
+async def test_dli_down_serves_a_looked_up_connection_stale(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with slack_stack(key_prefix, DLICONN_CACHE_TTL="0") as stack:
+        _, live_to = await stack.command(WITHVPC)
+        [live] = await stack.replies(live_to)
+        await stack.dli.stop()
+        _, stale_to = await stack.command(WITHVPC)
+        [stale] = await stack.replies(stale_to)
+
+    assert "Live from DLI" in shown(live)
+    text = shown(stale)
+    assert "withvpc" in text and "resource_mode_1" in text
+    assert "Stale" in text and "DLI unreachable" in text
+
+
+async def test_dli_throttling_is_explained(stack: SlackStack) -> None:
+    stack.dli.inject(Fault.throttle(retry_after=1))
+    _, reply_to = await stack.command(NEVER_LOOKED_UP)
+    [reply] = await stack.replies(reply_to)
+
+    assert "DLI is throttling requests" in shown(reply)
+    assert stack.dli_sleeps.delays and min(stack.dli_sleeps.delays) >= 1  # Retry-After honoured
+
+
+async def test_commands_are_answered_while_redis_is_down(key_prefix: str, unused_port: int) -> None:
+    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0") as stack:
+        _, reply_to = await stack.command(WITHVPC)
+        mention = app_mention_event(FAILING)
+        await stack.event(mention)
+        [reply] = await stack.replies(reply_to)
+        [card] = await stack.thread(mention["ts"])
+        health = await stack.http.get(stack.url("/healthz"))
+
+    assert "withvpc" in shown(reply)
+    assert "orders-mysql-peering" in shown(card)
+    assert health.status_code == 200
+    assert health.json()["checks"]["redis"].startswith("down")
+
+
+# --------------------------------------------------------------------------- Slack rate limits
+
+
+async def test_a_rate_limited_post_is_retried_after_retry_after(stack: SlackStack) -> None:
+    stack.slack.rate_limit("chat.postMessage", retry_after=1)
+    mention = app_mention_event(WITHVPC)
+    await stack.event(mention)
+    posted = await stack.slack.wait_for("chat.postMessage", 2, timeout=5)
+
+    limited, delivered = posted
+    assert (limited.status, delivered.status) == (429, 200)
+    assert delivered.body == limited.body
+    # slack_sdk waits Retry-After plus up to one second of jitter.
+    assert 1.0 <= delivered.time - limited.time < 2.5
+
+
+# --------------------------------------------------------------------------- buttons
+
+
+async def test_refresh_replaces_the_card_with_a_live_copy(stack: SlackStack) -> None:
+    _, first_to = await stack.command(WITHVPC)
+    await stack.replies(first_to)
+    _, cached_to = await stack.command(WITHVPC)
+    [cached] = await stack.replies(cached_to)
+    assert "Cached" in shown(cached)
+    shows_before = shows_requested(stack, WITHVPC)
+
+    ack, refreshed_to = await stack.click(ACTION_REFRESH, WITHVPC)
+    [refreshed] = await stack.replies(refreshed_to)
+
+    assert ack.status_code == 200
+    assert refreshed.body["replace_original"] is True
+    assert "Live from DLI" in shown(refreshed)
+    assert shows_requested(stack, WITHVPC) == shows_before + 1
+
+
+async def test_share_posts_in_channel_and_removes_the_private_copy(stack: SlackStack) -> None:
+    ack, reply_to = await stack.click(ACTION_SHARE, FAILING)
+    shared, deleted = await stack.replies(reply_to, 2)
+
+    assert ack.status_code == 200
+    assert shared.body["response_type"] == "in_channel"
+    assert "orders-mysql-peering" in shown(shared)
+    assert ACTION_SHARE not in {b["action_id"] for b in buttons(shared)}
+    assert deleted.body["delete_original"] is True
+
+
+async def test_show_answers_with_the_chosen_card(stack: SlackStack) -> None:
+    _, reply_to = await stack.click(ACTION_SHOW, NEVER_LOOKED_UP)
+    [reply] = await stack.replies(reply_to)
+
+    assert reply.body["replace_original"] is True
+    assert "rds-postgres-billing" in shown(reply)
+
+
+async def test_the_watch_button_subscribes_the_channel_privately(stack: SlackStack) -> None:
+    _, reply_to = await stack.click(ACTION_WATCH, WITHVPC)
+    [reply] = await stack.replies(reply_to)
+
+    assert "Watching withvpc in this channel" in shown(reply)
+    assert reply.body["response_type"] == "ephemeral"
+    assert reply.body["replace_original"] is False
+    watched = await stack.services.watch.subscriptions.channel_subscriptions("C1")
+    assert [s.connection_id for s in watched] == [WITHVPC]
+
+
+async def test_the_console_link_button_is_acknowledged(stack: SlackStack) -> None:
+    ack, reply_to = await stack.click(ACTION_CONSOLE, "")
+    await stack.stop()
+
+    assert ack.status_code == 200
+    assert stack.replies_so_far(reply_to) == []
+
+
+# --------------------------------------------------------------------------- operations
+
+
+async def test_health_metrics_and_no_secret_anywhere(
+    stack: SlackStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, reply_to = await stack.command(WITHVPC)
+    await stack.replies(reply_to)
+    mention = app_mention_event(FAILING)
+    await stack.event(mention)
+    await stack.thread(mention["ts"])
+    health = await stack.http.get(stack.url("/healthz"))
+    metrics = await stack.http.get(stack.url("/metrics"))
+    await stack.stop()
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "checks": {"redis": "ok", "dli": "configured"}}
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'dliconn_lookups_total{source="live"} 2.0' in metrics.text
+    assert 'dliconn_dli_request_seconds_count{operation="show"} 2.0' in metrics.text
+    observed = [
+        health.text,
+        metrics.text,
+        caplog.text,
+        *(json.dumps(call.body) for call in stack.slack.calls),
+    ]
+    assert caplog.records  # DEBUG logging really was captured
+    for secret in SECRETS:
+        assert [o for o in observed if secret in o] == []
+
+
+async def test_stop_waits_for_a_reply_still_being_composed(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with slack_stack(key_prefix) as stack:
+        stack.dli.inject(Fault.latency(0.5))
+        ack, reply_to = await stack.command(WITHVPC)
+        assert stack.replies_so_far(reply_to) == []
+        started = time.monotonic()
+        await stack.stop()
+        stop_seconds = time.monotonic() - started
+        replied = stack.replies_so_far(reply_to)
+
+    assert ack.status_code == 200
+    assert len(replied) == 1
+    assert "withvpc" in shown(replied[0])
+    # Only the reply is waited for, not idle keep-alive connections (those would take 10 s).
+    assert stop_seconds < 3

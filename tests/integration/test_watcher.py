@@ -1,0 +1,441 @@
+"""The watcher end to end: FakeDli over HTTP, a real Redis, the fake Slack Web API.
+
+Every test runs real watcher loops (tasks, or processes for the kill -9 takeover) with tiny
+intervals, changes queues on the fake DLI, and waits (with timeouts) for what Slack receives.
+"Exactly once" is checked after the watchers have run further cycles and drained the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pytest
+import redis.asyncio as aioredis
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.dli.client import DliClient
+from bot.dli.fakeserver import FakeDli, Fault
+from bot.localslack import FakeSlackApi, SlackCall
+from bot.retry import RetryPolicy
+from bot.watch.backend import WatchBackend
+from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.state import RedisWatchStore
+from bot.watch.subscriptions import RedisSubscriptionStore
+from bot.watch.transitions import Policy
+from tests.conftest import REDIS_URL
+from tests.fakes.dli import client_for, running_fake
+
+CID: Final = "a1b2c3d4-0000-4000-8000-000000000001"
+CID2: Final = "a1b2c3d4-0000-4000-8000-000000000002"
+ALERTS: Final = "CALERTS"
+OTHER: Final = "COTHER"
+TOKEN: Final = "xoxb-watcher-test-token"
+INTERVAL: Final = 0.05
+OPTIONS: Final = WatchOptions(
+    policy=Policy(flap_threshold=1000, stuck_after=3600.0, outage_after=3),
+    lease_ttl=0.5,
+    cycle_timeout=2.0,
+    per_channel_gap=0.01,
+    claim_ttl=0.5,
+    send_backoff=RetryPolicy(attempts=1000, base=0.02, cap=0.1),
+)
+
+
+def connection(cid: str, name: str, **queues: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "name": name,
+        "status": "ACTIVE",
+        "create_time": 1_700_000_000_000,
+        "available_queue_info": [
+            {"name": q, "status": s, "peer_id": f"peer-{q}", "err_msg": "", "update_time": None}
+            for q, s in queues.items()
+        ],
+        "elastic_resource_pools": [],
+    }
+
+
+def top_level(call: SlackCall) -> bool:
+    return call.ok and "thread_ts" not in call.body
+
+
+def in_thread(ts: str) -> Callable[[SlackCall], bool]:
+    return lambda call: call.ok and call.body.get("thread_ts") == ts
+
+
+def text_of(call: SlackCall) -> str:
+    return json.dumps(call.body.get("blocks", [])) + str(call.body.get("text", ""))
+
+
+@dataclass
+class Rig:
+    dli: FakeDli
+    slack: FakeSlackApi
+    client: DliClient
+    redis: aioredis.Redis
+    prefix: str
+    exits: AsyncExitStack
+    tasks: list[tuple[asyncio.Task[None], asyncio.Event]] = field(default_factory=list)
+
+    def backend(self, static: Iterable[str] = ()) -> WatchBackend:
+        return WatchBackend(
+            RedisSubscriptionStore(self.redis, prefix=self.prefix, static_channels=static),
+            RedisWatchStore(self.redis, self.dli.project_id, prefix=self.prefix),
+        )
+
+    async def start(
+        self, backend: WatchBackend | None = None, options: WatchOptions = OPTIONS
+    ) -> asyncio.Task[None]:
+        """A watcher with clients of its own, as a separate replica would have."""
+        web = AsyncWebClient(token=TOKEN, base_url=self.slack.url)
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_watch_loop(
+                self.client,
+                backend or self.backend(),
+                web,
+                stop=stop,
+                interval=INTERVAL,
+                options=options,
+            )
+        )
+        self.tasks.append((task, stop))
+        return task
+
+    def list_calls(self) -> int:
+        return sum(1 for r in self.dli.requests if r.path.endswith("enhanced-connections"))
+
+    async def cycles(self, count: int = 3, deadline: float = 5.0) -> None:
+        """Wait until the watchers have listed connections `count` more times and the outbox
+        is empty: everything they were going to post is posted."""
+        target = self.list_calls() + count
+        store = self.backend().state
+        async with asyncio.timeout(deadline):
+            # Polling: neither the fake's request log nor Redis has an event to wait on.
+            while self.list_calls() < target or await store.pending():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+    async def subscribe(self, channel: str, cid: str = CID) -> None:
+        await self.backend().subscriptions.subscribe(channel, cid, "orders", "U1")
+
+
+@pytest.fixture
+async def rig(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[Rig]:
+    async with AsyncExitStack() as exits:
+        dli = await exits.enter_async_context(
+            running_fake([connection(CID, "orders", q1="ACTIVE", q2="ACTIVE", q3="ACTIVE")])
+        )
+        slack = await exits.enter_async_context(FakeSlackApi())
+        client = await exits.enter_async_context(client_for(dli))
+        rig = Rig(dli, slack, client, redis_client, key_prefix, exits)
+        yield rig
+        for _, stop in rig.tasks:
+            stop.set()
+        for task, _ in rig.tasks:
+            try:
+                async with asyncio.timeout(3):
+                    await task
+            except asyncio.CancelledError:
+                pass
+
+
+async def test_failure_alerts_once_recovery_replies_in_thread_and_resolves(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.start()
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "<!channel> peering *broke* <http://evil|x>")
+    [alert] = await rig.slack.wait_for("chat.postMessage", predicate=top_level)
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 1
+    assert alert.channel == ALERTS
+    body = text_of(alert)
+    assert "q1" in body and CID in body and "peering" in body
+    assert "<!channel>" not in body and "<http://evil" not in body
+    actions = next(b for b in alert.body["blocks"] if b["type"] == "actions")["elements"]
+    ids = {(e["action_id"], e["value"]) for e in actions}
+    assert ("dliconn_refresh", CID) in ids and ("dliconn_ack", CID) in ids
+    assert ("dliconn_mute_4h", f"{CID}|4") in ids
+
+    rig.dli.set_queue(CID, "q1", "ACTIVE")
+    ts = alert.response["ts"]  # type: ignore[index]
+    [reply] = await rig.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
+    [update] = await rig.slack.wait_for("chat.update")
+    await rig.cycles()
+    assert "ACTIVE again" in text_of(reply)
+    assert update.body["ts"] == ts
+    assert "Resolved" in json.dumps(rig.slack.message(ALERTS, ts))
+    assert len(rig.slack.calls_to("chat.postMessage")) == 2
+    assert len(rig.slack.calls_to("chat.update")) == 1
+
+
+async def test_queues_failing_in_one_cycle_make_one_alert(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.start()
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "first")
+    rig.dli.set_queue(CID, "q2", "FAILED", "second")
+    [alert] = await rig.slack.wait_for("chat.postMessage")
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 1
+    assert "first" in text_of(alert) and "second" in text_of(alert)
+
+
+async def test_first_sight_of_a_failed_queue_alerts_once(rig: Rig) -> None:
+    rig.dli.set_queue(CID, "q2", "FAILED", "was broken before")
+    await rig.subscribe(ALERTS)
+    await rig.start()
+    await rig.slack.wait_for("chat.postMessage")
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_killing_and_restarting_at_any_moment_loses_and_doubles_nothing(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    rng = random.Random(7)
+    rounds = 6
+    for n in range(rounds):
+        status = "FAILED" if n % 2 == 0 else "ACTIVE"
+        rig.dli.set_queue(CID, "q1", status, "down")
+        # A few abrupt kills at random moments while this transition is being handled...
+        for _ in range(3):
+            task = await rig.start()
+            await asyncio.sleep(rng.uniform(0.0, 0.12))
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        # ...then one that stays until the transition has reached Slack.
+        task = await rig.start()
+        method = "chat.postMessage"
+        await rig.slack.wait_for(method, count=n + 1, timeout=10)
+        await rig.cycles()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    posts = rig.slack.calls_to("chat.postMessage", lambda c: c.ok)
+    alerts = [c for c in posts if "thread_ts" not in c.body]
+    replies = [c for c in posts if "thread_ts" in c.body]
+    assert len(alerts) == rounds // 2
+    assert len(replies) == rounds // 2
+    assert {r.body["thread_ts"] for r in replies} == {a.response["ts"] for a in alerts}  # type: ignore[index]
+    assert len(rig.slack.calls_to("chat.update", lambda c: c.ok)) == rounds // 2
+
+
+async def test_two_watchers_at_once_post_each_transition_once(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    other_redis = aioredis.Redis.from_url(REDIS_URL)
+    rig.exits.push_async_callback(other_redis.aclose)
+    second = WatchBackend(
+        RedisSubscriptionStore(other_redis, prefix=rig.prefix),
+        RedisWatchStore(other_redis, rig.dli.project_id, prefix=rig.prefix),
+    )
+    first = await rig.start()
+    await rig.start(second)
+    await rig.cycles()
+    for status in ("FAILED", "ACTIVE", "FAILED"):
+        rig.dli.set_queue(CID, "q1", status, "x")
+        await rig.cycles(6)
+    assert len(rig.slack.calls_to("chat.postMessage", top_level)) == 2
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3
+    # Whichever held the lease, losing the first replica leaves the second doing the work.
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    rig.dli.set_queue(CID, "q1", "ACTIVE")
+    await rig.slack.wait_for("chat.postMessage", count=4)
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 4
+
+
+WATCHER_PROCESS: Final = """
+import asyncio, sys
+from slack_sdk.web.async_client import AsyncWebClient
+from bot.dli.client import DliClient
+from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bot.dli.auth import AkSkAuth
+from bot.retry import RetryPolicy
+from bot.watch.backend import build_watch_backend
+from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.transitions import Policy
+
+dli_url, slack_url, redis_url, prefix, project = sys.argv[1:6]
+
+async def main():
+    dli = DliClient(dli_url, project, auth=AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY),
+                    retry=RetryPolicy(attempts=1))
+    backend = build_watch_backend(redis_url, project, prefix=prefix)
+    options = WatchOptions(policy=Policy(flap_threshold=1000), lease_ttl=0.5,
+                           per_channel_gap=0.01, claim_ttl=0.5)
+    await run_watch_loop(dli, backend, AsyncWebClient(token="xoxb-p", base_url=slack_url),
+                         stop=asyncio.Event(), interval=0.05, options=options)
+
+asyncio.run(main())
+"""
+
+
+async def test_standby_process_takes_over_when_the_holder_is_killed(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    args = [rig.dli.url, rig.slack.url, REDIS_URL, rig.prefix, rig.dli.project_id]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+
+    def spawn() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen([sys.executable, "-c", WATCHER_PROCESS, *args], env=env)
+        rig.exits.callback(process.wait)
+        rig.exits.callback(process.kill)  # exit callbacks run last first: kill, then reap
+        return process
+
+    holder = spawn()
+    rig.dli.set_queue(CID, "q1", "FAILED", "x")
+    [alert] = await rig.slack.wait_for("chat.postMessage", timeout=15)
+    standby = spawn()
+    await rig.cycles(10, deadline=15)  # the standby is up and polling nothing meanwhile
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    killed_at = time.monotonic()
+    rig.dli.set_queue(CID, "q1", "ACTIVE")
+    ts = alert.response["ts"]  # type: ignore[index]
+    [reply] = await rig.slack.wait_for("chat.postMessage", predicate=in_thread(ts), timeout=15)
+    # Takeover within the lease ttl plus one interval (plus scheduling slack).
+    assert reply.time - killed_at < 0.5 + 0.05 + 1.0
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 2
+    assert standby.poll() is None
+
+
+async def test_slack_429_is_posted_after_retry_after(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.start()
+    await rig.cycles()
+    rig.slack.rate_limit("chat.postMessage", retry_after=1, times=1)
+    rig.dli.set_queue(CID, "q1", "FAILED", "x")
+    [posted] = await rig.slack.wait_for("chat.postMessage", predicate=lambda c: c.ok)
+    limited, ok = rig.slack.calls_to("chat.postMessage")
+    assert limited.status == 429 and ok is posted
+    assert ok.time - limited.time >= 1.0
+
+
+async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.subscribe(OTHER)
+    rig.slack.fail("chat.postMessage", "channel_not_found", times=None, channel=ALERTS)
+    await rig.start()
+    await rig.cycles()
+    for status in ("FAILED", "ACTIVE", "FAILED"):
+        rig.dli.set_queue(CID, "q1", status, "x")
+        await rig.cycles()
+    to_alerts = rig.slack.calls_to("chat.postMessage", lambda c: c.channel == ALERTS)
+    to_other = rig.slack.calls_to("chat.postMessage", lambda c: c.channel == OTHER)
+    assert len(to_alerts) == 1
+    assert len(to_other) == 3
+    assert await rig.backend().subscriptions.paused() == {ALERTS: "channel_not_found"}
+    # Watching again from that channel (the bot was re-invited) resumes it.
+    rig.slack.clear_faults()
+    await rig.subscribe(ALERTS)
+    rig.dli.set_queue(CID, "q2", "FAILED", "y")
+    await rig.slack.wait_for("chat.postMessage", count=2, predicate=lambda c: c.channel == ALERTS)
+
+
+async def test_dli_outage_is_announced_once_per_channel(rig: Rig) -> None:
+    rig.dli.put(connection(CID2, "billing", q9="ACTIVE"))
+    await rig.subscribe(ALERTS, CID)
+    await rig.subscribe(ALERTS, CID2)
+    await rig.subscribe(OTHER, CID)
+    await rig.start()
+    await rig.cycles()
+    rig.dli.inject(Fault.server_error(operation="list"))  # until cleared
+    down = await rig.slack.wait_for("chat.postMessage", count=2)
+    await rig.cycles(6)
+    assert sorted(str(c.channel) for c in rig.slack.calls_to("chat.postMessage")) == [ALERTS, OTHER]
+    assert all("Cannot reach DLI" in text_of(c) for c in down)
+    rig.dli.clear_faults()
+    up = await rig.slack.wait_for("chat.postMessage", count=4)
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 4
+    assert sum("reachable again" in text_of(c) for c in up) == 2
+
+
+async def test_flapping_alerts_once_then_replies_in_its_thread(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    options = WatchOptions(
+        policy=Policy(flap_threshold=2, flap_window=60.0, flap_quiet=60.0),
+        lease_ttl=0.5,
+        per_channel_gap=0.01,
+        claim_ttl=0.5,
+    )
+    await rig.start(options=options)
+    await rig.cycles()
+    for count, status in enumerate(["FAILED", "ACTIVE", "FAILED", "ACTIVE", "FAILED"], 1):
+        rig.dli.set_queue(CID, "q1", status, "flaky")
+        await rig.slack.wait_for("chat.postMessage", count=count)
+        await rig.cycles()
+    alerts = rig.slack.calls_to("chat.postMessage", top_level)
+    assert len(alerts) == 2
+    flapping = alerts[1]
+    assert "Flapping" in text_of(flapping)
+    ts = flapping.response["ts"]  # type: ignore[index]
+    assert len(rig.slack.calls_to("chat.postMessage", in_thread(ts))) == 2
+
+
+async def test_deleted_and_disappeared_connections_are_reported_once(rig: Rig) -> None:
+    rig.dli.put(connection(CID2, "billing", q9="ACTIVE"))
+    await rig.subscribe(ALERTS, CID)
+    await rig.subscribe(ALERTS, CID2)
+    await rig.start()
+    await rig.cycles()
+    rig.dli.put({**connection(CID, "orders"), "status": "DELETED"})
+    rig.dli.remove(CID2)
+    notices = await rig.slack.wait_for("chat.postMessage", count=2)
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 2
+    texts = sorted(text_of(c) for c in notices)
+    assert any("was deleted" in t for t in texts)
+    assert any("no longer listed" in t for t in texts)
+
+
+async def test_a_queue_stuck_creating_is_reported_once(rig: Rig) -> None:
+    rig.dli.set_queue(CID, "q3", "CREATING")
+    await rig.subscribe(ALERTS)
+    options = WatchOptions(policy=Policy(stuck_after=0.3), lease_ttl=0.5, per_channel_gap=0.01)
+    await rig.start(options=options)
+    [notice] = await rig.slack.wait_for("chat.postMessage")
+    await rig.cycles()
+    assert "CREATING" in text_of(notice) and "q3" in text_of(notice)
+    assert len(rig.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_acknowledge_shows_who_and_mute_silences_the_channel(rig: Rig) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.subscribe(OTHER)
+    backend = rig.backend()
+    await rig.start()
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "x")
+    await rig.slack.wait_for("chat.postMessage", count=2)
+    assert await backend.state.acknowledge(CID, ALERTS, "U0ACKER") != []
+    [update] = await rig.slack.wait_for("chat.update")
+    assert update.channel == ALERTS and "<@U0ACKER>" in text_of(update)
+
+    await backend.state.mute(CID, ALERTS, time.time() + 3600, "U0MUTER")
+    rig.dli.set_queue(CID, "q2", "FAILED", "y")
+    await rig.slack.wait_for("chat.postMessage", count=3)
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage", lambda c: c.channel == ALERTS)) == 1
+    assert len(rig.slack.calls_to("chat.postMessage", lambda c: c.channel == OTHER)) == 2
+
+
+async def test_static_channels_get_every_connection(rig: Rig) -> None:
+    await rig.start(rig.backend(static=["CSTATIC"]))
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "x")
+    [alert] = await rig.slack.wait_for("chat.postMessage")
+    assert alert.channel == "CSTATIC"

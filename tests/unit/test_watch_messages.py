@@ -1,0 +1,87 @@
+"""The watcher's Block Kit: escaping, Slack's limits, buttons, acknowledged and resolved states."""
+
+from __future__ import annotations
+
+import json
+
+from bot.blocks import FALLBACK_MAX, block_text_length
+from bot.watch.messages import alert_message, gone_notice, mention
+from bot.watch.transitions import Gone, Incident, IncidentQueue
+
+CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
+HOSTILE = "<!channel> *bold* <http://evil|click> @here `tick`"
+
+
+def incident(queues: int = 1, err_msg: str = HOSTILE, **changes: object) -> Incident:
+    base = Incident(
+        id=f"{CID}:1:1",
+        connection_id=CID,
+        connection_name="orders <!here>",
+        kind="failed",
+        queues=tuple(
+            IncidentQueue(name=f"q{n}", kind="queue", err_msg=err_msg, since=1_700_000_000.0)
+            for n in range(queues)
+        ),
+        started_at=1_700_000_060.0,
+    )
+    return base.model_copy(update=changes)
+
+
+def texts(blocks: list[dict[str, object]]) -> str:
+    return json.dumps(blocks)
+
+
+def test_alert_escapes_everything_from_dli() -> None:
+    message = alert_message(incident())
+    # Slack parses mrkdwn (and the fallback text); plain_text objects it shows as they are.
+    mrkdwn = [b for b in message.blocks if b["type"] != "header"]
+    assert all(b["text"]["type"] == "plain_text" for b in message.blocks if b["type"] == "header")
+    rendered = texts(mrkdwn) + message.text
+    for raw in ("<!channel>", "<!here>", "<http://evil", "@here"):
+        assert raw not in rendered
+    assert "q0" in rendered and CID in rendered
+
+
+def test_alert_with_many_long_errors_stays_within_slack_limits() -> None:
+    message = alert_message(incident(queues=40, err_msg="x" * 5000))
+    assert len(message.blocks) <= 50
+    assert block_text_length(message.blocks) < 11_000
+    assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks if b["type"] == "section")
+    assert "and 30 more" in texts(message.blocks)
+    assert len(message.text) <= FALLBACK_MAX
+
+
+def test_open_alert_buttons_have_unique_action_ids_and_the_connection_in_values() -> None:
+    [actions] = [b for b in alert_message(incident()).blocks if b["type"] == "actions"]
+    elements = actions["elements"]
+    ids = [e["action_id"] for e in elements]
+    assert len(ids) == len(set(ids))
+    assert [e["value"] for e in elements if e["action_id"].startswith("dliconn_mute")] == [
+        f"{CID}|1",
+        f"{CID}|4",
+        f"{CID}|24",
+    ]
+    assert {"dliconn_refresh", "dliconn_ack"} <= set(ids)
+
+
+def test_acknowledged_and_resolved_alerts_say_so() -> None:
+    acked = alert_message(incident(), acknowledged_by="U0ACKER")
+    assert "Acknowledged by <@U0ACKER>" in texts(acked.blocks)
+    resolved = alert_message(
+        incident(resolved_at=1_700_003_600.0, resolution="recovered"), acknowledged_by="U0ACKER"
+    )
+    body = texts(resolved.blocks)
+    assert "Resolved" in body and "1 h down" in body
+    [actions] = [b for b in resolved.blocks if b["type"] == "actions"]
+    assert [e["action_id"] for e in actions["elements"]] == ["dliconn_refresh"]
+
+
+def test_only_real_user_ids_become_mentions() -> None:
+    assert mention("U12345") == "<@U12345>"
+    assert "<" not in mention("<!channel>")
+
+
+def test_gone_notice_escapes_the_name() -> None:
+    message = gone_notice(Gone("e1", CID, "<!channel>", deleted=True))
+    assert "<!channel>" not in texts(message.blocks) + message.text
+    assert "was deleted" in texts(message.blocks)

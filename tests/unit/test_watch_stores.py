@@ -1,0 +1,142 @@
+"""Subscriptions, watcher state, outbox and lease: the Redis and memory backends behave alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.watch.backend import WatchBackend
+from bot.watch.jobs import Job
+from bot.watch.lease import MemoryLease, RedisLease, lease_ttl_for
+from bot.watch.state import Commit, MemoryWatchStore, RedisWatchStore
+from bot.watch.subscriptions import MemorySubscriptionStore, RedisSubscriptionStore
+from bot.watch.transitions import ConnState, Incident, Meta
+
+PROJECT = "0d3e6c1a5b7f4e2d9c8b0a1f2e3d4c5b"
+CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
+
+Make = Callable[..., WatchBackend]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make(request: pytest.FixtureRequest, redis_client: aioredis.Redis, key_prefix: str) -> Make:
+    def build(static: tuple[str, ...] = ()) -> WatchBackend:
+        if request.param == "memory":
+            return WatchBackend(MemorySubscriptionStore(static_channels=static), MemoryWatchStore())
+        return WatchBackend(
+            RedisSubscriptionStore(redis_client, prefix=key_prefix, static_channels=static),
+            RedisWatchStore(redis_client, PROJECT, prefix=key_prefix),
+        )
+
+    return build
+
+
+async def test_subscriptions_are_idempotent_and_pausable(make: Make) -> None:
+    subs = make(static=("CALL",)).subscriptions
+    assert await subs.subscribe("C1", CID, "orders", "U1")
+    assert not await subs.subscribe("C1", CID, "renamed", "U2")
+    [record] = await subs.channel_subscriptions("C1")
+    assert (record.connection_name, record.user) == ("orders", "U1")
+    await subs.subscribe("C2", CID, "orders", "U1")
+    assert await subs.subscribers(CID) == {"C1", "C2", "CALL"}
+    await subs.pause("C2", "not_in_channel")
+    assert await subs.is_paused("C2")
+    assert await subs.all_watched() == {CID: frozenset({"C1", "CALL"})}
+    await subs.subscribe("C2", CID, "orders", "U1")  # watching again resumes the channel
+    assert not await subs.is_paused("C2")
+    assert await subs.unsubscribe("C1", CID)
+    assert not await subs.unsubscribe("C1", CID)
+    await subs.unsubscribe("C2", CID)
+    assert await subs.all_watched() == {}
+    assert await subs.subscribers(CID) == {"CALL"}
+
+
+def incident(iid: str) -> Incident:
+    return Incident(
+        id=iid, connection_id=CID, connection_name="o", kind="failed", queues=(), started_at=1.0
+    )
+
+
+async def test_commit_is_all_or_nothing_on_its_base_version(make: Make) -> None:
+    state = make().state
+    snapshot = await state.load()
+    jobs = [Job(id="j1", channel="C1", kind="alert", incident_id="i1")]
+    conn = ConnState(name="o", status="ACTIVE", incidents={"i1": incident("i1")})
+    commit = Commit(
+        snapshot.version, Meta(failures=1), {CID: conn}, incidents={"i1": incident("i1")}, jobs=jobs
+    )
+    assert await state.commit(commit, lease_token=None)
+    # A second writer that computed from the same base loses, and writes nothing.
+    assert not await state.commit(
+        Commit(snapshot.version, Meta(), jobs=[Job(id="j2", channel="C1", kind="notice")]),
+        lease_token=None,
+    )
+    after = await state.load()
+    assert after.version == snapshot.version + 1 and after.meta.failures == 1
+    assert after.states[CID] == conn
+    assert [j.id for j in await state.pending()] == ["j1"]
+    assert await state.incident("i1") == incident("i1")
+
+    assert await state.claim("j1", "me", 5.0)
+    assert not await state.claim("j1", "other", 5.0)
+    await state.finish(jobs[0], posted_ts="123.456")
+    assert await state.pending() == []
+    assert await state.alert_ts("i1", "C1") == "123.456"
+    assert await state.acknowledge(CID, "C1", "U0ACK") == ["i1"]
+    assert await state.acknowledged_by("i1", "C1") == "U0ACK"
+    assert [j.kind for j in await state.pending()] == ["refresh"]
+    assert await state.acknowledge(CID, "C9", "U0ACK") == []
+
+
+async def test_commit_requires_the_current_lease_holder(make: Make) -> None:
+    state = make().state
+    mine, theirs = state.lease(5.0), state.lease(5.0)
+    assert await mine.acquire()
+    assert not await theirs.acquire()
+    base = (await state.load()).version
+    assert not await state.commit(Commit(base, Meta()), lease_token=theirs.token)
+    assert await state.commit(Commit(base, Meta()), lease_token=mine.token)
+    await theirs.release()  # not theirs to release
+    assert not await theirs.acquire()
+    await mine.release()
+    assert await theirs.acquire()
+
+
+async def test_mutes_expire(make: Make) -> None:
+    state = make().state
+    await state.mute(CID, "C1", until=100.0, user="U1")
+    assert set(await state.mutes(now=50.0)) == {(CID, "C1")}
+    assert await state.mutes(now=100.0) == {}
+    await state.mute(CID, "C1", until=100.0, user="U1")
+    await state.unmute(CID, "C1")
+    assert await state.mutes(now=0.0) == {}
+
+
+async def test_a_dead_holders_lease_expires(redis_client: aioredis.Redis, key_prefix: str) -> None:
+    dead = RedisLease(redis_client, f"{key_prefix}lease", ttl=0.1)
+    alive = RedisLease(redis_client, f"{key_prefix}lease", ttl=0.1)
+    assert await dead.acquire()
+    assert not await alive.acquire()
+    async with asyncio.timeout(2):
+        while not await alive.acquire():  # noqa: ASYNC110 - polling Redis for the expiry
+            await asyncio.sleep(0.02)
+    assert not await dead.acquire()
+
+
+async def test_memory_lease_expires_on_its_clock() -> None:
+    now = [0.0]
+    board: dict[str, tuple[str, float]] = {}
+    first = MemoryLease(board, "k", 10.0, clock=lambda: now[0])
+    second = MemoryLease(board, "k", 10.0, clock=lambda: now[0])
+    assert await first.acquire() and not await second.acquire()
+    now[0] = 10.0
+    assert await second.acquire() and not await first.acquire()
+
+
+def test_takeover_fits_the_contract() -> None:
+    for interval in (0.1, 1.0, 10.0, 60.0, 600.0):
+        assert lease_ttl_for(interval) + interval <= max(30.0, 3 * interval)
+        assert lease_ttl_for(interval) >= 2 * interval  # renewed at least twice per lifetime

@@ -1,0 +1,295 @@
+"""Transition detection: examples of every event kind, and properties over random histories."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.dli.models import Connection
+from bot.watch.transitions import (
+    GONE,
+    ConnectionEvent,
+    ConnState,
+    Detection,
+    DliReachable,
+    DliUnreachable,
+    Failed,
+    Flapping,
+    Flipped,
+    Gone,
+    Meta,
+    Policy,
+    Recovered,
+    Resolved,
+    Stabilised,
+    Stuck,
+    detect,
+    track_outage,
+)
+
+CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
+QUIET = Policy(flap_threshold=1000)
+
+
+def conn(
+    queues: Mapping[str, str],
+    pools: Mapping[str, str] | None = None,
+    *,
+    status: str = "ACTIVE",
+    cid: str = CID,
+    update_ms: int | None = None,
+) -> Connection:
+    def entries(items: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": n,
+                "status": s,
+                "err_msg": f"{n} broke" if s == "FAILED" else "",
+                "update_time": update_ms,
+            }
+            for n, s in items.items()
+        ]
+
+    return Connection.model_validate(
+        {
+            "id": cid,
+            "name": "orders",
+            "status": status,
+            "available_queue_info": entries(queues),
+            "elastic_resource_pools": entries(pools or {}),
+        }
+    )
+
+
+class History:
+    """Feeds successive lists to `detect`, keeping the state, as the watcher does."""
+
+    def __init__(self, policy: Policy = QUIET, watched: frozenset[str] | None = None) -> None:
+        self.states: dict[str, ConnState] = {}
+        self.policy = policy
+        self.watched = watched
+        self.events: list[ConnectionEvent] = []
+
+    def step(self, now: float, *connections: Connection) -> list[ConnectionEvent]:
+        found: Detection = detect(self.states, connections, self.watched, now, self.policy)
+        self.states = found.states
+        self.events += found.events
+        return list(found.events)
+
+
+def kinds(events: Sequence[object]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def test_first_sight_of_a_failed_queue_alerts_once_and_never_again() -> None:
+    history = History()
+    [event] = history.step(100.0, conn({"q1": "FAILED", "q2": "ACTIVE"}))
+    assert isinstance(event, Failed) and event.first_sight
+    assert [q.name for q in event.incident.queues] == ["q1"]
+    assert event.incident.queues[0].err_msg == "q1 broke"
+    assert history.step(160.0, conn({"q1": "FAILED", "q2": "ACTIVE"})) == []
+
+
+def test_queues_failing_in_one_cycle_make_one_incident_and_recover_in_its_thread() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "ACTIVE", "q2": "ACTIVE"}, {"pool": "ACTIVE"}))
+    [failed] = history.step(60.0, conn({"q1": "FAILED", "q2": "ACTIVE"}, {"pool": "FAILED"}))
+    assert isinstance(failed, Failed) and not failed.first_sight
+    assert {(q.kind, q.name) for q in failed.incident.queues} == {("queue", "q1"), ("pool", "pool")}
+
+    [recovered] = history.step(120.0, conn({"q1": "ACTIVE", "q2": "ACTIVE"}, {"pool": "FAILED"}))
+    assert isinstance(recovered, Recovered)
+    assert (recovered.binding, recovered.incident_id, recovered.status) == (
+        "q1",
+        failed.incident.id,
+        "ACTIVE",
+    )
+    last = history.step(180.0, conn({"q1": "ACTIVE", "q2": "ACTIVE"}, {"pool": "ACTIVE"}))
+    assert kinds(last) == ["Recovered", "Resolved"]
+    resolved = last[1]
+    assert isinstance(resolved, Resolved) and resolved.incident.id == failed.incident.id
+    assert resolved.incident.resolution == "recovered"
+    assert resolved.incident.down_for == 120.0
+
+
+def test_a_later_failure_of_another_queue_is_a_new_incident() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "ACTIVE", "q2": "ACTIVE"}))
+    [first] = history.step(1.0, conn({"q1": "FAILED", "q2": "ACTIVE"}))
+    [second] = history.step(2.0, conn({"q1": "FAILED", "q2": "FAILED"}))
+    assert isinstance(first, Failed) and isinstance(second, Failed)
+    assert first.incident.id != second.incident.id
+    assert [q.name for q in second.incident.queues] == ["q2"]
+
+
+def test_unbinding_a_failed_queue_recovers_it() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "FAILED", "q2": "ACTIVE"}))
+    events = history.step(1.0, conn({"q2": "ACTIVE"}))
+    assert kinds(events) == ["Recovered", "Resolved"]
+    assert isinstance(events[0], Recovered) and events[0].status == "UNBOUND"
+
+
+def test_deleted_is_reported_once_and_closes_open_incidents() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "FAILED"}))
+    events = history.step(1.0, conn({"q1": "FAILED"}, status="DELETED"))
+    assert kinds(events) == ["Resolved", "Gone"]
+    assert isinstance(events[0], Resolved) and events[0].incident.resolution == "deleted"
+    assert isinstance(events[1], Gone) and events[1].deleted
+    assert history.step(2.0, conn({}, status="DELETED")) == []
+
+
+def test_disappearing_is_reported_once_and_coming_back_is_a_first_sight() -> None:
+    history = History(watched=frozenset({CID}))
+    history.step(0.0, conn({"q1": "ACTIVE"}))
+    [gone] = history.step(1.0)
+    assert isinstance(gone, Gone) and not gone.deleted
+    assert history.states[CID].status == GONE
+    assert history.step(2.0) == []
+    [back] = history.step(3.0, conn({"q1": "FAILED"}))
+    assert isinstance(back, Failed) and back.first_sight
+
+
+def test_first_sight_of_a_deleted_connection_reports_nothing() -> None:
+    assert History().step(0.0, conn({}, status="DELETED")) == []
+
+
+def test_unwatched_connections_are_ignored_and_forgotten() -> None:
+    history = History(watched=frozenset({CID}))
+    history.step(0.0, conn({"q1": "ACTIVE"}), conn({"q": "FAILED"}, cid="other"))
+    assert set(history.states) == {CID}
+    history.watched = frozenset()
+    assert history.step(1.0, conn({"q1": "FAILED"})) == []
+    assert history.states == {}
+
+
+def test_stuck_creating_is_reported_once_per_creating_spell() -> None:
+    history = History(Policy(stuck_after=100.0, flap_threshold=1000))
+    history.step(0.0, conn({"q1": "CREATING"}))
+    assert history.step(99.0, conn({"q1": "CREATING"})) == []
+    [stuck] = history.step(100.0, conn({"q1": "CREATING"}))
+    assert isinstance(stuck, Stuck) and (stuck.binding, stuck.since) == ("q1", 0.0)
+    assert history.step(500.0, conn({"q1": "CREATING"})) == []
+    history.step(501.0, conn({"q1": "ACTIVE"}))
+    history.step(502.0, conn({"q1": "CREATING"}))
+    assert kinds(history.step(602.0, conn({"q1": "CREATING"}))) == ["Stuck"]
+
+
+def test_stuck_uses_dlis_update_time_when_given() -> None:
+    history = History(Policy(stuck_after=100.0))
+    [stuck] = history.step(1000.0, conn({"q1": "CREATING"}, update_ms=500_000))
+    assert isinstance(stuck, Stuck) and stuck.since == 500.0
+
+
+def test_flapping_alerts_once_then_replies_then_settles() -> None:
+    history = History(Policy(flap_threshold=2, flap_window=100.0, flap_quiet=50.0))
+    history.step(0.0, conn({"q1": "ACTIVE"}))
+    assert kinds(history.step(1.0, conn({"q1": "FAILED"}))) == ["Failed"]
+    assert kinds(history.step(2.0, conn({"q1": "ACTIVE"}))) == ["Recovered", "Resolved"]
+    [flapping] = history.step(3.0, conn({"q1": "FAILED"}))
+    assert isinstance(flapping, Flapping) and flapping.incident.flips == 3
+    flips = history.step(4.0, conn({"q1": "ACTIVE"})) + history.step(5.0, conn({"q1": "FAILED"}))
+    assert kinds(flips) == ["Flipped", "Flipped"]
+    assert all(isinstance(f, Flipped) and f.incident_id == flapping.incident.id for f in flips)
+    history.step(6.0, conn({"q1": "ACTIVE"}))
+    assert history.step(55.0, conn({"q1": "ACTIVE"})) == []
+    settled = history.step(56.0, conn({"q1": "ACTIVE"}))
+    assert kinds(settled) == ["Stabilised", "Resolved"]
+    assert isinstance(settled[1], Resolved) and settled[1].incident.resolution == "stable"
+    assert history.step(57.0, conn({"q1": "ACTIVE"})) == []
+
+
+def test_flapping_that_settles_failed_stays_open_until_recovery() -> None:
+    history = History(Policy(flap_threshold=1, flap_window=100.0, flap_quiet=10.0))
+    history.step(0.0, conn({"q1": "ACTIVE"}))
+    history.step(1.0, conn({"q1": "FAILED"}))
+    events = history.step(2.0, conn({"q1": "ACTIVE"}))
+    # The earlier failure is closed normally; the flapping alert is a new incident.
+    assert kinds(events) == ["Recovered", "Flapping", "Resolved"]
+    flapping = events[1]
+    assert isinstance(flapping, Flapping)
+    history.step(3.0, conn({"q1": "FAILED"}))
+    [stable] = history.step(20.0, conn({"q1": "FAILED"}))
+    assert isinstance(stable, Stabilised) and stable.status == "FAILED"
+    events = history.step(30.0, conn({"q1": "ACTIVE"}))
+    assert kinds(events) == ["Recovered", "Resolved"]
+    assert isinstance(events[1], Resolved) and events[1].incident.id == flapping.incident.id
+    assert isinstance(events[0], Recovered) and events[0].incident_id == flapping.incident.id
+
+
+def test_outage_is_announced_once_after_the_threshold_and_its_end_once() -> None:
+    policy = Policy(outage_after=3)
+    meta = Meta()
+    announced: list[object] = []
+    for now in (10.0, 20.0, 30.0, 40.0, 50.0):
+        meta, events = track_outage(meta, ok=False, now=now, reason="boom", policy=policy)
+        announced += events
+    [down] = announced
+    assert isinstance(down, DliUnreachable) and down.since == 10.0 and down.reason == "boom"
+    meta, events = track_outage(meta, ok=True, now=70.0, reason="", policy=policy)
+    [up] = events
+    assert isinstance(up, DliReachable) and up.down_for == 60.0
+    assert track_outage(meta, ok=True, now=80.0, reason="", policy=policy)[1] == []
+    _, short = track_outage(Meta(), ok=False, now=1.0, reason="x", policy=policy)
+    assert short == []
+    # A short outage (below the threshold) ends silently, and a new one gets a new id.
+    meta, _ = track_outage(meta, ok=False, now=90.0, reason="x", policy=Policy(outage_after=1))
+    assert meta.outage_seq == 2
+
+
+# --------------------------------------------------------------------------- properties
+
+STATUSES = st.sampled_from(["ACTIVE", "FAILED", "CREATING"])
+ROUND = st.dictionaries(st.sampled_from(["a", "b", "c"]), STATUSES, max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rounds=st.lists(ROUND, min_size=1, max_size=12))
+def test_every_entry_into_failed_is_alerted_exactly_once(rounds: list[dict[str, str]]) -> None:
+    history = History()
+    previous: dict[str, str] = {}
+    expected = Counter[str]()
+    for step, statuses in enumerate(rounds):
+        for name, status in statuses.items():
+            if status == "FAILED" and previous.get(name) != "FAILED":
+                expected[name] += 1
+        history.step(float(step * 60), conn(statuses))
+        # Seeing the same list again changes nothing: no event is ever doubled.
+        assert history.step(float(step * 60 + 1), conn(statuses)) == []
+        previous = statuses
+    alerted = Counter(
+        q.name for e in history.events if isinstance(e, Failed) for q in e.incident.queues
+    )
+    assert alerted == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rounds=st.lists(ROUND, min_size=1, max_size=15),
+    threshold=st.integers(1, 4),
+    present=st.lists(st.booleans(), min_size=15, max_size=15),
+)
+def test_incidents_open_once_resolve_once_and_ids_are_unique(
+    rounds: list[dict[str, str]], threshold: int, present: list[bool]
+) -> None:
+    history = History(
+        Policy(flap_threshold=threshold, flap_window=300.0, flap_quiet=120.0, stuck_after=90.0),
+        watched=frozenset({CID}),
+    )
+    for step, statuses in enumerate(rounds):
+        history.step(float(step * 60), *([conn(statuses)] if present[step] else []))
+    ids = [e.event_id for e in history.events]
+    assert len(ids) == len(set(ids))
+    opened = [e.incident.id for e in history.events if isinstance(e, Failed | Flapping)]
+    resolved = [e.incident.id for e in history.events if isinstance(e, Resolved)]
+    assert len(opened) == len(set(opened))
+    assert Counter(resolved) <= Counter(opened)
+    still_open = set(history.states[CID].incidents) if CID in history.states else set()
+    assert set(opened) - set(resolved) == still_open
+    replies = [e for e in history.events if isinstance(e, Recovered | Flipped | Stabilised)]
+    assert all(r.incident_id in opened for r in replies)
