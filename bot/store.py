@@ -87,6 +87,27 @@ class MemoryStore:
         self._sweep_at_size = max(1024, 2 * len(self._items))
 
 
+def redis_client(url: str, *, timeout: float = 0.5, max_connections: int = 64) -> aioredis.Redis:
+    """A Redis client that fails fast and queues for connections instead of failing.
+
+    Every caller has a fallback for a Redis failure, so a retry loop (redis-py's `Redis()`
+    default is ten attempts with backoff, and defaults differ between versions) would only turn
+    an outage into seconds of waiting per command. Under a burst the pool makes callers wait up
+    to `timeout` for a free connection: redis-py's default pool raises "Too many connections"
+    at once, which would look like an outage and throw the cache away.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    # from_pool: closing the client closes the pool too.
+    return aioredis.Redis.from_pool(pool)
+
+
 class RedisStore:
     """The same interface on redis.asyncio, every key under one prefix (deployment namespace)."""
 
@@ -99,19 +120,7 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "dliconn:", timeout: float = 0.5) -> RedisStore:
-        """A client that fails fast: short socket timeouts and no retries.
-
-        Every caller has a fallback for a Redis failure, so a retry loop (redis-py's `Redis()`
-        default is ten attempts with backoff, and defaults differ between versions) would only
-        turn an outage into seconds of waiting per command.
-        """
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(client, prefix=prefix, owns_client=True)
+        return cls(redis_client(url, timeout=timeout), prefix=prefix, owns_client=True)
 
     async def get(self, key: str) -> bytes | None:
         value = await self._client.get(self._prefix + key)

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
+from bot.store import redis_client
 from bot.watch.state import MemoryWatchStore, RedisWatchStore, WatchStore
 from bot.watch.subscriptions import (
     MemorySubscriptionStore,
@@ -46,12 +45,7 @@ def build_watch_backend(
         return WatchBackend(
             MemorySubscriptionStore(static_channels=static_channels), MemoryWatchStore()
         )
-    client = aioredis.Redis.from_url(
-        redis_url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    client = redis_client(redis_url, timeout=timeout)
     return WatchBackend(
         RedisSubscriptionStore(client, prefix=prefix, static_channels=static_channels),
         RedisWatchStore(client, project_id, prefix=prefix),
