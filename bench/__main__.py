@@ -8,7 +8,7 @@ import time
 import traceback
 from typing import Final
 
-from bench import dli_client, lookup, slack_commands
+from bench import dli_client, lookup, slack_commands, watcher
 from bench.common import Benchmark, collect, format_table, machine_description, title
 
 #: Every benchmark by name, run in this order. To add one, write a callable returning its rows
@@ -17,6 +17,7 @@ BENCHMARKS: Final[dict[str, Benchmark]] = {
     "dli_client": dli_client.run,
     "lookup": lookup.run,
     "slack_commands": slack_commands.run,
+    "watcher": watcher.run,
 }
 
 
