@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     dliconn_negative_ttl: float = Field(default=10.0, ge=0)
     dliconn_dli_timeout: float = Field(default=10.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        # `SLACK_SIGNING_SECRET=` in an env file means "not set", not "an empty secret": an
+        # empty signing secret would start a server that rejects every request.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
     @model_validator(mode="after")
     def _check_credentials(self) -> Settings:
         ak, sk = self.huaweicloud_sdk_ak, self.huaweicloud_sdk_sk

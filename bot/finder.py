@@ -12,14 +12,15 @@ from datetime import UTC, datetime
 from bot.cache import ConnectionLookup, Lookup, normalise_id
 from bot.dli.client import DliClient
 from bot.dli.models import Connection
-from bot.errors import NotFound
+from bot.errors import DliError, NotFound
 from bot.store import KeyValueStore, make_safe
 
 log = logging.getLogger(__name__)
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
-_NAME_KEY = "name:v1:"
-_SNAPSHOT_KEY = "snapshot:v1"
+# Keyed by project too: deployments for different projects may share a Redis and a prefix.
+_NAME_KEY = "name:v1:{project}:"
+_SNAPSHOT_KEY = "snapshot:v1:{project}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ConnectionFinder:
         lookup: ConnectionLookup,
         store: KeyValueStore,
         *,
+        project_id: str,
         name_ttl: float,
         snapshot_ttl: float,
         clock: Callable[[], datetime] | None = None,
@@ -59,6 +61,8 @@ class ConnectionFinder:
         self._client = client
         self._lookup = lookup
         self._store = make_safe(store)
+        self._name_key = _NAME_KEY.format(project=project_id)
+        self._snapshot_key = _SNAPSHOT_KEY.format(project=project_id)
         self._name_ttl = max(name_ttl, 1.0)
         self._snapshot_ttl = snapshot_ttl
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -70,12 +74,12 @@ class ConnectionFinder:
         return await self._find_by_name(target, force=force)
 
     async def _find_by_name(self, name: str, *, force: bool) -> Lookup | Ambiguous:
-        key = _NAME_KEY + name.lower()
+        key = self._name_key + name.lower()
         try:
             fetched = await self._client.list_connections(name=name, limit=0)
         except NotFound:
             raise
-        except Exception:
+        except DliError:
             # DLI is unreachable (or worse): a name seen before still leads to its cached copy.
             known = await self._store.get(key)
             if known is None:
@@ -95,13 +99,15 @@ class ConnectionFinder:
     async def snapshot(self, *, force: bool = False) -> Snapshot:
         """All connections of the project, from one `limit=0` list call, briefly cached."""
         if not force:
-            cached = await self._store.get(_SNAPSHOT_KEY)
+            cached = await self._store.get(self._snapshot_key)
             if cached is not None:
                 return _decode_snapshot(cached)
         fetched = await self._client.list_connections(limit=0)
         snap = Snapshot(fetched.value.connections, self._clock(), fetched.request_id)
         if self._snapshot_ttl > 0:
-            await self._store.set(_SNAPSHOT_KEY, _encode_snapshot(snap), ttl=self._snapshot_ttl)
+            await self._store.set(
+                self._snapshot_key, _encode_snapshot(snap), ttl=self._snapshot_ttl
+            )
         return snap
 
 

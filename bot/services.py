@@ -113,6 +113,7 @@ async def build_services(
         client,
         lookup,
         store,
+        project_id=settings.project_id,
         name_ttl=settings.dliconn_stale_horizon,
         snapshot_ttl=settings.dliconn_cache_ttl,
     )
@@ -144,5 +145,7 @@ def _real_auth(settings: Settings, store: KeyValueStore) -> httpx.Auth:
         password=settings.dli_iam_password,
         domain=settings.dli_iam_domain,
         project_id=settings.dli_project_id or "",
+        # Shared through Redis when configured, so replicas do not each log in to IAM.
+        store=store,
         timeout=settings.dliconn_dli_timeout,
     )

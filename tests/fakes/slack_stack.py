@@ -13,7 +13,6 @@ Services (client, lookup, finder) on the store and metrics build_services made.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,12 +22,8 @@ from typing import Any, Final
 import httpx
 import pytest
 
-from bot.cache import ConnectionLookup
 from bot.config import Settings
-from bot.dli.auth import AkSkAuth
-from bot.dli.client import DliClient
 from bot.dli.fakeserver import FakeDli
-from bot.finder import ConnectionFinder
 from bot.localslack import FakeSlackApi, SlackCall
 from bot.runtime import HttpServer
 from bot.services import Services, build_services
@@ -72,41 +67,8 @@ def stack_settings(dli_url: str, slack_url: str, key_prefix: str, **overrides: A
 
 
 async def fast_retry_services(settings: Settings, sleep: RecordingSleep) -> Services:
-    """build_services(settings), except that DLI retries are few and never really wait.
-
-    Close the result's `dli` yourself after `aclose()`: build_services closes only its own client.
-    """
-    built = await build_services(settings)
-    assert settings.huaweicloud_sdk_ak is not None and settings.huaweicloud_sdk_sk is not None
-    client = DliClient(
-        settings.dli_base_url,
-        settings.dli_project_id or "",
-        auth=AkSkAuth(
-            settings.huaweicloud_sdk_ak.get_secret_value(),
-            settings.huaweicloud_sdk_sk,
-            project_id=settings.dli_project_id,
-        ),
-        timeout=settings.dliconn_dli_timeout,
-        retry=TEST_RETRY,
-        sleep=sleep,
-        metrics=built.metrics,
-    )
-    lookup = ConnectionLookup(
-        client,
-        built.store,
-        ttl=settings.dliconn_cache_ttl,
-        stale_horizon=settings.dliconn_stale_horizon,
-        negative_ttl=settings.dliconn_negative_ttl,
-        metrics=built.metrics,
-    )
-    finder = ConnectionFinder(
-        client,
-        lookup,
-        built.store,
-        name_ttl=settings.dliconn_stale_horizon,
-        snapshot_ttl=settings.dliconn_cache_ttl,
-    )
-    return dataclasses.replace(built, dli=client, lookup=lookup, finder=finder)
+    """build_services(settings), except that DLI retries are few and never really wait."""
+    return await build_services(settings, retry=TEST_RETRY, sleep=sleep)
 
 
 def _sent_to(url_name: str) -> Callable[[SlackCall], bool]:
@@ -147,7 +109,6 @@ class SlackStack:
     async def add_replica(self) -> HttpServer:
         """Another HttpServer on the same settings (and so the same Redis): a second replica."""
         services = await fast_retry_services(self.settings, self.dli_sleeps)
-        self._exits.push_async_callback(services.dli.aclose)
         server = HttpServer(self.settings, services)
         await server.start("127.0.0.1", 0)
         self.servers.append(server)

@@ -14,7 +14,7 @@ from bot.cache import ConnectionLookup
 from bot.dli import signing
 from bot.dli.auth import IamTokenAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import DEMO_SECRET_KEY, demo_connections, demo_uuid
+from bot.dli.demo import DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections, demo_uuid
 from bot.dli.fakeserver import FakeDli, Fault, fingerprint
 from bot.errors import AuthFailed, BadResponse, Forbidden, NotFound, Unavailable
 from bot.finder import Ambiguous, ConnectionFinder
@@ -78,7 +78,13 @@ def lookup(dli_client: DliClient, clock: FakeClock) -> ConnectionLookup:
 def finder(dli_client: DliClient, lookup: ConnectionLookup, clock: FakeClock) -> ConnectionFinder:
     store = MemoryStore(clock=clock.monotonic)
     return ConnectionFinder(
-        dli_client, lookup, store, name_ttl=HORIZON, snapshot_ttl=TTL, clock=clock.now
+        dli_client,
+        lookup,
+        store,
+        project_id=DEMO_PROJECT_ID,
+        name_ttl=HORIZON,
+        snapshot_ttl=TTL,
+        clock=clock.now,
     )
 
 
