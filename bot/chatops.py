@@ -175,9 +175,19 @@ class ChatOps:
                 if chans & frozenset(user_channels)
             }
         found = await self._lookup_many(list(watched))
-        entries = [(conn, sorted(watched[cid])) for cid, conn in found.items() if conn]
-        note = None if user_channels is not None else "Showing every watched connection."
-        return home_view(entries, now=self._clock(), note=note, demo=self._services.demo)
+        entries = [
+            (c, sorted(watched[cid])) for cid, c in found.items() if isinstance(c, Connection)
+        ]
+        notes = [] if user_channels is not None else ["Showing every watched connection."]
+        unread = sum(isinstance(c, DliError) for c in found.values())
+        if unread:
+            # A tab is not a request that can be answered with an error: show what is known.
+            log.warning("Home tab: %d watched connection(s) could not be read from DLI", unread)
+            notes.append(f":warning: DLI could not be asked about {unread} of the watched "
+                         "connections just now; they are left out.")  # fmt: skip
+        return home_view(
+            entries, now=self._clock(), note="\n".join(notes) or None, demo=self._services.demo
+        )
 
     def help(self, reason: str | None) -> Message:
         if reason is None:
@@ -296,7 +306,10 @@ class ChatOps:
     async def _watches(self, channel: str) -> Message:
         subscriptions = await self._subscriptions.channel_subscriptions(channel)
         found = await self._lookup_many([s.connection_id for s in subscriptions])
-        watched = [c for c in found.values() if c is not None]
+        for result in found.values():
+            if isinstance(result, DliError):
+                raise result
+        watched = [c for c in found.values() if isinstance(c, Connection)]
         missing = [(s.connection_name, s.connection_id) for s in subscriptions
                    if found.get(s.connection_id) is None]  # fmt: skip
         notes = await self._channel_notes(channel, subscriptions)
@@ -315,14 +328,19 @@ class ChatOps:
             )
         return notes
 
-    async def _lookup_many(self, connection_ids: Sequence[str]) -> dict[str, Connection | None]:
-        """Current copies (cached when fresh) of many connections; None for ones DLI lacks."""
+    async def _lookup_many(
+        self, connection_ids: Sequence[str]
+    ) -> dict[str, Connection | DliError | None]:
+        """Current copies (cached when fresh) of many connections; None for ones DLI lacks, the
+        error for ones DLI could not be asked about (one failure must not hide the others)."""
 
-        async def one(connection_id: str) -> Connection | None:
+        async def one(connection_id: str) -> Connection | DliError | None:
             try:
                 return (await self._services.lookup.lookup(connection_id)).connection
             except NotFound:
                 return None
+            except DliError as exc:
+                return exc
 
         results = await asyncio.gather(*(one(c) for c in connection_ids))
         return dict(zip(connection_ids, results, strict=True))

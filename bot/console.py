@@ -96,9 +96,14 @@ class Console:
         button = self.buttons[number - 1]
         if button.url:
             return f"(opens {button.url})"
+        # Slack sends the message a button sits on (an ephemeral one excepted); the handlers
+        # read it, e.g. to keep an alert when its Refresh is pressed.
+        on = None
+        if button.message_ts is not None and not button.ephemeral:
+            on = self._slack.message(CHANNEL, button.message_ts)
         body = block_action_body(
             button.action_id, button.value, user_id=USER, channel_id=CHANNEL,
-            message_ts=button.message_ts, ephemeral=button.ephemeral,
+            message_ts=button.message_ts, ephemeral=button.ephemeral, message=on,
             response_url=self._slack.response_url(),
         )  # fmt: skip
         return await self._dispatch(body)
