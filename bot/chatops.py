@@ -163,22 +163,30 @@ class ChatOps:
         return cards
 
     async def home(self, user_channels: Collection[str] | None) -> dict[str, Any]:
-        """The Home tab: connections watched in the user's channels (all, when unknown)."""
+        """The Home tab: connections watched in the user's channels.
+
+        `None` means Slack would not say which channels the user is in. Then nothing is shown:
+        listing every watched connection would show private channels' subscriptions to anyone.
+        """
+        if user_channels is None:
+            return home_view(
+                [],
+                now=self._clock(),
+                note=":warning: Slack would not say which channels you are in, so nothing is "
+                "shown. Try again in a minute; if it persists, the app may lack the "
+                "`channels:read` / `groups:read` scopes.",
+            )
         try:
             watched = await self._subscriptions.all_watched()
         except STORE_ERRORS:
             return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
-        if user_channels is not None:
-            watched = {
-                cid: chans & frozenset(user_channels)
-                for cid, chans in watched.items()
-                if chans & frozenset(user_channels)
-            }
+        mine = frozenset(user_channels)
+        watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
         found = await self._lookup_many(list(watched))
         entries = [
             (c, sorted(watched[cid])) for cid, c in found.items() if isinstance(c, Connection)
         ]
-        notes = [] if user_channels is not None else ["Showing every watched connection."]
+        notes: list[str] = []
         unread = sum(isinstance(c, DliError) for c in found.values())
         if unread:
             # A tab is not a request that can be answered with an error: show what is known.

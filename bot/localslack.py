@@ -94,8 +94,15 @@ class FakeSlackApi:
     ts fail with `message_not_found` as on Slack, and `message()` shows a message's current state.
     """
 
-    def __init__(self, *, valid_tokens: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        valid_tokens: frozenset[str] | None = None,
+        member_of: dict[str, list[str]] | None = None,
+    ) -> None:
         self.calls: list[SlackCall] = []
+        # users.conversations: the channels each user is in (none for an unknown user).
+        self.member_of: dict[str, list[str]] = member_of or {}
         self._valid_tokens = valid_tokens
         self._faults: list[_Fault] = []
         self._arrived = asyncio.Condition()
@@ -364,6 +371,7 @@ class FakeSlackApi:
             "views.publish": self._views_publish,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
+            "users.conversations": self._users_conversations,
         }
 
     def _next_ts(self) -> str:
@@ -462,6 +470,13 @@ class FakeSlackApi:
                 "is_private": not channel.startswith("C"),
                 "is_member": True,
             }
+        }
+
+    def _users_conversations(self, args: Payload) -> Payload:
+        channels = self.member_of.get(str(args.get("user", "")), [])
+        return {
+            "channels": [{"id": c, "is_channel": True, "is_member": True} for c in channels],
+            "response_metadata": {"next_cursor": ""},
         }
 
     def _users_info(self, args: Payload) -> Payload:

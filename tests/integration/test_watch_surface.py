@@ -389,22 +389,6 @@ async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
 # --------------------------------------------------------------------------- App Home
 
 
-def _with_users_conversations(
-    monkeypatch: pytest.MonkeyPatch, member_of: dict[str, list[str]]
-) -> None:
-    """Teach FakeSlackApi users.conversations (it does not play it yet): `member_of[user]`."""
-    methods = FakeSlackApi._methods
-
-    def conversations(args: dict[str, Any]) -> dict[str, Any]:
-        listed = [{"id": c, "is_channel": True} for c in member_of.get(str(args.get("user")), [])]
-        return {"channels": listed, "response_metadata": {"next_cursor": ""}}
-
-    def with_conversations(self: FakeSlackApi) -> dict[str, Callable[..., Any]]:
-        return {**methods(self), "users.conversations": conversations}
-
-    monkeypatch.setattr(FakeSlackApi, "_methods", with_conversations)
-
-
 async def _home_of(stack: SlackStack, user: str) -> dict[str, Any]:
     await stack.event(app_home_opened_event(user))
     [published] = await stack.slack.wait_for(
@@ -422,8 +406,8 @@ def _home_text(view: dict[str, Any]) -> str:
 async def test_home_lists_connections_watched_in_the_users_channels(
     monkeypatch: pytest.MonkeyPatch, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    _with_users_conversations(monkeypatch, {"U1": ["C1", "C2"], "U2": ["C3"]})
     async with slack_stack(key_prefix) as stack:
+        stack.slack.member_of.update({"U1": ["C1", "C2"], "U2": ["C3"]})
         await ask(stack, f"watch {WITHVPC}", channel="C1")
         await ask(stack, f"watch {FAILING}", channel="C2")
         await ask(stack, f"watch {BILLING}", channel="C3")
@@ -434,23 +418,25 @@ async def test_home_lists_connections_watched_in_the_users_channels(
     assert "2 connections watched" in text and "1 with FAILED queues" in text
     assert text.index("orders-mysql-peering") < text.index("withvpc")
     assert "rds-postgres-billing" not in text
-    assert "Showing every watched connection" not in text
+    assert "Slack would not say" not in text
     assert stack.slack.home_view("U1") is not None
 
 
-async def test_home_shows_every_watched_connection_when_slack_will_not_say(
+async def test_home_shows_nothing_when_slack_will_not_say_which_channels_are_yours(
     monkeypatch: pytest.MonkeyPatch, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    _with_users_conversations(monkeypatch, {"U9": ["C1"]})
     async with slack_stack(key_prefix) as stack:
+        stack.slack.member_of.update({"U9": ["C1"]})
         stack.slack.fail("users.conversations", "missing_scope")
         await ask(stack, f"watch {WITHVPC}", channel="C1")
         await ask(stack, f"watch {FAILING}", channel="C2")
         view = await _home_of(stack, "U9")
 
     text = _home_text(view)
-    assert "Showing every watched connection" in text
-    assert text.index("orders-mysql-peering") < text.index("withvpc")
+    # Failing closed: other channels' (maybe private) subscriptions are not shown to anyone.
+    assert "Slack would not say which channels you are in" in text
+    assert "withvpc" not in text
+    assert "orders-mysql-peering" not in text
     [refused] = stack.slack.calls_to("users.conversations")
     assert refused.response == {"ok": False, "error": "missing_scope"}
 
@@ -463,6 +449,7 @@ async def test_the_messages_tab_publishes_nothing(stack: SlackStack) -> None:
 
 
 async def test_home_is_published_while_dli_is_down(stack: SlackStack) -> None:
+    stack.slack.member_of["U1"] = ["C1"]
     await ask(stack, f"watch {WITHVPC}")  # looked up, so cached
     # Never looked up by this replica: DLI has to be asked, and cannot be.
     await stack.services.watch.subscriptions.subscribe("C1", FAILING, "orders-mysql-peering", "U1")
