@@ -34,10 +34,7 @@ from bot.cache import Lookup
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound
 from bot.finder import Ambiguous
-from bot.services import Services
-from bot.store import STORE_ERRORS
-from bot.watch.subscriptions import Subscription
-from handlers.parsing import (
+from bot.parsing import (
     HELP_TEXT,
     Command,
     Help,
@@ -51,6 +48,9 @@ from handlers.parsing import (
     find_names,
     strip_mention,
 )
+from bot.services import Services
+from bot.store import STORE_ERRORS
+from bot.watch.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.parsing import parse_command
 from handlers.common import Kit
-from handlers.parsing import parse_command
 
 COMMAND = "/dliconn"
 

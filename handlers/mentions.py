@@ -8,9 +8,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import Message, help_message
+from bot.parsing import HELP_TEXT
 from bot.slack import call_slack, message_kwargs
 from handlers.common import Kit
-from handlers.parsing import HELP_TEXT
 
 NOTHING_FOUND = (
     "I did not see a connection id or a known connection name in that message.\n\n" + HELP_TEXT
