@@ -6,7 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -44,7 +46,7 @@ def build_app(
         logger=logging.getLogger("slack_bolt"),
     )
     dedupe = EventDedupe(services.store, metrics=services.metrics)
-    app.middleware(_deduplicate_events(dedupe))
+    app.use(_DeduplicateEvents(dedupe))
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)
     kit = Kit(ChatOps(services), settings, responder, services.inflight, dedupe, services.metrics)
@@ -53,22 +55,28 @@ def build_app(
     return app
 
 
-def _deduplicate_events(
-    dedupe: EventDedupe,
-) -> Callable[..., Awaitable[BoltResponse | None]]:
-    async def middleware(
-        body: dict[str, Any], context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+class _DeduplicateEvents(AsyncMiddleware):
+    """Drops a redelivered event. A class, not a function: Bolt builds every injectable argument
+    for each call of a function middleware, a cost paid by every request (slash commands too)."""
+
+    def __init__(self, dedupe: EventDedupe) -> None:
+        self._dedupe = dedupe
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse | None:
+        body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str):
-            if not await dedupe.claim(event_id):
+            if not await self._dedupe.claim(event_id):
                 # 200, not 404: anything else makes Slack deliver the duplicate again.
                 return BoltResponse(status=200, body="")
-            context["event_id"] = event_id
-        await next()
-        return None
-
-    return middleware
+            req.context["event_id"] = event_id
+        return await next()
 
 
 async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
