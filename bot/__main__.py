@@ -67,6 +67,8 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
         from bot.console import run_console
 
         return _done(run_console(settings))
+    if verb in {"serve", "socket"} and settings.slack_bot_token is None:
+        raise ConfigError(f"SLACK_BOT_TOKEN is required by {verb}")
     if verb == "serve":
         if settings.slack_signing_secret is None:
             raise ConfigError("SLACK_SIGNING_SECRET is required by serve")

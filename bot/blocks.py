@@ -818,8 +818,8 @@ _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
     ),
     "bad_input": (":grey_question: I could not understand {subject}.", "Try `/dliconn help`."),
     "store_unavailable": (
-        ":warning: The bot's storage (Redis) is unreachable, so that could not be saved.",
-        "Lookups still work; try again in a minute.",
+        ":warning: The bot's storage (Redis) is unreachable right now.",
+        "Lookups still work; watching needs the storage. Try again in a minute.",
     ),
     "unexpected": (
         ":boom: Something went wrong on the bot's side.",
@@ -909,16 +909,18 @@ def watches_message(
     watched: Sequence[Connection],
     missing: Sequence[tuple[str, str]],
     *,
+    unknown: Sequence[tuple[str, str]] = (),
     now: datetime,
     notes: Sequence[str] = (),
     demo: bool = False,
 ) -> Message:
     """The channel's subscriptions with each connection's health, FAILED first.
 
-    `missing` are (name, id) pairs DLI no longer knows (deleted, or not visible any more).
+    `missing` are (name, id) pairs DLI no longer knows (deleted, or not visible any more);
+    `unknown` are ones DLI could not be asked about just now (listed, health unknown).
     `notes` are trusted mrkdwn lines (a watch-everything channel, a paused channel).
     """
-    total = len(watched) + len(missing)
+    total = len(watched) + len(missing) + len(unknown)
     failing = [c for c in watched if c.failed]
     head = [
         _header("Watched in this channel"),
@@ -933,6 +935,11 @@ def watches_message(
         f":white_circle: {code(name or connection_id, _LIST_LINE_NAME_MAX)} "
         f"{code(_short_id(connection_id), 12)} not found in DLI (deleted?)"
         for name, connection_id in missing
+    ]
+    lines += [
+        f":grey_question: {code(name or connection_id, _LIST_LINE_NAME_MAX)} "
+        f"{code(_short_id(connection_id), 12)} health unknown: DLI could not be asked just now"
+        for name, connection_id in unknown
     ]
     context = [*notes, *_freshness(None, now=now, fetched_at=None, request_id=None,
                                    stale_reason=None, demo=demo)]  # fmt: skip

@@ -150,7 +150,13 @@ class ChatOps:
         text = strip_mention(text)
         targets: list[str] = find_connection_ids(text)
         if with_names:
-            targets += find_names(text, await self._known_names())
+            known = await self._known_connections()
+            ids_by_name = {c.name.lower(): c.id.lower() for c in known if c.name}
+            for name in find_names(text, [c.name for c in known if c.name]):
+                # A connection named and also pasted by id gets one card, not two.
+                target = ids_by_name.get(name.lower(), name)
+                if target not in targets:
+                    targets.append(target)
         if not targets:
             return []
         cards = [
@@ -287,7 +293,10 @@ class ChatOps:
             f"its queues or elastic resource pools turns FAILED, and in the alert's thread when "
             f"it recovers.{now_line}",
             fallback="Watching it in this channel",
-            context=["Stop with `/dliconn unwatch`; see all with `/dliconn watches`."],
+            context=[
+                "Alerts need @dliconn in this channel (`/invite @dliconn` if it is not). "
+                "Stop with `/dliconn unwatch`; see all with `/dliconn watches`."
+            ],
         )
 
     async def _unwatch(self, target: str, channel: str) -> Message:
@@ -312,17 +321,25 @@ class ChatOps:
         return notice(f":no_bell: Stopped watching {names} here.", fallback="Stopped watching")
 
     async def _watches(self, channel: str) -> Message:
+        # The subscriptions are ours: they are listed even while DLI cannot say how they are.
         subscriptions = await self._subscriptions.channel_subscriptions(channel)
         found = await self._lookup_many([s.connection_id for s in subscriptions])
-        for result in found.values():
-            if isinstance(result, DliError):
-                raise result
         watched = [c for c in found.values() if isinstance(c, Connection)]
-        missing = [(s.connection_name, s.connection_id) for s in subscriptions
-                   if found.get(s.connection_id) is None]  # fmt: skip
+        missing, unknown = [], []
+        for s in subscriptions:
+            result = found.get(s.connection_id)
+            if result is None:
+                missing.append((s.connection_name, s.connection_id))
+            elif isinstance(result, DliError):
+                unknown.append((s.connection_name, s.connection_id))
         notes = await self._channel_notes(channel, subscriptions)
         return watches_message(
-            watched, missing, now=self._clock(), notes=notes, demo=self._services.demo
+            watched,
+            missing,
+            unknown=unknown,
+            now=self._clock(),
+            notes=notes,
+            demo=self._services.demo,
         )
 
     async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
@@ -353,14 +370,14 @@ class ChatOps:
         results = await asyncio.gather(*(one(c) for c in connection_ids))
         return dict(zip(connection_ids, results, strict=True))
 
-    async def _known_names(self) -> list[str]:
+    async def _known_connections(self) -> Sequence[Connection]:
         try:
             snap = await self._services.finder.snapshot()
         except DliError as exc:
             # Names are a convenience; ids in the same text must still be answered.
             log.info("connection names unavailable for mention scanning: %s", exc)
             return []
-        return [c.name for c in snap.connections if c.name]
+        return snap.connections
 
     async def _guard(self, subject: str | None, work: Callable[[], Awaitable[Message]]) -> Reply:
         """The one place errors become replies."""

@@ -46,13 +46,17 @@ class Services:
         self._closers.append(close)
 
     async def aclose(self) -> None:
-        # Last built, first closed: the client before the demo server it talks to.
-        for close in reversed(self._closers):
-            try:
-                await close()
-            except Exception:  # shutting down: report, keep closing the rest
-                log.exception("error while closing %r", close)
-        self._closers.clear()
+        await _close_all(self._closers)
+
+
+async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
+    # Last built, first closed: the client before the demo server it talks to.
+    for close in reversed(closers):
+        try:
+            await close()
+        except Exception:  # shutting down: report, keep closing the rest
+            log.exception("error while closing %r", close)
+    closers.clear()
 
 
 async def build_services(
@@ -64,8 +68,26 @@ async def build_services(
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Services:
     """The one composition root below the Slack app; tests pass their own settings."""
-    metrics = metrics or Metrics()
     closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        return await _assemble(
+            settings, closers, metrics or Metrics(), transport=transport, retry=retry, sleep=sleep
+        )
+    except BaseException:
+        # Half-built: release what did start (the demo server, Redis connections).
+        await _close_all(closers)
+        raise
+
+
+async def _assemble(
+    settings: Settings,
+    closers: list[Callable[[], Awaitable[None]]],
+    metrics: Metrics,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    retry: RetryPolicy | None,
+    sleep: Callable[[float], Awaitable[None]] | None,
+) -> Services:
     raw_store: KeyValueStore = (
         RedisStore.from_url(settings.redis_dsn, prefix=settings.dliconn_redis_prefix)
         if settings.redis_dsn

@@ -18,7 +18,7 @@ from bot.blocks import (
 )
 from bot.chatops import Reply
 from bot.slack import call_slack, message_kwargs
-from bot.watch.messages import ACTION_ACK, MUTE_ACTION_PATTERN
+from bot.watch.messages import ACTION_ACK, ALERT_ACTIONS, MUTE_ACTION_PATTERN
 from handlers.common import Kit, ack_now, channel_of, user_of
 
 
@@ -27,12 +27,11 @@ def _is_ephemeral(body: dict[str, Any]) -> bool:
 
 
 def _is_alert(body: dict[str, Any]) -> bool:
-    """An alert carries an Acknowledge button; replacing it with a card would lose the alert."""
-    for block in (body.get("message") or {}).get("blocks", []):
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element.get("action_id") == ACTION_ACK:
-                return True
-    return False
+    """A click on an alert (open or resolved): replacing it with a card would lose the alert."""
+    return any(
+        block.get("block_id") == ALERT_ACTIONS
+        for block in (body.get("message") or {}).get("blocks", [])
+    )
 
 
 def register(app: AsyncApp, kit: Kit) -> None:
@@ -48,7 +47,12 @@ def register(app: AsyncApp, kit: Kit) -> None:
     async def refresh(action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
         connection_id = str(action.get("value", ""))
         if _is_alert(body):
-            reply = await kit.chatops.card(connection_id, ephemeral=False, channel=channel_of(body))
+            reply = await kit.chatops.card(
+                connection_id, ephemeral=False, channel=channel_of(body), force=True
+            )
+            if not reply.shareable:
+                await tell(body, reply)
+                return
             message = body.get("message") or {}
             await call_slack(
                 kit.metrics, "chat.postMessage", client.chat_postMessage,

@@ -13,7 +13,8 @@ from slack_bolt.async_app import AsyncAck
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.util.utils import get_arg_names_of_callable
 
-from bot.chatops import ChatOps
+from bot.blocks import error_message
+from bot.chatops import ChatOps, correlation_id
 from bot.config import Settings
 from bot.dedupe import EventDedupe
 from bot.inflight import InFlight
@@ -54,28 +55,38 @@ class Kit:
         load, bench/slack_commands): with process_before_response the request is finished with
         once the ack is sent, so the work can share it.
         """
-        inflight, running = self.inflight, self._running
+        inflight, running, responder = self.inflight, self._running, self.responder
         arg_names = get_arg_names_of_callable(work)
         unknown = set(arg_names) - _INJECTABLE
         if unknown:
             raise TypeError(f"{work.__name__} asks for {sorted(unknown)}, which Bolt never injects")
 
-        async def run(kwargs: dict[str, Any]) -> None:
+        async def run(kwargs: dict[str, Any], response_url: str | None) -> None:
             try:
                 await work(**kwargs)
             except Exception:
-                log.exception("background work of %s failed", work.__name__)
+                # ChatOps answers every expected failure itself; this is the net for a bug. The
+                # person still hears that something broke, with the reference in the log.
+                ref = correlation_id()
+                log.exception("unexpected error [ref %s] in %s", ref, work.__name__)
+                if response_url:
+                    await responder(response_url, error_message("unexpected", correlation_id=ref),
+                                    response_type="ephemeral", replace_original=False)  # fmt: skip
             finally:
                 inflight.end()
 
         async def ack_and_start(args: AsyncArgs) -> None:
             kwargs = {name: getattr(args, name) for name in arg_names}
+            response_url = args.body.get("response_url") if isinstance(args.body, dict) else None
             inflight.begin()
             try:
                 await args.ack()
             finally:
                 # Started whatever happens in ack(), as a lazy listener would be.
-                task = asyncio.create_task(run(kwargs), name=f"dliconn-{work.__name__}")
+                task = asyncio.create_task(
+                    run(kwargs, response_url if isinstance(response_url, str) else None),
+                    name=f"dliconn-{work.__name__}",
+                )
                 running.add(task)
                 task.add_done_callback(running.discard)
 

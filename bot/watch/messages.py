@@ -44,6 +44,9 @@ from bot.watch.transitions import (
 
 ACTION_MUTE: Final = "dliconn_mute"
 ACTION_ACK: Final = "dliconn_ack"
+# Marks an alert's buttons, resolved or not, so a click knows it sits on an alert (Refresh then
+# answers in the thread instead of replacing the alert).
+ALERT_ACTIONS: Final = "dliconn_alert"
 #: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
 #: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
 MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
@@ -154,7 +157,7 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
     blocks.append(_context(*notes))
     buttons = _alert_buttons(incident)
     if buttons:
-        blocks.append(ActionsBlock(elements=buttons).to_dict())
+        blocks.append(ActionsBlock(block_id=ALERT_ACTIONS, elements=buttons).to_dict())
     state = "resolved" if incident.resolved_at is not None else "FAILED"
     names = ", ".join(q.name for q in queues)
     verb = "is flapping" if flapping else state

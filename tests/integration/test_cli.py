@@ -93,3 +93,27 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert line.startswith("dliconn: configuration error: ")
     assert named in line
     assert value not in line  # the value might have been a secret
+
+
+@pytest.mark.parametrize(
+    ("verb", "env", "named"),
+    [
+        ("serve", {"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
+        (
+            "serve",
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": ""},
+            "SLACK_SIGNING_SECRET",
+        ),
+        ("socket", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN"),
+        ("socket", {"SLACK_APP_TOKEN": "xapp-1"}, "SLACK_BOT_TOKEN"),
+    ],
+)
+def test_a_mode_without_its_slack_settings_says_which_one_is_missing(
+    tmp_path: Path, verb: str, env: dict[str, str], named: str
+) -> None:
+    done = run_bot(tmp_path, verb, **env)
+
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert named in line
+    assert "Traceback" not in done.stderr

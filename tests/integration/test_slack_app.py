@@ -28,6 +28,7 @@ from bot.blocks import (
     ACTION_WATCH,
     Message,
 )
+from bot.chatops import ChatOps
 from bot.dli.demo import demo_connections, demo_uuid
 from bot.dli.fakeserver import Fault
 from bot.localslack import BOT_ID, BOT_USER_ID, SlackCall
@@ -255,6 +256,16 @@ async def test_a_mention_gets_one_threaded_card_per_id_and_name(stack: SlackStac
     assert [c.channel for c in cards] == ["C1"] * 3
     names = ["withvpc", "orders-mysql-peering", "kafka-stream-pools"]
     assert [name in shown(card) for card, name in zip(cards, names, strict=True)] == [True] * 3
+
+
+async def test_a_connection_named_and_pasted_by_id_gets_one_card(stack: SlackStack) -> None:
+    mention = app_mention_event(f"is withvpc ({WITHVPC}) ok?")
+    await stack.event(mention)
+    await stack.thread(mention["ts"], 1)
+    await stack.stop()  # waits for every reply still being composed
+
+    [card] = stack.thread_so_far(mention["ts"])
+    assert "withvpc" in shown(card)
 
 
 async def test_a_mention_of_more_than_five_gets_five_cards_and_a_compact_list(
@@ -607,3 +618,23 @@ async def test_stop_waits_for_a_reply_still_being_composed(
     assert "withvpc" in shown(replied[0])
     # Only the reply is waited for, not idle keep-alive connections (those would take 10 s).
     assert stop_seconds < 3
+
+
+async def test_a_bug_in_a_reply_still_answers_with_a_reference_that_is_in_the_log(
+    stack: SlackStack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug, not a DLI problem")
+
+    monkeypatch.setattr(ChatOps, "command", broken)
+    ack, reply_to = await stack.command(WITHVPC)
+    [reply] = await stack.replies(reply_to)
+
+    assert ack.status_code == 200
+    text = shown(reply)
+    assert "Something went wrong" in text
+    assert "Traceback" not in text
+    assert "a bug, not a DLI problem" not in text
+    assert reply.body["response_type"] == "ephemeral"
+    [ref] = re.findall(r"\b[0-9a-f]{8}\b", text)
+    assert any(ref in r.getMessage() and r.exc_info for r in caplog.records)

@@ -251,6 +251,21 @@ async def test_watches_lists_failed_first_and_flags_vanished_connections(
     assert "Nothing is watched here yet" in elsewhere
 
 
+async def test_watches_still_lists_the_subscriptions_while_dli_is_down(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with slack_stack(key_prefix, DLICONN_CACHE_TTL=0, DLICONN_STALE_HORIZON=0) as stack:
+        await ask(stack, "watch withvpc")
+        await ask(stack, "watch orders-mysql-peering")
+        stack.dli.inject(Fault.drop())
+        listed = shown(await ask(stack, "watches"))
+
+    assert "2 connections" in listed
+    for name in ("withvpc", "orders-mysql-peering"):
+        line = next(line for line in listed.splitlines() if name in line)
+        assert "health unknown" in line
+
+
 async def test_a_watch_everything_channel_is_told_so(
     key_prefix: str, redis_client: aioredis.Redis
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.blocks import FALLBACK_MAX, block_text_length
-from bot.watch.messages import alert_message, gone_notice, mention
+from bot.watch.messages import ALERT_ACTIONS, alert_message, gone_notice, mention
 from bot.watch.transitions import Gone, Incident, IncidentQueue
 
 CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
@@ -85,3 +85,11 @@ def test_gone_notice_escapes_the_name() -> None:
     message = gone_notice(Gone("e1", CID, "<!channel>", deleted=True))
     assert "<!channel>" not in texts(message.blocks) + message.text
     assert "was deleted" in texts(message.blocks)
+
+
+def test_open_and_resolved_alerts_mark_their_buttons_as_an_alerts() -> None:
+    # The Refresh handler tells an alert from a card by this marker: a resolved alert has no
+    # Acknowledge button left, yet must not be replaced by a card either.
+    for alert in (incident(), incident(resolved_at=1_700_003_600.0, resolution="recovered")):
+        [actions] = [b for b in alert_message(alert).blocks if b["type"] == "actions"]
+        assert actions["block_id"] == ALERT_ACTIONS
