@@ -422,9 +422,9 @@ def _rows(
     flip_note = (
         f"{len(flips)} flips (PATCH /_fake/queue to FAILED, at random phases of the poll) until "
         f"the alert reached FakeSlackApi in the benchmark process; baseline: the poll interval. "
-        f"The loop sleeps a full interval after each cycle ends, so a flip just after a list "
-        f"call waits for the rest of that cycle, the interval and most of the next cycle: about "
-        f"interval + 1.7 cycles at worst"
+        f"Polls start an interval apart (a fixed rate), so a flip just after a list call is "
+        f"seen by the next one an interval later and posted once that cycle ends: about "
+        f"interval + 1 cycle at worst"
     )
     proc_note = (
         "the watcher process's CPU (/proc/<pid>/stat) over the steady cycles, divided by their "

@@ -12,12 +12,13 @@ from typing import Self
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_app
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.slack import make_slack_client
 from bot.watch.runner import run_watcher
-from bot.web import build_web_app, mark_ready
+
+# The Slack app (Bolt) and its web surface are imported where serve and socket build them:
+# `watch` needs neither, and importing them would cost it memory and startup time.
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ class HttpServer:
     """`serve`: the Slack endpoint, /healthz and /metrics; stops without dropping replies."""
 
     def __init__(self, settings: Settings, services: Services) -> None:
+        from bot.app import build_app
+        from bot.web import build_web_app
+
         self.settings = settings
         self.services = services
         self.app = build_app(settings, services)
@@ -41,6 +45,8 @@ class HttpServer:
         return cls(settings, await build_services(settings))
 
     async def start(self, host: str = "0.0.0.0", port: int | None = None) -> int:  # noqa: S104
+        from bot.web import mark_ready
+
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
         await site.start()
@@ -55,6 +61,8 @@ class HttpServer:
         return self.port
 
     async def stop(self) -> None:
+        from bot.web import mark_ready
+
         # Report unready first so a load balancer stops sending, then let in-flight work end.
         mark_ready(self._web_app, False)
         if self._watcher is not None:
@@ -137,6 +145,8 @@ async def serve(settings: Settings) -> None:
 
 async def socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    from bot.app import build_app
 
     assert settings.slack_app_token is not None
     services = await build_services(settings)

@@ -8,9 +8,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -20,7 +20,14 @@ from pydantic import BaseModel, ValidationError
 
 from bot import __version__
 from bot.dli.auth import AkSkAuth
-from bot.dli.models import Connection, Fetched, ListConnectionsResponse, ShowConnectionResponse
+from bot.dli.models import (
+    Connection,
+    Fetched,
+    ListConnectionsResponse,
+    ListedConnection,
+    ListedConnections,
+    ShowConnectionResponse,
+)
 from bot.dli.signing import canonical_query
 from bot.dli.transport import AiohttpTransport, Answer, timeouts
 from bot.errors import (
@@ -213,6 +220,54 @@ def _base_url(text: str) -> httpx.URL:
     return url
 
 
+def _list_query(
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> list[tuple[str, str]]:
+    if (limit is not None and limit < 0) or (offset is not None and offset < 0):
+        raise ValueError("limit and offset must not be negative")
+    params = {"name": name, "status": status, "limit": limit, "offset": offset}
+    query = [(key, str(value)) for key, value in params.items() if value is not None]
+    if tags:
+        query.append(("tags", _tags_value(tags)))
+    return query
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Listed = TypeVar("Listed", bound=_Identified)
+
+
+async def _walk(
+    page: Callable[[int, int], Awaitable[tuple[Sequence[Listed], str | None]]], page_size: int
+) -> AsyncIterator[Listed]:
+    """The connections of `page(limit, offset)` calls, as `DliClient.iter_connections` walks."""
+    if page_size < 0:
+        raise ValueError("page_size must not be negative")
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        connections, request_id = await page(page_size, offset)
+        fresh = [c for c in connections if c.id not in seen]
+        for connection in fresh:
+            seen.add(connection.id)
+            yield connection
+        if page_size == 0 or len(connections) < page_size:
+            return
+        if not fresh:
+            raise BadResponse(
+                f"DLI paging did not advance at offset {offset}", request_id=request_id
+            )
+        offset += len(connections)
+
+
 class DliClient:
     """Reads enhanced datasource connections of one project; every failure is a DliError."""
 
@@ -310,12 +365,7 @@ class DliClient:
         offset: int | None = None,
     ) -> Fetched[ListConnectionsResponse]:
         """One page of connections (DLI's default page is 100; `limit=0` means all)."""
-        if (limit is not None and limit < 0) or (offset is not None and offset < 0):
-            raise ValueError("limit and offset must not be negative")
-        params = {"name": name, "status": status, "limit": limit, "offset": offset}
-        query = [(key, str(value)) for key, value in params.items() if value is not None]
-        if tags:
-            query.append(("tags", _tags_value(tags)))
+        query = _list_query(name=name, status=status, tags=tags, limit=limit, offset=offset)
         return await self._fetch("list", self._prefix, query, ListConnectionsResponse)
 
     async def iter_connections(
@@ -332,26 +382,27 @@ class DliClient:
         are created meanwhile), and a full page with nothing new stops the walk with BadResponse
         rather than looping forever on a server that ignores `offset`.
         """
-        if page_size < 0:
-            raise ValueError("page_size must not be negative")
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = await self.list_connections(
-                name=name, status=status, tags=tags, limit=page_size, offset=offset
+
+        async def page(limit: int, offset: int) -> tuple[Sequence[Connection], str | None]:
+            fetched = await self.list_connections(
+                name=name, status=status, tags=tags, limit=limit, offset=offset
             )
-            connections = page.value.connections
-            fresh = [c for c in connections if c.id not in seen]
-            for connection in fresh:
-                seen.add(connection.id)
-                yield connection
-            if page_size == 0 or len(connections) < page_size:
-                return
-            if not fresh:
-                raise BadResponse(
-                    f"DLI paging did not advance at offset {offset}", request_id=page.request_id
-                )
-            offset += len(connections)
+            return fetched.value.connections, fetched.request_id
+
+        async for connection in _walk(page, page_size):
+            yield connection
+
+    async def iter_listed(self, *, page_size: int = 100) -> AsyncIterator[ListedConnection]:
+        """`iter_connections` for a poller: each connection reduced to its id, name, status and
+        bindings, for a fraction of the CPU and memory of whole `Connection`s."""
+
+        async def page(limit: int, offset: int) -> tuple[Sequence[ListedConnection], str | None]:
+            query = _list_query(limit=limit, offset=offset)
+            fetched = await self._fetch("list", self._prefix, query, ListedConnections)
+            return fetched.value.connections, fetched.request_id
+
+        async for connection in _walk(page, page_size):
+            yield connection
 
     async def _fetch(
         self, operation: str, path: str, query: list[tuple[str, str]], model: type[M]

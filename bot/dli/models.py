@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Generic, TypeVar
+from typing import Annotated, Any, Final, Generic, TypeVar, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PlainSerializer,
+)
+from pydantic_core import CoreSchema, core_schema
 
 T = TypeVar("T")
 
@@ -43,9 +51,25 @@ def _none_to_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _none_to_list(value: Any) -> Any:
-    return [] if value is None else value
+class _NullIsEmpty:
+    """Marks a list or tuple field that DLI may send as null: read as empty.
 
+    Not a BeforeValidator: one of those makes pydantic turn the field's whole JSON value into
+    Python objects before validating it, which for the list answer's `connections` doubles the
+    parse time and the memory it needs. Null is checked around the field's own validation.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        empty = get_origin(source) or source  # list or tuple
+        return core_schema.no_info_after_validator_function(
+            lambda value: empty() if value is None else value,
+            core_schema.nullable_schema(handler(source)),
+        )
+
+
+_NULL_IS_EMPTY: Final = _NullIsEmpty()
 
 Text = Annotated[str, BeforeValidator(_none_to_empty)]
 
@@ -85,18 +109,14 @@ class Connection(_Model):
     id: str
     name: Text = ""
     status: Text = ""
-    available_queue_info: Annotated[list[QueueInfo], BeforeValidator(_none_to_list)] = Field(
-        default_factory=list
-    )
-    elastic_resource_pools: Annotated[list[QueueInfo], BeforeValidator(_none_to_list)] = Field(
-        default_factory=list
-    )
+    available_queue_info: Annotated[list[QueueInfo], _NULL_IS_EMPTY] = Field(default_factory=list)
+    elastic_resource_pools: Annotated[list[QueueInfo], _NULL_IS_EMPTY] = Field(default_factory=list)
     dest_vpc_id: Text = ""
     dest_network_id: Text = ""
     create_time: Millis = None
-    hosts: Annotated[list[Host], BeforeValidator(_none_to_list)] = Field(default_factory=list)
+    hosts: Annotated[list[Host], _NULL_IS_EMPTY] = Field(default_factory=list)
     ipv6_enable: bool | None = None
-    routes: Annotated[list[Route], BeforeValidator(_none_to_list)] = Field(default_factory=list)
+    routes: Annotated[list[Route], _NULL_IS_EMPTY] = Field(default_factory=list)
     # False when the connection was granted to this project by another one (list API only).
     is_privis: bool | None = Field(default=None, alias="isPrivis")
 
@@ -127,9 +147,52 @@ class ListConnectionsResponse(_Model):
     is_success: bool = True
     message: Text = ""
     count: int = 0
-    connections: Annotated[list[Connection], BeforeValidator(_none_to_list)] = Field(
-        default_factory=list
-    )
+    connections: Annotated[list[Connection], _NULL_IS_EMPTY] = Field(default_factory=list)
+
+
+# The watcher's poll: the list reduced to what transitions compare. Slotted dataclasses rather
+# than models, and everything else in the answer skipped while parsing: a third of the CPU and a
+# fifth of the memory of `ListConnectionsResponse` on a 10,000-connection project. The fields
+# are validated exactly as `QueueInfo` and `Connection` validate them.
+_SKIP_THE_REST: Final = ConfigDict(extra="ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class ListedQueue:
+    """A queue or pool of a listed connection: the part of `QueueInfo` that can change state."""
+
+    __pydantic_config__ = _SKIP_THE_REST
+
+    name: Text = ""
+    status: Text = ""
+    err_msg: Text = ""
+    update_time: Millis = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedConnection:
+    """A connection of the list, reduced to what the watcher compares between polls."""
+
+    __pydantic_config__ = _SKIP_THE_REST
+
+    id: str
+    name: Text = ""
+    status: Text = ""
+    available_queue_info: Annotated[tuple[ListedQueue, ...], _NULL_IS_EMPTY] = ()
+    elastic_resource_pools: Annotated[tuple[ListedQueue, ...], _NULL_IS_EMPTY] = ()
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status.upper() == DELETED
+
+
+class ListedConnections(_Model):
+    """A list answer whose connections are `ListedConnection`s."""
+
+    is_success: bool = True
+    message: Text = ""
+    count: int = 0
+    connections: Annotated[tuple[ListedConnection, ...], _NULL_IS_EMPTY] = ()
 
 
 @dataclass(frozen=True)

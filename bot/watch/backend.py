@@ -22,11 +22,11 @@ class WatchBackend:
 
     subscriptions: SubscriptionStore
     state: WatchStore
-    _client: aioredis.Redis | None = None
+    _clients: tuple[aioredis.Redis, ...] = ()
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
 
 def build_watch_backend(
@@ -36,18 +36,24 @@ def build_watch_backend(
     prefix: str = "dliconn:",
     static_channels: Iterable[str] = (),
     timeout: float = 0.5,
+    bulk_timeout: float = 5.0,
 ) -> WatchBackend:
     """Redis-backed stores when a URL is given (shared by every process), else in memory.
 
-    The client fails fast (short timeouts, no retries), as bot.store.RedisStore's does.
+    The client fails fast (short timeouts, no retries), as bot.store.RedisStore's does. The
+    watcher's reads of every subscription and of the whole state go through a second one
+    allowed `bulk_timeout`: on a large project one reply is megabytes, which a busy host may
+    not parse within `timeout`, and a watcher whose every such read times out never polls.
     """
     if not redis_url:
         return WatchBackend(
             MemorySubscriptionStore(static_channels=static_channels), MemoryWatchStore()
         )
     client = redis_client(redis_url, timeout=timeout)
+    # Lazy: it connects on first use, so processes that never read in bulk never connect.
+    bulk = redis_client(redis_url, timeout=bulk_timeout, max_connections=2)
     return WatchBackend(
-        RedisSubscriptionStore(client, prefix=prefix, static_channels=static_channels),
-        RedisWatchStore(client, project_id, prefix=prefix),
-        client,
+        RedisSubscriptionStore(client, prefix=prefix, static_channels=static_channels, bulk=bulk),
+        RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk),
+        (client, bulk),
     )

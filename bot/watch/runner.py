@@ -20,7 +20,6 @@ from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.dli.models import Connection
 from bot.errors import DliError, Throttled
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
@@ -31,7 +30,7 @@ from bot.watch.jobs import plan_jobs
 from bot.watch.lease import Lease, lease_ttl_for
 from bot.watch.notifier import Notifier, sleep_until
 from bot.watch.state import Commit
-from bot.watch.transitions import Event, Policy, detect, track_outage
+from bot.watch.transitions import Event, Listed, Policy, detect, track_outage
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +38,9 @@ _MAX_BACKOFF_INTERVALS = 32
 
 
 class ConnectionSource(Protocol):
-    """What the watcher needs from DliClient: the paged list."""
+    """What the watcher needs from DliClient: the paged list, reduced to what it compares."""
 
-    def iter_connections(self, *, page_size: int = ...) -> AsyncIterator[Connection]: ...
+    def iter_listed(self, *, page_size: int = ...) -> AsyncIterator[Listed]: ...
 
 
 @dataclass(frozen=True)
@@ -95,14 +94,14 @@ class Watcher:
         if not watched and not static and not snapshot.states:
             return CycleOutcome(polled=False, dli_ok=True, committed=False, jobs=0)
 
-        connections: list[Connection] = []
+        connections: list[Listed] = []
         error: str | None = None
         retry_after: float | None = None
         if watched or static:
             try:
                 async with asyncio.timeout(self._timeout):
                     connections = [
-                        c async for c in self._dli.iter_connections(page_size=self._page_size)
+                        c async for c in self._dli.iter_listed(page_size=self._page_size)
                     ]
             except DliError as exc:
                 error = str(exc)
@@ -125,7 +124,12 @@ class Watcher:
                 self._policy,
             )
             all_events += detection.events
-            states = {k: v for k, v in detection.states.items() if snapshot.states.get(k) != v}
+            # Unchanged states are the previous objects themselves: `is` spares comparing them.
+            states = {
+                k: v
+                for k, v in detection.states.items()
+                if (old := snapshot.states.get(k)) is not v and old != v
+            }
             removed = frozenset(snapshot.states) - frozenset(detection.states)
             incidents = detection.incidents
         else:
@@ -225,12 +229,16 @@ async def _poll_loop(
     failures = 0
     store_down = False
     while not stop.is_set():
+        _raise_if_cancelled()
+        # Polls start at a fixed rate, not an interval after the last one ended: a change is
+        # seen within one interval plus one cycle, however long cycles take.
+        started = time.monotonic()
         try:
             held = await lease.acquire()
-            if held and time.monotonic() >= next_poll:
+            if held and started >= next_poll:
                 outcome = await watcher.cycle(lease.token)
                 failures = 0 if outcome.dli_ok else failures + 1
-                next_poll = time.monotonic() + _poll_delay(interval, failures, outcome)
+                next_poll = started + _poll_period(interval, failures, outcome)
                 if outcome.jobs:
                     wake.set()
             if store_down:
@@ -244,15 +252,31 @@ async def _poll_loop(
         if held != leader.is_set():
             log.info("watcher lease %s", "taken" if held else "lost")
             (leader.set if held else leader.clear)()
-        await sleep_until(stop, None, interval)
+        # The lease is renewed every interval, also while polls are backing off.
+        wake_at = started + interval
+        if started < next_poll < wake_at:
+            wake_at = next_poll
+        await sleep_until(stop, None, wake_at - time.monotonic())
 
 
-def _poll_delay(interval: float, failures: int, outcome: CycleOutcome) -> float:
-    """The next poll: every interval, backing off while DLI fails or throttles."""
+def _raise_if_cancelled() -> None:
+    """Stop on a cancellation that was requested but swallowed on its way.
+
+    Python 3.11's asyncio.wait_for (redis-py wraps its socket writes in it) returns the result
+    instead of raising when the cancellation arrives just as the write completes; the request
+    stays recorded on the task, so it is honoured here rather than looping on forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _poll_period(interval: float, failures: int, outcome: CycleOutcome) -> float:
+    """From one poll's start to the next: an interval, longer while DLI fails or throttles."""
     if failures == 0:
-        return 0.0
+        return interval
     backoff = interval * min(2.0 ** (failures - 1), _MAX_BACKOFF_INTERVALS)
-    return max(backoff, outcome.retry_after or 0.0) - interval
+    return max(backoff, outcome.retry_after or 0.0)
 
 
 async def _send_loop(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -227,10 +228,26 @@ class MemoryWatchStore:
         return None
 
 
+@dataclass(frozen=True)
+class _Held:
+    """The snapshot a store last loaded or committed, and the version and stamp it had."""
+
+    snapshot: Snapshot
+    stamp: str | None
+
+
 class RedisWatchStore:
     """Keys under `<prefix>watch:v1:<project>:` — state (hash id -> ConnState), meta, version,
-    lease, jobs (hash id -> Job), outbox (zset id by sequence), seq, claim:<job>,
-    incident:<id>, alerts:<incident> (hash channel -> ts), acks:<incident>, mutes."""
+    stamp (who committed that version), lease, jobs (hash id -> Job), outbox (zset id by
+    sequence), seq, claim:<job>, incident:<id>, alerts:<incident> (hash channel -> ts),
+    acks:<incident>, mutes.
+
+    The snapshot last loaded or committed is kept: `load` reads it again only when the version
+    and stamp in Redis are no longer the ones it had (another replica committed, or Redis lost
+    writes and someone committed the same version number again). The stamp names this store and
+    the version, so no other writer can leave an equal one. `bulk` (default: `client`) reads
+    the whole state: its replies are large, so it may need a longer timeout.
+    """
 
     def __init__(
         self,
@@ -239,10 +256,14 @@ class RedisWatchStore:
         *,
         prefix: str = "dliconn:",
         record_ttl: float = RECORD_TTL,
+        bulk: aioredis.Redis | None = None,
     ) -> None:
         self._redis = client
+        self._bulk = bulk or client
         self._base = f"{prefix}{STATE_KEYS}{project_id}:"
         self._record_ttl_ms = round(record_ttl * 1000)
+        self._writer = uuid.uuid4().hex
+        self._held: _Held | None = None
 
     def _key(self, name: str) -> str:
         return self._base + name
@@ -251,26 +272,37 @@ class RedisWatchStore:
         return RedisLease(self._redis, self._key("lease"), ttl)
 
     async def load(self) -> Snapshot:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        held = self._held
+        if held is not None:
+            version, stamp = await self._redis.mget(self._key("version"), self._key("stamp"))
+            if int(version or 0) == held.snapshot.version and _maybe_text(stamp) == held.stamp:
+                return _copy(held.snapshot)
+        async with self._bulk.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._key("state"))
             pipe.get(self._key("meta"))
             pipe.get(self._key("version"))
-            raw_states, raw_meta, raw_version = await pipe.execute()
+            pipe.get(self._key("stamp"))
+            raw_states, raw_meta, raw_version, stamp = await pipe.execute()
         states = {_text(k): ConnState.model_validate_json(v) for k, v in raw_states.items()}
         meta = Meta.model_validate_json(raw_meta) if raw_meta else Meta()
-        return Snapshot(states, meta, int(raw_version or 0))
+        snapshot = Snapshot(states, meta, int(raw_version or 0))
+        self._held = _Held(snapshot, _maybe_text(stamp))
+        return _copy(snapshot)
 
     async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
         first = await self._sequence(len(commit.jobs))
         version_key, lease_key = self._key("version"), self._key("lease")
         async with self._redis.pipeline(transaction=True) as pipe:
             await pipe.watch(version_key, lease_key)
-            if int(await pipe.get(version_key) or 0) != commit.base_version:
+            version, base_stamp = await pipe.mget(version_key, self._key("stamp"))
+            if int(version or 0) != commit.base_version:
                 return False
             if lease_token is not None and _text(await pipe.get(lease_key) or b"") != lease_token:
                 return False
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.incr(version_key)
+            stamp = f"{self._writer}:{commit.base_version + 1}"
+            pipe.set(self._key("stamp"), stamp)
             if commit.states:
                 mapping: dict[FieldT, EncodableT] = {
                     i: s.model_dump_json() for i, s in commit.states.items()
@@ -290,7 +322,20 @@ class RedisWatchStore:
                 await pipe.execute()
             except WatchError:
                 return False
+        self._hold_committed(commit, _maybe_text(base_stamp), stamp)
         return True
+
+    def _hold_committed(self, commit: Commit, base_stamp: str | None, stamp: str) -> None:
+        """What Redis holds now is the commit on top of its base: kept if the base was held."""
+        held = self._held
+        if held is None or (held.snapshot.version, held.stamp) != (commit.base_version, base_stamp):
+            self._held = None  # Redis's base was not the held one: read it all next time
+            return
+        states = {**held.snapshot.states, **commit.states}
+        for connection_id in commit.removed:
+            states.pop(connection_id, None)
+        snapshot = Snapshot(states, commit.meta, commit.base_version + 1)
+        self._held = _Held(snapshot, stamp)
 
     async def _sequence(self, count: int) -> int:
         """First of `count` fresh outbox positions (gaps from failed commits are harmless)."""
@@ -407,6 +452,15 @@ class RedisWatchStore:
 
     async def aclose(self) -> None:
         return None  # the client belongs to whoever built it
+
+
+def _copy(snapshot: Snapshot) -> Snapshot:
+    # Callers may change the dict they get; the held one must stay as Redis has it.
+    return Snapshot(dict(snapshot.states), snapshot.meta, snapshot.version)
+
+
+def _maybe_text(value: object) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _text(value: object) -> str:

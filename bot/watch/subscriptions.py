@@ -21,6 +21,7 @@ _UNSUBSCRIBE = """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
+redis.call('INCR', KEYS[4])
 return removed
 """
 
@@ -89,11 +90,20 @@ class _Composed:
         return frozenset(c for c in channels if c not in paused)
 
     async def all_watched(self) -> dict[str, frozenset[str]]:
-        paused = await self.paused()
-        return {
-            connection_id: frozenset(c for c in channels | self.static_channels if c not in paused)
-            for connection_id, channels in (await self._explicit_all()).items()
-        }
+        return self._compose(await self._explicit_all(), await self.paused())
+
+    def _compose(
+        self, explicit: dict[str, set[str]], paused: Iterable[str]
+    ) -> dict[str, frozenset[str]]:
+        static, skip = self.static_channels, frozenset(paused)
+        # Connections watched from the same channels share one set: thousands of connections
+        # are watched from a handful of channel combinations.
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        watched = {}
+        for connection_id, channels in explicit.items():
+            unpaused = frozenset(c for c in channels | static if c not in skip)
+            watched[connection_id] = shared.setdefault(unpaused, unpaused)
+        return watched
 
     async def is_paused(self, channel: str) -> bool:
         return channel in await self.paused()
@@ -151,7 +161,14 @@ class MemorySubscriptionStore(_Composed):
 
 class RedisSubscriptionStore(_Composed):
     """Keys: `sub:chan:<channel>` hash id -> record, `sub:conn:<id>` set of channels,
-    `sub:watched` set of ids, `sub:paused` hash channel -> reason (all under the prefix)."""
+    `sub:watched` set of ids, `sub:paused` hash channel -> reason, `sub:generation` counter
+    (all under the prefix).
+
+    Every subscribe and unsubscribe bumps the generation in the same step, so `all_watched`
+    reads every connection's channels again only when the generation or the paused channels
+    differ from what it last read (the watcher asks every cycle; they rarely change). `bulk`
+    (default: `client`) reads all subscriptions: many replies, so it may need a longer timeout.
+    """
 
     def __init__(
         self,
@@ -160,12 +177,17 @@ class RedisSubscriptionStore(_Composed):
         prefix: str = "dliconn:",
         static_channels: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        bulk: aioredis.Redis | None = None,
     ) -> None:
         self.static_channels = frozenset(static_channels)
         self._redis = client
+        self._bulk = bulk or client
         self._keys = prefix + SUBSCRIPTION_KEYS
         self._clock = clock
         self._unsubscribe = client.register_script(_UNSUBSCRIBE)
+        # The (generation, paused channels) all_watched last read, and what it made of them.
+        self._read_at: tuple[object, frozenset[str]] | None = None
+        self._watched_then: dict[str, frozenset[str]] = {}
 
     def _chan(self, channel: str) -> str:
         return f"{self._keys}chan:{channel}"
@@ -181,6 +203,10 @@ class RedisSubscriptionStore(_Composed):
     def _paused_key(self) -> str:
         return f"{self._keys}paused"
 
+    @property
+    def _generation(self) -> str:
+        return f"{self._keys}generation"
+
     async def subscribe(
         self, channel: str, connection_id: str, connection_name: str, user: str
     ) -> bool:
@@ -190,11 +216,12 @@ class RedisSubscriptionStore(_Composed):
             pipe.sadd(self._conn(connection_id), channel)
             pipe.sadd(self._watched, connection_id)
             pipe.hdel(self._paused_key, channel)
+            pipe.incr(self._generation)
             created, *_ = await pipe.execute()
         return bool(created)
 
     async def unsubscribe(self, channel: str, connection_id: str) -> bool:
-        keys = [self._chan(channel), self._conn(connection_id), self._watched]
+        keys = [self._chan(channel), self._conn(connection_id), self._watched, self._generation]
         removed = await self._unsubscribe(keys=keys, args=[connection_id, channel])
         return bool(removed)
 
@@ -206,9 +233,22 @@ class RedisSubscriptionStore(_Composed):
     async def _explicit(self, connection_id: str) -> set[str]:
         return {_text(c) for c in await self._redis.smembers(self._conn(connection_id))}
 
+    async def all_watched(self) -> dict[str, frozenset[str]]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._generation)
+            pipe.hgetall(self._paused_key)
+            generation, raw_paused = await pipe.execute()
+        paused = frozenset(_text(c) for c in raw_paused)
+        # None: written by a release that kept no generation, so it cannot tell what changed.
+        if generation is None or (generation, paused) != self._read_at:
+            # Read after the generation: a change made meanwhile bumps it, and is read next time.
+            self._watched_then = self._compose(await self._explicit_all(), paused)
+            self._read_at = generation, paused
+        return dict(self._watched_then)
+
     async def _explicit_all(self) -> dict[str, set[str]]:
-        ids = sorted(_text(i) for i in await self._redis.smembers(self._watched))
-        async with self._redis.pipeline(transaction=False) as pipe:
+        ids = sorted(_text(i) for i in await self._bulk.smembers(self._watched))
+        async with self._bulk.pipeline(transaction=False) as pipe:
             for connection_id in ids:
                 pipe.smembers(self._conn(connection_id))
             members = await pipe.execute()

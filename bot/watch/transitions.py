@@ -13,13 +13,14 @@ instead; its later flips are reported in that incident's thread until it has bee
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from datetime import datetime
+from typing import Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.dli.models import CREATING, DELETED, FAILED, Connection, QueueInfo
+from bot.dli.models import CREATING, DELETED, FAILED
 
 #: A watched connection that is missing from the project's list.
 GONE: Final = "GONE"
@@ -29,6 +30,44 @@ UNBOUND: Final = "UNBOUND"
 BindingKind = Literal["queue", "pool"]
 IncidentKind = Literal["failed", "flapping"]
 Resolution = Literal["", "recovered", "stable", "deleted", "disappeared"]
+
+
+class ListedBinding(Protocol):
+    """What detection reads of a queue or pool: `QueueInfo`, or the watcher's `ListedQueue`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def err_msg(self) -> str: ...
+
+    @property
+    def update_time(self) -> datetime | None: ...
+
+
+class Listed(Protocol):
+    """What detection reads of a connection: `Connection`, or the watcher's `ListedConnection`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def is_deleted(self) -> bool: ...
+
+    @property
+    def available_queue_info(self) -> Sequence[ListedBinding]: ...
+
+    @property
+    def elastic_resource_pools(self) -> Sequence[ListedBinding]: ...
 
 
 class _Frozen(BaseModel):
@@ -238,21 +277,34 @@ def binding_key(kind: BindingKind, name: str) -> str:
     return f"{kind}:{name}"
 
 
-def _current_bindings(connection: Connection, now: float) -> dict[str, tuple[QueueInfo, float]]:
-    pairs: list[tuple[BindingKind, QueueInfo]] = [
+def _pairs(connection: Listed) -> list[tuple[BindingKind, ListedBinding]]:
+    return [
         *(("queue", q) for q in connection.available_queue_info),
         *(("pool", q) for q in connection.elastic_resource_pools),
     ]
-    found: dict[str, tuple[QueueInfo, float]] = {}
-    for kind, info in pairs:
+
+
+def _current_bindings(connection: Listed, now: float) -> dict[str, tuple[ListedBinding, float]]:
+    found: dict[str, tuple[ListedBinding, float]] = {}
+    for kind, info in _pairs(connection):
         # DLI's update_time is when the status last changed; without it, when we first saw it.
         since = info.update_time.timestamp() if info.update_time is not None else now
         found[binding_key(kind, info.name)] = (info, min(since, now))
     return found
 
 
-def _status(info: QueueInfo) -> str:
+def _status(info: ListedBinding) -> str:
     return info.status.strip().upper()
+
+
+def _settles(b: BindingState, now: float, policy: Policy) -> bool:
+    """A flapping binding has been quiet long enough to be called stable."""
+    return b.flapping and bool(b.flips) and now - b.flips[-1] >= policy.flap_quiet
+
+
+def _stuck(b: BindingState, now: float, policy: Policy) -> bool:
+    """A binding has been CREATING too long, and that was not reported yet."""
+    return b.status == CREATING and not b.stuck_reported and now - b.since >= policy.stuck_after
 
 
 class _Tracker:
@@ -307,7 +359,7 @@ class _Tracker:
     # -- one binding ------------------------------------------------------------------------
 
     def check_stuck(self, b: BindingState, policy: Policy) -> BindingState:
-        if b.status != CREATING or b.stuck_reported or self.now - b.since < policy.stuck_after:
+        if not _stuck(b, self.now, policy):
             return b
         event = Stuck(self.next_id(), self.connection_id, self.name, b.name, b.kind, b.since)
         self.events.append(event)
@@ -395,7 +447,7 @@ class _Tracker:
 
 def detect(
     previous: Mapping[str, ConnState],
-    current: Iterable[Connection],
+    current: Iterable[Listed],
     watched: frozenset[str] | None,
     now: float,
     policy: Policy = Policy(),
@@ -410,7 +462,13 @@ def detect(
         if watched is not None and connection.id not in watched:
             continue
         seen.add(connection.id)
-        state, events = _connection(previous.get(connection.id), connection, now, policy)
+        prev = previous.get(connection.id)
+        if prev is not None and _unchanged(prev, connection, now, policy):
+            # Most connections, most cycles: the previous state object itself, so an idle cycle
+            # builds nothing and the caller can tell unchanged states apart by identity.
+            result.states[connection.id] = prev
+            continue
+        state, events = _connection(prev, connection, now, policy)
         result.states[connection.id] = state
         result.events.extend(events)
     for connection_id, prev in previous.items():
@@ -427,8 +485,32 @@ def detect(
     return result
 
 
+def _unchanged(prev: ConnState, connection: Listed, now: float, policy: Policy) -> bool:
+    """True only when `_connection` would return `prev` as it is and report nothing.
+
+    The same bindings with the same status and error, no flapping binding due to settle, none
+    due to be reported stuck, every open incident still referred to: nothing to build. Anything
+    else takes the full path.
+    """
+    if prev.gone or connection.status != prev.status or (connection.name or prev.name) != prev.name:
+        return False  # a deleted connection's status differs from a live prev's, so it is here
+    bindings = prev.bindings
+    keys: set[str] = set()
+    for kind, info in _pairs(connection):
+        key = binding_key(kind, info.name)
+        old = bindings.get(key)
+        if old is None or old.status != _status(info) or old.err_msg != info.err_msg:
+            return False
+        if _settles(old, now, policy) or _stuck(old, now, policy):
+            return False
+        keys.add(key)
+    if len(keys) != len(bindings):
+        return False
+    return not prev.incidents or set(prev.incidents) <= {b.incident for b in bindings.values()}
+
+
 def _connection(
-    prev: ConnState | None, connection: Connection, now: float, policy: Policy
+    prev: ConnState | None, connection: Listed, now: float, policy: Policy
 ) -> tuple[ConnState, list[ConnectionEvent]]:
     tracker = _Tracker(connection.id, connection.name or (prev.name if prev else ""), prev, now)
     if connection.is_deleted:
@@ -468,7 +550,7 @@ def _connection(
             b = tracker.flip(key, old, status, since, info.err_msg, policy)
         else:
             b = old.model_copy(update={"err_msg": info.err_msg})
-            if b.flapping and b.flips and now - b.flips[-1] >= policy.flap_quiet:
+            if _settles(b, now, policy):
                 b = tracker.stabilise(b)
         bindings[key] = tracker.check_stuck(b, policy)
     tracker.alert_new_failures(bindings, first_sight)

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dli.client import DliClient
+from bot.dli.demo import demo_connections
 from bot.dli.fakeserver import FakeDli, Fault
 from bot.localslack import FakeSlackApi, SlackCall
 from bot.retry import RetryPolicy
@@ -261,6 +262,7 @@ WATCHER_PROCESS: Final = """
 import asyncio, sys
 from slack_sdk.web.async_client import AsyncWebClient
 from bot.dli.client import DliClient
+from bot.dli.demo import demo_connections
 from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bot.dli.auth import AkSkAuth
 from bot.retry import RetryPolicy
@@ -439,3 +441,32 @@ async def test_static_channels_get_every_connection(rig: Rig) -> None:
     rig.dli.set_queue(CID, "q1", "FAILED", "x")
     [alert] = await rig.slack.wait_for("chat.postMessage")
     assert alert.channel == "CSTATIC"
+
+
+async def test_the_watchers_list_reads_what_the_full_list_reads() -> None:
+    # The demo data (many queues, pools, errors, update times) plus DLI's nulls and extras.
+    sparse = {**connection(CID2, "sparse"), "name": None, "available_queue_info": None}
+    sparse["elastic_resource_pools"] = [{"name": "pool", "status": None, "update_time": 0}]
+    async with running_fake([*demo_connections(), sparse]) as fake, client_for(fake) as client:
+        full = [c async for c in client.iter_connections(page_size=0)]
+        before = len(fake.requests)
+        listed = [c async for c in client.iter_listed(page_size=0)]
+        assert len(fake.requests) == before + 1
+        paged = [c.id async for c in client.iter_listed(page_size=3)]
+
+    def bindings(queues: Iterable[Any]) -> list[tuple[str, str, str, object]]:
+        return [(q.name, q.status, q.err_msg, q.update_time) for q in queues]
+
+    assert [(c.id, c.name, c.status, c.is_deleted) for c in listed] == [
+        (c.id, c.name, c.status, c.is_deleted) for c in full
+    ]
+    assert [bindings(c.available_queue_info) for c in listed] == [
+        bindings(c.available_queue_info) for c in full
+    ]
+    assert [bindings(c.elastic_resource_pools) for c in listed] == [
+        bindings(c.elastic_resource_pools) for c in full
+    ]
+    assert paged == [c.id for c in full]
+    [nulls] = [c for c in listed if c.id == CID2]
+    assert nulls.name == "" and nulls.available_queue_info == ()
+    assert nulls.elastic_resource_pools[0].status == ""

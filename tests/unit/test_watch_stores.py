@@ -11,8 +11,12 @@ import redis.asyncio as aioredis
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import Job
 from bot.watch.lease import MemoryLease, RedisLease, lease_ttl_for
-from bot.watch.state import Commit, MemoryWatchStore, RedisWatchStore
-from bot.watch.subscriptions import MemorySubscriptionStore, RedisSubscriptionStore
+from bot.watch.state import STATE_KEYS, Commit, MemoryWatchStore, RedisWatchStore
+from bot.watch.subscriptions import (
+    SUBSCRIPTION_KEYS,
+    MemorySubscriptionStore,
+    RedisSubscriptionStore,
+)
 from bot.watch.transitions import ConnState, Incident, Meta
 
 PROJECT = "0d3e6c1a5b7f4e2d9c8b0a1f2e3d4c5b"
@@ -140,3 +144,86 @@ def test_takeover_fits_the_contract() -> None:
     for interval in (0.1, 1.0, 10.0, 60.0, 600.0):
         assert lease_ttl_for(interval) + interval <= max(30.0, 3 * interval)
         assert lease_ttl_for(interval) >= 2 * interval  # renewed at least twice per lifetime
+
+
+def named(name: str) -> ConnState:
+    return ConnState(name=name, status="ACTIVE")
+
+
+async def test_state_is_read_again_only_after_another_writer_committed(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    mine = RedisWatchStore(redis_client, PROJECT, prefix=key_prefix)
+    theirs = RedisWatchStore(redis_client, PROJECT, prefix=key_prefix)
+    base = await mine.load()
+    assert await mine.commit(Commit(base.version, Meta(), {CID: named("o")}), lease_token=None)
+    # Written behind the stores' backs, as no commit writes: the snapshot mine holds since its
+    # own commit is served as it is, so the whole state is not read again...
+    state_key = f"{key_prefix}{STATE_KEYS}{PROJECT}:state"
+    await redis_client.hset(state_key, "stray", named("s").model_dump_json())
+    held = await mine.load()
+    assert set(held.states) == {CID} and held.version == base.version + 1
+    held.states.clear()  # and what a caller does with its copy changes nothing held
+    assert set((await mine.load()).states) == {CID}
+    # ...until another replica commits: then it is.
+    seen = await theirs.load()
+    assert set(seen.states) == {CID, "stray"}
+    assert await theirs.commit(
+        Commit(seen.version, Meta(failures=2), {"c2": named("t")}, removed=frozenset({CID})),
+        lease_token=None,
+    )
+    after = await mine.load()
+    assert set(after.states) == {"stray", "c2"} and after.meta.failures == 2
+    assert after.version == base.version + 2
+
+
+async def test_the_same_version_committed_by_another_writer_is_read(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    mine = RedisWatchStore(redis_client, PROJECT, prefix=key_prefix)
+    theirs = RedisWatchStore(redis_client, PROJECT, prefix=key_prefix)
+    assert await mine.commit(Commit(0, Meta(), {CID: named("mine")}), lease_token=None)
+    assert (await mine.load()).version == 1
+    # Redis lost that commit (a failover to a replica that had not got it), and another
+    # replica committed the same version number on top of what was left.
+    await redis_client.delete(
+        *(f"{key_prefix}{STATE_KEYS}{PROJECT}:{k}" for k in ("state", "version", "stamp"))
+    )
+    assert await theirs.commit(Commit(0, Meta(), {CID: named("theirs")}), lease_token=None)
+    reloaded = await mine.load()
+    assert reloaded.version == 1 and reloaded.states[CID].name == "theirs"
+
+
+async def test_subscriptions_changed_elsewhere_are_seen_on_the_next_read(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    watcher = RedisSubscriptionStore(redis_client, prefix=key_prefix, static_channels=["CALL"])
+    web = RedisSubscriptionStore(redis_client, prefix=key_prefix)
+    assert await watcher.all_watched() == {}
+    await web.subscribe("C1", CID, "orders", "U1")
+    assert await watcher.all_watched() == {CID: {"C1", "CALL"}}
+    # Written behind the stores' backs, as no store writes: not read until a change is made...
+    await redis_client.sadd(f"{key_prefix}{SUBSCRIPTION_KEYS}conn:{CID}", "CSTRAY")
+    assert await watcher.all_watched() == {CID: {"C1", "CALL"}}
+    # ...through any instance: subscribing, pausing, resuming, unsubscribing.
+    await web.subscribe("C2", CID, "orders", "U1")
+    assert await watcher.all_watched() == {CID: {"C1", "C2", "CSTRAY", "CALL"}}
+    await web.pause("C1", "not_in_channel")
+    assert await watcher.all_watched() == {CID: {"C2", "CSTRAY", "CALL"}}
+    await web.subscribe("C1", CID, "orders", "U1")
+    assert await watcher.all_watched() == {CID: {"C1", "C2", "CSTRAY", "CALL"}}
+    await web.unsubscribe("C2", CID)
+    assert await watcher.all_watched() == {CID: {"C1", "CSTRAY", "CALL"}}
+
+
+async def test_subscriptions_without_a_generation_are_read_every_time(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    # As a writer that does not bump the generation (an older release) leaves them.
+    watcher = RedisSubscriptionStore(redis_client, prefix=key_prefix)
+    keys = f"{key_prefix}{SUBSCRIPTION_KEYS}"
+    await redis_client.sadd(f"{keys}watched", CID)
+    await redis_client.sadd(f"{keys}conn:{CID}", "C1")
+    assert await watcher.all_watched() == {CID: {"C1"}}
+    await redis_client.sadd(f"{keys}conn:{CID}", "C2")
+    assert await watcher.all_watched() == {CID: {"C1", "C2"}}

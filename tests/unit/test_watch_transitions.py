@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.dli.models import Connection
@@ -21,12 +21,14 @@ from bot.watch.transitions import (
     Flapping,
     Flipped,
     Gone,
+    Incident,
     Meta,
     Policy,
     Recovered,
     Resolved,
     Stabilised,
     Stuck,
+    _connection,
     detect,
     track_outage,
 )
@@ -42,13 +44,15 @@ def conn(
     status: str = "ACTIVE",
     cid: str = CID,
     update_ms: int | None = None,
+    name: str = "orders",
+    err: str = "broke",
 ) -> Connection:
     def entries(items: Mapping[str, str]) -> list[dict[str, Any]]:
         return [
             {
                 "name": n,
                 "status": s,
-                "err_msg": f"{n} broke" if s == "FAILED" else "",
+                "err_msg": f"{n} {err}" if s == "FAILED" else "",
                 "update_time": update_ms,
             }
             for n, s in items.items()
@@ -57,7 +61,7 @@ def conn(
     return Connection.model_validate(
         {
             "id": cid,
-            "name": "orders",
+            "name": name,
             "status": status,
             "available_queue_info": entries(queues),
             "elastic_resource_pools": entries(pools or {}),
@@ -222,6 +226,28 @@ def test_flapping_that_settles_failed_stays_open_until_recovery() -> None:
     assert isinstance(events[0], Recovered) and events[0].incident_id == flapping.incident.id
 
 
+def test_an_unchanged_connection_keeps_its_state_object() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "FAILED", "q2": "ACTIVE"}, {"pool": "ACTIVE"}))
+    before = history.states[CID]
+    assert history.step(60.0, conn({"q1": "FAILED", "q2": "ACTIVE"}, {"pool": "ACTIVE"})) == []
+    assert history.states[CID] is before
+    history.step(120.0, conn({"q1": "FAILED", "q2": "ACTIVE"}, {"pool": "CREATING"}))
+    assert history.states[CID] is not before
+
+
+def test_an_open_incident_no_binding_refers_to_is_resolved_on_the_next_sight() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "ACTIVE"}))
+    orphan = Incident(
+        id="orphan", connection_id=CID, connection_name="orders", kind="failed", queues=(),
+        started_at=0.0,
+    )  # fmt: skip
+    history.states[CID] = history.states[CID].model_copy(update={"incidents": {"orphan": orphan}})
+    [resolved] = history.step(60.0, conn({"q1": "ACTIVE"}))
+    assert isinstance(resolved, Resolved) and resolved.incident.id == "orphan"
+
+
 def test_outage_is_announced_once_after_the_threshold_and_its_end_once() -> None:
     policy = Policy(outage_after=3)
     meta = Meta()
@@ -293,3 +319,48 @@ def test_incidents_open_once_resolve_once_and_ids_are_unique(
     assert set(opened) - set(resolved) == still_open
     replies = [e for e in history.events if isinstance(e, Recovered | Flipped | Stabilised)]
     assert all(r.incident_id in opened for r in replies)
+
+
+LISTING = st.fixed_dictionaries(
+    {
+        "queues": ROUND,
+        "pools": ROUND,
+        "status": st.sampled_from(["ACTIVE", "ACTIVE", "ACTIVE", "DELETED"]),
+        "name": st.sampled_from(["orders", "orders", "", "renamed"]),
+        "err": st.sampled_from(["broke", "broke", "broke again"]),
+    }
+)
+
+
+_FAILING: Final = {"queues": {"a": "FAILED"}, "pools": {}, "status": "ACTIVE", "name": "orders"}
+
+
+@settings(max_examples=200, deadline=None)
+@example(  # a new error message on a queue that stays FAILED, then a rename
+    rounds=[{**_FAILING, "err": "broke"}, {**_FAILING, "err": "broke again"},
+            {**_FAILING, "err": "broke again", "name": "renamed"}],
+    threshold=4, repeats=[1] * 12,
+)  # fmt: skip
+@given(
+    rounds=st.lists(LISTING, min_size=1, max_size=12),
+    threshold=st.integers(1, 4),
+    repeats=st.lists(st.integers(1, 3), min_size=12, max_size=12),
+)
+def test_reusing_unchanged_states_never_changes_what_detection_finds(
+    rounds: list[dict[str, Any]], threshold: int, repeats: list[int]
+) -> None:
+    # Against the full comparison of every connection, through stuck, flapping (and its quiet
+    # spell), deletion, renames, new error messages, and the same list seen again and again.
+    policy = Policy(flap_threshold=threshold, flap_window=300.0, flap_quiet=100.0, stuck_after=90.0)
+    states: dict[str, ConnState] = {}
+    now = 0.0
+    for listing, times in zip(rounds, repeats, strict=False):
+        for _ in range(times):
+            now += 40.0
+            listed = conn(listing["queues"], listing["pools"], status=listing["status"],
+                          name=listing["name"], err=listing["err"])  # fmt: skip
+            expected_state, expected_events = _connection(states.get(CID), listed, now, policy)
+            found = detect(states, [listed], None, now, policy)
+            assert found.states == {CID: expected_state}
+            assert found.events == expected_events
+            states = found.states
