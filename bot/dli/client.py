@@ -194,11 +194,41 @@ def _decode_slowly(answer: Answer, model: type[M]) -> Fetched[M]:
     try:
         return Fetched(model.model_validate(body), request_id)
     except ValidationError as exc:
+        salvaged = _without_unreadable_entries(body, model)
+        if salvaged is not None:
+            return Fetched(salvaged, request_id)
         # Field locations only: the offending values may be long or sensitive.
         where = ", ".join(".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()[:3])
         raise BadResponse(
             _with_detail("DLI answered with an unexpected shape", where), **ids
         ) from None
+
+
+def _without_unreadable_entries(body: dict[str, Any], model: type[M]) -> M | None:
+    """A list answer minus the connections that cannot be read, or None if that does not help.
+
+    One malformed connection must not blind every surface (and the watcher) to the rest of the
+    project: it is skipped with a warning naming it, and the others are served.
+    """
+    entries = body.get("connections")
+    if not isinstance(entries, list) or not entries:
+        return None
+    readable, skipped = [], []
+    for entry in entries:
+        try:
+            model.model_validate({**body, "connections": [entry]})
+        except ValidationError:
+            skipped.append(entry.get("id") if isinstance(entry, dict) else None)
+        else:
+            readable.append(entry)
+    if not skipped or len(readable) == len(entries):
+        return None
+    log.warning("DLI listed %d connection(s) that could not be read; skipped: %s", len(skipped),
+                ", ".join(str(i)[:64] for i in skipped[:5]))  # fmt: skip
+    try:
+        return model.model_validate({**body, "connections": readable, "count": len(readable)})
+    except ValidationError:
+        return None
 
 
 def _tags_value(tags: Mapping[str, str]) -> str:

@@ -29,10 +29,14 @@ def _from_millis(value: Any) -> Any:
     # DLI sends epoch milliseconds (UTC); 0 or null means "not set".
     if value is None or value == "" or value == 0:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str) and value.lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            # A time no calendar can hold says nothing: shown as unknown, not a broken card.
+            return None
     return value
 
 

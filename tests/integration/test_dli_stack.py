@@ -100,6 +100,23 @@ async def test_show_returns_each_demo_connection_as_served(
     assert [f.request_id for f in fetched] == [r.request_id for r in fake_dli.requests]
 
 
+async def test_one_unreadable_connection_does_not_hide_the_rest_of_the_list(
+    fake_dli: FakeDli, dli_client: DliClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = {"id": demo_uuid("broken"), "name": "broken", "status": {"not": "a string"}}
+    fake_dli.put(broken)
+
+    listed = (await dli_client.list_connections(limit=0)).value
+    watched = [c async for c in dli_client.iter_listed(page_size=0)]
+
+    names = {c.name for c in listed.connections}
+    assert "broken" not in names
+    assert {"withvpc", "orders-mysql-peering"} <= names
+    assert len(listed.connections) == len(demo_connections())
+    assert len(watched) == len(demo_connections())
+    assert any(broken["id"] in r.getMessage() for r in caplog.records)
+
+
 async def test_list_returns_every_demo_connection_in_order(dli_client: DliClient) -> None:
     page = await dli_client.list_connections(limit=0)
 
