@@ -55,7 +55,7 @@ class HttpServer:
             # Without Redis, subscriptions live in this process's memory: a separate worker
             # could never see them, so the watcher runs here.
             log.info("no REDIS_URL: running the watcher inside this process")
-            self._watcher = EmbeddedWatcher(self.services, self.app.client)
+            self._watcher = EmbeddedWatcher(self.services, watcher_client(self.settings))
         mark_ready(self._web_app)
         log.info("listening on %s:%s", host, self.port)
         return self.port
@@ -73,8 +73,13 @@ class HttpServer:
         log.info("stopped")
 
 
+def watcher_client(settings: Settings) -> AsyncWebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return make_slack_client(token, settings.slack_api_url, retry_rate_limits=False)
+
+
 class EmbeddedWatcher:
-    """The watcher as a task of another process (serve without Redis, the console)."""
+    """The watcher as a task of another process (serve or socket without Redis, the console)."""
 
     def __init__(self, services: Services, slack: AsyncWebClient) -> None:
         self._stop = asyncio.Event()
@@ -84,21 +89,23 @@ class EmbeddedWatcher:
 
     async def stop(self) -> None:
         self._stop.set()
-        await self._task
+        try:
+            await self._task
+        except Exception:
+            # Reported, not raised: the process hosting it must still shut down cleanly.
+            log.exception("the embedded watcher had stopped with an error")
 
 
 async def watch(settings: Settings) -> None:
     """`watch`: the worker process; SIGTERM lets the current cycle and posts finish."""
-    assert settings.slack_bot_token is not None
     services = await build_services(settings)
-    slack = make_slack_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     stop = asyncio.Event()
-    watcher = asyncio.create_task(run_watcher(services, slack, stop=stop))
+    watcher = asyncio.create_task(run_watcher(services, watcher_client(settings), stop=stop))
+    signalled = asyncio.create_task(wait_for_signal())
     try:
-        await asyncio.wait(
-            [watcher, asyncio.create_task(wait_for_signal())], return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait([watcher, signalled], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        signalled.cancel()
         stop.set()
         await watcher
         await services.aclose()
@@ -136,7 +143,12 @@ def settle_heap() -> None:
 async def serve(settings: Settings) -> None:
     server = await HttpServer.create(settings)
     settle_heap()  # before listening, so no request waits for it
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        # e.g. the port is taken: nothing was served, but the clients still need closing.
+        await server.services.aclose()
+        raise
     try:
         await wait_for_signal()
     finally:
@@ -150,14 +162,24 @@ async def socket_mode(settings: Settings) -> None:
 
     assert settings.slack_app_token is not None
     services = await build_services(settings)
-    app = build_app(settings, services)
-    handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    await handler.connect_async()  # type: ignore[no-untyped-call]
+    try:
+        app = build_app(settings, services)
+        handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+    except BaseException:
+        await services.aclose()
+        raise
     log.info("connected to Slack in Socket Mode")
+    # As in serve: without Redis no other process could see this one's subscriptions.
+    watcher = (
+        EmbeddedWatcher(services, watcher_client(settings)) if not settings.redis_dsn else None
+    )
     settle_heap()
     try:
         await wait_for_signal()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
+        if watcher is not None:
+            await watcher.stop()
         await drain(services)
         await services.aclose()

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -20,16 +21,23 @@ from bot.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-def make_slack_client(token: str | None, base_url: str, *, retries: int = 3) -> AsyncWebClient:
-    """A client that sleeps for Retry-After on 429 (slack_sdk only does this when asked)."""
+def make_slack_client(
+    token: str | None, base_url: str, *, retries: int = 3, retry_rate_limits: bool = True
+) -> AsyncWebClient:
+    """A Slack client that retries connection errors and, unless told not to, waits out 429s.
+
+    slack_sdk only sleeps for Retry-After when asked. The watcher asks not to: it paces its
+    posts per channel itself, and a client sleeping inside one channel's post would hold up
+    every other channel's alerts.
+    """
+    handlers: list[AsyncRetryHandler] = [AsyncConnectionErrorRetryHandler(max_retry_count=retries)]
+    if retry_rate_limits:
+        handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=retries))
     return AsyncWebClient(
         token=token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=10,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=retries),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=retries),
-        ],
+        retry_handlers=handlers,
     )
 
 
