@@ -243,21 +243,21 @@ def _plain(text: str) -> dict[str, Any]:
     return _text_object("plain_text", text, "emoji")
 
 
-def _section(text: str, *, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+def section_block(text: str, *, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
     block = {"type": "section", "text": _mrkdwn(text)}
     if accessory is not None:
         block["accessory"] = accessory
     return block
 
 
-def _header(text: str) -> dict[str, Any]:
+def header_block(text: str) -> dict[str, Any]:
     return {
         "type": "header",
         "text": _plain(truncate(text, HEADER_MAX, style="plain", marker="…")),
     }
 
 
-def _context(parts: Sequence[str]) -> dict[str, Any]:
+def context_block(parts: Sequence[str]) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(part) for part in parts[:CONTEXT_MAX]]}
 
 
@@ -265,7 +265,7 @@ def _divider() -> dict[str, Any]:
     return {"type": "divider"}
 
 
-def _button(
+def button_element(
     label: str, action_id: str, *, value: str | None = None, url: str | None = None
 ) -> dict[str, Any]:
     button = {"type": "button", "text": _plain(label[:BUTTON_TEXT_MAX]), "action_id": action_id}
@@ -281,7 +281,7 @@ def _fits_value(value: str) -> bool:
     return 0 < len(value) <= BUTTON_VALUE_MAX
 
 
-def _fallback(sentence: str, style: Style = "mrkdwn") -> str:
+def fallback_text(sentence: str, style: Style = "mrkdwn") -> str:
     """The top-level `text`: Slack parses it as mrkdwn too, so it is escaped like any block."""
     return truncate(sentence, FALLBACK_MAX, style=style, marker="…")
 
@@ -539,7 +539,7 @@ def _binding_blocks(
         compacted = failed[len(individual) :] + others
     summaries = [_summary_text(*group) for group in _summary_groups(compacted)]
     texts = _binding_section_texts(individual, budget - sum(map(len, summaries)))
-    return [_section(text) for text in texts + summaries]
+    return [section_block(text) for text in texts + summaries]
 
 
 def _freshness(
@@ -572,15 +572,15 @@ def _card_actions(
 ) -> dict[str, Any] | None:
     buttons: list[dict[str, Any]] = []
     if _fits_value(connection.id):
-        buttons.append(_button("Refresh", ACTION_REFRESH, value=connection.id))
+        buttons.append(button_element("Refresh", ACTION_REFRESH, value=connection.id))
         if watch_state == "watching":
-            buttons.append(_button("Unwatch", ACTION_UNWATCH, value=connection.id))
+            buttons.append(button_element("Unwatch", ACTION_UNWATCH, value=connection.id))
         else:  # "unavailable" still offers Watch: the handler explains why it cannot
-            buttons.append(_button("Watch", ACTION_WATCH, value=connection.id))
+            buttons.append(button_element("Watch", ACTION_WATCH, value=connection.id))
         if ephemeral:
-            buttons.append(_button("Share in channel", ACTION_SHARE, value=connection.id))
+            buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
     if console_url and len(console_url) <= BUTTON_URL_MAX:
-        buttons.append(_button("Open in console", ACTION_CONSOLE, url=console_url))
+        buttons.append(button_element("Open in console", ACTION_CONSOLE, url=console_url))
     return {"type": "actions", "elements": buttons} if buttons else None
 
 
@@ -593,7 +593,7 @@ def _card_fallback(connection: Connection) -> str:
         names = [clean_plain(q.name)[:60] or "(unnamed)" for q in failed[:5]]
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         sentence += ": " + ", ".join(names) + more
-    return _fallback(sentence)
+    return fallback_text(sentence)
 
 
 def connection_card(
@@ -609,8 +609,8 @@ def connection_card(
     connection = lookup.connection
     title = clean_plain(connection.name).strip() or connection.id
     head = [
-        _header(f"{_connection_icon(connection)} {title}"),
-        _section(
+        header_block(f"{_connection_icon(connection)} {title}"),
+        section_block(
             f"{_connection_icon(connection)} *{_short_marker_cut(_verdict(connection), 600)}*"
         ),
         {"type": "section", "fields": _fields(connection)},
@@ -623,7 +623,7 @@ def connection_card(
         stale_reason=lookup.stale_reason,
         demo=demo,
     )
-    tail = [_context(context)]
+    tail = [context_block(context)]
     actions = _card_actions(
         connection, console_url=console_url, watch_state=watch_state, ephemeral=ephemeral
     )
@@ -692,7 +692,7 @@ def _paged_lines(
         sections[-1].append(line)
         size += len(line) + 1
         spent += len(line) + 1
-    return [_section("\n".join(lines)) for lines in sections if lines]
+    return [section_block("\n".join(lines)) for lines in sections if lines]
 
 
 def connection_list(
@@ -716,8 +716,8 @@ def connection_list(
         counts.append(f"{deleted} deleted")
     label = _short_marker_cut(filter_label, 100)
     head = [
-        _header(f"DLI connections · {clean_plain(filter_label)}"),
-        _section(
+        header_block(f"DLI connections · {clean_plain(filter_label)}"),
+        section_block(
             f"*{counts[0]}* · " + " · ".join(counts[1:])
             if ordered
             else f"No connections match *{label}*."
@@ -731,7 +731,7 @@ def connection_list(
         stale_reason=stale_reason,
         demo=demo,
     )
-    tail = [_context(context)] if context else []
+    tail = [context_block(context)] if context else []
     body = _paged_lines(
         [_list_line(c) for c in ordered],
         room=MAX_BLOCKS - len(head) - len(tail),
@@ -742,7 +742,7 @@ def connection_list(
     if with_failed:
         names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in with_failed[:5])
         sentence += f"; {len(with_failed)} with FAILED queues: {names}"
-    return Message(text=_fallback(sentence), blocks=head + body + tail)
+    return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
 # --------------------------------------------------------------------------- disambiguation
@@ -758,7 +758,7 @@ def choose_connection(matches: Sequence[Connection], query: str) -> Message:
         f":mag: {code(query, 100)} matches {_plural(len(matches), 'connection', 'connections')}."
         " Which one?"
     )
-    blocks = [_section(intro)]
+    blocks = [section_block(intro)]
     budget = TEXT_BUDGET - len(intro) - 100  # 100: the closing "and N more" line
     for connection in shown:
         line = f"{_list_line(connection)}\n{code(connection.id, 100)}"
@@ -766,17 +766,17 @@ def choose_connection(matches: Sequence[Connection], query: str) -> Message:
         if budget < 0:
             break
         button = (
-            _button("Show", ACTION_SHOW, value=connection.id)
+            button_element("Show", ACTION_SHOW, value=connection.id)
             if _fits_value(connection.id)
             else None
         )
-        blocks.append(_section(line, accessory=button))
+        blocks.append(section_block(line, accessory=button))
     listed = len(blocks) - 1
     if len(matches) > listed:
-        blocks.append(_section(f"… and {len(matches) - listed} more: look one up by its id."))
+        blocks.append(section_block(f"… and {len(matches) - listed} more: look one up by its id."))
     options = ", ".join(f"{clean_plain(c.name)[:40]} ({_short_id(c.id)})" for c in shown[:5])
     sentence = f"'{clean_plain(query)[:100]}' matches {len(matches)} connections: {options}"
-    return Message(text=_fallback(sentence), blocks=blocks)
+    return Message(text=fallback_text(sentence), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- errors and help
@@ -844,19 +844,19 @@ def error_message(
     if kind == "unavailable" and stale_shown:
         default_hint = "Showing the last known copy below."
     hint_text = truncate(hint, 2000, style="trusted", multiline=True) if hint else default_hint
-    blocks = [_section(f"{text}\n{hint_text}")]
+    blocks = [section_block(f"{text}\n{hint_text}")]
     context = []
     if correlation_id:
         context.append(f"reference {code(correlation_id, 40)}")
     if request_id:
         context.append(f"DLI request id {code(request_id, 100)}")
     if context:
-        blocks.append(_context(context))
+        blocks.append(context_block(context))
     fallback = headline.format(subject=clean_plain(subject)[:100] if subject else "that")
     fallback = re.sub(r":[a-z_]+: ", "", fallback)
     if correlation_id:
         fallback += f" (reference {clean_plain(correlation_id)[:40]})"
-    return Message(text=_fallback(fallback), blocks=blocks)
+    return Message(text=fallback_text(fallback), blocks=blocks)
 
 
 def help_message(help_text: str) -> Message:
@@ -873,9 +873,9 @@ def help_message(help_text: str) -> Message:
                 sections[-1] += "\n\n" + chunk
             else:
                 sections.append(chunk)
-    blocks = [_section(s) for s in sections[:MAX_BLOCKS]]
+    blocks = [section_block(s) for s in sections[:MAX_BLOCKS]]
     first_line = help_text.strip().splitlines()[0] if help_text.strip() else "dliconn help"
-    return Message(text=_fallback(first_line, "trusted"), blocks=blocks)
+    return Message(text=fallback_text(first_line, "trusted"), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- notices, watches
@@ -888,10 +888,10 @@ def notice(text: str, *, fallback: str, context: Sequence[str] = ()) -> Message:
     have gone through `code`/`escape_mrkdwn` (so nothing here escapes it a second time).
     `fallback` is the plain sentence for notifications; it is escaped here.
     """
-    blocks = [_section(_cut_final(text, SECTION_TEXT_MAX))]
+    blocks = [section_block(_cut_final(text, SECTION_TEXT_MAX))]
     if context:
-        blocks.append(_context([_cut_final(c, 2000) for c in context[:CONTEXT_MAX]]))
-    return Message(text=_fallback(fallback), blocks=blocks)
+        blocks.append(context_block([_cut_final(c, 2000) for c in context[:CONTEXT_MAX]]))
+    return Message(text=fallback_text(fallback), blocks=blocks)
 
 
 def _cut_final(mrkdwn: str, limit: int) -> str:
@@ -923,8 +923,8 @@ def watches_message(
     total = len(watched) + len(missing) + len(unknown)
     failing = [c for c in watched if c.failed]
     head = [
-        _header("Watched in this channel"),
-        _section(
+        header_block("Watched in this channel"),
+        section_block(
             f"*{_plural(total, 'connection', 'connections')}* · {len(failing)} with FAILED queues"
             if total
             else "Nothing is watched here yet. Add one with `/dliconn watch &lt;id-or-name&gt;`."
@@ -943,7 +943,7 @@ def watches_message(
     ]
     context = [*notes, *_freshness(None, now=now, fetched_at=None, request_id=None,
                                    stale_reason=None, demo=demo)]  # fmt: skip
-    tail = [_context(context[:CONTEXT_MAX])] if context else []
+    tail = [context_block(context[:CONTEXT_MAX])] if context else []
     body = _paged_lines(
         lines,
         room=MAX_BLOCKS - len(head) - len(tail),
@@ -954,7 +954,7 @@ def watches_message(
     if failing:
         names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in failing[:5])
         sentence += f"; FAILED queues on: {names}"
-    return Message(text=_fallback(sentence), blocks=head + body + tail)
+    return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
 HOME_MAX_BLOCKS: Final = 100
@@ -974,8 +974,8 @@ def home_view(
     ordered = sorted(watched, key=lambda item: _list_rank(item[0]))
     failing = sum(1 for c, _ in ordered if c.failed)
     blocks: list[dict[str, Any]] = [
-        _header("DLI connections you watch"),
-        _section(
+        header_block("DLI connections you watch"),
+        section_block(
             f"*{_plural(len(ordered), 'connection', 'connections')}* watched · "
             f"{failing} with FAILED queues"
             if ordered
@@ -983,18 +983,18 @@ def home_view(
             "`/dliconn watch &lt;id-or-name&gt;`."
         ),
     ]
-    tail = [_context([note])] if note else []
+    tail = [context_block([note])] if note else []
     if demo:
-        tail.append(_context([":test_tube: *Demo data* — not a real DLI project"]))
+        tail.append(context_block([":test_tube: *Demo data* — not a real DLI project"]))
     room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
     budget = TEXT_BUDGET - block_text_length(blocks + tail)
     for shown, (connection, channels) in enumerate(ordered):
         text = _home_entry(connection, channels, now)
         budget -= len(text)
         if shown >= room or budget < 0:
-            blocks.append(_section(f"… and {len(ordered) - shown} more"))
+            blocks.append(section_block(f"… and {len(ordered) - shown} more"))
             break
-        blocks.append(_section(text))
+        blocks.append(section_block(text))
     return {"type": "home", "blocks": blocks + tail}
 
 

@@ -6,26 +6,19 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from slack_sdk.models.blocks import (
-    ActionsBlock,
-    ButtonElement,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
-
 from bot.blocks import (
     ACTION_REFRESH,
     BUTTON_VALUE_MAX,
-    FALLBACK_MAX,
-    HEADER_MAX,
     SECTION_TEXT_MAX,
     Message,
+    button_element,
     code,
+    context_block,
     escape_mrkdwn,
+    fallback_text,
+    header_block,
     humanize_age,
+    section_block,
     slack_date,
     truncate,
 )
@@ -56,31 +49,6 @@ _QUEUES_SHOWN: Final = 10
 _ERR_BUDGET: Final = 6000
 _ERR_MARKER: Final = "… ({n} more chars)"
 _SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
-
-
-def _mrkdwn(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text, verbatim=True)
-
-
-def _section(text: str) -> dict[str, Any]:
-    return SectionBlock(text=_mrkdwn(text)).to_dict()
-
-
-def _context(*parts: str) -> dict[str, Any]:
-    return ContextBlock(elements=[_mrkdwn(p) for p in parts]).to_dict()
-
-
-def _header(text: str) -> dict[str, Any]:
-    plain = truncate(text, HEADER_MAX, style="plain", marker="…")
-    return HeaderBlock(text=PlainTextObject(text=plain, emoji=True)).to_dict()
-
-
-def _button(label: str, action_id: str, value: str) -> ButtonElement:
-    return ButtonElement(text=PlainTextObject(text=label), action_id=action_id, value=value)
-
-
-def _fallback(sentence: str) -> str:
-    return truncate(sentence, FALLBACK_MAX, marker="…")
 
 
 def _at(moment: float) -> str:
@@ -126,18 +94,18 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
         what = f"{len(incident.queues)} {plural} FAILED"
     where = _connection(incident.connection_name, incident.connection_id)
     blocks = [
-        _header(
+        header_block(
             f":white_check_mark: Resolved: {title}"
             if incident.resolved_at is not None
             else f":rotating_light: {title}"
         ),
-        _section(f"*{what}* on connection {where}"),
+        section_block(f"*{what}* on connection {where}"),
     ]
     if not flapping:
         cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
-        blocks += [_section(_queue_text(q, cap)) for q in queues]
+        blocks += [section_block(_queue_text(q, cap)) for q in queues]
         if len(incident.queues) > len(queues):
-            blocks.append(_section(f"… and {len(incident.queues) - len(queues)} more"))
+            blocks.append(section_block(f"… and {len(incident.queues) - len(queues)} more"))
     notes = [f"Detected {_at(incident.started_at)}"]
     if acknowledged_by:
         notes.append(f":eyes: Acknowledged by {mention(acknowledged_by)}")
@@ -149,32 +117,34 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
             "stable": "stable again",
         }.get(incident.resolution, "recovered")
         blocks.append(
-            _section(
+            section_block(
                 f":white_check_mark: *Resolved* {_at(incident.resolved_at)} ({how}) "
                 f"after {_duration(down)} down"
             )
         )
-    blocks.append(_context(*notes))
+    blocks.append(context_block(notes))
     buttons = _alert_buttons(incident)
     if buttons:
-        blocks.append(ActionsBlock(block_id=ALERT_ACTIONS, elements=buttons).to_dict())
+        blocks.append({"type": "actions", "block_id": ALERT_ACTIONS, "elements": buttons})
     state = "resolved" if incident.resolved_at is not None else "FAILED"
     names = ", ".join(q.name for q in queues)
     verb = "is flapping" if flapping else state
-    return Message(text=_fallback(f"{name}: {names} {verb}"), blocks=blocks)
+    return Message(text=fallback_text(f"{name}: {names} {verb}"), blocks=blocks)
 
 
-def _alert_buttons(incident: Incident) -> list[ButtonElement]:
+def _alert_buttons(incident: Incident) -> list[dict[str, Any]]:
     connection_id = incident.connection_id
     if len(connection_id) + 4 > BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
         return []
-    buttons = [_button("Refresh", ACTION_REFRESH, connection_id)]
+    buttons = [button_element("Refresh", ACTION_REFRESH, value=connection_id)]
     if incident.resolved_at is None:
         buttons += [
-            _button(f"Mute {hours} h", f"{ACTION_MUTE}_{hours}h", f"{connection_id}|{hours}")
+            button_element(
+                f"Mute {hours} h", f"{ACTION_MUTE}_{hours}h", value=f"{connection_id}|{hours}"
+            )
             for hours in MUTE_HOURS
         ]
-        buttons.append(_button("Acknowledge", ACTION_ACK, connection_id))
+        buttons.append(button_element("Acknowledge", ACTION_ACK, value=connection_id))
     return buttons
 
 
@@ -187,7 +157,7 @@ def recovered_reply(event: Recovered) -> Message:
     else:
         change = f"left FAILED and is now {escape_mrkdwn(event.status)}"
     text = f":white_check_mark: {what} {change} after {_duration(event.down_for)}"
-    return Message(text=_fallback(f"{event.binding} recovered"), blocks=[_section(text)])
+    return Message(text=fallback_text(f"{event.binding} recovered"), blocks=[section_block(text)])
 
 
 def flipped_reply(event: Flipped) -> Message:
@@ -195,7 +165,7 @@ def flipped_reply(event: Flipped) -> Message:
     if event.err_msg.strip():
         text += f": {truncate(event.err_msg, 1500)}"
     return Message(
-        text=_fallback(f"{event.binding} is now {event.status}"), blocks=[_section(text)]
+        text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[section_block(text)]
     )
 
 
@@ -204,7 +174,9 @@ def stabilised_reply(event: Stabilised) -> Message:
         f":large_green_circle: {_binding(event.kind, event.binding)} has been "
         f"*{escape_mrkdwn(event.status)}* for {_duration(event.stable_for)}: no longer flapping"
     )
-    return Message(text=_fallback(f"{event.binding} stopped flapping"), blocks=[_section(text)])
+    return Message(
+        text=fallback_text(f"{event.binding} stopped flapping"), blocks=[section_block(text)]
+    )
 
 
 def gone_notice(event: Gone) -> Message:
@@ -213,7 +185,7 @@ def gone_notice(event: Gone) -> Message:
         f":wastebasket: Connection {_connection(event.connection_name, event.connection_id)} {what}"
     )
     name = event.connection_name or event.connection_id
-    return Message(text=_fallback(f"{name} {what}"), blocks=[_section(text)])
+    return Message(text=fallback_text(f"{name} {what}"), blocks=[section_block(text)])
 
 
 def stuck_notice(event: Stuck) -> Message:
@@ -223,7 +195,7 @@ def stuck_notice(event: Stuck) -> Message:
         f"{_at(event.since)}"
     )
     fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
-    return Message(text=_fallback(fallback), blocks=[_section(text)])
+    return Message(text=fallback_text(fallback), blocks=[section_block(text)])
 
 
 def unreachable_notice(event: DliUnreachable) -> Message:
@@ -231,9 +203,9 @@ def unreachable_notice(event: DliUnreachable) -> Message:
         f":warning: *Cannot reach DLI* since {_at(event.since)}: watched connections are not "
         f"being checked. Last error: {truncate(event.reason, 500)}"
     )
-    return Message(text=_fallback("Cannot reach DLI"), blocks=[_section(text)])
+    return Message(text=fallback_text("Cannot reach DLI"), blocks=[section_block(text)])
 
 
 def reachable_notice(event: DliReachable) -> Message:
     text = f":white_check_mark: DLI is reachable again after {_duration(event.down_for)}"
-    return Message(text=_fallback("DLI is reachable again"), blocks=[_section(text)])
+    return Message(text=fallback_text("DLI is reachable again"), blocks=[section_block(text)])

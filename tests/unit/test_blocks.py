@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 
 from bot.blocks import (
     Message,
@@ -27,6 +23,7 @@ from bot.blocks import (
 )
 from bot.cache import Lookup, Source
 from bot.dli.models import Connection
+from tests.slack_limits import assert_within_slack_limits, prose_of, text_objects
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SEED: dict[str, Any] = {
@@ -58,77 +55,6 @@ EVIL = (
 )
 MARKER_RE = re.compile(r"… \(truncated, \d+ more chars\)")
 
-# Block Kit limits as Slack documents them (design/slack-platform.md), independent of bot.blocks.
-MAX_BLOCKS, SECTION_TEXT, FIELDS, FIELD_TEXT, HEADER_TEXT = 50, 3000, 10, 2000, 150
-CONTEXT_ELEMENTS, ACTION_ELEMENTS, BUTTON_TEXT, ACTION_ID, BUTTON_VALUE = 10, 25, 75, 255, 2000
-MESSAGE_TEXT = 12_000
-
-_DATE_TOKEN = re.compile(r"<!date\^-?\d+\^\{date_short_pretty\} \{time\}\|[^<>]*>")
-_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-
-
-def _text_objects(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
-            yield node
-        for value in node.values():
-            yield from _text_objects(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _text_objects(item)
-
-
-def prose_of(mrkdwn: str) -> str:
-    """The parts of a mrkdwn string Slack would format: outside code spans and date tokens."""
-    return _CODE.sub("", _DATE_TOKEN.sub("", mrkdwn))
-
-
-def assert_inert(mrkdwn: str) -> None:
-    """Nothing in `mrkdwn` can ping, link, break out of code or hide behind control characters."""
-    without_dates = _DATE_TOKEN.sub("", mrkdwn)
-    assert "<" not in without_dates and ">" not in without_dates, mrkdwn
-    assert "`" not in prose_of(mrkdwn), f"unbalanced code span in {mrkdwn!r}"
-    assert not re.search(r"@(channel|here|everyone)", mrkdwn, re.IGNORECASE), mrkdwn
-    assert not _INVISIBLE.search(mrkdwn), mrkdwn
-    for char in mrkdwn:
-        assert char in "\n\t" or unicodedata.category(char) != "Cc", repr(mrkdwn)
-
-
-def assert_within_slack_limits(message: Message) -> None:
-    """Every limit Slack enforces (slack_sdk checks some on to_dict, the rest here), and safety."""
-    assert isinstance(message, Message)
-    assert message.text.strip()
-    assert_inert(message.text)
-    json.dumps(message.blocks)
-    assert 0 < len(message.blocks) <= MAX_BLOCKS
-    for block in message.blocks:
-        assert Block.parse(block).to_dict() == block  # real slack_sdk objects validate it
-        kind = block["type"]
-        if kind == "header":
-            assert block["text"]["type"] == "plain_text"
-            assert len(block["text"]["text"]) <= HEADER_TEXT
-        elif kind == "section":
-            if "text" in block:
-                assert len(block["text"]["text"]) <= SECTION_TEXT
-            assert len(block.get("fields", [])) <= FIELDS
-            assert all(len(f["text"]) <= FIELD_TEXT for f in block.get("fields", []))
-        elif kind == "context":
-            assert len(block["elements"]) <= CONTEXT_ELEMENTS
-        elif kind == "actions":
-            assert len(block["elements"]) <= ACTION_ELEMENTS
-        for button in [block.get("accessory") or {}, *block.get("elements", [])]:
-            if button.get("type") == "button":
-                assert len(button["text"]["text"]) <= BUTTON_TEXT
-                assert len(button["action_id"]) <= ACTION_ID
-                assert len(button.get("value", "")) <= BUTTON_VALUE
-    texts = list(_text_objects(message.blocks))
-    assert sum(len(t["text"]) for t in texts) <= MESSAGE_TEXT
-    for text in texts:
-        if text["type"] == "mrkdwn":
-            assert text.get("verbatim") is True, "mrkdwn without verbatim auto-parses mentions"
-            assert_inert(text["text"])
-
 
 def connection(**overrides: Any) -> Connection:
     return Connection.model_validate({**SEED, **overrides})
@@ -149,7 +75,7 @@ def section_texts(message: Message) -> list[str]:
 
 
 def all_text(message: Message) -> str:
-    return "\n".join(t["text"] for t in _text_objects(message.blocks))
+    return "\n".join(t["text"] for t in text_objects(message.blocks))
 
 
 def index_of(message: Message, needle: str) -> int:
@@ -371,7 +297,7 @@ def test_hostile_text_everywhere_is_inert() -> None:
     ]
     for message in messages:
         assert_within_slack_limits(message)
-        mrkdwn = [t["text"] for t in _text_objects(message.blocks) if t["type"] == "mrkdwn"]
+        mrkdwn = [t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"]
         for text in [message.text, *mrkdwn]:
             for markup in ("*bold*", "_it_", "~strike~"):
                 assert markup not in prose_of(text)

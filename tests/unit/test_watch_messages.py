@@ -5,8 +5,30 @@ from __future__ import annotations
 import json
 
 from bot.blocks import FALLBACK_MAX, block_text_length
-from bot.watch.messages import ALERT_ACTIONS, alert_message, gone_notice, mention
-from bot.watch.transitions import Gone, Incident, IncidentQueue
+from bot.watch.messages import (
+    ALERT_ACTIONS,
+    alert_message,
+    flipped_reply,
+    gone_notice,
+    mention,
+    reachable_notice,
+    recovered_reply,
+    stabilised_reply,
+    stuck_notice,
+    unreachable_notice,
+)
+from bot.watch.transitions import (
+    DliReachable,
+    DliUnreachable,
+    Flipped,
+    Gone,
+    Incident,
+    IncidentQueue,
+    Recovered,
+    Stabilised,
+    Stuck,
+)
+from tests.slack_limits import assert_within_slack_limits
 
 CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
 HOSTILE = "<!channel> *bold* <http://evil|click> @here `tick`"
@@ -93,3 +115,25 @@ def test_open_and_resolved_alerts_mark_their_buttons_as_an_alerts() -> None:
     for alert in (incident(), incident(resolved_at=1_700_003_600.0, resolution="recovered")):
         [actions] = [b for b in alert_message(alert).blocks if b["type"] == "actions"]
         assert actions["block_id"] == ALERT_ACTIONS
+
+
+def test_every_watcher_message_is_within_slack_limits_and_inert() -> None:
+    evil_name, evil_err = HOSTILE * 3, HOSTILE * 400
+    messages = [
+        alert_message(incident(queues=40, err_msg=evil_err)),
+        alert_message(incident(), acknowledged_by="U0ACKER"),
+        alert_message(incident(resolved_at=1_700_003_600.0, resolution="recovered")),
+        alert_message(incident(kind="flapping", flips=7)),
+        recovered_reply(Recovered("e1", "i1", CID, evil_name, evil_name, "queue", "ACTIVE", 90.0)),
+        recovered_reply(Recovered("e2", "i1", CID, evil_name, evil_name, "pool", HOSTILE, 90.0)),
+        flipped_reply(Flipped("e3", "i1", CID, evil_name, "queue", HOSTILE, evil_err)),
+        stabilised_reply(Stabilised("e4", "i1", CID, evil_name, "queue", "ACTIVE", 1800.0)),
+        gone_notice(Gone("e5", CID, evil_name, deleted=True)),
+        gone_notice(Gone("e6", CID, evil_name, deleted=False)),
+        stuck_notice(Stuck("e7", CID, evil_name, evil_name, "pool", 1_700_000_000.0)),
+        unreachable_notice(DliUnreachable("e8", 1_700_000_000.0, evil_err)),
+        reachable_notice(DliReachable("e9", 600.0)),
+    ]
+
+    for message in messages:
+        assert_within_slack_limits(message, mentions=["U0ACKER"])
