@@ -731,17 +731,36 @@ def connection_list(
         stale_reason=stale_reason,
         demo=demo,
     )
-    tail = [context_block(context)] if context else []
-    body = _paged_lines(
+    return _listing(
+        head,
         [_list_line(c) for c in ordered],
+        context,
+        more_hint="Look one up with `/dliconn &lt;id&gt;`, or narrow with `/dliconn list failed`.",
+        sentence=f"{len(ordered)} DLI connections ({clean_plain(filter_label)[:60]})",
+        failing=with_failed,
+    )
+
+
+def _listing(
+    head: list[dict[str, Any]],
+    lines: Sequence[str],
+    context: Sequence[str],
+    *,
+    more_hint: str,
+    sentence: str,
+    failing: Sequence[Connection],
+) -> Message:
+    """Header blocks, then one line per item paged within Slack's limits, then a context line."""
+    tail = [context_block(context[:CONTEXT_MAX])] if context else []
+    body = _paged_lines(
+        lines,
         room=MAX_BLOCKS - len(head) - len(tail),
         budget=TEXT_BUDGET - block_text_length(head + tail),
-        more_hint="Look one up with `/dliconn &lt;id&gt;`, or narrow with `/dliconn list failed`.",
+        more_hint=more_hint,
     )
-    sentence = f"{len(ordered)} DLI connections ({clean_plain(filter_label)[:60]})"
-    if with_failed:
-        names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in with_failed[:5])
-        sentence += f"; {len(with_failed)} with FAILED queues: {names}"
+    if failing:
+        names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in failing[:5])
+        sentence += f"; {len(failing)} with FAILED queues: {names}"
     return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
@@ -943,18 +962,14 @@ def watches_message(
     ]
     context = [*notes, *_freshness(None, now=now, fetched_at=None, request_id=None,
                                    stale_reason=None, demo=demo)]  # fmt: skip
-    tail = [context_block(context[:CONTEXT_MAX])] if context else []
-    body = _paged_lines(
+    return _listing(
+        head,
         lines,
-        room=MAX_BLOCKS - len(head) - len(tail),
-        budget=TEXT_BUDGET - block_text_length(head + tail),
+        context,
         more_hint="Stop one with `/dliconn unwatch &lt;id-or-name&gt;`.",
+        sentence=f"{total} connections watched here",
+        failing=failing,
     )
-    sentence = f"{total} connections watched here"
-    if failing:
-        names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in failing[:5])
-        sentence += f"; FAILED queues on: {names}"
-    return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
 HOME_MAX_BLOCKS: Final = 100
