@@ -5,6 +5,13 @@ at most one per `per_channel_gap` seconds (Slack allows about one message per se
 channel). A 429 holds the channel for Retry-After; transport and server errors retry the job
 with capped backoff, forever: an alert is never dropped because Slack was briefly away. A channel
 the bot cannot post in any more is paused and its pending jobs dropped, instead of retrying.
+Anything else a job raises (a bug, a stored incident that no longer validates) is logged and
+retried with the same backoff, and the job dropped after `MAX_UNEXPECTED_FAILURES` tries, so one
+poisoned job never holds up the outbox. A post Slack accepted is never sent again by this sender:
+recording it survives a short Redis blip, and an answer without a ts is not retried.
+
+The client must not retry 429s itself (slack_sdk's rate-limit retry handler sleeps Retry-After
+inside the call, stalling every channel's drain behind one rate-limited channel).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import Message
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
+from bot.store import STORE_ERRORS
 from bot.watch import messages
 from bot.watch.jobs import Job
 from bot.watch.state import WatchStore
@@ -40,6 +48,10 @@ _TRANSIENT_ERRORS: Final = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 _DEFAULT_BACKOFF: Final = RetryPolicy(attempts=1_000_000, base=1.0, cap=300.0)
+#: Tries at an unexpected failure before the job is dropped.
+MAX_UNEXPECTED_FAILURES: Final = 5
+#: Recording a post: up to 5 tries within about 3 s, to ride out a Redis failover or blip.
+RECORD_RETRY: Final = RetryPolicy(attempts=5, base=0.2, cap=1.6)
 
 
 class _Drop(Exception):
@@ -54,8 +66,9 @@ class Notifier:
         subscriptions: SubscriptionStore,
         *,
         per_channel_gap: float = 1.0,
-        claim_ttl: float = 30.0,
+        claim_ttl: float = 60.0,
         backoff: RetryPolicy | None = None,
+        record_retry: RetryPolicy = RECORD_RETRY,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -67,17 +80,23 @@ class Notifier:
         self._gap = per_channel_gap
         self._claim_ttl = claim_ttl
         self._backoff = backoff or _DEFAULT_BACKOFF
+        self._record_retry = record_retry
         self._metrics = metrics
         self._clock = clock
         self._wall = wall_clock
         self._rng = rng or random.Random()
         self._token = uuid.uuid4().hex
         self._channel_free_at: dict[str, float] = {}
+        # In memory: a restart grants a poisoned job a few more tries, which is harmless.
+        self._unexpected: dict[str, int] = {}
 
     async def drain(self) -> float:
         """Send every job that may go now (one per channel); seconds until the next may go."""
         jobs = await self._store.pending()
         paused = await self._subscriptions.paused()
+        if self._unexpected:  # forget jobs finished elsewhere
+            queued = {job.id for job in jobs}
+            self._unexpected = {i: n for i, n in self._unexpected.items() if i in queued}
         wait = math.inf
         visited: set[str] = set()
         for job in jobs:
@@ -98,7 +117,12 @@ class Notifier:
             if not await self._store.claim(job.id, self._token, self._claim_ttl):
                 wait = min(wait, self._gap)  # another sender has it; look again soon
                 continue
-            await self._send(job)
+            try:
+                await self._send(job)
+            except STORE_ERRORS:
+                raise  # the outbox itself is unavailable: the send loop backs off
+            except Exception:
+                await self._failed_unexpectedly(job)
             wait = min(wait, max(self._gap, 0.0))
         return wait
 
@@ -116,7 +140,43 @@ class Notifier:
             await self._retry(job)
         else:
             self._channel_free_at[job.channel] = self._clock() + self._gap
-            await self._store.finish(job, posted_ts=ts)
+            self._unexpected.pop(job.id, None)
+            await self._record_posted(job, ts)
+
+    async def _record_posted(self, job: Job, ts: str | None) -> None:
+        """Finish a job Slack accepted. Left in the outbox, it would be posted again once its
+        claim expires, so a store error here is retried before it is given up on."""
+        for attempt in range(1, self._record_retry.attempts + 1):
+            try:
+                await self._store.finish(job, posted_ts=ts)
+                return
+            except STORE_ERRORS as exc:
+                if attempt == self._record_retry.attempts:
+                    log.error(
+                        "outbox job %s was posted (ts %s) but cannot be recorded (%s): "
+                        "it will be posted again when its claim expires",
+                        job.id,
+                        ts,
+                        exc,
+                    )
+                    raise
+                await asyncio.sleep(self._record_retry.delay(attempt, None, self._rng))
+
+    async def _failed_unexpectedly(self, job: Job) -> None:
+        failures = self._unexpected.get(job.id, 0) + 1
+        log.exception(
+            "outbox job %s failed unexpectedly (try %d of %d)",
+            job.id,
+            failures,
+            MAX_UNEXPECTED_FAILURES,
+        )
+        if failures < MAX_UNEXPECTED_FAILURES:
+            self._unexpected[job.id] = failures
+            await self._retry(job)
+            return
+        self._unexpected.pop(job.id, None)
+        log.error("outbox job %s dropped after %d unexpected failures", job.id, failures)
+        await self._store.finish(job)
 
     async def _deliver(self, job: Job) -> str | None:
         match job.kind:
@@ -124,7 +184,7 @@ class Notifier:
                 if await self._store.alert_ts(job.incident_id, job.channel) is not None:
                     raise _Drop("already posted")
                 message = await self._render_alert(job)
-                return await self._post(job.channel, message)
+                return await self._post(job, message)
             case "refresh":
                 ts = await self._thread(job)
                 message = await self._render_alert(job)
@@ -134,9 +194,9 @@ class Notifier:
                 return None
             case "reply":
                 ts = await self._thread(job)
-                return await self._post(job.channel, Message(job.text, job.blocks), thread_ts=ts)
+                return await self._post(job, Message(job.text, job.blocks), thread_ts=ts)
             case "notice":
-                return await self._post(job.channel, Message(job.text, job.blocks))
+                return await self._post(job, Message(job.text, job.blocks))
         raise _Drop(f"unknown job kind {job.kind!r}")  # pragma: no cover - Literal-checked
 
     async def _thread(self, job: Job) -> str:
@@ -152,17 +212,25 @@ class Notifier:
         acked = await self._store.acknowledged_by(job.incident_id, job.channel)
         return messages.alert_message(incident, acknowledged_by=acked)
 
-    async def _post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
+    async def _post(
+        self, job: Job, message: Message, *, thread_ts: str | None = None
+    ) -> str | None:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         response = await self._slack.chat_postMessage(
-            channel=channel,
+            channel=job.channel,
             text=message.text,
             blocks=message.blocks,
             unfurl_links=False,
             unfurl_media=False,
             **extra,
         )
-        return str(response["ts"])
+        ts = response.get("ts")
+        if not isinstance(ts, str) or not ts:
+            # Posted all the same: sending it again would duplicate it. An alert without a ts
+            # gets no thread replies or updates.
+            log.error("Slack accepted outbox job %s but answered without a ts", job.id)
+            return None
+        return ts
 
     async def _api_error(self, job: Job, exc: SlackApiError) -> None:
         response = exc.response

@@ -6,6 +6,10 @@ posted from state that may be stale, and DLI is not polled for nothing). The lea
 renewed either, so the sender stops too; when Redis is back the first cycle compares DLI with
 the last committed state, so transitions during the outage are reported late but not lost
 (a flip that reverted within the outage is, like one between two polls, not seen).
+
+Any other exception in a cycle or a drain (a bug, data that no longer validates) is logged with
+its traceback and the loop goes on, backing off while it repeats: only `stop` or a cancellation
+ends either loop, so a sender can never die quietly while polling piles up jobs.
 """
 
 from __future__ import annotations
@@ -52,7 +56,10 @@ class WatchOptions:
     lease_ttl: float | None = None  # None: takeover within max(30 s, 3 intervals)
     cycle_timeout: float | None = None  # None: max(interval, lease ttl / 2)
     per_channel_gap: float = 1.0  # Slack: about one message per second per channel
-    claim_ttl: float = 30.0  # how long a sender that died mid-post blocks its job
+    # How long a sender that died mid-post blocks its job. It must outlive a post in progress,
+    # or another replica posts the job again: make_slack_client allows 10 s x 4 connection
+    # attempts plus about 7 s of backoff, and recording the post up to 3 s more.
+    claim_ttl: float = 60.0
     send_backoff: RetryPolicy | None = None  # None: 1 s doubling up to 5 min, jittered
 
 
@@ -233,12 +240,13 @@ async def _poll_loop(
         # Polls start at a fixed rate, not an interval after the last one ended: a change is
         # seen within one interval plus one cycle, however long cycles take.
         started = time.monotonic()
+        held = False
         try:
             held = await lease.acquire()
             if held and started >= next_poll:
                 outcome = await watcher.cycle(lease.token)
                 failures = 0 if outcome.dli_ok else failures + 1
-                next_poll = started + _poll_period(interval, failures, outcome)
+                next_poll = started + _poll_period(interval, failures, outcome.retry_after)
                 if outcome.jobs:
                     wake.set()
             if store_down:
@@ -249,6 +257,11 @@ async def _poll_loop(
             if not store_down:
                 log.warning("watcher state store unavailable, skipping cycles: %s", exc)
                 store_down = True
+        except Exception:
+            # `held` stays what the lease said: the cycle failed, not the lease.
+            failures += 1
+            next_poll = started + _poll_period(interval, failures, None)
+            log.exception("watch cycle failed; polling again in %.1fs", next_poll - started)
         if held != leader.is_set():
             log.info("watcher lease %s", "taken" if held else "lost")
             (leader.set if held else leader.clear)()
@@ -271,12 +284,16 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _poll_period(interval: float, failures: int, outcome: CycleOutcome) -> float:
+def _poll_period(interval: float, failures: int, retry_after: float | None) -> float:
     """From one poll's start to the next: an interval, longer while DLI fails or throttles."""
+    return max(_backoff(interval, failures), retry_after or 0.0)
+
+
+def _backoff(interval: float, failures: int) -> float:
+    """An interval, doubling with each consecutive failure up to a cap."""
     if failures == 0:
         return interval
-    backoff = interval * min(2.0 ** (failures - 1), _MAX_BACKOFF_INTERVALS)
-    return max(backoff, outcome.retry_after or 0.0)
+    return interval * min(2.0 ** (failures - 1), _MAX_BACKOFF_INTERVALS)
 
 
 async def _send_loop(
@@ -286,13 +303,20 @@ async def _send_loop(
     wake: asyncio.Event,
     interval: float,
 ) -> None:
+    failures = 0
     while not stop.is_set():
         wait = interval
         if leader.is_set():
             try:
                 # Jobs also arrive from other processes (acknowledgements): look every interval.
                 wait = min(await notifier.drain(), interval)
+                failures = 0
             except STORE_ERRORS as exc:
                 log.warning("outbox unavailable: %s", exc)
+            except Exception:
+                failures += 1
+                wait = _backoff(interval, failures)
+                log.exception("draining the outbox failed; trying again in %.1fs", wait)
         wake.clear()
-        await sleep_until(stop, wake, wait)
+        # Not woken early after a failure: a wake-up would undo the backoff.
+        await sleep_until(stop, None if failures else wake, wait)

@@ -10,14 +10,18 @@ Exactly-once design:
 * Job ids derive from the state (event ids), and the sender claims a job (SET NX PX) before
   sending it. After Slack accepts a post, the posted ts is recorded and the job deleted in one
   MULTI/EXEC.
-* The one remaining window: a watcher killed after Slack accepted a post but before that record
-  (a few milliseconds) leaves the job in the outbox, and it is posted again once its claim
-  expires. Slack offers no idempotency key for chat.postMessage, so this cannot be closed.
+* What remains can post a job twice, because Slack offers no idempotency key for
+  chat.postMessage: a watcher killed after Slack accepted a post but before that record (a few
+  milliseconds), or Redis unreachable for longer than the sender retries the record (about
+  3 s), leaves the job in the outbox, and it is posted again once its claim expires. So does a
+  post whose answer was lost (a timeout or dropped connection after Slack accepted it), which
+  the sender retries like any transport error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,12 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
 from bot.watch.jobs import Job
 from bot.watch.lease import Lease, MemoryLease, RedisLease
 from bot.watch.transitions import ConnState, Incident, Meta
+
+log = logging.getLogger(__name__)
 
 STATE_KEYS: Final = "watch:v1:"
 #: How long incidents, their alert ts and acknowledgements are kept after their last change.
@@ -362,10 +369,23 @@ class RedisWatchStore:
         if not ids:
             return []
         raw = await self._redis.hmget(self._key("jobs"), ids)
-        jobs = [Job.model_validate_json(r) for r in raw if r is not None]
-        orphans = [i for i, r in zip(ids, raw, strict=True) if r is None]
-        if orphans:
-            await self._redis.zrem(self._key("outbox"), *orphans)
+        jobs: list[Job] = []
+        orphans: list[str] = []
+        unreadable: list[str] = []
+        for job_id, record in zip(ids, raw, strict=True):
+            if record is None:
+                orphans.append(job_id)
+            elif (job := _parse_job(job_id, record)) is None:
+                unreadable.append(job_id)
+            else:
+                jobs.append(job)
+        if orphans or unreadable:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if orphans:
+                    pipe.zrem(self._key("outbox"), *orphans)
+                for job_id in unreadable:
+                    self._forget(pipe, job_id)
+                await pipe.execute()
         return jobs
 
     async def claim(self, job_id: str, token: str, ttl: float) -> bool:
@@ -452,6 +472,16 @@ class RedisWatchStore:
 
     async def aclose(self) -> None:
         return None  # the client belongs to whoever built it
+
+
+def _parse_job(job_id: str, record: bytes | str) -> Job | None:
+    """The stored job, or None when it no longer reads as one (then it is to be forgotten:
+    read again, it would fail again and hold up its channel on every drain)."""
+    try:
+        return Job.model_validate_json(record)
+    except ValidationError as exc:
+        log.error("dropping outbox job %s: it no longer reads as a job (%s)", job_id, exc)
+        return None
 
 
 def _copy(snapshot: Snapshot) -> Snapshot:

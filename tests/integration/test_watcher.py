@@ -326,6 +326,29 @@ async def test_slack_429_is_posted_after_retry_after(rig: Rig) -> None:
     assert ok.time - limited.time >= 1.0
 
 
+async def test_a_rate_limited_channel_does_not_hold_up_the_others(rig: Rig) -> None:
+    # The rig's client has no rate-limit retry handler (as the watcher's must not): a 429 is
+    # the notifier's to handle, holding that channel only.
+    await rig.subscribe(ALERTS)
+    await rig.subscribe(OTHER)
+    await rig.start()
+    await rig.cycles()
+    rig.slack.rate_limit("chat.postMessage", retry_after=1, times=1, channel=ALERTS)
+    rig.dli.set_queue(CID, "q1", "FAILED", "x")
+    [other] = await rig.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.ok and c.channel == OTHER
+    )
+    [alert] = await rig.slack.wait_for(
+        "chat.postMessage", predicate=lambda c: c.ok and c.channel == ALERTS
+    )
+    [limited] = rig.slack.calls_to("chat.postMessage", lambda c: c.status == 429)
+    assert limited.channel == ALERTS
+    assert other.time - limited.time < 0.5
+    assert alert.time - limited.time >= 1.0
+    await rig.cycles()
+    assert len(rig.slack.calls_to("chat.postMessage")) == 3
+
+
 async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:
     await rig.subscribe(ALERTS)
     await rig.subscribe(OTHER)

@@ -227,3 +227,21 @@ async def test_subscriptions_without_a_generation_are_read_every_time(
     assert await watcher.all_watched() == {CID: {"C1"}}
     await redis_client.sadd(f"{keys}conn:{CID}", "C2")
     assert await watcher.all_watched() == {CID: {"C1", "C2"}}
+
+
+async def test_an_outbox_job_that_no_longer_validates_is_dropped_not_blocking(
+    redis_client: aioredis.Redis, key_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisWatchStore(redis_client, PROJECT, prefix=key_prefix)
+    keys = f"{key_prefix}{STATE_KEYS}{PROJECT}:"
+    # An older or newer release's job, ahead of a good one in the outbox.
+    await redis_client.hset(f"{keys}jobs", "stale", '{"id": "stale", "kind": "digest"}')
+    await redis_client.zadd(f"{keys}outbox", {"stale": 0})
+    good = Job(id="good", channel="C1", kind="notice", text="hi")
+    await store.enqueue([good])
+    assert await store.pending() == [good]
+    assert await redis_client.hexists(f"{keys}jobs", "stale") == 0
+    assert await redis_client.zscore(f"{keys}outbox", "stale") is None
+    [logged] = [r for r in caplog.records if "stale" in r.getMessage()]
+    assert logged.levelname == "ERROR"
+    assert await store.pending() == [good]
