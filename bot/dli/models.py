@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Generic, TypeVar, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -179,7 +180,8 @@ class ListedConnection:
 
     __pydantic_config__ = _SKIP_THE_REST
 
-    id: str
+    # Lower-case, as subscriptions store ids: a connection must never go unwatched over case.
+    id: Annotated[str, AfterValidator(str.lower)]
     name: Text = ""
     status: Text = ""
     available_queue_info: Annotated[tuple[ListedQueue, ...], _NULL_IS_EMPTY] = ()

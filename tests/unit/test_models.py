@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bot.dli.demo import demo_connections
-from bot.dli.models import Connection, ListConnectionsResponse, ShowConnectionResponse
+from bot.dli.models import (
+    Connection,
+    ListConnectionsResponse,
+    ListedConnections,
+    ShowConnectionResponse,
+)
 
 SEED: dict[str, Any] = next(c for c in demo_connections() if c["name"] == "withvpc")
 
@@ -63,3 +68,11 @@ def test_list_answers_parse_every_connection() -> None:
 
     assert answer.connections[0].name == "withvpc"
     assert answer.connections[0].is_privis is True
+
+
+def test_the_watchers_listed_ids_are_lower_case_like_subscriptions() -> None:
+    listed = ListedConnections.model_validate_json(
+        '{"connections": [{"id": "4C693ECC-BAB8-4113-A838-129CEDC9A563", "status": "ACTIVE"}]}'
+    )
+
+    assert listed.connections[0].id == "4c693ecc-bab8-4113-a838-129cedc9a563"
