@@ -7,11 +7,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from uuid import uuid4
 
 from aiohttp import web
+
+from bot.lifecycle import LocalServer
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -87,7 +88,7 @@ class _ApiError(Exception):
         self.detail = detail
 
 
-class FakeSlackApi:
+class FakeSlackApi(LocalServer):
     """Plays the Slack Web API on 127.0.0.1 (an ephemeral port) and records every request.
 
     Messages posted with chat.postMessage are kept, so chat.update / chat.delete of an unknown
@@ -132,18 +133,6 @@ class FakeSlackApi:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

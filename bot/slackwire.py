@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlencode
 from uuid import uuid4
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from bot.lifecycle import Closing
 from bot.localslack import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -277,7 +277,7 @@ def signed_headers(
     }
 
 
-class SlackSender:
+class SlackSender(Closing):
     """Posts signed requests to a running app the way Slack does, including its mistakes.
 
     `retry_num`/`retry_reason` mark an Events API redelivery; `age` backdates the timestamp
@@ -310,14 +310,3 @@ class SlackSender:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

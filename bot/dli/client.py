@@ -9,7 +9,6 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -40,6 +39,7 @@ from bot.errors import (
     Throttled,
     Unavailable,
 )
+from bot.lifecycle import Closing
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
 
@@ -298,7 +298,7 @@ async def _walk(
         offset += len(connections)
 
 
-class DliClient:
+class DliClient(Closing):
     """Reads enhanced datasource connections of one project; every failure is a DliError."""
 
     def __init__(
@@ -353,17 +353,6 @@ class DliClient:
         self._direct: _Direct | None = None
         if own is not None and (auth is None or isinstance(auth, AkSkAuth)):
             self._direct = _Direct(own, url, headers, auth, timeouts(http_timeout.as_dict()))
-
-    async def __aenter__(self) -> DliClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -44,6 +44,7 @@ from bot.dli.demo import (
     demo_connections,
     synthetic_connections,
 )
+from bot.lifecycle import LocalServer
 
 CONTROL_PREFIX: Final = "/_fake/"
 _API_PREFIX: Final = "/v2.0/{project_id}/datasource/enhanced-connections"
@@ -195,7 +196,7 @@ def _has_tags(connection: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
     return all(tags.get(key) == value for key, value in wanted.items())
 
 
-class FakeDli:
+class FakeDli(LocalServer):
     """The fake DLI endpoint. Use `async with FakeDli(...) as fake:` and point a client at `url`."""
 
     def __init__(
@@ -254,13 +255,6 @@ class FakeDli:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

@@ -22,33 +22,13 @@ from bot.blocks import (
     truncate,
 )
 from bot.cache import Lookup, Source
+from bot.dli.demo import demo_connections
 from bot.dli.models import Connection
 from tests.slack_limits import assert_within_slack_limits, prose_of, text_objects
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-SEED: dict[str, Any] = {
-    "is_success": True,
-    "message": "",
-    "name": "withvpc",
-    "id": "4c693ecc-bab8-4113-a838-129cedc9a563",
-    "available_queue_info": [
-        {
-            "status": "ACTIVE",
-            "name": "resource_mode_1",
-            "peer_id": "d2ae6628-fa37-4e04-806d-c59c497492d1",
-            "err_msg": "",
-            "update_time": 1566889577861,
-        }
-    ],
-    "dest_vpc_id": "22094d8f-c310-4621-913d-4c4d655d8495",
-    "dest_network_id": "78f2562a-36e4-4b39-95b9-f5aab22e1281",
-    "create_time": 1566888011125,
-    "status": "ACTIVE",
-    "hosts": [
-        {"ip": "192.168.0.1", "name": "ecs-97f8-0001"},
-        {"ip": "192.168.0.2", "name": "ecs-97f8-0002"},
-    ],
-}
+# The seed page's `withvpc`, as the demo data carries it verbatim.
+SEED: dict[str, Any] = next(c for c in demo_connections() if c["name"] == "withvpc")
 EVIL = (
     "<!channel> <!here> <@U123> <http://evil|click> *bold* _it_ ~strike~ `tick` ```fence``` "
     "&amp; @here @everyone\nline two\r\n\u202eRTL\u200bZW\u2066\x00\x1b[31m"
