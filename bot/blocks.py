@@ -835,7 +835,7 @@ _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
         ":warning: DLI sent an answer the bot could not read.",
         "Try again; if it persists, report the request id.",
     ),
-    "bad_input": (":grey_question: I could not understand {subject}.", "Try `/dliconn help`."),
+    "bad_input": (":grey_question: I did not understand that: {subject}.", "Try `/dliconn help`."),
     "store_unavailable": (
         ":warning: The bot's storage (Redis) is unreachable right now.",
         "Lookups still work; watching needs the storage. Try again in a minute.",

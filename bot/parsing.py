@@ -95,12 +95,12 @@ _MAX_ECHO_CHARS: Final = 40
 
 HELP_TEXT: Final = f"""\
 *dliconn* looks up DLI enhanced datasource connections.
-• `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn &lt;name&gt;`: the connection's card
-• `/dliconn show &lt;id-or-name&gt;`: the same; use it for a name that is also a command \
+• `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn <name>`: the connection's card
+• `/dliconn show <id-or-name>`: the same; use it for a name that is also a command \
 (`/dliconn show list`)
 • `/dliconn list [failed|active|deleted]`: list connections (all by default)
-• `/dliconn watch &lt;id-or-name&gt;`: alert this channel when its queues or pools fail
-• `/dliconn unwatch &lt;id-or-name&gt;`: stop those alerts
+• `/dliconn watch <id-or-name>`: alert this channel when its queues or pools fail
+• `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
@@ -114,7 +114,7 @@ def is_connection_id(value: str) -> bool:
 def parse_command(text: str) -> Command:
     """Turn `/dliconn` text into a Command; anything unusable becomes `Help` with a reason."""
     if len(text) > MAX_COMMAND_CHARS:
-        return Help(f"that is longer than {MAX_COMMAND_CHARS} characters")
+        return Help(f"it is longer than {MAX_COMMAND_CHARS} characters")
     words = _words(text)
     if not words:
         return Help()
@@ -122,12 +122,12 @@ def parse_command(text: str) -> Command:
     if keyword == "help":
         return Help()
     if keyword == "watches":
-        return Help("`watches` takes no arguments") if args else Watches()
+        return Help("watches takes no arguments") if args else Watches()
     if keyword == "list":
         return _parse_list(args)
     if keyword in _TARGETED:
         if len(args) != 1:
-            return Help(f"`{keyword}` takes one connection id or name")
+            return Help(f"{keyword} takes one connection id or name")
         target = _target(args[0])
         if isinstance(target, Help):
             return target
@@ -175,7 +175,7 @@ def _parse_list(args: list[str]) -> Command:
         return ListConnections()
     wanted = _LIST_FILTER_BY_WORD.get(args[0].lower())
     if len(args) > 1 or wanted is None:
-        return Help(f"`list` takes one of: {', '.join(LIST_FILTERS[1:])}")
+        return Help(f"list takes one of: {', '.join(LIST_FILTERS[1:])}")
     return ListConnections(wanted)
 
 

@@ -109,7 +109,7 @@ async def test_empty_or_blank_commands_get_help(console: Console, line: str) -> 
 async def test_garbage_points_to_help(console: Console, line: str, reason: str) -> None:
     reply = await console.say(line)
 
-    assert f"I could not understand {reason}." in reply
+    assert f"I did not understand that: {reason}." in reply
     assert "Try /dliconn help" in reply
     assert "(only visible to you)" in reply
 

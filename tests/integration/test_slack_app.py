@@ -201,8 +201,8 @@ async def test_an_unknown_id_is_not_found_without_internals(stack: SlackStack) -
         ("", HELP_HEADLINE),
         ("   ", HELP_HEADLINE),
         ("!!! ???", HELP_HEADLINE),
-        ("foo bar baz", 'I could not understand unknown command: "foo".'),
-        ("x" * 4001, "I could not understand that is longer than 4000 characters."),
+        ("foo bar baz", 'I did not understand that: unknown command: "foo".'),
+        ("x" * 4001, "I did not understand that: it is longer than 4000 characters."),
     ],
     ids=["empty", "blank", "punctuation", "unknown-command", "4001-chars"],
 )

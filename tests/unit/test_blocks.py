@@ -24,6 +24,7 @@ from bot.blocks import (
 from bot.cache import Lookup, Source
 from bot.dli.demo import demo_connections
 from bot.dli.models import Connection
+from bot.parsing import HELP_TEXT
 from tests.slack_limits import assert_within_slack_limits, prose_of, text_objects
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -364,7 +365,7 @@ def test_choose_connection_offers_a_show_button_per_match() -> None:
         ("unavailable", "Try again in a minute."),
         ("auth_failed", "Check the AK/SK"),
         ("bad_response", "could not read"),
-        ("bad_input", "I could not understand `nope`."),
+        ("bad_input", "I did not understand that: `nope`."),
         ("unexpected", "went wrong"),
         ("KeyError('secret')", "went wrong"),
     ],
@@ -383,6 +384,14 @@ def test_error_hint_and_stale_copy() -> None:
     hinted = error_message("bad_input", subject="x", hint="Usage: `/dliconn <id>`")
     assert_within_slack_limits(hinted)
     assert "Usage: `/dliconn &lt;id&gt;`" in all_text(hinted)
+
+
+def test_the_real_help_text_is_escaped_exactly_once() -> None:
+    message = help_message(HELP_TEXT)
+
+    assert_within_slack_limits(message)
+    assert "`/dliconn watch &lt;id-or-name&gt;`" in all_text(message)
+    assert "&amp;" not in all_text(message)
 
 
 def test_help_message_keeps_formatting_and_fits() -> None:
