@@ -64,7 +64,7 @@ ACTION_SHARE: Final = "dliconn_share"
 ACTION_SHOW: Final = "dliconn_show"
 ACTION_CONSOLE: Final = "dliconn_console"
 
-WatchState = Literal["watching", "not_watching", "unavailable"]
+WatchState = Literal["watching", "not_watching"]
 # mrkdwn: untrusted text in mrkdwn; code: inside a code span/block; trusted: the bot's own mrkdwn
 # (formatting kept, `&<>` escaped); plain: a plain_text object (Slack parses nothing there).
 Style = Literal["mrkdwn", "code", "trusted", "plain"]
@@ -575,7 +575,7 @@ def _card_actions(
         buttons.append(button_element("Refresh", ACTION_REFRESH, value=connection.id))
         if watch_state == "watching":
             buttons.append(button_element("Unwatch", ACTION_UNWATCH, value=connection.id))
-        else:  # "unavailable" still offers Watch: the handler explains why it cannot
+        else:
             buttons.append(button_element("Watch", ACTION_WATCH, value=connection.id))
         if ephemeral:
             buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
@@ -800,17 +800,6 @@ def choose_connection(matches: Sequence[Connection], query: str) -> Message:
 
 # --------------------------------------------------------------------------- errors and help
 
-
-ErrorKind = Literal[
-    "not_found",
-    "forbidden",
-    "throttled",
-    "unavailable",
-    "auth_failed",
-    "bad_response",
-    "bad_input",
-    "unexpected",
-]
 
 _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
     # kind: (headline, default hint). `{subject}` is filled with the escaped id or name.
