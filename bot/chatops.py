@@ -151,10 +151,15 @@ class ChatOps:
         targets: list[str] = find_connection_ids(text)
         if with_names:
             known = await self._known_connections()
-            ids_by_name = {c.name.lower(): c.id.lower() for c in known if c.name}
+            ids_by_name: dict[str, list[str]] = {}
+            for c in known:
+                if c.name:
+                    ids_by_name.setdefault(c.name.lower(), []).append(c.id.lower())
             for name in find_names(text, [c.name for c in known if c.name]):
-                # A connection named and also pasted by id gets one card, not two.
-                target = ids_by_name.get(name.lower(), name)
+                # A connection named and also pasted by id gets one card, not two; a name that
+                # several connections share stays a name, so the card lists them to choose.
+                ids = ids_by_name.get(name.lower(), [])
+                target = ids[0] if len(ids) == 1 else name
                 if target not in targets:
                     targets.append(target)
         if not targets:

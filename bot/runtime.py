@@ -107,8 +107,11 @@ async def watch(settings: Settings) -> None:
     finally:
         signalled.cancel()
         stop.set()
-        await watcher
-        await services.aclose()
+        try:
+            await watcher
+        finally:
+            # Even when the watcher died of a bug (re-raised above), the clients get closed.
+            await services.aclose()
 
 
 async def drain(services: Services) -> None:

@@ -70,8 +70,13 @@ class Kit:
                 ref = correlation_id()
                 log.exception("unexpected error [ref %s] in %s", ref, work.__name__)
                 if response_url:
-                    await responder(response_url, error_message("unexpected", correlation_id=ref),
-                                    response_type="ephemeral", replace_original=False)  # fmt: skip
+                    try:
+                        await responder(
+                            response_url, error_message("unexpected", correlation_id=ref),
+                            response_type="ephemeral", replace_original=False,
+                        )  # fmt: skip
+                    except Exception:
+                        log.exception("could not tell the user about error [ref %s]", ref)
             finally:
                 inflight.end()
 

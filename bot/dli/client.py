@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
+# Set on a list answer whose unreadable entries were dropped: how many, for paging.
+SKIPPED: Final = "dliconn_skipped_entries"
 MAX_DETAIL_CHARS: Final = 300
 
 # Real DLI connection ids are UUIDs. Anything outside this (deliberately looser) shape cannot name
@@ -221,12 +223,17 @@ def _without_unreadable_entries(body: dict[str, Any], model: type[M]) -> M | Non
             skipped.append(entry.get("id") if isinstance(entry, dict) else None)
         else:
             readable.append(entry)
-    if not skipped or len(readable) == len(entries):
+    if not readable or not skipped:
+        # Nothing readable is a change of format, not one bad record: a BadResponse, so that
+        # the watcher counts it as DLI failing instead of every connection disappearing.
         return None
     log.warning("DLI listed %d connection(s) that could not be read; skipped: %s", len(skipped),
                 ", ".join(str(i)[:64] for i in skipped[:5]))  # fmt: skip
     try:
-        return model.model_validate({**body, "connections": readable, "count": len(readable)})
+        # Paging goes by what DLI served, skipped ones included (see `_served`).
+        return model.model_validate(
+            {**body, "connections": readable, "count": len(readable), SKIPPED: len(skipped)}
+        )
     except ValidationError:
         return None
 
@@ -267,6 +274,12 @@ def _list_query(
     return query
 
 
+def _served(answer: ListConnectionsResponse | ListedConnections) -> int:
+    """Entries DLI put on a page: the ones read plus any skipped as unreadable."""
+    skipped = (answer.model_extra or {}).get(SKIPPED, 0)
+    return len(answer.connections) + (skipped if isinstance(skipped, int) else 0)
+
+
 class _Identified(Protocol):
     @property
     def id(self) -> str: ...
@@ -276,7 +289,8 @@ Listed = TypeVar("Listed", bound=_Identified)
 
 
 async def _walk(
-    page: Callable[[int, int], Awaitable[tuple[Sequence[Listed], str | None]]], page_size: int
+    page: Callable[[int, int], Awaitable[tuple[Sequence[Listed], int, str | None]]],
+    page_size: int,
 ) -> AsyncIterator[Listed]:
     """The connections of `page(limit, offset)` calls, as `DliClient.iter_connections` walks."""
     if page_size < 0:
@@ -284,18 +298,20 @@ async def _walk(
     seen: set[str] = set()
     offset = 0
     while True:
-        connections, request_id = await page(page_size, offset)
+        # `served`: how many DLI put on the page, counting any it sent that could not be read,
+        # so a skipped one neither ends the walk early nor shifts the offset.
+        connections, served, request_id = await page(page_size, offset)
         fresh = [c for c in connections if c.id not in seen]
         for connection in fresh:
             seen.add(connection.id)
             yield connection
-        if page_size == 0 or len(connections) < page_size:
+        if page_size == 0 or served < page_size:
             return
         if not fresh:
             raise BadResponse(
                 f"DLI paging did not advance at offset {offset}", request_id=request_id
             )
-        offset += len(connections)
+        offset += served
 
 
 class DliClient(Closing):
@@ -402,11 +418,11 @@ class DliClient(Closing):
         rather than looping forever on a server that ignores `offset`.
         """
 
-        async def page(limit: int, offset: int) -> tuple[Sequence[Connection], str | None]:
+        async def page(limit: int, offset: int) -> tuple[Sequence[Connection], int, str | None]:
             fetched = await self.list_connections(
                 name=name, status=status, tags=tags, limit=limit, offset=offset
             )
-            return fetched.value.connections, fetched.request_id
+            return fetched.value.connections, _served(fetched.value), fetched.request_id
 
         async for connection in _walk(page, page_size):
             yield connection
@@ -415,10 +431,12 @@ class DliClient(Closing):
         """`iter_connections` for a poller: each connection reduced to its id, name, status and
         bindings, for a fraction of the CPU and memory of whole `Connection`s."""
 
-        async def page(limit: int, offset: int) -> tuple[Sequence[ListedConnection], str | None]:
+        async def page(
+            limit: int, offset: int
+        ) -> tuple[Sequence[ListedConnection], int, str | None]:
             query = _list_query(limit=limit, offset=offset)
             fetched = await self._fetch("list", self._prefix, query, ListedConnections)
-            return fetched.value.connections, fetched.request_id
+            return fetched.value.connections, _served(fetched.value), fetched.request_id
 
         async for connection in _walk(page, page_size):
             yield connection

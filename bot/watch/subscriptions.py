@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Final, Protocol
@@ -21,9 +22,15 @@ _UNSUBSCRIBE = """
 local removed = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end
-redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[4], ARGV[3])
 return removed
 """
+
+
+def _new_generation() -> str:
+    # A random token rather than a counter: after a Redis failover or restart loses writes, a
+    # counter can climb back to a number this process cached with other subscriptions behind it.
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -161,10 +168,10 @@ class MemorySubscriptionStore(_Composed):
 
 class RedisSubscriptionStore(_Composed):
     """Keys: `sub:chan:<channel>` hash id -> record, `sub:conn:<id>` set of channels,
-    `sub:watched` set of ids, `sub:paused` hash channel -> reason, `sub:generation` counter
+    `sub:watched` set of ids, `sub:paused` hash channel -> reason, `sub:generation` token
     (all under the prefix).
 
-    Every subscribe and unsubscribe bumps the generation in the same step, so `all_watched`
+    Every subscribe and unsubscribe renews the generation in the same step, so `all_watched`
     reads every connection's channels again only when the generation or the paused channels
     differ from what it last read (the watcher asks every cycle; they rarely change). `bulk`
     (default: `client`) reads all subscriptions: many replies, so it may need a longer timeout.
@@ -216,13 +223,15 @@ class RedisSubscriptionStore(_Composed):
             pipe.sadd(self._conn(connection_id), channel)
             pipe.sadd(self._watched, connection_id)
             pipe.hdel(self._paused_key, channel)
-            pipe.incr(self._generation)
+            pipe.set(self._generation, _new_generation())
             created, *_ = await pipe.execute()
         return bool(created)
 
     async def unsubscribe(self, channel: str, connection_id: str) -> bool:
         keys = [self._chan(channel), self._conn(connection_id), self._watched, self._generation]
-        removed = await self._unsubscribe(keys=keys, args=[connection_id, channel])
+        removed = await self._unsubscribe(
+            keys=keys, args=[connection_id, channel, _new_generation()]
+        )
         return bool(removed)
 
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:

@@ -117,6 +117,32 @@ async def test_one_unreadable_connection_does_not_hide_the_rest_of_the_list(
     assert any(broken["id"] in r.getMessage() for r in caplog.records)
 
 
+async def test_a_skipped_connection_does_not_end_paging_early(
+    fake_dli: FakeDli, dli_client: DliClient
+) -> None:
+    # Sorted by create_time, the broken one lands on the first page of 3.
+    fake_dli.put({"id": demo_uuid("broken"), "name": "broken", "status": 1, "create_time": 1})
+
+    paged = [c.name async for c in dli_client.iter_connections(page_size=3)]
+    listed = [c.name async for c in dli_client.iter_listed(page_size=3)]
+
+    expected = sorted(c["name"] for c in demo_connections())
+    assert sorted(paged) == expected
+    assert sorted(listed) == expected
+
+
+async def test_a_list_nobody_can_read_is_a_bad_response_not_an_empty_project(
+    fake_dli: FakeDli, dli_client: DliClient
+) -> None:
+    for connection in demo_connections():
+        fake_dli.put({**connection, "status": {"changed": "format"}})
+
+    with pytest.raises(BadResponse):
+        await dli_client.list_connections(limit=0)
+    with pytest.raises(BadResponse):
+        [c async for c in dli_client.iter_listed(page_size=0)]
+
+
 async def test_list_returns_every_demo_connection_in_order(dli_client: DliClient) -> None:
     page = await dli_client.list_connections(limit=0)
 

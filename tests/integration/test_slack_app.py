@@ -268,6 +268,19 @@ async def test_a_connection_named_and_pasted_by_id_gets_one_card(stack: SlackSta
     assert "withvpc" in shown(card)
 
 
+async def test_a_mentioned_name_two_connections_share_asks_which_one(stack: SlackStack) -> None:
+    for name in ("Prod", "prod"):
+        stack.dli.put({"id": demo_uuid(f"shared-{name}"), "name": name, "status": "ACTIVE"})
+    mention = app_mention_event("is prod down?")
+    await stack.event(mention)
+    [reply] = await stack.thread(mention["ts"], 1)
+
+    text = shown(reply)
+    assert "matches 2 connections" in text
+    assert demo_uuid("shared-Prod") in text
+    assert demo_uuid("shared-prod") in text
+
+
 async def test_a_mention_of_more_than_five_gets_five_cards_and_a_compact_list(
     stack: SlackStack,
 ) -> None:

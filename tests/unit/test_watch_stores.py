@@ -216,6 +216,23 @@ async def test_subscriptions_changed_elsewhere_are_seen_on_the_next_read(
     assert await watcher.all_watched() == {CID: {"C1", "CSTRAY", "CALL"}}
 
 
+async def test_subscriptions_are_read_again_after_redis_lost_writes(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    watcher = RedisSubscriptionStore(redis_client, prefix=key_prefix)
+    web = RedisSubscriptionStore(redis_client, prefix=key_prefix)
+    await web.subscribe("C1", "conn-1", "one", "U1")
+    assert await watcher.all_watched() == {"conn-1": frozenset({"C1"})}
+
+    # Redis restarted without persistence (or failed over to a lagging replica): the write is
+    # gone, and the same number of changes is made again, with other subscriptions.
+    keys = [k async for k in redis_client.scan_iter(match=f"{key_prefix}*")]
+    await redis_client.delete(*keys)
+    await web.subscribe("C2", "conn-2", "two", "U1")
+
+    assert await watcher.all_watched() == {"conn-2": frozenset({"C2"})}
+
+
 async def test_subscriptions_without_a_generation_are_read_every_time(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
