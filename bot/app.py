@@ -23,6 +23,22 @@ from handlers.common import Kit
 log = logging.getLogger(__name__)
 
 
+class _TokenFromEnvironmentNotice(logging.Filter):
+    """Drops Bolt's start-up warning that `token` is unused because `client` was given.
+
+    Bolt reads SLACK_BOT_TOKEN from the environment itself whenever no token is passed, and
+    then warns that the client (which already carries that token) wins: a warning on every
+    start that asks nothing of an operator.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt")
+_BOLT_LOG.addFilter(_TokenFromEnvironmentNotice())
+
+
 def build_app(
     settings: Settings,
     services: Services,
@@ -43,7 +59,7 @@ def build_app(
         # Socket Mode needs no signing secret; Bolt only checks it on HTTP requests.
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_BOLT_LOG,
     )
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     app.use(_DeduplicateEvents(dedupe))
