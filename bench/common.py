@@ -12,13 +12,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, Self, TypeVar
 
 import httpx
+import redis.asyncio as aioredis
 
 from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
@@ -336,3 +339,66 @@ def standard_fake() -> FakeDliProcess:
 def standard_ids() -> list[str]:
     """The ids of the standard fake's connections, in its list order."""
     return [c["id"] for c in synthetic_connections(CONNECTIONS, FAILING_RATIO)]
+
+
+# -- Redis and child processes shared by the process-level benchmarks ------------------------
+
+# Variables the apps read: the parent's own values must not leak into a measured run.
+APP_ENV_PREFIXES: Final = ("SLACK_", "HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "PORT")
+STOP_TIMEOUT: Final = 15.0  # longer than the bot's own 10 s drain
+
+
+@asynccontextmanager
+async def scratch_redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this run's own, whose keys are deleted afterwards."""
+    prefix = f"dliconn-bench:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+def tail_of(output: IO[bytes]) -> str:
+    """The end of a child's captured output, for an error message."""
+    output.seek(0)
+    return output.read().decode(errors="replace").strip()[-2000:] or "(no output)"
+
+
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (a graceful stop, as a platform sends it), then SIGKILL if it hangs."""
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+def app_env(
+    *, secret: str, slack_url: str, dli_url: str, redis_prefix: str, cache_ttl: float
+) -> dict[str, str]:
+    """The environment of a `python -m bot` child: demo AK/SK against the fake DLI, real Redis."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(APP_ENV_PREFIXES)}
+    return {
+        **inherited,
+        "SLACK_SIGNING_SECRET": secret,
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_API_URL": slack_url,
+        "HUAWEICLOUD_SDK_AK": DEMO_ACCESS_KEY,
+        "HUAWEICLOUD_SDK_SK": DEMO_SECRET_KEY,
+        "DLI_PROJECT_ID": DEMO_PROJECT_ID,
+        "DLI_ENDPOINT": dli_url,
+        "REDIS_URL": REDIS_URL,
+        "DLICONN_REDIS_PREFIX": redis_prefix,
+        "DLICONN_CACHE_TTL": f"{cache_ttl:g}",
+        "DLICONN_LOG_LEVEL": "WARNING",
+        "DLICONN_LOG_FORMAT": "text",
+    }

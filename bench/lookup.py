@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
-
-import redis.asyncio as aioredis
 
 from bench.common import (
     LATENCY,
@@ -19,6 +16,7 @@ from bench.common import (
     demo_client,
     exactly,
     percentile,
+    scratch_redis_prefix,
     standard_fake,
     standard_ids,
     timed_each,
@@ -68,19 +66,12 @@ async def _warm(lookup: ConnectionLookup, ids: Sequence[str]) -> list[float]:
 @asynccontextmanager
 async def _scratch_redis() -> AsyncIterator[RedisStore]:
     """A RedisStore under a prefix of its own, whose keys are deleted afterwards."""
-    prefix = f"dliconn-bench:{uuid.uuid4().hex[:12]}:"
-    store = RedisStore.from_url(REDIS_URL, prefix=prefix)
-    try:
-        yield store
-    finally:
-        await store.aclose()
-        client = aioredis.Redis.from_url(REDIS_URL)
+    async with scratch_redis_prefix() as prefix:
+        store = RedisStore.from_url(REDIS_URL, prefix=prefix)
         try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
+            yield store
         finally:
-            await client.aclose()
+            await store.aclose()
 
 
 async def _cold_then_warm(

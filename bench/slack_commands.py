@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -15,21 +14,23 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import Final
 
 import httpx
-import redis.asyncio as aioredis
 
 from bench.common import (
     FAILING_RATIO,
-    REDIS_URL,
     REPO_ROOT,
     FakeDliProcess,
     Row,
+    app_env,
     at_most,
     percentile,
+    scratch_redis_prefix,
+    stop_process,
+    tail_of,
 )
-from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, synthetic_connections
+from bot.dli.demo import synthetic_connections
 from bot.dli.transport import AiohttpTransport
 from bot.localslack import RESPONSE_URL, FakeSlackApi, SlackCall
 from bot.slackwire import signed_headers, slash_command_body
@@ -43,12 +44,9 @@ WARM_UP_COMMANDS: Final = 2 * CONCURRENCY  # opens connections, runs auth.test; 
 
 EVENTS_PATH: Final = "/slack/events"
 _SHOW_PATH: Final = "/datasource/enhanced-connections/"
-# Variables the apps read: the parent's own values must not leak into a measured run.
-_APP_ENV_PREFIXES: Final = ("SLACK_", "HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "PORT")
 
 STARTUP_TIMEOUT: Final = 30.0
 REPLY_TIMEOUT: Final = 60.0
-STOP_TIMEOUT: Final = 15.0  # longer than the bot's own 10 s drain
 _POLL_INTERVAL: Final = 0.05
 
 
@@ -140,11 +138,11 @@ async def running(name: str, argv: Sequence[str], env: Mapping[str, str]) -> Asy
             if not await _became_healthy(process, url):
                 raise RuntimeError(
                     f"{name} did not become healthy within {STARTUP_TIMEOUT:g} s "
-                    f"(exit code {process.returncode}): {_tail(stderr)}"
+                    f"(exit code {process.returncode}): {tail_of(stderr)}"
                 )
             yield url
         finally:
-            await _stop(process)
+            await stop_process(process)
 
 
 async def _became_healthy(process: asyncio.subprocess.Process, url: str) -> bool:
@@ -158,59 +156,6 @@ async def _became_healthy(process: asyncio.subprocess.Process, url: str) -> bool
                 pass  # not listening yet
             await asyncio.sleep(_POLL_INTERVAL)
     return False
-
-
-def _tail(output: IO[bytes]) -> str:
-    output.seek(0)
-    return output.read().decode(errors="replace").strip()[-2000:] or "(no output)"
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-def _app_env(
-    *, secret: str, slack_url: str, dli_url: str, redis_prefix: str, cache_ttl: float
-) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(_APP_ENV_PREFIXES)}
-    return {
-        **inherited,
-        "SLACK_SIGNING_SECRET": secret,
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_API_URL": slack_url,
-        "HUAWEICLOUD_SDK_AK": DEMO_ACCESS_KEY,
-        "HUAWEICLOUD_SDK_SK": DEMO_SECRET_KEY,
-        "DLI_PROJECT_ID": DEMO_PROJECT_ID,
-        "DLI_ENDPOINT": dli_url,
-        "REDIS_URL": REDIS_URL,
-        "DLICONN_REDIS_PREFIX": redis_prefix,
-        "DLICONN_CACHE_TTL": f"{cache_ttl:g}",
-        "DLICONN_LOG_LEVEL": "WARNING",
-        "DLICONN_LOG_FORMAT": "text",
-    }
-
-
-@asynccontextmanager
-async def _redis_prefix() -> AsyncIterator[str]:
-    """A key prefix of this run's own, whose keys are deleted afterwards."""
-    prefix = f"dliconn-bench:{uuid.uuid4().hex[:12]}:"
-    try:
-        yield prefix
-    finally:
-        client = aioredis.Redis.from_url(REDIS_URL)
-        try:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()
 
 
 # -- the load generator -----------------------------------------------------------------------
@@ -317,8 +262,8 @@ async def _measure_app(
 ) -> Latencies:
     """Start the app against this DLI and a Slack stand-in of its own, warm it up, measure."""
     secret = secrets.token_hex(16)
-    async with FakeSlackApi() as slack, _redis_prefix() as prefix:
-        env = _app_env(
+    async with FakeSlackApi() as slack, scratch_redis_prefix() as prefix:
+        env = app_env(
             secret=secret,
             slack_url=slack.url,
             dli_url=dli.url,

@@ -31,12 +31,15 @@ from bench.common import (
     FakeDliProcess,
     Row,
     Timer,
+    app_env,
     at_most,
     demo_client,
     exactly,
     percentile,
+    scratch_redis_prefix,
+    stop_process,
+    tail_of,
 )
-from bench.slack_commands import _app_env, _redis_prefix, _stop, _tail
 from bot.dli.demo import DEMO_PROJECT_ID, synthetic_connections
 from bot.localslack import FakeSlackApi, SlackCall
 from bot.watch import runner
@@ -143,7 +146,7 @@ class WatcherProcess:
         except TimeoutError:
             raise RuntimeError(
                 f"the watcher reported no cycle within {timeout:g} s (exit code "
-                f"{self.process.returncode}): {_tail(self._stderr)}"
+                f"{self.process.returncode}): {tail_of(self._stderr)}"
             ) from None
 
     async def cycles(self, count: int) -> list[CycleReport]:
@@ -154,7 +157,7 @@ class WatcherProcess:
             self._reports.get_nowait()
 
     async def aclose(self) -> None:
-        await _stop(self.process)
+        await stop_process(self.process)
         await self._reader
 
 
@@ -230,7 +233,7 @@ async def _subscribe(prefix: str, connections: Sequence[Mapping[str, Any]]) -> N
 
 
 def _watcher_env(slack: FakeSlackApi, dli: FakeDliProcess, prefix: str) -> dict[str, str]:
-    env = _app_env(
+    env = app_env(
         secret=secrets.token_hex(16),
         slack_url=slack.url,
         dli_url=dli.url,
@@ -346,7 +349,7 @@ async def run() -> list[Row]:
         connections=CONNECTIONS, failing_ratio=FAILING_RATIO, latency=LATENCY
     ) as dli:
         naive = await _naive_cycle(dli, ids)
-        async with FakeSlackApi() as slack, _redis_prefix() as prefix:
+        async with FakeSlackApi() as slack, scratch_redis_prefix() as prefix:
             with Timer() as subscribing:
                 await _subscribe(prefix, connections)
             env = _watcher_env(slack, dli, prefix)

@@ -112,41 +112,26 @@ class FakeSlackApi(LocalServer):
         self._response_url_uses: dict[str, int] = {}
         self._expired_response_urls: set[str] = set()
         self._ts_counter = 0
-        self._runner: web.AppRunner | None = None
-        self._root = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> str:
-        """Start serving; returns the base URL (ends in /api/) for `base_url` / SLACK_API_URL."""
+    # A test that forgot a reply must not hold its teardown for long.
+    shutdown_timeout = 1.0
+
+    def application(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response_url/{name}", self._handle_response_url)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self._root = f"http://{host}:{port}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     @property
     def url(self) -> str:
-        if not self._root:
-            raise RuntimeError("FakeSlackApi is not started")
-        return f"{self._root}/api/"
-
-    # -- response_url --------------------------------------------------------------------------
+        """The Web API base URL (ends in /api/), for `base_url` / SLACK_API_URL."""
+        return f"{self.root}/api/"
 
     def response_url(self, name: str | None = None) -> str:
         """A response_url served by this fake; without a name, a fresh unique one."""
-        if not self._root:
-            raise RuntimeError("FakeSlackApi is not started")
-        return f"{self._root}/response_url/{name or uuid4().hex}"
+        return f"{self.root}/response_url/{name or uuid4().hex}"
 
     def expire_response_url(self, name: str) -> None:
         """Make a response_url answer as Slack does after its 30 minutes are over."""

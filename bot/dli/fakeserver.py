@@ -231,36 +231,14 @@ class FakeDli(LocalServer):
         self._list_cache: dict[tuple[str, ...], bytes] = {}
         self._faults: list[_ActiveFault] = []
         self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
-        self._runner: web.AppRunner | None = None
-        self._url: str | None = None
         for connection in connections:
             self.put(connection)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on host:port (0: any free port) and return the base URL."""
-        if self._runner is not None:
-            raise RuntimeError("FakeDli is already running")
-        runner = web.AppRunner(self.application(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        self._runner = runner
-        self._url = f"http://{bound_host}:{bound_port}"
-        return self._url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
     @property
     def url(self) -> str:
-        if self._url is None or self._runner is None:
-            raise RuntimeError("FakeDli is not running; call start() first")
-        return self._url
+        return self.root
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
