@@ -237,10 +237,10 @@ class ChatOps:
         if channel is None:
             return "not_watching"
         try:
-            subscribers = await self._subscriptions.subscribers(connection_id.lower())
+            watching = await self._subscriptions.watches(channel, connection_id.lower())
         except STORE_ERRORS:
             return "not_watching"
-        return "watching" if channel in subscribers else "not_watching"
+        return "watching" if watching else "not_watching"
 
     async def _listing(self, which: ListFilter) -> Message:
         snap = await self._services.finder.snapshot()

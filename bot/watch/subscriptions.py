@@ -58,8 +58,8 @@ class SubscriptionStore(Protocol):
 
     async def channel_subscriptions(self, channel: str) -> list[Subscription]: ...
 
-    async def subscribers(self, connection_id: str) -> frozenset[str]:
-        """Channels that get this connection's notifications now (paused ones excluded)."""
+    async def watches(self, channel: str, connection_id: str) -> bool:
+        """Whether `channel` has subscribed to the connection itself (what Unwatch can undo)."""
         ...
 
     async def all_watched(self) -> dict[str, frozenset[str]]:
@@ -82,19 +82,11 @@ class _Composed:
 
     static_channels: frozenset[str]
 
-    async def _explicit(self, connection_id: str) -> set[str]:
-        raise NotImplementedError
-
     async def _explicit_all(self) -> dict[str, set[str]]:
         raise NotImplementedError
 
     async def paused(self) -> dict[str, str]:
         raise NotImplementedError
-
-    async def subscribers(self, connection_id: str) -> frozenset[str]:
-        channels = await self._explicit(connection_id) | self.static_channels
-        paused = await self.paused()
-        return frozenset(c for c in channels if c not in paused)
 
     async def all_watched(self) -> dict[str, frozenset[str]]:
         return self._compose(await self._explicit_all(), await self.paused())
@@ -146,8 +138,8 @@ class MemorySubscriptionStore(_Composed):
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:
         return sorted(self._by_channel.get(channel, {}).values(), key=lambda s: s.since)
 
-    async def _explicit(self, connection_id: str) -> set[str]:
-        return {c for c, subs in self._by_channel.items() if connection_id in subs}
+    async def watches(self, channel: str, connection_id: str) -> bool:
+        return connection_id in self._by_channel.get(channel, {})
 
     async def _explicit_all(self) -> dict[str, set[str]]:
         watched: dict[str, set[str]] = {}
@@ -234,13 +226,13 @@ class RedisSubscriptionStore(_Composed):
         )
         return bool(removed)
 
+    async def watches(self, channel: str, connection_id: str) -> bool:
+        return bool(await self._redis.hexists(self._chan(channel), connection_id))
+
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:
         raw = await self._redis.hgetall(self._chan(channel))
         subs = [Subscription(**json.loads(value)) for value in raw.values()]
         return sorted(subs, key=lambda s: s.since)
-
-    async def _explicit(self, connection_id: str) -> set[str]:
-        return {_text(c) for c in await self._redis.smembers(self._conn(connection_id))}
 
     async def all_watched(self) -> dict[str, frozenset[str]]:
         async with self._redis.pipeline(transaction=True) as pipe:

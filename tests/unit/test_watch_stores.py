@@ -45,7 +45,9 @@ async def test_subscriptions_are_idempotent_and_pausable(make: Make) -> None:
     [record] = await subs.channel_subscriptions("C1")
     assert (record.connection_name, record.user) == ("orders", "U1")
     await subs.subscribe("C2", CID, "orders", "U1")
-    assert await subs.subscribers(CID) == {"C1", "C2", "CALL"}
+    assert await subs.all_watched() == {CID: frozenset({"C1", "C2", "CALL"})}
+    assert await subs.watches("C1", CID)
+    assert not await subs.watches("CALL", CID)  # static: nothing there for Unwatch to undo
     await subs.pause("C2", "not_in_channel")
     assert await subs.is_paused("C2")
     assert await subs.all_watched() == {CID: frozenset({"C1", "CALL"})}
@@ -55,7 +57,9 @@ async def test_subscriptions_are_idempotent_and_pausable(make: Make) -> None:
     assert not await subs.unsubscribe("C1", CID)
     await subs.unsubscribe("C2", CID)
     assert await subs.all_watched() == {}
-    assert await subs.subscribers(CID) == {"CALL"}
+    # A static channel still gets a connection nobody watches explicitly (the runner's rule).
+    assert (await subs.all_watched()).get(CID, subs.static_channels) == {"CALL"}
+    assert not await subs.watches("C1", CID)
 
 
 def incident(iid: str) -> Incident:
