@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import (
+from bot.local.demo import (
     DEMO_ACCESS_KEY,
     DEMO_PROJECT_ID,
     DEMO_SECRET_KEY,
@@ -213,7 +213,7 @@ async def timed_each(calls: Iterable[Awaitable[T]]) -> tuple[list[float], list[T
 
 
 class FakeDliProcess:
-    """`python -m bot.dli.fakeserver` as a child process, so its CPU never counts as ours.
+    """`python -m bot.local.fake_dli` as a child process, so its CPU never counts as ours.
 
     Every DLI request it serves is delayed by `latency` seconds (a latency fault injected over
     its control API), like a round trip to a real region.
@@ -230,7 +230,7 @@ class FakeDliProcess:
         self._argv = [
             sys.executable,
             "-m",
-            "bot.dli.fakeserver",
+            "bot.local.fake_dli",
             "--port",
             "0",
             "--generate",

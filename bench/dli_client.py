@@ -23,7 +23,7 @@ from bench.common import (
 )
 from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import (
+from bot.local.demo import (
     DEMO_ACCESS_KEY,
     DEMO_PROJECT_ID,
     DEMO_SECRET_KEY,

@@ -21,9 +21,9 @@ from bench.common import (
     standard_ids,
     timed_each,
 )
-from bot.cache import ConnectionLookup, Lookup, Source
 from bot.config import Settings
 from bot.dli.client import DliClient
+from bot.lookup.cache import ConnectionLookup, Lookup, Source
 from bot.store import KeyValueStore, MemoryStore, RedisStore
 
 COLD_LOOKUPS: Final = 100  # distinct ids, each looked up once against an empty cache

@@ -30,10 +30,10 @@ from bench.common import (
     stop_process,
     tail_of,
 )
-from bot.dli.demo import synthetic_connections
 from bot.dli.transport import AiohttpTransport
-from bot.localslack import RESPONSE_URL, FakeSlackApi, SlackCall
-from bot.slackwire import signed_headers, slash_command_body
+from bot.local.demo import synthetic_connections
+from bot.local.fake_slack import RESPONSE_URL, FakeSlackApi, SlackCall
+from bot.local.wire import signed_headers, slash_command_body
 
 COMMANDS: Final = 500
 CONCURRENCY: Final = 20

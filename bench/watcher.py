@@ -40,8 +40,8 @@ from bench.common import (
     stop_process,
     tail_of,
 )
-from bot.dli.demo import DEMO_PROJECT_ID, synthetic_connections
-from bot.localslack import FakeSlackApi, SlackCall
+from bot.local.demo import DEMO_PROJECT_ID, synthetic_connections
+from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch import runner
 from bot.watch.backend import build_watch_backend
 

@@ -64,7 +64,7 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
     if verb == "show":
         return _show(settings, args.target, as_json=args.json)
     if verb == "console":
-        from bot.console import run_console
+        from bot.local.console import run_console
 
         return _done(run_console(settings))
     if verb in {"serve", "socket"} and settings.slack_bot_token is None:
@@ -106,8 +106,8 @@ async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
     from datetime import UTC, datetime
 
     from bot.blocks import choose_connection, connection_card
-    from bot.finder import Ambiguous
-    from bot.render import render_text
+    from bot.blocks.render import render_text
+    from bot.lookup.finder import Ambiguous
     from bot.services import build_services
 
     services = await build_services(settings)

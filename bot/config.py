@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.dli.demo import DEMO_PROJECT_ID
 from bot.errors import ConfigError
+from bot.local.demo import DEMO_PROJECT_ID
 
 DliMode = Literal["aksk", "iam", "demo"]
 

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.services import Services, build_services
-from bot.slack import make_slack_client
+from bot.slack.client import make_slack_client
 from bot.watch.runner import run_watcher
 
 # The Slack app (Bolt) and its web surface are imported where serve and socket build them:
@@ -29,7 +29,7 @@ class HttpServer:
     """`serve`: the Slack endpoint, /healthz and /metrics; stops without dropping replies."""
 
     def __init__(self, settings: Settings, services: Services) -> None:
-        from bot.app import build_app
+        from bot.slack.app import build_app
         from bot.web import build_web_app
 
         self.settings = settings
@@ -161,7 +161,7 @@ async def serve(settings: Settings) -> None:
 async def socket_mode(settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-    from bot.app import build_app
+    from bot.slack.app import build_app
 
     assert settings.slack_app_token is not None
     services = await build_services(settings)

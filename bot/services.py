@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.cache import ConnectionLookup
 from bot.config import Settings
 from bot.dli.auth import AkSkAuth, IamTokenAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
-from bot.dli.fakeserver import FakeDli
-from bot.finder import ConnectionFinder
-from bot.inflight import InFlight
+from bot.local.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
+from bot.local.fake_dli import FakeDli
+from bot.lookup.cache import ConnectionLookup
+from bot.lookup.finder import ConnectionFinder
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
+from bot.slack.inflight import InFlight
 from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backend
 

@@ -16,8 +16,8 @@ from bot.blocks import (
     ACTION_UNWATCH,
     ACTION_WATCH,
 )
-from bot.chatops import Reply
-from bot.slack import call_slack, message_kwargs
+from bot.chat.chatops import Reply
+from bot.slack.client import call_slack, message_kwargs
 from bot.watch.messages import ACTION_ACK, ALERT_ACTIONS, MUTE_ACTION_PATTERN
 from handlers.common import Kit, ack_now, channel_of, user_of
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.parsing import parse_command
+from bot.chat.parsing import parse_command
 from handlers.common import Kit
 
 COMMAND = "/dliconn"

@@ -14,12 +14,12 @@ from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.util.utils import get_arg_names_of_callable
 
 from bot.blocks import error_message
-from bot.chatops import ChatOps, correlation_id
+from bot.chat.chatops import ChatOps, correlation_id
 from bot.config import Settings
-from bot.dedupe import EventDedupe
-from bot.inflight import InFlight
 from bot.metrics import Metrics
-from bot.slack import Responder
+from bot.slack.client import Responder
+from bot.slack.dedupe import EventDedupe
+from bot.slack.inflight import InFlight
 
 log = logging.getLogger(__name__)
 

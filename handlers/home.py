@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import call_slack
+from bot.slack.client import call_slack
 from handlers.common import Kit
 
 log = logging.getLogger(__name__)

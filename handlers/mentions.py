@@ -8,8 +8,8 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import Message, help_message
-from bot.parsing import HELP_TEXT
-from bot.slack import call_slack, message_kwargs
+from bot.chat.parsing import HELP_TEXT
+from bot.slack.client import call_slack, message_kwargs
 from handlers.common import Kit
 
 NOTHING_FOUND = (

@@ -29,8 +29,8 @@ import httpx
 
 from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, demo_connections, demo_uuid
-from bot.dli.fakeserver import FakeDli, RecordedRequest
+from bot.local.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, demo_connections, demo_uuid
+from bot.local.fake_dli import FakeDli, RecordedRequest
 from bot.retry import RetryPolicy
 
 WITHVPC: Final = "4c693ecc-bab8-4113-a838-129cedc9a563"  # the demo set's documented example

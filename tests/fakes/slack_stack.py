@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from bot.config import Settings
-from bot.dli.fakeserver import FakeDli
-from bot.localslack import FakeSlackApi, SlackCall
+from bot.local.fake_dli import FakeDli
+from bot.local.fake_slack import FakeSlackApi, SlackCall
+from bot.local.wire import Event, SlackSender, block_action_body, event_body, slash_command_body
 from bot.runtime import HttpServer
 from bot.services import Services, build_services
-from bot.slackwire import Event, SlackSender, block_action_body, event_body, slash_command_body
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import TEST_RETRY, RecordingSleep, running_fake
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.dli.client import DliClient
-from bot.dli.fakeserver import FakeDli
+from bot.local.fake_dli import FakeDli
 from tests.fakes.dli import RecordingSleep, client_for, running_fake
 
 

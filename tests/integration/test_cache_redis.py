@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bot.cache import KEY_NAMESPACE, ConnectionLookup
 from bot.errors import NotFound
+from bot.lookup.cache import KEY_NAMESPACE, ConnectionLookup
 from bot.store import RedisStore, SafeStore
 from tests.fakes.cache import FakeFetcher, make_connection
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bot
-from bot.dli.demo import demo_connections
+from bot.local.demo import demo_connections
 from tests.fakes.dli import WITHVPC
 from tests.fakes.slack_stack import SECRET_KEY
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.console import Console, run_console
-from bot.localslack import FakeSlackApi
+from bot.local.console import Console, run_console
+from bot.local.fake_slack import FakeSlackApi
 from bot.services import build_services
 from tests.fakes.dli import WITHVPC
 from tests.fakes.slack_stack import clean_environment

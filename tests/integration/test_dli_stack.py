@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.cache import ConnectionLookup
 from bot.dli import signing
 from bot.dli.auth import IamTokenAuth
 from bot.dli.client import DliClient
-from bot.dli.demo import DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections, demo_uuid
-from bot.dli.fakeserver import FakeDli, Fault, fingerprint
 from bot.errors import AuthFailed, BadResponse, Forbidden, NotFound, Unavailable
-from bot.finder import Ambiguous, ConnectionFinder
+from bot.local.demo import DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections, demo_uuid
+from bot.local.fake_dli import FakeDli, Fault, fingerprint
+from bot.lookup.cache import ConnectionLookup
+from bot.lookup.finder import Ambiguous, ConnectionFinder
 from bot.store import KeyValueStore, MemoryStore, RedisStore
 from tests.conftest import REDIS_URL
 from tests.fakes.cache import FakeClock

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from bot.dli import signing
-from bot.dli.demo import (
+from bot.dli.models import ListConnectionsResponse, ShowConnectionResponse
+from bot.local.demo import (
     DEMO_ACCESS_KEY,
     DEMO_PROJECT_ID,
     DEMO_SECRET_KEY,
@@ -22,8 +23,7 @@ from bot.dli.demo import (
     demo_uuid,
     synthetic_connections,
 )
-from bot.dli.fakeserver import FakeDli, Fault, fingerprint
-from bot.dli.models import ListConnectionsResponse, ShowConnectionResponse
+from bot.local.fake_dli import FakeDli, Fault, fingerprint
 
 API = f"/v2.0/{DEMO_PROJECT_ID}/datasource/enhanced-connections"
 WITHVPC = "4c693ecc-bab8-4113-a838-129cedc9a563"
@@ -500,7 +500,7 @@ async def test_standalone_process_serves_synthetic_connections() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.dli.fakeserver",
+        "bot.local.fake_dli",
         "--port",
         "0",
         "--generate",

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
-from bot.dli.fakeserver import FakeDli
+from bot.local.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
+from bot.local.fake_dli import FakeDli
 
 WITHVPC = "4c693ecc-bab8-4113-a838-129cedc9a563"
 # Fields the fake keeps that the SDK's models do not (routes) or that only filter (tags).

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.dli.demo import demo_connections
-from bot.finder import Ambiguous
+from bot.local.demo import demo_connections
+from bot.lookup.finder import Ambiguous
 from bot.services import Services, build_services
 from tests.fakes.dli import WITHVPC, dli_requests, iam_requests, running_fake
 

@@ -28,12 +28,12 @@ from bot.blocks import (
     ACTION_WATCH,
     Message,
 )
-from bot.chatops import ChatOps
-from bot.dli.demo import demo_connections, demo_uuid
-from bot.dli.fakeserver import Fault
-from bot.localslack import BOT_ID, BOT_USER_ID, SlackCall
-from bot.render import render_text
-from bot.slackwire import app_mention_event, event_body, message_event, slash_command_body
+from bot.blocks.render import render_text
+from bot.chat.chatops import ChatOps
+from bot.local.demo import demo_connections, demo_uuid
+from bot.local.fake_dli import Fault
+from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
+from bot.local.wire import app_mention_event, event_body, message_event, slash_command_body
 from tests.fakes.dli import FAILING, WITHVPC, HeldSleep, dli_requests
 from tests.fakes.slack_stack import SECRETS, SlackStack, clean_environment, slack_stack
 

@@ -22,11 +22,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.blocks import Message
+from bot.blocks.render import render_text
 from bot.config import Settings
-from bot.console import Console
-from bot.dli.fakeserver import FakeDli
-from bot.localslack import FakeSlackApi, SlackCall
-from bot.render import render_text
+from bot.local.console import Console
+from bot.local.fake_dli import FakeDli
+from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.runtime import EmbeddedWatcher
 from bot.services import build_services
 from bot.watch.backend import WatchBackend, build_watch_backend

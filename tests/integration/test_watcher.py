@@ -25,9 +25,9 @@ import redis.asyncio as aioredis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dli.client import DliClient
-from bot.dli.demo import demo_connections
-from bot.dli.fakeserver import FakeDli, Fault
-from bot.localslack import FakeSlackApi, SlackCall
+from bot.local.demo import demo_connections
+from bot.local.fake_dli import FakeDli, Fault
+from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
 from bot.watch.runner import WatchOptions, run_watch_loop
@@ -262,8 +262,8 @@ WATCHER_PROCESS: Final = """
 import asyncio, sys
 from slack_sdk.web.async_client import AsyncWebClient
 from bot.dli.client import DliClient
-from bot.dli.demo import demo_connections
-from bot.dli.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from bot.local.demo import demo_connections
+from bot.local.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bot.dli.auth import AkSkAuth
 from bot.retry import RetryPolicy
 from bot.watch.backend import build_watch_backend

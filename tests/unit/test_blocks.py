@@ -21,10 +21,10 @@ from bot.blocks import (
     help_message,
     truncate,
 )
-from bot.cache import Lookup, Source
-from bot.dli.demo import demo_connections
+from bot.chat.parsing import HELP_TEXT
 from bot.dli.models import Connection
-from bot.parsing import HELP_TEXT
+from bot.local.demo import demo_connections
+from bot.lookup.cache import Lookup, Source
 from tests.slack_limits import assert_within_slack_limits, prose_of, text_objects
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

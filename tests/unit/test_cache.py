@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from bot.cache import KEY_NAMESPACE, ConnectionLookup, Lookup
 from bot.errors import (
     AuthFailed,
     BadResponse,
@@ -17,6 +16,7 @@ from bot.errors import (
     Throttled,
     Unavailable,
 )
+from bot.lookup.cache import KEY_NAMESPACE, ConnectionLookup, Lookup
 from bot.metrics import Metrics
 from bot.store import MemoryStore
 from tests.fakes.cache import FakeClock, FakeFetcher, FlakyStore, make_connection

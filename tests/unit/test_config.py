@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.dli.demo import DEMO_PROJECT_ID
 from bot.errors import ConfigError
+from bot.local.demo import DEMO_PROJECT_ID
 from bot.logs import SecretScrubber
 
 SK = "sk-value-that-must-never-print-0123456789"

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.dli.demo import demo_connections
 from bot.dli.models import (
     Connection,
     ListConnectionsResponse,
     ListedConnections,
     ShowConnectionResponse,
 )
+from bot.local.demo import demo_connections
 
 SEED: dict[str, Any] = next(c for c in demo_connections() if c["name"] == "withvpc")
 

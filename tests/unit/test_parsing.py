@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.parsing import (
+from bot.chat.parsing import (
     EXAMPLE_CONNECTION_ID,
     HELP_TEXT,
     MAX_COMMAND_CHARS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.blocks import LOOKALIKES, choose_connection, connection_list, error_message
-from bot.render import mrkdwn_to_text, render_text
+from bot.blocks.render import mrkdwn_to_text, render_text
 from tests.unit.test_blocks import NOW, card, connection, queue
 
 ERR = "peering failed: <!channel> route 10.0.0.0/8 & `x` *y* a_b ~z~"

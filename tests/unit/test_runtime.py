@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from bot import runtime
-from bot.slack import make_slack_client
+from bot.slack.client import make_slack_client
 
 
 async def test_a_crashed_embedded_watcher_is_reported_and_shutdown_goes_on(

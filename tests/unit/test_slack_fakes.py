@@ -20,8 +20,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.localslack import BOT_ID, BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlackApi
-from bot.slackwire import (
+from bot.local.fake_slack import BOT_ID, BOT_USER_ID, RESPONSE_URL, TEAM_ID, FakeSlackApi
+from bot.local.wire import (
     SlackSender,
     app_home_opened_event,
     app_mention_event,

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.dli.models import ListedConnection
-from bot.localslack import FakeSlackApi
+from bot.local.fake_slack import FakeSlackApi
 from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import Job

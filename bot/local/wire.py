@@ -13,7 +13,7 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bot.lifecycle import Closing
-from bot.localslack import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.local.fake_slack import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 JSON_CONTENT_TYPE = "application/json"

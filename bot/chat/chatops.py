@@ -30,11 +30,7 @@ from bot.blocks import (
     notice,
     watches_message,
 )
-from bot.cache import Lookup
-from bot.dli.models import Connection
-from bot.errors import DliError, NotFound
-from bot.finder import Ambiguous
-from bot.parsing import (
+from bot.chat.parsing import (
     HELP_TEXT,
     Command,
     Help,
@@ -48,6 +44,10 @@ from bot.parsing import (
     find_names,
     strip_mention,
 )
+from bot.dli.models import Connection
+from bot.errors import DliError, NotFound
+from bot.lookup.cache import Lookup
+from bot.lookup.finder import Ambiguous
 from bot.services import Services
 from bot.store import STORE_ERRORS
 from bot.watch.subscriptions import Subscription

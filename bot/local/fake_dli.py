@@ -37,14 +37,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.dli import signing
-from bot.dli.demo import (
+from bot.lifecycle import LocalServer
+from bot.local.demo import (
     DEMO_ACCESS_KEY,
     DEMO_PROJECT_ID,
     DEMO_SECRET_KEY,
     demo_connections,
     synthetic_connections,
 )
-from bot.lifecycle import LocalServer
 
 CONTROL_PREFIX: Final = "/_fake/"
 _API_PREFIX: Final = "/v2.0/{project_id}/datasource/enhanced-connections"
@@ -690,7 +690,7 @@ async def _serve_forever(fake: FakeDli, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.dli.fakeserver", description="Run the fake DLI server standalone."
+        prog="python -m bot.local.fake_dli", description="Run the fake DLI server standalone."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")

@@ -35,8 +35,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Final, Literal
 
-from bot.cache import Lookup, Source
 from bot.dli.models import ACTIVE, CREATING, DELETED, FAILED, Connection, QueueInfo
+from bot.lookup.cache import Lookup, Source
 
 # Block Kit limits (Slack's Block Kit reference; see design/slack-platform.md).
 MAX_BLOCKS: Final = 50

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.cache import ConnectionLookup, Lookup, normalise_id
 from bot.dli.client import DliClient
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound
+from bot.lookup.cache import ConnectionLookup, Lookup, normalise_id
 from bot.store import KeyValueStore, make_safe
 
 log = logging.getLogger(__name__)

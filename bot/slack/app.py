@@ -12,11 +12,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chatops import ChatOps, correlation_id
+from bot.chat.chatops import ChatOps, correlation_id
 from bot.config import Settings
-from bot.dedupe import EventDedupe
 from bot.services import Services
-from bot.slack import Responder, make_slack_client
+from bot.slack.client import Responder, make_slack_client
+from bot.slack.dedupe import EventDedupe
 from handlers import register_handlers
 from handlers.common import Kit
 

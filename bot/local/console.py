@@ -2,8 +2,8 @@
 
 It runs the real Bolt app, handlers and builders. Requests are signed and dispatched exactly as
 Slack would send them; the app's replies go to a local stand-in for the Slack Web API
-(`bot.localslack`) and are rendered with `bot.render`. Buttons are numbered: `!2` presses the
-second button of the last reply.
+(`bot.local.fake_slack`) and are rendered with `bot.blocks.render`. Buttons are numbered:
+`!2` presses the second button of the last reply.
 """
 
 from __future__ import annotations
@@ -17,15 +17,11 @@ from typing import Any, TextIO
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.app import build_app
 from bot.blocks import Message
+from bot.blocks.render import render_text
 from bot.config import Settings
-from bot.localslack import FakeSlackApi, SlackCall
-from bot.render import render_text
-from bot.runtime import EmbeddedWatcher
-from bot.services import Services, build_services
-from bot.slack import make_slack_client
-from bot.slackwire import (
+from bot.local.fake_slack import FakeSlackApi, SlackCall
+from bot.local.wire import (
     app_mention_event,
     block_action_body,
     event_body,
@@ -33,6 +29,10 @@ from bot.slackwire import (
     signed_headers,
     slash_command_body,
 )
+from bot.runtime import EmbeddedWatcher
+from bot.services import Services, build_services
+from bot.slack.app import build_app
+from bot.slack.client import make_slack_client
 
 CHANNEL = "CCONSOLE"
 USER = "UCONSOLE"
