@@ -105,7 +105,8 @@ def _run(work: Coroutine[Any, Any, int]) -> int:
 async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
     from datetime import UTC, datetime
 
-    from bot.blocks import choose_connection, connection_card
+    from bot.blocks.card import connection_card
+    from bot.blocks.lists import choose_connection
     from bot.blocks.render import render_text
     from bot.lookup.finder import Ambiguous
     from bot.services import build_services

@@ -8,17 +8,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import (
+from bot.blocks.actions import (
+    ACTION_ACK,
     ACTION_CONSOLE,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
     ACTION_UNWATCH,
     ACTION_WATCH,
+    ALERT_ACTIONS,
+    MUTE_ACTION_PATTERN,
 )
 from bot.chat.chatops import Reply
 from bot.slack.client import call_slack, message_kwargs
-from bot.watch.messages import ACTION_ACK, ALERT_ACTIONS, MUTE_ACTION_PATTERN
 from handlers.common import Kit, ack_now, channel_of, user_of
 
 

@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.util.utils import get_arg_names_of_callable
 
-from bot.blocks import error_message
+from bot.blocks.replies import error_message
 from bot.chat.chatops import ChatOps, correlation_id
 from bot.config import Settings
 from bot.metrics import Metrics

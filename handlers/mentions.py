@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import Message, help_message
+from bot.blocks.message import Message
+from bot.blocks.replies import help_message
 from bot.chat.parsing import HELP_TEXT
 from bot.slack.client import call_slack, message_kwargs
 from handlers.common import Kit

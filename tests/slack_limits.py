@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.blocks import Message
+from bot.blocks.message import Message
 
 # Block Kit limits as Slack documents them (design/slack-platform.md), independent of bot.blocks.
 MAX_BLOCKS, SECTION_TEXT, FIELDS, FIELD_TEXT, HEADER_TEXT = 50, 3000, 10, 2000, 150

@@ -6,7 +6,8 @@ import re
 import textwrap
 from typing import Any, Final
 
-from bot.blocks import LOOKALIKES, MENTION_AT, Message
+from bot.blocks.message import Message
+from bot.blocks.text import LOOKALIKES, MENTION_AT
 
 _DIM: Final = "\x1b[2m"
 _RESET: Final = "\x1b[0m"

@@ -17,19 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.blocks import (
-    Message,
-    WatchState,
-    choose_connection,
-    code,
-    connection_card,
-    connection_list,
-    error_message,
-    help_message,
-    home_view,
-    notice,
-    watches_message,
-)
+from bot.blocks.card import WatchState, connection_card
+from bot.blocks.home import home_view
+from bot.blocks.lists import choose_connection, connection_list, watches_message
+from bot.blocks.message import Message
+from bot.blocks.replies import error_message, help_message, notice
+from bot.blocks.text import code
 from bot.chat.parsing import (
     HELP_TEXT,
     Command,

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.blocks import Message
+from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.config import Settings
 from bot.local.fake_slack import FakeSlackApi, SlackCall

@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.blocks import Message
+from bot.blocks.message import Message
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)

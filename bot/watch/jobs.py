@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.blocks import Message
+from bot.blocks.message import Message
 from bot.watch import messages
 from bot.watch.transitions import (
     DliReachable,

@@ -6,22 +6,18 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from bot.blocks import (
-    ACTION_REFRESH,
+from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
+from bot.blocks.message import (
     BUTTON_VALUE_MAX,
     SECTION_TEXT_MAX,
     Message,
     button_element,
-    code,
     context_block,
-    escape_mrkdwn,
     fallback_text,
     header_block,
-    humanize_age,
     section_block,
-    slack_date,
-    truncate,
 )
+from bot.blocks.text import code, escape_mrkdwn, humanize_age, slack_date, truncate
 from bot.watch.transitions import (
     UNBOUND,
     DliReachable,
@@ -35,14 +31,6 @@ from bot.watch.transitions import (
     Stuck,
 )
 
-ACTION_MUTE: Final = "dliconn_mute"
-ACTION_ACK: Final = "dliconn_ack"
-# Marks an alert's buttons, resolved or not, so a click knows it sits on an alert (Refresh then
-# answers in the thread instead of replacing the alert).
-ALERT_ACTIONS: Final = "dliconn_alert"
-#: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
-#: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
-MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
 MUTE_HOURS: Final = (1, 4, 24)
 
 _QUEUES_SHOWN: Final = 10

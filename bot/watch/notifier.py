@@ -29,7 +29,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import Message
+from bot.blocks.message import Message
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
 from bot.store import STORE_ERRORS

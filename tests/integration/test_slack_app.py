@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks import (
+from bot.blocks.actions import (
     ACTION_CONSOLE,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
     ACTION_WATCH,
-    Message,
 )
+from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
 from bot.local.demo import demo_connections, demo_uuid

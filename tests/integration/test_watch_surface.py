@@ -18,14 +18,14 @@ from typing import Any, Final
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks import ACTION_REFRESH, ACTION_UNWATCH, ACTION_WATCH, Message
+from bot.blocks.actions import ACTION_ACK, ACTION_REFRESH, ACTION_UNWATCH, ACTION_WATCH
+from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.local.demo import demo_uuid
 from bot.local.fake_dli import Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
-from bot.watch.messages import ACTION_ACK
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
 from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
 

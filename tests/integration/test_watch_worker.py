@@ -21,7 +21,8 @@ from typing import Final
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks import Message
+from bot.blocks.actions import ACTION_ACK
+from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.config import Settings
 from bot.local.console import Console
@@ -30,7 +31,6 @@ from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.runtime import EmbeddedWatcher
 from bot.services import build_services
 from bot.watch.backend import WatchBackend, build_watch_backend
-from bot.watch.messages import ACTION_ACK
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import WITHVPC, dli_requests, running_fake
 from tests.fakes.slack_stack import (

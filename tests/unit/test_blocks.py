@@ -10,17 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import (
-    Message,
-    choose_connection,
-    connection_card,
-    connection_list,
-    error_message,
-    escape_code,
-    escape_mrkdwn,
-    help_message,
-    truncate,
-)
+from bot.blocks.card import connection_card
+from bot.blocks.lists import choose_connection, connection_list
+from bot.blocks.message import Message
+from bot.blocks.replies import error_message, help_message
+from bot.blocks.text import escape_code, escape_mrkdwn, truncate
 from bot.chat.parsing import HELP_TEXT
 from bot.dli.models import Connection
 from bot.local.demo import demo_connections

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bot.blocks import LOOKALIKES, choose_connection, connection_list, error_message
+from bot.blocks.lists import choose_connection, connection_list
 from bot.blocks.render import mrkdwn_to_text, render_text
+from bot.blocks.replies import error_message
+from bot.blocks.text import LOOKALIKES
 from tests.unit.test_blocks import NOW, card, connection, queue
 
 ERR = "peering failed: <!channel> route 10.0.0.0/8 & `x` *y* a_b ~z~"

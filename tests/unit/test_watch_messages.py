@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from bot.blocks import FALLBACK_MAX, block_text_length
+from bot.blocks.actions import ALERT_ACTIONS
+from bot.blocks.message import FALLBACK_MAX, block_text_length
 from bot.watch.messages import (
-    ALERT_ACTIONS,
     alert_message,
     flipped_reply,
     gone_notice,

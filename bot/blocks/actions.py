@@ -1,0 +1,23 @@
+"""Every action id a button carries: the builders set them, the Slack adapter routes them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Cards (contract: Refresh, Watch/Unwatch, Share, Show) and the console link.
+ACTION_REFRESH: Final = "dliconn_refresh"
+ACTION_WATCH: Final = "dliconn_watch"
+ACTION_UNWATCH: Final = "dliconn_unwatch"
+ACTION_SHARE: Final = "dliconn_share"
+ACTION_SHOW: Final = "dliconn_show"
+ACTION_CONSOLE: Final = "dliconn_console"
+
+# Alerts.
+ACTION_MUTE: Final = "dliconn_mute"
+ACTION_ACK: Final = "dliconn_ack"
+# Marks an alert's buttons, resolved or not, so a click knows it sits on an alert (Refresh then
+# answers in the thread instead of replacing the alert).
+ALERT_ACTIONS: Final = "dliconn_alert"
+#: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
+#: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
+MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"

@@ -1,0 +1,76 @@
+"""The App Home tab: the connections watched in the reader's channels."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from bot.blocks.lists import list_line, list_rank
+from bot.blocks.message import (
+    TEXT_BUDGET,
+    block_text_length,
+    context_block,
+    header_block,
+    section_block,
+)
+from bot.blocks.status import counted
+from bot.blocks.text import code, humanize_age
+from bot.dli.models import Connection
+
+HOME_MAX_BLOCKS: Final = 100
+
+
+def home_view(
+    watched: Sequence[tuple[Connection, Sequence[str]]],
+    *,
+    now: datetime,
+    note: str | None = None,
+    demo: bool = False,
+) -> dict[str, Any]:
+    """The App Home dashboard: watched connections, FAILED first with how long they have failed.
+
+    Each entry is a connection and the channels watching it; `note` is trusted mrkdwn.
+    """
+    ordered = sorted(watched, key=lambda item: list_rank(item[0]))
+    failing = sum(1 for c, _ in ordered if c.failed)
+    blocks: list[dict[str, Any]] = [
+        header_block("DLI connections you watch"),
+        section_block(
+            f"*{counted(len(ordered), 'connection', 'connections')}* watched · "
+            f"{failing} with FAILED queues"
+            if ordered
+            else "No connection is watched in your channels yet. In a channel, type "
+            "`/dliconn watch &lt;id-or-name&gt;`."
+        ),
+    ]
+    tail = [context_block([note])] if note else []
+    if demo:
+        tail.append(context_block([":test_tube: *Demo data* — not a real DLI project"]))
+    room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
+    budget = TEXT_BUDGET - block_text_length(blocks + tail)
+    for shown, (connection, channels) in enumerate(ordered):
+        text = _home_entry(connection, channels, now)
+        budget -= len(text)
+        if shown >= room or budget < 0:
+            blocks.append(section_block(f"… and {len(ordered) - shown} more"))
+            break
+        blocks.append(section_block(text))
+    return {"type": "home", "blocks": blocks + tail}
+
+
+def _home_entry(connection: Connection, channels: Sequence[str], now: datetime) -> str:
+    text = list_line(connection)
+    for queue in connection.failed[:3]:
+        since = f" for {humanize_age(now - queue.update_time)}" if queue.update_time else ""
+        text += f"\n    :red_circle: {code(queue.name, 60)} FAILED{since}"
+    if len(connection.failed) > 3:
+        text += f"\n    … and {len(connection.failed) - 3} more FAILED"
+    where = " ".join(f"<#{c}>" for c in channels[:5] if _CHANNEL_ID.fullmatch(c))
+    if where:
+        text += f"\n    watched in {where}"
+    return text  # bounded: names and queues are cut by `code`, at most 3 queues and 5 channels
+
+
+_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,20}")
