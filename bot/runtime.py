@@ -15,7 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
-from bot.watch.runner import run_watcher
+from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.transitions import Policy
 
 # The Slack app (Bolt) and its web surface are imported where serve and socket build them:
 # `watch` needs neither, and importing them would cost it memory and startup time.
@@ -112,6 +113,29 @@ async def watch(settings: Settings) -> None:
         finally:
             # Even when the watcher died of a bug (re-raised above), the clients get closed.
             await services.aclose()
+
+
+async def run_watcher(
+    services: Services,
+    slack: AsyncWebClient,
+    *,
+    stop: asyncio.Event,
+    options: WatchOptions | None = None,
+) -> None:
+    """`python -m bot watch` (and the embedded watcher): run until `stop` is set, on the
+    services' shared watch backend, so mutes, acknowledgements and subscriptions made through
+    Slack are seen here even without Redis."""
+    settings = services.settings
+    await run_watch_loop(
+        services.dli,
+        services.watch,
+        slack,
+        stop=stop,
+        interval=settings.dliconn_watch_interval,
+        options=options
+        or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after)),
+        metrics=services.metrics,
+    )
 
 
 async def drain(services: Services) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.slack.kit import Kit
 from handlers import actions, commands, home, mentions
-from handlers.common import Kit
 
 
 def register_handlers(app: AsyncApp, kit: Kit) -> None:

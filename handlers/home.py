@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.client import call_slack
-from handlers.common import Kit
+from bot.slack.kit import Kit
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ async def _user_channels(client: AsyncWebClient, user: str) -> set[str] | None:
     return channels
 
 
-def register(app: AsyncApp, kit: Kit) -> None:
-    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        user = str(event.get("user", ""))
-        view = await kit.chatops.home(await _user_channels(client, user))
-        await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user,
-                         view=view)  # fmt: skip
+async def on_home_opened(kit: Kit, event: dict[str, Any], client: AsyncWebClient) -> None:
+    if event.get("tab", "home") != "home":
+        return
+    user = str(event.get("user", ""))
+    view = await kit.chat.home.view(await _user_channels(client, user))
+    await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user, view=view)
 
+
+def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.event("app_home_opened"), on_home_opened)

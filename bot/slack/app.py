@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.chatops import ChatOps, correlation_id
+from bot.chat.chatops import ChatOps
+from bot.chat.home import HomeTab
+from bot.chat.lookups import Lookups
+from bot.chat.replies import correlation_id
+from bot.chat.watching import Watching
 from bot.config import Settings
 from bot.services import Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
+from bot.slack.kit import Kit
 from handlers import register_handlers
-from handlers.common import Kit
 
 log = logging.getLogger(__name__)
 
@@ -62,37 +64,14 @@ def build_app(
         logger=_BOLT_LOG,
     )
     dedupe = EventDedupe(services.store, metrics=services.metrics)
-    app.use(_DeduplicateEvents(dedupe))
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)
-    kit = Kit(ChatOps(services), settings, responder, services.inflight, dedupe, services.metrics)
+    kit = Kit(
+        build_chat(services), settings, responder, services.inflight, dedupe, services.metrics
+    )
     register_handlers(app, kit)
     app.error(_report_unexpected)
     return app
-
-
-class _DeduplicateEvents(AsyncMiddleware):
-    """Drops a redelivered event. A class, not a function: Bolt builds every injectable argument
-    for each call of a function middleware, a cost paid by every request (slash commands too)."""
-
-    def __init__(self, dedupe: EventDedupe) -> None:
-        self._dedupe = dedupe
-
-    async def async_process(
-        self,
-        *,
-        req: AsyncBoltRequest,
-        resp: BoltResponse,
-        next: Callable[[], Awaitable[BoltResponse]],
-    ) -> BoltResponse | None:
-        body = req.body
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if isinstance(event_id, str):
-            if not await self._dedupe.claim(event_id):
-                # 200, not 404: anything else makes Slack deliver the duplicate again.
-                return BoltResponse(status=200, body="")
-            req.context["event_id"] = event_id
-        return await next()
 
 
 async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
@@ -102,4 +81,25 @@ async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
         correlation_id(),
         body.get("type") or body.get("command") or "slack",
         exc_info=error,
+    )
+
+
+def build_chat(services: Services, *, clock: Callable[[], datetime] | None = None) -> ChatOps:
+    """The features, each given only the parts it uses."""
+    now = clock or (lambda: datetime.now(UTC))
+    subscriptions, demo = services.watch.subscriptions, services.demo
+    return ChatOps(
+        lookups=Lookups(
+            services.finder, subscriptions, console_url=lambda _: None, clock=now, demo=demo
+        ),
+        watching=Watching(
+            services.finder,
+            services.lookup,
+            subscriptions,
+            services.watch.state,
+            watch_all_channels=services.settings.watch_all_channels,
+            clock=now,
+            demo=demo,
+        ),
+        home=HomeTab(services.lookup, subscriptions, clock=now, demo=demo),
     )

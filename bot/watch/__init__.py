@@ -2,6 +2,6 @@
 
 The Slack app uses `backend.build_watch_backend(...)` (one per process, on Services), then
 `backend.subscriptions` (subscribe / unsubscribe / channel_subscriptions) and `backend.state`
-(mute / unmute / mutes / acknowledge). `python -m bot watch` runs `runner.run_watcher`.
+(mute / unmute / mutes / acknowledge). `python -m bot watch` runs `bot.runtime.run_watcher`.
 Submodules are imported explicitly: importing them here would tie bot.services to the runner.
 """

@@ -27,7 +27,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import DliError, Throttled
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
-from bot.services import Services
 from bot.store import STORE_ERRORS
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import plan_jobs
@@ -157,29 +156,6 @@ class Watcher:
         if not committed:
             log.info("another watcher committed first or took the lease; recomputing next time")
         return CycleOutcome(True, error is None, committed, len(jobs) if committed else 0)
-
-
-async def run_watcher(
-    services: Services,
-    slack: AsyncWebClient,
-    *,
-    stop: asyncio.Event,
-    options: WatchOptions | None = None,
-) -> None:
-    """`python -m bot watch` (and the embedded watcher): run until `stop` is set, on the
-    services' shared watch backend, so mutes, acknowledgements and subscriptions made through
-    Slack are seen here even without Redis."""
-    settings = services.settings
-    await run_watch_loop(
-        services.dli,
-        services.watch,
-        slack,
-        stop=stop,
-        interval=settings.dliconn_watch_interval,
-        options=options
-        or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after)),
-        metrics=services.metrics,
-    )
 
 
 async def run_watch_loop(

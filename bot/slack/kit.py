@@ -1,4 +1,4 @@
-"""What every listener shares: ack at once, compose the reply in the background, tracked."""
+"""What every listener shares: an ack at once, tracked background work, events deduplicated."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.util.utils import get_arg_names_of_callable
 
 from bot.blocks.replies import error_message
-from bot.chat.chatops import ChatOps, correlation_id
+from bot.chat.chatops import ChatOps
+from bot.chat.replies import correlation_id
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.slack.client import Responder
@@ -34,7 +35,7 @@ _INJECTABLE: Final = frozenset(inspect.signature(AsyncArgs).parameters) - {"kwar
 class Kit:
     """The engine parts a listener may call; nothing in handlers/ builds its own."""
 
-    chatops: ChatOps
+    chat: ChatOps
     settings: Settings
     responder: Responder
     inflight: InFlight
@@ -44,29 +45,38 @@ class Kit:
     _running: set[asyncio.Task[None]] = field(default_factory=set, repr=False, compare=False)
 
     def on(self, register: Callable[..., Any], work: Callable[..., Awaitable[None]]) -> None:
-        """Register `work` as background work behind an immediate, empty ack.
+        """Register `work(kit, ...)` as background work behind an immediate, empty ack.
 
-        The ack answers Slack at once; `work` (given the same arguments Bolt would inject into a
-        listener) composes and sends the reply after. The reply is counted in flight from the
-        ack until `work` ends, so a graceful stop, or the console, can wait for it.
+        The ack answers Slack at once; `work` (given this kit, then the arguments Bolt would
+        inject into a listener, by name) composes and sends the reply after. The reply is
+        counted in flight from the ack until `work` ends, so a graceful stop, or the console,
+        can wait for it.
+
+        An Events API delivery is claimed on its `event_id` before the ack and marked done
+        when `work` ends, here for every event kind: a retried delivery never answers twice,
+        and one whose first attempt died is answered by Slack's later retry (bot.slack.dedupe).
 
         This is what Bolt's lazy listeners do, minus their deep copy of every request and their
         second round of argument injection (together a tenth of a slash command's CPU under
         load, bench/slack_commands): with process_before_response the request is finished with
         once the ack is sent, so the work can share it.
         """
-        inflight, running, responder = self.inflight, self._running, self.responder
-        arg_names = get_arg_names_of_callable(work)
+        kit, inflight, running, responder = self, self.inflight, self._running, self.responder
+        arg_names = get_arg_names_of_callable(work)[1:]
         unknown = set(arg_names) - _INJECTABLE
         if unknown:
             raise TypeError(f"{work.__name__} asks for {sorted(unknown)}, which Bolt never injects")
 
-        async def run(kwargs: dict[str, Any], response_url: str | None) -> None:
+        async def run(
+            kwargs: dict[str, Any], response_url: str | None, event_id: str | None
+        ) -> None:
             try:
-                await work(**kwargs)
+                await work(kit, **kwargs)
+                if event_id is not None:
+                    await kit.dedupe.finish(event_id)
             except Exception:
-                # ChatOps answers every expected failure itself; this is the net for a bug. The
-                # person still hears that something broke, with the reference in the log.
+                # The features answer every expected failure themselves. The person still hears
+                # that something broke, with the reference in the log.
                 ref = correlation_id()
                 log.exception("unexpected error [ref %s] in %s", ref, work.__name__)
                 if response_url:
@@ -81,21 +91,33 @@ class Kit:
                 inflight.end()
 
         async def ack_and_start(args: AsyncArgs) -> None:
+            body = args.body if isinstance(args.body, dict) else {}
+            event_id = event_id_of(body)
+            if event_id is not None and not await kit.dedupe.claim(event_id):
+                # 200, not an error: anything else makes Slack deliver the duplicate again.
+                await args.ack()
+                return
             kwargs = {name: getattr(args, name) for name in arg_names}
-            response_url = args.body.get("response_url") if isinstance(args.body, dict) else None
+            response_url = body.get("response_url")
             inflight.begin()
             try:
                 await args.ack()
             finally:
                 # Started whatever happens in ack(), as a lazy listener would be.
                 task = asyncio.create_task(
-                    run(kwargs, response_url if isinstance(response_url, str) else None),
+                    run(kwargs, response_url if isinstance(response_url, str) else None, event_id),
                     name=f"dliconn-{work.__name__}",
                 )
                 running.add(task)
                 task.add_done_callback(running.discard)
 
         register(ack_and_start)
+
+
+def event_id_of(body: dict[str, Any]) -> str | None:
+    """The Events API envelope's globally unique id; None for commands and interactions."""
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    return event_id if isinstance(event_id, str) else None
 
 
 async def ack_now(ack: AsyncAck) -> None:

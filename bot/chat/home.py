@@ -1,0 +1,66 @@
+"""The Home tab's content: the connections watched in the reader's channels, FAILED first."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+from bot.blocks.home import home_view
+from bot.chat.lookups import lookup_many
+from bot.dli.models import Connection
+from bot.errors import DliError
+from bot.lookup.cache import ConnectionLookup
+from bot.store import STORE_ERRORS
+from bot.watch.subscriptions import SubscriptionStore
+
+log = logging.getLogger(__name__)
+
+
+class HomeTab:
+    def __init__(
+        self,
+        lookup: ConnectionLookup,
+        subscriptions: SubscriptionStore,
+        *,
+        clock: Callable[[], datetime],
+        demo: bool,
+    ) -> None:
+        self._lookup = lookup
+        self._subscriptions = subscriptions
+        self._clock = clock
+        self._demo = demo
+
+    async def view(self, user_channels: Collection[str] | None) -> dict[str, Any]:
+        """The Home tab: connections watched in the user's channels.
+
+        `None` means Slack would not say which channels the user is in. Then nothing is shown:
+        listing every watched connection would show private channels' subscriptions to anyone.
+        """
+        if user_channels is None:
+            return home_view(
+                [],
+                now=self._clock(),
+                note=":warning: Slack would not say which channels you are in, so nothing is "
+                "shown. Try again in a minute; if it persists, the app may lack the "
+                "`channels:read` / `groups:read` scopes.",
+            )
+        try:
+            watched = await self._subscriptions.all_watched()
+        except STORE_ERRORS:
+            return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
+        mine = frozenset(user_channels)
+        watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
+        found = await lookup_many(self._lookup, list(watched))
+        entries = [
+            (c, sorted(watched[cid])) for cid, c in found.items() if isinstance(c, Connection)
+        ]
+        notes: list[str] = []
+        unread = sum(isinstance(c, DliError) for c in found.values())
+        if unread:
+            # A tab is not a request that can be answered with an error: show what is known.
+            log.warning("Home tab: %d watched connection(s) could not be read from DLI", unread)
+            notes.append(f":warning: DLI could not be asked about {unread} of the watched "
+                         "connections just now; they are left out.")  # fmt: skip
+        return home_view(entries, now=self._clock(), note="\n".join(notes) or None, demo=self._demo)

@@ -1,0 +1,168 @@
+"""Watching from Slack: watch, unwatch, a channel's watches, muting and acknowledging alerts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+from bot.blocks.lists import choose_connection, watches_message
+from bot.blocks.message import Message
+from bot.blocks.replies import notice
+from bot.blocks.text import code
+from bot.chat.lookups import lookup_many
+from bot.chat.replies import Reply, guarded
+from bot.dli.models import Connection
+from bot.errors import DliError
+from bot.lookup.cache import ConnectionLookup
+from bot.lookup.finder import Ambiguous, ConnectionFinder
+from bot.watch.state import WatchStore
+from bot.watch.subscriptions import Subscription, SubscriptionStore
+
+
+class Watching:
+    """What a channel watches, and what people do with the alerts it gets."""
+
+    def __init__(
+        self,
+        finder: ConnectionFinder,
+        lookup: ConnectionLookup,
+        subscriptions: SubscriptionStore,
+        state: WatchStore,
+        *,
+        watch_all_channels: Collection[str],
+        clock: Callable[[], datetime],
+        demo: bool,
+    ) -> None:
+        self._finder = finder
+        self._lookup = lookup
+        self._subscriptions = subscriptions
+        self._state = state
+        self._watch_all_channels = watch_all_channels
+        self._clock = clock
+        self._demo = demo
+
+    async def watch(self, target: str, *, channel: str, user: str) -> Reply:
+        return await guarded(target, lambda: self._watch(target, channel, user))
+
+    async def unwatch(self, target: str, *, channel: str) -> Reply:
+        return await guarded(target, lambda: self._unwatch(target, channel))
+
+    async def watches(self, *, channel: str) -> Reply:
+        return await guarded(None, lambda: self._watches(channel))
+
+    async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
+        async def work() -> Message:
+            await self._state.mute(connection_id, channel, time.time() + hours * 3600, user)
+            return notice(
+                f":mute: Alerts for {code(connection_id, 60)} are muted here for {hours} h "
+                f"(by <@{user}>).",
+                fallback=f"Muted for {hours} h",
+            )
+
+        return await guarded(connection_id, work)
+
+    async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
+        async def work() -> Message:
+            incidents = await self._state.acknowledge(connection_id, channel, user)
+            if not incidents:
+                return notice(
+                    ":information_source: Nothing is open for that connection here any more.",
+                    fallback="Nothing to acknowledge",
+                )
+            return notice(
+                f":eyes: Acknowledged by <@{user}>; the alert now shows it.",
+                fallback="Acknowledged",
+            )
+
+        return await guarded(connection_id, work)
+
+    async def _watch(self, target: str, channel: str, user: str) -> Message:
+        found = await self._finder.find(target)
+        if isinstance(found, Ambiguous):
+            return choose_connection(found.matches, found.query)
+        connection = found.connection
+        name = code(connection.name or connection.id, 80)
+        if connection.is_deleted:
+            return notice(
+                f":black_circle: {name} is DELETED; there is nothing left to watch.",
+                fallback="That connection is deleted",
+            )
+        new = await self._subscriptions.subscribe(
+            channel, connection.id.lower(), connection.name, user
+        )
+        if not new:
+            return notice(
+                f":eyes: {name} is already watched in this channel.",
+                fallback="Already watched here",
+            )
+        failing = len(connection.failed)
+        now_line = (
+            f" {failing} of its queues and pools are FAILED right now; the alert follows shortly."
+            if failing
+            else ""
+        )
+        return notice(
+            f":eyes: Watching {name} in this channel (by <@{user}>). I will post here when one of "
+            f"its queues or elastic resource pools turns FAILED, and in the alert's thread when "
+            f"it recovers.{now_line}",
+            fallback="Watching it in this channel",
+            context=[
+                "Alerts need @dliconn in this channel (`/invite @dliconn` if it is not). "
+                "Stop with `/dliconn unwatch`; see all with `/dliconn watches`."
+            ],
+        )
+
+    async def _unwatch(self, target: str, channel: str) -> Message:
+        # No DLI call: unwatching must work while DLI is down and for deleted connections.
+        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        wanted = target.strip().lower()
+        matches = [
+            s
+            for s in subscriptions
+            if s.connection_id.lower() == wanted or s.connection_name.lower() == wanted
+        ]
+        if not matches:
+            what = code(target, 80)
+            return notice(
+                f":information_source: {what} is not watched in this channel.",
+                fallback="Not watched here",
+                context=["`/dliconn watches` lists what is."],
+            )
+        for subscription in matches:
+            await self._subscriptions.unsubscribe(channel, subscription.connection_id)
+        names = ", ".join(code(s.connection_name or s.connection_id, 80) for s in matches)
+        return notice(f":no_bell: Stopped watching {names} here.", fallback="Stopped watching")
+
+    async def _watches(self, channel: str) -> Message:
+        # The subscriptions are ours: they are listed even while DLI cannot say how they are.
+        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        found = await lookup_many(self._lookup, [s.connection_id for s in subscriptions])
+        watched = [c for c in found.values() if isinstance(c, Connection)]
+        missing, unknown = [], []
+        for s in subscriptions:
+            result = found.get(s.connection_id)
+            if result is None:
+                missing.append((s.connection_name, s.connection_id))
+            elif isinstance(result, DliError):
+                unknown.append((s.connection_name, s.connection_id))
+        notes = await self._channel_notes(channel, subscriptions)
+        return watches_message(
+            watched,
+            missing,
+            unknown=unknown,
+            now=self._clock(),
+            notes=notes,
+            demo=self._demo,
+        )
+
+    async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
+        notes = []
+        if channel in self._watch_all_channels:
+            notes.append(":satellite: This channel receives alerts for *every* connection.")
+        if await self._subscriptions.is_paused(channel):
+            notes.append(
+                ":pause_button: Alerts here are paused: the bot could not post (was it removed "
+                "from the channel?). Watching again resumes them."
+            )
+        return notes
