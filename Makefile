@@ -19,7 +19,7 @@ test: $(STAMP)
 	bash .ci/ensure-redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bot handlers
+	$(BIN)/mypy bot handlers tests bench
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -62,7 +62,9 @@ def assert_within_slack_limits(message: Message, *, mentions: Collection[str] = 
     json.dumps(message.blocks)
     assert 0 < len(message.blocks) <= MAX_BLOCKS
     for block in message.blocks:
-        assert Block.parse(block).to_dict() == block  # real slack_sdk objects validate it
+        parsed = Block.parse(block)  # real slack_sdk objects validate it; None: unknown type
+        assert parsed is not None, block
+        assert parsed.to_dict() == block
         kind = block["type"]
         if kind == "header":
             assert block["text"]["type"] == "plain_text"

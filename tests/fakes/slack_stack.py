@@ -79,6 +79,12 @@ def _in(thread_ts: str) -> Callable[[SlackCall], bool]:
     return lambda call: call.body.get("thread_ts") == thread_ts
 
 
+def posted_ts(call: SlackCall) -> str:
+    """The `ts` (the message's id) the fake Slack answered a chat.postMessage with."""
+    assert isinstance(call.response, dict), call.response
+    return str(call.response["ts"])
+
+
 @dataclass
 class SlackStack:
     """A running stack and the Slack-side moves a test makes on it; build it with slack_stack."""

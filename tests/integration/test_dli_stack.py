@@ -103,7 +103,11 @@ async def test_show_returns_each_demo_connection_as_served(
 async def test_one_unreadable_connection_does_not_hide_the_rest_of_the_list(
     fake_dli: FakeDli, dli_client: DliClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = {"id": demo_uuid("broken"), "name": "broken", "status": {"not": "a string"}}
+    broken: dict[str, Any] = {
+        "id": demo_uuid("broken"),
+        "name": "broken",
+        "status": {"not": "a string"},
+    }
     fake_dli.put(broken)
 
     listed = (await dli_client.list_connections(limit=0)).value

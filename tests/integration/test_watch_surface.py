@@ -27,7 +27,7 @@ from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
+from tests.fakes.slack_stack import SlackStack, clean_environment, posted_ts, slack_stack
 
 BILLING: Final = demo_uuid("connection/rds-postgres-billing")
 DELETED: Final = demo_uuid("connection/legacy-oracle-link")
@@ -145,11 +145,6 @@ async def next_alert(slack: FakeSlackApi, channel: str, count: int = 1) -> Slack
     """The `count`-th alert in `channel`, once it has arrived."""
     alerts = await slack.wait_for("chat.postMessage", count, predicate=is_alert_in(channel))
     return alerts[count - 1]
-
-
-def alert_ts(call: SlackCall) -> str:
-    assert isinstance(call.response, dict)
-    return str(call.response["ts"])
 
 
 async def settled(stack: SlackStack, cycles: int = 3) -> None:
@@ -338,7 +333,7 @@ async def test_serve_without_redis_alerts_and_the_alert_buttons_work(
     stack, slack = watching_stack, watching_stack.slack
     confirmed = await ask(stack, f"watch {POOLS}", channel=ALERTS)
     alert = await next_alert(slack, ALERTS)
-    ts = alert_ts(alert)
+    ts = posted_ts(alert)
     on_alert = slack.message(ALERTS, ts)
     assert on_alert is not None
 
@@ -389,7 +384,7 @@ async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
 
     muted = await answer_to(
         stack, "dliconn_mute_4h", f"{POOLS}|4", channel=ALERTS,
-        message=slack.message(ALERTS, alert_ts(alert)),
+        message=slack.message(ALERTS, posted_ts(alert)),
     )  # fmt: skip
     stack.dli.set_queue(POOLS, POOL, "ACTIVE")
     await slack.wait_for("chat.update", 2, predicate=lambda c: "Resolved" in shown(c))

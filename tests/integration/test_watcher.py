@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dli.client import DliClient
+from bot.dli.models import ListedQueue, QueueInfo
 from bot.local.demo import demo_connections
 from bot.local.fake_dli import FakeDli, Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
@@ -36,6 +37,7 @@ from bot.watch.subscriptions import RedisSubscriptionStore
 from bot.watch.transitions import Policy
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import client_for, running_fake
+from tests.fakes.slack_stack import posted_ts
 
 CID: Final = "a1b2c3d4-0000-4000-8000-000000000001"
 CID2: Final = "a1b2c3d4-0000-4000-8000-000000000002"
@@ -169,7 +171,7 @@ async def test_failure_alerts_once_recovery_replies_in_thread_and_resolves(rig: 
     assert ("dliconn_mute_4h", f"{CID}|4") in ids
 
     rig.dli.set_queue(CID, "q1", "ACTIVE")
-    ts = alert.response["ts"]  # type: ignore[index]
+    ts = posted_ts(alert)
     [reply] = await rig.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
     [update] = await rig.slack.wait_for("chat.update")
     await rig.cycles()
@@ -228,7 +230,7 @@ async def test_killing_and_restarting_at_any_moment_loses_and_doubles_nothing(ri
     replies = [c for c in posts if "thread_ts" in c.body]
     assert len(alerts) == rounds // 2
     assert len(replies) == rounds // 2
-    assert {r.body["thread_ts"] for r in replies} == {a.response["ts"] for a in alerts}  # type: ignore[index]
+    assert {r.body["thread_ts"] for r in replies} == {posted_ts(a) for a in alerts}
     assert len(rig.slack.calls_to("chat.update", lambda c: c.ok)) == rounds // 2
 
 
@@ -407,7 +409,7 @@ async def test_flapping_alerts_once_then_replies_in_its_thread(rig: Rig) -> None
     assert len(alerts) == 2
     flapping = alerts[1]
     assert "Flapping" in text_of(flapping)
-    ts = flapping.response["ts"]  # type: ignore[index]
+    ts = posted_ts(flapping)
     assert len(rig.slack.calls_to("chat.postMessage", in_thread(ts))) == 2
 
 
@@ -477,7 +479,7 @@ async def test_the_watchers_list_reads_what_the_full_list_reads() -> None:
         assert len(fake.requests) == before + 1
         paged = [c.id async for c in client.iter_listed(page_size=3)]
 
-    def bindings(queues: Iterable[Any]) -> list[tuple[str, str, str, object]]:
+    def bindings(queues: Iterable[QueueInfo | ListedQueue]) -> list[tuple[str, str, str, object]]:
         return [(q.name, q.status, q.err_msg, q.update_time) for q in queues]
 
     assert [(c.id, c.name, c.status, c.is_deleted) for c in listed] == [

@@ -7,7 +7,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,9 @@ def validator() -> jsonschema.protocols.Validator:
     return validator_class(schema)
 
 
-def _schema_errors(validator: jsonschema.protocols.Validator, document: object) -> list[str]:
+def _schema_errors(
+    validator: jsonschema.protocols.Validator, document: Mapping[str, Any]
+) -> list[str]:
     return [
         f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
         for error in validator.iter_errors(document)

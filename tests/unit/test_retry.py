@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import TypedDict
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,15 @@ policies = st.builds(
 )
 attempt_numbers = st.integers(1, 10_000)
 seeds = st.integers(0, 2**32)
+
+
+class PolicyFields(TypedDict, total=False):
+    """RetryPolicy's fields as keyword arguments."""
+
+    attempts: int
+    base: float
+    cap: float
+    max_retry_after: float
 
 
 class Highest(random.Random):
@@ -78,9 +88,9 @@ def test_negative_retry_after_counts_as_none() -> None:
 @pytest.mark.parametrize(
     "kwargs", [{"attempts": 0}, {"base": -1.0}, {"cap": -0.1}, {"max_retry_after": -1.0}]
 )
-def test_nonsense_policies_are_refused(kwargs: dict[str, float]) -> None:
+def test_nonsense_policies_are_refused(kwargs: PolicyFields) -> None:
     with pytest.raises(ValueError, match="must"):
-        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+        RetryPolicy(**kwargs)
 
 
 def test_attempt_numbers_start_at_one() -> None:

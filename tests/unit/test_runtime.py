@@ -19,6 +19,7 @@ async def test_a_crashed_embedded_watcher_is_reported_and_shutdown_goes_on(
         raise RuntimeError("watcher bug")
 
     monkeypatch.setattr(runtime, "run_watcher", crashing)
+    # None for both: the patched run_watcher never reads them.
     watcher = runtime.EmbeddedWatcher(services=None, slack=None)  # type: ignore[arg-type]
     await asyncio.sleep(0)  # let it crash
 
