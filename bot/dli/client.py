@@ -334,6 +334,7 @@ class DliClient(Closing):
         url = _base_url(base_url)
         if not project_id:
             raise ConfigError("DLI_PROJECT_ID is empty")
+        self.project_id = project_id
         self._prefix = f"/v2.0/{quote(project_id, safe='')}/datasource/enhanced-connections"
         self._retry = retry
         self._sleep = sleep

@@ -22,7 +22,16 @@ log = logging.getLogger(__name__)
 Source = Literal["live", "cache", "stale"]
 
 #: Bump when the stored record layout changes, so old replicas' entries are simply never read.
-KEY_NAMESPACE = "conn:v1:"
+#: The project alias follows: one deployment's projects share a Redis and a prefix.
+KEY_NAMESPACE = "conn:v2:"
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    """Which DLI project a connection belongs to, as people see it: its alias and region."""
+
+    alias: str
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class Lookup:
     fetched_at: datetime  # when DLI produced this copy (aware, UTC)
     request_id: str | None = None
     stale_reason: str | None = None  # set when source == "stale": why DLI could not be asked
+    project: ProjectRef | None = None
 
     def age(self, now: datetime) -> timedelta:
         return now - self.fetched_at
@@ -93,7 +103,10 @@ class ConnectionLookup:
         negative_ttl: float,
         clock: Callable[[], datetime] | None = None,
         metrics: Metrics | None = None,
+        project: ProjectRef | None = None,
     ) -> None:
+        self.project = project
+        self._namespace = f"{KEY_NAMESPACE}{project.alias if project else '-'}:"
         self._fetcher = fetcher
         self._store = make_safe(store)
         self._ttl = timedelta(seconds=ttl)
@@ -104,6 +117,7 @@ class ConnectionLookup:
         self._clock = clock or _utc_now
         self._metrics = metrics
         self._inflight: dict[str, asyncio.Task[Lookup]] = {}
+        self._waiters: dict[str, int] = {}
 
     async def lookup(self, connection_id: str, *, force: bool = False) -> Lookup:
         key = normalise_id(connection_id)
@@ -119,9 +133,13 @@ class ConnectionLookup:
                 return self._counted(entry)
         return self._counted(await self._shared_refresh(key))
 
+    def cache_key(self, connection_id: str) -> str:
+        """The store key of one connection's entry (under the store's own prefix)."""
+        return self._namespace + normalise_id(connection_id)
+
     async def remember(self, connection: Connection, request_id: str | None = None) -> None:
         """Seed the cache with a copy DLI just returned by other means (a list call)."""
-        fetched = Lookup(connection, "live", self._clock(), request_id)
+        fetched = Lookup(connection, "live", self._clock(), request_id, project=self.project)
         await self._write_found(normalise_id(connection.id), fetched)
 
     async def _shared_refresh(self, key: str) -> Lookup:
@@ -130,9 +148,23 @@ class ConnectionLookup:
             task = asyncio.create_task(self._refresh(key), name=f"dliconn-lookup-{key}")
             self._inflight[key] = task
             task.add_done_callback(self._forget_flight(key))
-        # Shielded: one caller giving up (a Slack handler's timeout) must not cancel the call
-        # the other callers are waiting on.
-        return await asyncio.shield(task)
+        # Shielded: one caller giving up (a Slack handler's timeout, or a lookup across
+        # projects that another project already answered) must not cancel the call the other
+        # callers are waiting on. When the last one gives up, nobody wants the answer: the DLI
+        # call is cancelled too.
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._waiters.get(key) == 1 and not task.done():
+                task.cancel()
+            raise
+        finally:
+            left = self._waiters.get(key, 1) - 1
+            if left:
+                self._waiters[key] = left
+            else:
+                self._waiters.pop(key, None)
 
     def _forget_flight(self, key: str) -> Callable[[asyncio.Task[Lookup]], None]:
         def forget(task: asyncio.Task[Lookup]) -> None:
@@ -156,7 +188,9 @@ class ConnectionLookup:
             if stale is None:
                 raise
             return stale
-        result = Lookup(fetched.value, "live", self._clock(), fetched.request_id)
+        result = Lookup(
+            fetched.value, "live", self._clock(), fetched.request_id, project=self.project
+        )
         await self._write_found(key, result)
         return result
 
@@ -169,7 +203,9 @@ class ConnectionLookup:
             return None
         reason = "DLI throttled" if isinstance(exc, Throttled) else "DLI unreachable"
         log.info("serving stale copy of connection %s: %s (%s)", key, reason, exc)
-        return Lookup(entry.connection, "stale", entry.fetched_at, entry.request_id, reason)
+        return Lookup(
+            entry.connection, "stale", entry.fetched_at, entry.request_id, reason, self.project
+        )
 
     def _counted(self, result: Lookup) -> Lookup:
         if self._metrics is not None:
@@ -177,11 +213,11 @@ class ConnectionLookup:
         return result
 
     async def _read(self, key: str) -> Lookup | _Missing | None:
-        raw = await self._store.get(KEY_NAMESPACE + key)
+        raw = await self._store.get(self._namespace + key)
         if raw is None:
             return None
         try:
-            return _decode(raw)
+            return _decode(raw, self.project)
         except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
             # Unreadable (another version, corruption): a miss; the next live answer overwrites it.
             log.warning("ignoring unreadable cache entry for %s: %s", key, type(exc).__name__)
@@ -195,7 +231,7 @@ class ConnectionLookup:
             "fetched_at": found.fetched_at.isoformat(),
             "request_id": found.request_id,
         }
-        await self._store.set(KEY_NAMESPACE + key, _encode(record), ttl=self._keep_seconds)
+        await self._store.set(self._namespace + key, _encode(record), ttl=self._keep_seconds)
 
     async def _write_missing(self, key: str, exc: NotFound) -> None:
         seconds = self._negative_ttl.total_seconds()
@@ -209,14 +245,14 @@ class ConnectionLookup:
             "code": exc.code,
             "request_id": exc.request_id,
         }
-        await self._store.set(KEY_NAMESPACE + key, _encode(record), ttl=seconds)
+        await self._store.set(self._namespace + key, _encode(record), ttl=seconds)
 
 
 def _encode(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def _decode(raw: bytes) -> Lookup | _Missing:
+def _decode(raw: bytes, project: ProjectRef | None) -> Lookup | _Missing:
     record = json.loads(raw)
     if record.get("missing"):
         return _Missing(
@@ -231,6 +267,7 @@ def _decode(raw: bytes) -> Lookup | _Missing:
         source="cache",
         fetched_at=datetime.fromisoformat(record["fetched_at"]),
         request_id=record["request_id"],
+        project=project,
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.dli.client import DliClient
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound
-from bot.lookup.cache import ConnectionLookup, Lookup, normalise_id
+from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef, normalise_id
 from bot.store import KeyValueStore, make_safe
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class Ambiguous:
 
     query: str
     matches: Sequence[Connection]
+    #: Which project each match belongs to, by lower-case id (empty with a single project).
+    project_of: Mapping[str, ProjectRef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,16 @@ class Snapshot:
 
     connections: Sequence[Connection]
     fetched_at: datetime
+    request_id: str | None
+    project: ProjectRef | None = None
+
+
+@dataclass(frozen=True)
+class NameMatches:
+    """What the list API's name filter returned for a name, split by how well it matched."""
+
+    exact: Sequence[Connection]
+    partial: Sequence[Connection]
     request_id: str | None
 
 
@@ -60,6 +72,7 @@ class ConnectionFinder:
     ) -> None:
         self._client = client
         self._lookup = lookup
+        self.project = lookup.project
         self._store = make_safe(store)
         self._name_key = _NAME_KEY.format(project=project_id)
         self._snapshot_key = _SNAPSHOT_KEY.format(project=project_id)
@@ -74,13 +87,24 @@ class ConnectionFinder:
         return await self._find_by_name(target, force=force)
 
     async def _find_by_name(self, name: str, *, force: bool) -> Lookup | Ambiguous:
+        found = await self.by_name(name, force=force)
+        if isinstance(found, Lookup):
+            return found
+        if found.exact or found.partial:
+            return Ambiguous(name, found.exact or found.partial)
+        raise NotFound(f"no connection is named {name!r}", request_id=found.request_id)
+
+    async def by_name(self, name: str, *, force: bool = False) -> Lookup | NameMatches:
+        """The one connection of that exact name, else every candidate the name filter found.
+
+        While DLI is unreachable, a name resolved before still leads to its cached copy.
+        """
         key = self._name_key + name.lower()
         try:
             fetched = await self._client.list_connections(name=name, limit=0)
         except NotFound:
             raise
         except DliError:
-            # DLI is unreachable (or worse): a name seen before still leads to its cached copy.
             known = await self._store.get(key)
             if known is None:
                 raise
@@ -91,19 +115,20 @@ class ConnectionFinder:
             connection = exact[0]
             await self._store.set(key, normalise_id(connection.id).encode(), ttl=self._name_ttl)
             await self._lookup.remember(connection, fetched.request_id)
-            return Lookup(connection, "live", self._clock(), fetched.request_id)
-        if exact or matches:
-            return Ambiguous(name, exact or matches)
-        raise NotFound(f"no connection is named {name!r}", request_id=fetched.request_id)
+            return Lookup(
+                connection, "live", self._clock(), fetched.request_id, project=self.project
+            )
+        partial = [] if exact else list(matches)
+        return NameMatches(exact, partial, fetched.request_id)
 
     async def snapshot(self, *, force: bool = False) -> Snapshot:
         """All connections of the project, from one `limit=0` list call, briefly cached."""
         if not force:
             cached = await self._store.get(self._snapshot_key)
             if cached is not None:
-                return _decode_snapshot(cached)
+                return _decode_snapshot(cached, self.project)
         fetched = await self._client.list_connections(limit=0)
-        snap = Snapshot(fetched.value.connections, self._clock(), fetched.request_id)
+        snap = Snapshot(fetched.value.connections, self._clock(), fetched.request_id, self.project)
         if self._snapshot_ttl > 0:
             await self._store.set(
                 self._snapshot_key, _encode_snapshot(snap), ttl=self._snapshot_ttl
@@ -121,10 +146,11 @@ def _encode_snapshot(snap: Snapshot) -> bytes:
     ).encode()
 
 
-def _decode_snapshot(raw: bytes) -> Snapshot:
+def _decode_snapshot(raw: bytes, project: ProjectRef | None) -> Snapshot:
     data = json.loads(raw)
     return Snapshot(
         [Connection.model_validate(c) for c in data["connections"]],
         datetime.fromisoformat(data["fetched_at"]),
         data.get("request_id"),
+        project,
     )

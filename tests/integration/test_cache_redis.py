@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.errors import NotFound
-from bot.lookup.cache import KEY_NAMESPACE, ConnectionLookup
+from bot.lookup.cache import ConnectionLookup
 from bot.store import RedisStore, SafeStore
 from tests.fakes.cache import FakeFetcher, make_connection
 
@@ -124,7 +124,7 @@ async def test_two_instances_share_one_cache_and_values_round_trip(
     assert cached.connection.to_api() == original.to_api()
     assert (cached.fetched_at, cached.request_id) == (live.fetched_at, "req-1")
     assert (first_fetcher.calls, second_fetcher.calls) == ([CID], [])
-    kept_ms = await redis_client.pttl(f"{key_prefix}{KEY_NAMESPACE}{CID}")
+    kept_ms = await redis_client.pttl(key_prefix + second.cache_key(CID))
     assert (TTL + HORIZON - 5) * 1000 < kept_ms <= (TTL + HORIZON) * 1000
 
 

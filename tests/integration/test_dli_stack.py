@@ -503,7 +503,7 @@ async def test_two_processes_share_answers_through_redis(
             assert len(fake_dli.requests) == 3
         finally:
             await worker_store.aclose()
-    assert await redis_client.exists(f"{key_prefix}conn:v1:{WITHVPC}")
+    assert await redis_client.exists(key_prefix + web.cache_key(WITHVPC))
 
 
 # -- the finder: ids and names -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from bot.errors import (
     Throttled,
     Unavailable,
 )
-from bot.lookup.cache import KEY_NAMESPACE, ConnectionLookup, Lookup
+from bot.lookup.cache import ConnectionLookup, Lookup
 from bot.metrics import Metrics
 from bot.store import MemoryStore
 from tests.fakes.cache import FakeClock, FakeFetcher, FlakyStore, make_connection
@@ -158,6 +158,23 @@ async def test_one_caller_giving_up_does_not_cancel_the_shared_fetch(
     assert (await patient).source == "live"
     assert impatient.cancelled()
     assert fetcher.calls == [CID]
+
+
+async def test_the_fetch_is_cancelled_once_every_caller_has_given_up(
+    cache: ConnectionLookup, fetcher: FakeFetcher
+) -> None:
+    fetcher.hold()
+    callers = [asyncio.create_task(cache.lookup(CID)) for _ in range(2)]
+    await fetcher.started.wait()
+    for caller in callers:
+        caller.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+
+    # Nobody wants the answer any more: the next lookup starts a new call instead of joining a
+    # fetch that would otherwise still be waiting on DLI.
+    fetcher.release()
+    assert (await cache.lookup(CID)).source == "live"
+    assert fetcher.calls == [CID, CID]
 
 
 @pytest.mark.parametrize(
@@ -314,7 +331,7 @@ async def test_remember_seeds_the_cache(
 async def test_unreadable_entry_is_a_miss(
     cache: ConnectionLookup, fetcher: FakeFetcher, store: MemoryStore
 ) -> None:
-    await store.set(KEY_NAMESPACE + CID, b'{"connection": {"name": "no id"}}')
+    await store.set(cache.cache_key(CID), b'{"connection": {"name": "no id"}}')
 
     assert (await cache.lookup(CID)).source == "live"
     assert (await cache.lookup(CID)).source == "cache"
