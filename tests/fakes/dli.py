@@ -52,17 +52,23 @@ class RecordingSleep:
 
 
 class HeldSleep:
-    """A sleep that lasts until `release()`: a FakeDli latency fault that outlives any timeout.
+    """A sleep that lasts until `release()`: a latency fault (FakeDli's, FakeSlackApi's) that
+    outlives any timeout, so "X does not wait for it" is proven while it is held.
 
     Release it before the fake stops, or the server waits for the held handlers on shutdown.
     """
 
     def __init__(self) -> None:
         self.started = 0
+        #: The delays asked for, in order.
+        self.delays: list[float] = []
+        self.holding = asyncio.Event()  # set once a sleep is being held
         self._gate = asyncio.Event()
 
     async def __call__(self, seconds: float) -> None:
         self.started += 1
+        self.delays.append(seconds)
+        self.holding.set()
         await self._gate.wait()
 
     def release(self) -> None:
