@@ -122,7 +122,7 @@ async def test_command_acks_at_once_while_dli_is_slow_then_answers_once(
         try:
             # DLI answers nothing until release(): an ack that waited for it would never come.
             ack, reply_to = await stack.command(FAILING)
-            await held.holding.wait()  # and the lookup really is stuck in DLI meanwhile
+            await held.holding()  # and the lookup really is stuck in DLI meanwhile
             assert stack.replies_so_far(reply_to) == []
         finally:
             held.release()
@@ -628,7 +628,7 @@ async def test_stop_waits_for_a_reply_still_being_composed(
 
         inflight.wait_idle = noted_wait_idle  # type: ignore[method-assign]
         ack, reply_to = await stack.command(WITHVPC)
-        await held.holding.wait()
+        await held.holding()
         # The sender's keep-alive connection stays open and idle: were stop() to wait for
         # idle connections, it would never reach the drain while the test holds it.
         stopping = asyncio.create_task(stack.stop())
