@@ -64,7 +64,7 @@ class Kit:
         async def run(kwargs: dict[str, Any], response_url: str | None) -> None:
             try:
                 await work(**kwargs)
-            except Exception:
+            except Exception:  # broad: the net for a bug in background work (see below)
                 # ChatOps answers every expected failure itself; this is the net for a bug. The
                 # person still hears that something broke, with the reference in the log.
                 ref = correlation_id()
@@ -75,7 +75,7 @@ class Kit:
                             response_url, error_message("unexpected", correlation_id=ref),
                             response_type="ephemeral", replace_original=False,
                         )  # fmt: skip
-                    except Exception:
+                    except Exception:  # broad: the bug is logged; nothing may escape the task
                         log.exception("could not tell the user about error [ref %s]", ref)
             finally:
                 inflight.end()
