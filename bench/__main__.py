@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             rows = collect(benchmark)
-        except Exception:
-            # One broken benchmark should not hide the others' figures.
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
             traceback.print_exc()
             failed.append(name)
             continue

@@ -256,7 +256,7 @@ class FakeDliProcess:
             self._control = httpx.Client(base_url=self.url, timeout=10.0)
             if self._latency:
                 self._post_fault({"kind": "latency", "seconds": self._latency})
-        except BaseException:
+        except BaseException:  # broad, and re-raised: on any failure, Ctrl-C too, stop the child
             self._stop()
             raise
         return self

@@ -92,7 +92,7 @@ class EmbeddedWatcher:
         self._stop.set()
         try:
             await self._task
-        except Exception:
+        except Exception:  # broad: whatever the watcher died of, the host must still stop
             # Reported, not raised: the process hosting it must still shut down cleanly.
             log.exception("the embedded watcher had stopped with an error")
 
@@ -172,7 +172,7 @@ async def serve(settings: Settings) -> None:
     settle_heap()  # before listening, so no request waits for it
     try:
         await server.start()
-    except BaseException:
+    except BaseException:  # broad, and re-raised: on any failure, cancellation too, close up
         # e.g. the port is taken: nothing was served, but the clients still need closing.
         await server.services.aclose()
         raise
@@ -193,7 +193,7 @@ async def socket_mode(settings: Settings) -> None:
         app = build_app(settings, services)
         handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
         await handler.connect_async()  # type: ignore[no-untyped-call]
-    except BaseException:
+    except BaseException:  # broad, and re-raised: on any failure, cancellation too, close up
         await services.aclose()
         raise
     log.info("connected to Slack in Socket Mode")

@@ -73,7 +73,7 @@ async def build_services(
         return await _assemble(
             settings, closers, metrics or Metrics(), transport=transport, retry=retry, sleep=sleep
         )
-    except BaseException:
+    except BaseException:  # broad, and re-raised: on any failure, cancellation too, close up
         # Half-built: release what did start (the demo server, Redis connections).
         await _close_all(closers)
         raise

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 REDIS_URL = os.environ.get("DLICONN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -23,7 +24,7 @@ async def redis_client(key_prefix: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(REDIS_URL, decode_responses=False)
     try:
         await client.ping()
-    except Exception as exc:  # pragma: no cover - environment problem, not a test result
+    except RedisError as exc:  # pragma: no cover - environment problem, not a test result
         pytest.fail(f"tests need Redis at {REDIS_URL} (make test starts one): {exc}")
     yield client
     keys = [k async for k in client.scan_iter(match=f"{key_prefix}*", count=1000)]

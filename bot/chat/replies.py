@@ -40,7 +40,7 @@ async def guarded(subject: str | None, work: Callable[[], Awaitable[Message]]) -
     except STORE_ERRORS as exc:
         log.warning("storage unavailable while answering about %r: %s", subject, exc)
         failure = error_message("store_unavailable", subject=subject)
-    except Exception:
+    except Exception:  # broad: a bug still gets the person an answer, with a reference
         ref = correlation_id()
         log.exception("unexpected error [ref %s] while answering about %r", ref, subject)
         failure = error_message("unexpected", subject=subject, correlation_id=ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import uuid4
@@ -71,6 +71,8 @@ class _Fault:
     error: str = ""
     retry_after: int = 0
     seconds: float = 0.0
+    # rate_limit(enforce=True): until this monotonic time, every matching call is refused.
+    refused_until: float | None = None
 
     def matches(self, kind: str, method: str, channel: str | None) -> bool:
         return (
@@ -100,8 +102,11 @@ class FakeSlackApi(LocalServer):
         *,
         valid_tokens: frozenset[str] | None = None,
         member_of: dict[str, list[str]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.calls: list[SlackCall] = []
+        # How a latency fault waits: a test can hold answers on a gate instead of a clock.
+        self._sleep = sleep
         # users.conversations: the channels each user is in (none for an unknown user).
         self.member_of: dict[str, list[str]] = member_of or {}
         self._valid_tokens = valid_tokens
@@ -157,9 +162,24 @@ class FakeSlackApi(LocalServer):
         times: int | None = 1,
         *,
         channel: str | None = None,
+        enforce: bool = False,
     ) -> None:
-        """The next `times` calls answer HTTP 429 with `Retry-After: retry_after`."""
-        self._faults.append(_Fault("rate_limit", method, channel, times, retry_after=retry_after))
+        """The next `times` calls answer HTTP 429 with `Retry-After: retry_after`.
+
+        With `enforce`, as on Slack, a matching call sooner than `retry_after` seconds after a
+        429 is refused again: a client that did not wait shows up as a second 429.
+        """
+        refused_until = 0.0 if enforce else None
+        self._faults.append(
+            _Fault(
+                "rate_limit",
+                method,
+                channel,
+                times,
+                retry_after=retry_after,
+                refused_until=refused_until,
+            )
+        )
 
     def latency(
         self, method: str, seconds: float, *, times: int | None = None, channel: str | None = None
@@ -240,8 +260,10 @@ class FakeSlackApi(LocalServer):
         auth_error = self._auth_error(request, body)
         if auth_error:
             return 200, {"ok": False, "error": auth_error}, {}
-        limited = self._take_fault("rate_limit", method, channel)
+        limited = self._refusing(method, channel) or self._take_fault("rate_limit", method, channel)
         if limited is not None:
+            if limited.refused_until is not None:
+                limited.refused_until = time.monotonic() + limited.retry_after
             retry = {"Retry-After": str(limited.retry_after)}
             return 429, {"ok": False, "error": "ratelimited"}, retry
         failed = self._take_fault("fail", method, channel)
@@ -328,10 +350,24 @@ class FakeSlackApi(LocalServer):
                 return fault
         return None
 
+    def _refusing(self, method: str, channel: str | None) -> _Fault | None:
+        """An enforced rate limit whose Retry-After has not passed yet for this call."""
+        now = time.monotonic()
+        for fault in self._faults:
+            if (
+                fault.kind == "rate_limit"
+                and fault.method == method
+                and fault.channel in (None, channel)
+                and fault.refused_until is not None
+                and now < fault.refused_until
+            ):
+                return fault
+        return None
+
     async def _apply_latency(self, method: str, channel: str | None) -> None:
         fault = self._take_fault("latency", method, channel)
         if fault is not None:
-            await asyncio.sleep(fault.seconds)
+            await self._sleep(fault.seconds)
 
     # -- Web API methods -----------------------------------------------------------------------
 

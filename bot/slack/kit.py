@@ -74,7 +74,7 @@ class Kit:
                 await work(kit, **kwargs)
                 if event_id is not None:
                     await kit.dedupe.finish(event_id)
-            except Exception:
+            except Exception:  # broad: the net for a bug in background work
                 # The features answer every expected failure themselves. The person still hears
                 # that something broke, with the reference in the log.
                 ref = correlation_id()
@@ -85,7 +85,7 @@ class Kit:
                             response_url, error_message("unexpected", correlation_id=ref),
                             response_type="ephemeral", replace_original=False,
                         )  # fmt: skip
-                    except Exception:
+                    except Exception:  # broad: the bug is logged; nothing may escape the task
                         log.exception("could not tell the user about error [ref %s]", ref)
             finally:
                 inflight.end()

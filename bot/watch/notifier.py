@@ -121,7 +121,7 @@ class Notifier:
                 await self._send(job)
             except STORE_ERRORS:
                 raise  # the outbox itself is unavailable: the send loop backs off
-            except Exception:
+            except Exception:  # noqa: BLE001 - a bug in one job must not stop the others' sends
                 await self._failed_unexpectedly(job)
             wait = min(wait, max(self._gap, 0.0))
         return wait

@@ -233,7 +233,7 @@ async def _poll_loop(
             if not store_down:
                 log.warning("watcher state store unavailable, skipping cycles: %s", exc)
                 store_down = True
-        except Exception:
+        except Exception:  # broad: a bug in a cycle is logged, the loop goes on (see top)
             # `held` stays what the lease said: the cycle failed, not the lease.
             failures += 1
             next_poll = started + _poll_period(interval, failures, None)
@@ -289,7 +289,7 @@ async def _send_loop(
                 failures = 0
             except STORE_ERRORS as exc:
                 log.warning("outbox unavailable: %s", exc)
-            except Exception:
+            except Exception:  # broad: a bug in a drain is logged, the sender goes on (see top)
                 failures += 1
                 wait = _backoff(interval, failures)
                 log.exception("draining the outbox failed; trying again in %.1fs", wait)

@@ -52,18 +52,34 @@ class RecordingSleep:
 
 
 class HeldSleep:
-    """A sleep that lasts until `release()`: a FakeDli latency fault that outlives any timeout.
+    """A sleep that lasts until `release()`: a latency fault (FakeDli's, FakeSlackApi's) that
+    outlives any timeout, so "X does not wait for it" is proven while it is held.
 
     Release it before the fake stops, or the server waits for the held handlers on shutdown.
     """
 
     def __init__(self) -> None:
         self.started = 0
+        #: The delays asked for, in order.
+        self.delays: list[float] = []
+        self._holding = asyncio.Event()
         self._gate = asyncio.Event()
 
     async def __call__(self, seconds: float) -> None:
         self.started += 1
+        self.delays.append(seconds)
+        self._holding.set()
         await self._gate.wait()
+
+    # A deadline for an assertion, as FakeSlackApi.wait_for has: it fails a hang, it is not a
+    # claim about speed.
+    async def holding(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Return once a sleep is being held; AssertionError if none starts."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._holding.wait()
+        except TimeoutError:
+            raise AssertionError(f"nothing slept on the gate within {timeout:g}s") from None
 
     def release(self) -> None:
         self._gate.set()

@@ -119,14 +119,21 @@ class Rig:
     def list_calls(self) -> int:
         return sum(1 for r in self.dli.requests if r.path.endswith("enhanced-connections"))
 
-    async def cycles(self, count: int = 3, deadline: float = 5.0) -> None:
+    async def cycles(
+        self, count: int = 3, deadline: float = 5.0, *, pending_ok: bool = False
+    ) -> None:
         """Wait until the watchers have listed connections `count` more times and the outbox
-        is empty: everything they were going to post is posted."""
+        is empty: everything they were going to post is posted (`pending_ok`: a job may stay
+        held, as by an hour's Retry-After)."""
         target = self.list_calls() + count
         store = self.backend().state
+
+        async def busy() -> bool:
+            return self.list_calls() < target or (not pending_ok and bool(await store.pending()))
+
         async with asyncio.timeout(deadline):
             # Polling: neither the fake's request log nor Redis has an event to wait on.
-            while self.list_calls() < target or await store.pending():  # noqa: ASYNC110
+            while await busy():  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
 
     async def subscribe(self, channel: str, cid: str = CID) -> None:
@@ -303,14 +310,32 @@ async def test_standby_process_takes_over_when_the_holder_is_killed(rig: Rig) ->
     [alert] = await rig.slack.wait_for("chat.postMessage", timeout=15)
     standby = spawn()
     await rig.cycles(10, deadline=15)  # the standby is up and polling nothing meanwhile
+    lease_key = RedisWatchStore(rig.redis, rig.dli.project_id, prefix=rig.prefix).lease(1).key
+    dead_token = await rig.redis.get(lease_key)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    killed_at = time.monotonic()
+    listed_at_kill = rig.list_calls()
     rig.dli.set_queue(CID, "q1", "ACTIVE")
     ts = alert.response["ts"]  # type: ignore[index]
-    [reply] = await rig.slack.wait_for("chat.postMessage", predicate=in_thread(ts), timeout=15)
-    # Takeover within the lease ttl plus one interval (plus scheduling slack).
-    assert reply.time - killed_at < 0.5 + 0.05 + 1.0
+    # The dead holder's lease lapses by itself and the standby's token replaces it.
+    async with asyncio.timeout(15):
+        # Polling: a lease changing hands announces nothing.
+        while await rig.redis.get(lease_key) in (dead_token, None):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    listed_at_reply: list[int] = []
+
+    def the_reply(call: SlackCall) -> bool:
+        if in_thread(ts)(call):
+            listed_at_reply.append(rig.list_calls())
+            return True
+        return False
+
+    [reply] = await rig.slack.wait_for("chat.postMessage", predicate=the_reply, timeout=15)
+    # Nobody polled under the dead holder's lease, and the standby posted from its first polls
+    # as holder (each poll is one list call). How soon after the lapse is a timing: bench/.
+    assert "ACTIVE again" in text_of(reply)
+    assert dead_token is not None
+    assert 1 <= listed_at_reply[0] - listed_at_kill <= 3
     await rig.cycles()
     assert len(rig.slack.calls_to("chat.postMessage")) == 2
     assert standby.poll() is None
@@ -320,12 +345,12 @@ async def test_slack_429_is_posted_after_retry_after(rig: Rig) -> None:
     await rig.subscribe(ALERTS)
     await rig.start()
     await rig.cycles()
-    rig.slack.rate_limit("chat.postMessage", retry_after=1, times=1)
+    # Enforced, as on Slack: a post sooner than Retry-After would be refused with another 429.
+    rig.slack.rate_limit("chat.postMessage", retry_after=1, times=1, enforce=True)
     rig.dli.set_queue(CID, "q1", "FAILED", "x")
     [posted] = await rig.slack.wait_for("chat.postMessage", predicate=lambda c: c.ok)
     limited, ok = rig.slack.calls_to("chat.postMessage")
     assert limited.status == 429 and ok is posted
-    assert ok.time - limited.time >= 1.0
 
 
 async def test_a_rate_limited_channel_does_not_hold_up_the_others(rig: Rig) -> None:
@@ -335,20 +360,19 @@ async def test_a_rate_limited_channel_does_not_hold_up_the_others(rig: Rig) -> N
     await rig.subscribe(OTHER)
     await rig.start()
     await rig.cycles()
-    rig.slack.rate_limit("chat.postMessage", retry_after=1, times=1, channel=ALERTS)
+    # An hour's Retry-After holds ALERTS for longer than the test lasts: OTHER arriving at all
+    # proves it was not held up.
+    rig.slack.rate_limit("chat.postMessage", retry_after=3600, times=1, channel=ALERTS)
     rig.dli.set_queue(CID, "q1", "FAILED", "x")
     [other] = await rig.slack.wait_for(
         "chat.postMessage", predicate=lambda c: c.ok and c.channel == OTHER
     )
-    [alert] = await rig.slack.wait_for(
-        "chat.postMessage", predicate=lambda c: c.ok and c.channel == ALERTS
-    )
-    [limited] = rig.slack.calls_to("chat.postMessage", lambda c: c.status == 429)
-    assert limited.channel == ALERTS
-    assert other.time - limited.time < 0.5
-    assert alert.time - limited.time >= 1.0
-    await rig.cycles()
-    assert len(rig.slack.calls_to("chat.postMessage")) == 3
+    await rig.cycles(pending_ok=True)
+    limited, *after = rig.slack.calls_to("chat.postMessage", lambda c: c.channel == ALERTS)
+    assert limited.status == 429
+    assert rig.slack.calls.index(limited) < rig.slack.calls.index(other)
+    assert after == []  # ALERTS waits out its Retry-After (test_slack_429_is_posted_after_…)
+    assert rig.slack.calls_to("chat.postMessage", lambda c: c.channel == OTHER) == [other]
 
 
 async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from bot.local.wire import (
     signed_headers,
     slash_command_body,
 )
+from tests.fakes.dli import HeldSleep
 
 SECRET = "test-signing-secret"
 BLOCKS: list[dict[str, Any]] = [
@@ -246,15 +248,36 @@ async def test_slack_sdk_rate_limit_handler_retries_through_a_429(fake: FakeSlac
     assert [c.status for c in fake.calls_to("chat.postMessage")] == [429, 200]
 
 
-async def test_latency_delays_the_answer(fake: FakeSlackApi, client: AsyncWebClient) -> None:
-    fake.latency("auth.test", 0.2, times=1)
-    started = time.monotonic()
-    await client.auth_test()
-    slow = time.monotonic() - started
-    started = time.monotonic()
-    await client.auth_test()
-    assert slow >= 0.2
-    assert time.monotonic() - started < 0.2
+async def test_latency_delays_the_answer() -> None:
+    held = HeldSleep()
+    async with FakeSlackApi(sleep=held) as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.url)
+        fake.latency("auth.test", 0.2, times=1)
+        slow = asyncio.create_task(client.auth_test())
+        try:
+            await held.holding()
+            await client.auth_test()  # answered while the first is still held: once only
+            assert not slow.done()
+            assert len(fake.calls_to("auth.test")) == 1
+        finally:
+            held.release()
+        await slow
+
+    assert held.delays == [0.2]
+    assert len(fake.calls_to("auth.test")) == 2
+
+
+async def test_an_enforced_rate_limit_refuses_until_retry_after_has_passed(
+    fake: FakeSlackApi, client: AsyncWebClient
+) -> None:
+    fake.rate_limit("chat.postMessage", retry_after=3600, enforce=True, channel="C1")
+    fake.rate_limit("chat.postMessage", retry_after=0, enforce=True, channel="C2")
+    for channel in ("C1", "C1", "C2", "C2"):
+        with contextlib.suppress(SlackApiError):
+            await client.chat_postMessage(channel=channel, text="x")
+
+    statuses = [(c.channel, c.status) for c in fake.calls_to("chat.postMessage")]
+    assert statuses == [("C1", 429), ("C1", 429), ("C2", 429), ("C2", 200)]
 
 
 # -- response_url --------------------------------------------------------------------------------

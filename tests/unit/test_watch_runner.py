@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import statistics
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Final
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.dli.models import ListedConnection, ListedQueue
+from bot.watch import runner
 from bot.watch.backend import WatchBackend
 from bot.watch.runner import run_watch_loop
 from bot.watch.state import MemoryWatchStore
 from bot.watch.subscriptions import MemorySubscriptionStore
+from tests.fakes.virtual_time import VirtualTimeLoop
 
 CID: Final = "4c693ecc-bab8-4113-a838-129cedc9a563"
 HEALTHY: Final = ListedConnection(
@@ -25,16 +27,17 @@ HEALTHY: Final = ListedConnection(
 
 
 class SlowList:
-    """A DLI list that takes `seconds`, recording when each call started."""
+    """A DLI list that takes `seconds`, recording when (by `clock`) each call started."""
 
-    def __init__(self, seconds: float, calls: int) -> None:
+    def __init__(self, seconds: float, calls: int, clock: Callable[[], float]) -> None:
         self.seconds = seconds
         self.starts: list[float] = []
         self.enough = asyncio.Event()
         self._calls = calls
+        self._clock = clock
 
     async def iter_listed(self, *, page_size: int = 0) -> AsyncIterator[ListedConnection]:
-        self.starts.append(time.monotonic())
+        self.starts.append(self._clock())
         if len(self.starts) >= self._calls:
             self.enough.set()
         await asyncio.sleep(self.seconds)
@@ -66,24 +69,34 @@ def slack() -> AsyncWebClient:
     return AsyncWebClient(token="xoxb-unused", base_url="http://127.0.0.1:9/")  # never posts
 
 
-async def test_polls_start_an_interval_apart_however_long_listing_takes() -> None:
+def test_polls_start_an_interval_apart_however_long_listing_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On virtual time, so the gaps are exact: the loop's clock is the one the runner reads.
+    virtual = VirtualTimeLoop()
+    monkeypatch.setattr(runner, "time", SimpleNamespace(monotonic=virtual.time))
     interval = 0.2
     # A list taking 60% of the interval: polls an interval apart from their starts, not an
     # interval after the previous one ended (which would be 0.32 s apart).
-    source = SlowList(0.6 * interval, calls=6)
-    stop = asyncio.Event()
-    loop = asyncio.create_task(
-        run_watch_loop(source, await watched_backend(), slack(), stop=stop, interval=interval)
-    )
-    try:
-        async with asyncio.timeout(10):
+    source = SlowList(0.6 * interval, calls=6, clock=virtual.time)
+
+    async def watch() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_watch_loop(source, await watched_backend(), slack(), stop=stop, interval=interval)
+        )
+        try:
             await source.enough.wait()
+        finally:
+            stop.set()
+            await loop
+
+    try:
+        virtual.run_until_complete(watch())
     finally:
-        stop.set()
-        await loop
+        virtual.close()
     gaps = [b - a for a, b in itertools.pairwise(source.starts)]
-    assert statistics.median(gaps) < interval + 0.3 * interval
-    assert min(gaps) >= interval * 0.9
+    assert gaps == pytest.approx([interval] * 5)
 
 
 async def test_a_cancellation_lost_inside_a_cycle_still_stops_the_loop() -> None:
