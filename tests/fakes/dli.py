@@ -60,10 +60,17 @@ class HeldSleep:
     def __init__(self) -> None:
         self.started = 0
         self._gate = asyncio.Event()
+        self._held = asyncio.Event()
 
     async def __call__(self, seconds: float) -> None:
         self.started += 1
+        self._held.set()
         await self._gate.wait()
+
+    async def holding(self) -> None:
+        """Return once a sleep is being held (up to 5 s)."""
+        async with asyncio.timeout(5):
+            await self._held.wait()
 
     def release(self) -> None:
         self._gate.set()

@@ -788,3 +788,28 @@ async def test_a_well_formed_request_is_still_answered_after_the_checks(
     assert "withvpc" in shown(reply)
     assert refusals(caplog) == []
 
+
+async def test_healthz_answers_503_while_draining_until_the_listener_closes(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    held = HeldSleep()
+    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
+        stack.dli.inject(Fault.latency(2.0))
+        try:
+            ack, reply_to = await stack.command(WITHVPC)
+            await held.holding()  # the reply is in flight, held in DLI
+            stopping = asyncio.create_task(stack.stop())
+            draining = await stack.http.get(stack.url("/healthz"))
+            assert stack.replies_so_far(reply_to) == []  # still draining
+            assert not stopping.done()
+        finally:
+            held.release()
+        await stopping
+        [reply] = stack.replies_so_far(reply_to)
+        with pytest.raises(httpx.ConnectError):
+            await stack.http.get(stack.url("/healthz"))
+
+    assert ack.status_code == 200
+    assert draining.status_code == 503
+    assert draining.json()["status"] == "unavailable"
+    assert "withvpc" in shown(reply)
