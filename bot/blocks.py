@@ -36,7 +36,17 @@ from itertools import accumulate
 from typing import Any, Final, Literal
 
 from bot.cache import Lookup, Source
-from bot.dli.models import ACTIVE, CREATING, DELETED, FAILED, Connection, QueueInfo
+from bot.dli.models import (
+    ACTIVE,
+    CREATING,
+    DELETED,
+    FAILED,
+    Connection,
+    Host,
+    QueueInfo,
+    Route,
+    is_unknown,
+)
 
 # Block Kit limits (Slack's Block Kit reference; see design/slack-platform.md).
 MAX_BLOCKS: Final = 50
@@ -323,6 +333,19 @@ def _status_text(status: str) -> str:
     return shown
 
 
+#: What a value DLI sent but the bot could not read is shown as (see `salvage` in the models).
+UNKNOWN: Final = "_unknown_"
+
+
+def _shown_status(value: Connection | QueueInfo) -> str:
+    """`_status_text` of a connection's or binding's status, or "unknown" if unreadable."""
+    return "unknown" if is_unknown(value, "status") else _status_text(value.status)
+
+
+def _or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: str) -> str:
+    return UNKNOWN if is_unknown(value, field) else shown
+
+
 def _short_id(connection_id: str) -> str:
     return connection_id[:8] + "…" if len(connection_id) > 9 else connection_id
 
@@ -361,9 +384,13 @@ def _noun(bindings: Sequence[_Binding], count: int) -> str:
 def _binding_summary(connection: Connection) -> str:
     """E.g. "2 of 5 queues FAILED · 1 CREATING · 2 ACTIVE" (raw text, statuses as DLI sent them)."""
     bindings = _bindings(connection)
+    lists = ("available_queue_info", "elastic_resource_pools")
+    if any(is_unknown(connection, field) for field in lists):
+        # Some bindings could not be read: "All 2 queues ACTIVE" would claim too much.
+        return " · ".join([*_counted(bindings), "some queues or pools could not be read"])
     if not bindings:
         return "No queues or elastic resource pools bound"
-    counts = Counter(_status_text(b.info.status) for b in bindings)
+    counts = Counter(_shown_status(b.info) for b in bindings)
     ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
     (top, top_count), rest = ordered[0], ordered[1:]
     total = len(bindings)
@@ -373,6 +400,12 @@ def _binding_summary(connection: Connection) -> str:
     else:
         head = f"{top_count} of {total} {_noun(bindings, total)} {top}"
     return " · ".join([head, *(f"{count} {status}" for status, count in rest)])
+
+
+def _counted(bindings: Sequence[_Binding]) -> list[str]:
+    counts = Counter(_shown_status(b.info) for b in bindings)
+    ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
+    return [f"{count} {status}" for status, count in ordered]
 
 
 def _connection_icon(connection: Connection) -> str:
@@ -388,7 +421,7 @@ def _verdict(connection: Connection) -> str:
     summary = _binding_summary(connection)
     if _norm(connection.status) == ACTIVE:
         return summary
-    return f"Connection {_status_text(connection.status)} · {summary}"
+    return f"Connection {_shown_status(connection)} · {summary}"
 
 
 # --------------------------------------------------------------------------- connection card
@@ -416,19 +449,37 @@ def _collapsed(lines: list[str], total: int) -> str:
     return "\n".join(lines) + (f"\nand {more} more" if more > 0 else "")
 
 
+def _partly(connection: Connection, field: str, shown: str) -> str:
+    """A list field's text, with a note if some (or all) of its entries could not be read."""
+    if not is_unknown(connection, field):
+        return shown
+    return UNKNOWN if shown in ("none", "0") else f"{shown}\n_and some that could not be read_"
+
+
 def _fields(connection: Connection) -> list[dict[str, Any]]:
-    hosts = [f"{code(h.name, 60)} → {code(h.ip, 45)}" for h in connection.hosts[:_HOSTS_SHOWN]]
-    routes = [f"{code(r.name, 60)} {code(r.cidr, 45)}" for r in connection.routes[:_ROUTES_SHOWN]]
-    ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[connection.ipv6_enable]
+    c = connection
+    hosts = [
+        f"{code(_or_unknown(h, 'name', h.name), 60)} → {code(_or_unknown(h, 'ip', h.ip), 45)}"
+        for h in c.hosts[:_HOSTS_SHOWN]
+    ]
+    routes = [
+        f"{code(_or_unknown(r, 'name', r.name), 60)} {code(_or_unknown(r, 'cidr', r.cidr), 45)}"
+        for r in c.routes[:_ROUTES_SHOWN]
+    ]
+    ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[c.ipv6_enable]
+    created = slack_date(c.create_time) if c.create_time else "–"
     fields = [
-        _field("Id", code(connection.id, 80)),
-        _field("Status", escape_mrkdwn(_status_text(connection.status))),
-        _field("VPC", code(connection.dest_vpc_id, 80)),
-        _field("Subnet", code(connection.dest_network_id, 80)),
-        _field("Created", slack_date(connection.create_time) if connection.create_time else "–"),
-        _field("Hosts", _collapsed(hosts, len(connection.hosts))),
-        _field("Routes", _collapsed(routes, len(connection.routes))),
-        _field("Elastic resource pools", str(len(connection.elastic_resource_pools))),
+        _field("Id", code(c.id, 80)),
+        _field("Status", escape_mrkdwn(_shown_status(c))),
+        _field("VPC", _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
+        _field("Subnet", _or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
+        _field("Created", _or_unknown(c, "create_time", created)),
+        _field("Hosts", _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
+        _field("Routes", _partly(c, "routes", _collapsed(routes, len(c.routes)))),
+        _field(
+            "Elastic resource pools",
+            _partly(c, "elastic_resource_pools", str(len(c.elastic_resource_pools))),
+        ),
         _field("IPv6", ipv6),
     ]
     if connection.is_privis is False:
@@ -438,13 +489,18 @@ def _fields(connection: Connection) -> list[dict[str, Any]]:
 
 def _binding_title(binding: _Binding) -> str:
     info = binding.info
-    status = escape_mrkdwn(_status_text(info.status))
+    status = escape_mrkdwn(_shown_status(info))
+    name = _or_unknown(info, "name", code(info.name, _NAME_MAX))
     # Bold goes on the status, not the name: a code span inside bold would put the name's own
     # (literal) `*` next to the bold markers.
-    parts = [f"{status_icon(info.status)} {code(info.name, _NAME_MAX)}", binding.kind]
+    parts = [f"{status_icon(info.status)} {name}", binding.kind]
     parts.append(f"*{status}*" if info.is_failed else status)
-    if info.update_time:
+    if is_unknown(info, "update_time"):
+        parts.append(f"updated {UNKNOWN}")
+    elif info.update_time:
         parts.append(f"updated {slack_date(info.update_time)}")
+    if is_unknown(info, "err_msg"):
+        parts.append(f"error message {UNKNOWN}")
     return " · ".join(parts)
 
 
@@ -494,7 +550,7 @@ def _summary_text(icon: str, label: str, bindings: Sequence[_Binding]) -> str:
         if binding.is_pool:
             item += " (pool)"
         if label == _OTHER_LABEL:
-            item += f" {escape_mrkdwn(_status_text(binding.info.status))}"
+            item += f" {escape_mrkdwn(_shown_status(binding.info))}"
         tail = f" … and {len(bindings) - shown} more"
         if used + len(item) + 2 + len(tail) > _SUMMARY_MAX:
             return head + ", ".join(names) + tail
@@ -586,7 +642,7 @@ def _card_actions(
 
 def _card_fallback(connection: Connection) -> str:
     name = clean_plain(connection.name).strip() or "(unnamed)"
-    sentence = f"{name[:80]} ({_short_id(connection.id)}) is {_status_text(connection.status)}; "
+    sentence = f"{name[:80]} ({_short_id(connection.id)}) is {_shown_status(connection)}; "
     sentence += _binding_summary(connection)
     failed = [b.info for b in _bindings(connection) if b.info.is_failed]
     if failed:
@@ -662,7 +718,7 @@ def _statuses(connection: Connection) -> list[str]:
 def _list_line(connection: Connection) -> str:
     line = (
         f"{_connection_icon(connection)} {code(connection.name, _LIST_LINE_NAME_MAX)}"
-        f" {code(_short_id(connection.id), 12)} {escape_mrkdwn(_status_text(connection.status))}"
+        f" {code(_short_id(connection.id), 12)} {escape_mrkdwn(_shown_status(connection))}"
     )
     bindings = connection.bindings
     if connection.failed:
