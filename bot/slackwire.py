@@ -281,7 +281,7 @@ def signed_headers(
         signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
     if signature is None:  # only for an empty secret, which is a test bug
         raise ValueError("signing needs a non-empty secret")
-    starts_json = body.startswith(b"{" if isinstance(body, bytes) else "{")
+    starts_json = (body if isinstance(body, bytes) else body.encode()).startswith(b"{")
     return {
         "X-Slack-Request-Timestamp": stamp,
         "X-Slack-Signature": signature,
