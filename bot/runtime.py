@@ -65,11 +65,16 @@ class HttpServer:
         from bot.web import mark_ready
 
         # Report unready first so a load balancer stops sending, then let in-flight work end.
+        # The listener stays open meanwhile: /healthz answers 503 rather than refusing the
+        # connection, which a load balancer may read as a crash, and whatever it still sends
+        # is served.
         mark_ready(self._web_app, False)
         if self._watcher is not None:
             await self._watcher.stop()
+        drained = await drain(self.services)
         await self._runner.cleanup()
-        await drain(self.services)
+        if drained:
+            await drain(self.services)  # replies acked after the first drain, before the close
         await self.services.aclose()
         log.info("stopped")
 
@@ -138,11 +143,16 @@ async def run_watcher(
     )
 
 
-async def drain(services: Services) -> None:
-    """Let replies that were acked but not yet sent go out before the clients close."""
+async def drain(services: Services) -> bool:
+    """Let replies that were acked but not yet sent go out before the clients close.
+
+    False when some were still in flight after DRAIN_SECONDS (and the stop goes on anyway).
+    """
     if not await services.inflight.wait_idle(DRAIN_SECONDS):
         log.warning("%d replies still in flight after %.0f s; stopping anyway",
                     services.inflight.count, DRAIN_SECONDS)  # fmt: skip
+        return False
+    return True
 
 
 async def wait_for_signal() -> None:

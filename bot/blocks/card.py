@@ -34,16 +34,18 @@ from bot.blocks.status import (
     ICONS,
     OTHER_ICON,
     OTHER_RANK,
+    UNKNOWN,
     Binding,
     binding_summary,
     bindings_of,
     connection_icon,
     counted,
     freshness_line,
+    or_unknown,
     short_id,
+    shown_status,
     status_icon,
     status_rank,
-    status_text,
     verdict_of,
 )
 from bot.blocks.text import (
@@ -56,7 +58,7 @@ from bot.blocks.text import (
     slack_date,
     truncate,
 )
-from bot.dli.models import ACTIVE, CREATING, FAILED, Connection
+from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, is_unknown
 from bot.lookup.cache import Lookup
 
 WatchState = Literal["watching", "not_watching"]
@@ -85,19 +87,37 @@ def _collapsed(lines: list[str], total: int) -> str:
     return "\n".join(lines) + (f"\nand {more} more" if more > 0 else "")
 
 
+def _partly(connection: Connection, field: str, shown: str) -> str:
+    """A list field's text, with a note if some (or all) of its entries could not be read."""
+    if not is_unknown(connection, field):
+        return shown
+    return UNKNOWN if shown in ("none", "0") else f"{shown}\n_and some that could not be read_"
+
+
 def _fields(connection: Connection) -> list[dict[str, Any]]:
-    hosts = [f"{code(h.name, 60)} → {code(h.ip, 45)}" for h in connection.hosts[:_HOSTS_SHOWN]]
-    routes = [f"{code(r.name, 60)} {code(r.cidr, 45)}" for r in connection.routes[:_ROUTES_SHOWN]]
-    ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[connection.ipv6_enable]
+    c = connection
+    hosts = [
+        f"{code(or_unknown(h, 'name', h.name), 60)} → {code(or_unknown(h, 'ip', h.ip), 45)}"
+        for h in c.hosts[:_HOSTS_SHOWN]
+    ]
+    routes = [
+        f"{code(or_unknown(r, 'name', r.name), 60)} {code(or_unknown(r, 'cidr', r.cidr), 45)}"
+        for r in c.routes[:_ROUTES_SHOWN]
+    ]
+    ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[c.ipv6_enable]
+    created = slack_date(c.create_time) if c.create_time else "–"
     fields = [
-        _field("Id", code(connection.id, 80)),
-        _field("Status", escape_mrkdwn(status_text(connection.status))),
-        _field("VPC", code(connection.dest_vpc_id, 80)),
-        _field("Subnet", code(connection.dest_network_id, 80)),
-        _field("Created", slack_date(connection.create_time) if connection.create_time else "–"),
-        _field("Hosts", _collapsed(hosts, len(connection.hosts))),
-        _field("Routes", _collapsed(routes, len(connection.routes))),
-        _field("Elastic resource pools", str(len(connection.elastic_resource_pools))),
+        _field("Id", code(c.id, 80)),
+        _field("Status", escape_mrkdwn(shown_status(c))),
+        _field("VPC", or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
+        _field("Subnet", or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
+        _field("Created", or_unknown(c, "create_time", created)),
+        _field("Hosts", _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
+        _field("Routes", _partly(c, "routes", _collapsed(routes, len(c.routes)))),
+        _field(
+            "Elastic resource pools",
+            _partly(c, "elastic_resource_pools", str(len(c.elastic_resource_pools))),
+        ),
         _field("IPv6", ipv6),
     ]
     if connection.is_privis is False:
@@ -107,13 +127,18 @@ def _fields(connection: Connection) -> list[dict[str, Any]]:
 
 def _binding_title(binding: Binding) -> str:
     info = binding.info
-    status = escape_mrkdwn(status_text(info.status))
+    status = escape_mrkdwn(shown_status(info))
+    name = or_unknown(info, "name", code(info.name, _NAME_MAX))
     # Bold goes on the status, not the name: a code span inside bold would put the name's own
     # (literal) `*` next to the bold markers.
-    parts = [f"{status_icon(info.status)} {code(info.name, _NAME_MAX)}", binding.kind]
+    parts = [f"{status_icon(info.status)} {name}", binding.kind]
     parts.append(f"*{status}*" if info.is_failed else status)
-    if info.update_time:
+    if is_unknown(info, "update_time"):
+        parts.append(f"updated {UNKNOWN}")
+    elif info.update_time:
         parts.append(f"updated {slack_date(info.update_time)}")
+    if is_unknown(info, "err_msg"):
+        parts.append(f"error message {UNKNOWN}")
     return " · ".join(parts)
 
 
@@ -163,7 +188,7 @@ def _summary_text(icon: str, label: str, bindings: Sequence[Binding]) -> str:
         if binding.is_pool:
             item += " (pool)"
         if label == _OTHER_LABEL:
-            item += f" {escape_mrkdwn(status_text(binding.info.status))}"
+            item += f" {escape_mrkdwn(shown_status(binding.info))}"
         tail = f" … and {len(bindings) - shown} more"
         if used + len(item) + 2 + len(tail) > _SUMMARY_MAX:
             return head + ", ".join(names) + tail
@@ -227,7 +252,7 @@ def _card_actions(
 
 def _card_fallback(connection: Connection) -> str:
     name = clean_plain(connection.name).strip() or "(unnamed)"
-    sentence = f"{name[:80]} ({short_id(connection.id)}) is {status_text(connection.status)}; "
+    sentence = f"{name[:80]} ({short_id(connection.id)}) is {shown_status(connection)}; "
     sentence += binding_summary(connection)
     failed = [b.info for b in bindings_of(connection) if b.info.is_failed]
     if failed:

@@ -26,8 +26,8 @@ from bot.blocks.status import (
     counted,
     freshness_line,
     short_id,
+    shown_status,
     status_rank,
-    status_text,
 )
 from bot.blocks.text import clean_plain, code, escape_mrkdwn, short_marker_cut
 from bot.dli.models import Connection
@@ -56,7 +56,7 @@ def _statuses(connection: Connection) -> list[str]:
 def list_line(connection: Connection) -> str:
     line = (
         f"{connection_icon(connection)} {code(connection.name, _LIST_LINE_NAME_MAX)}"
-        f" {code(short_id(connection.id), 12)} {escape_mrkdwn(status_text(connection.status))}"
+        f" {code(short_id(connection.id), 12)} {escape_mrkdwn(shown_status(connection))}"
     )
     bindings = connection.bindings
     if connection.failed:

@@ -9,7 +9,17 @@ from datetime import datetime
 from typing import Final
 
 from bot.blocks.text import clean_plain, code, humanize_age, short_marker_cut
-from bot.dli.models import ACTIVE, CREATING, DELETED, FAILED, Connection, QueueInfo
+from bot.dli.models import (
+    ACTIVE,
+    CREATING,
+    DELETED,
+    FAILED,
+    Connection,
+    Host,
+    QueueInfo,
+    Route,
+    is_unknown,
+)
 from bot.lookup.cache import Source
 
 # --------------------------------------------------------------------------- statuses
@@ -47,6 +57,19 @@ def status_text(status: str) -> str:
     if len(shown) > _STATUS_SHOWN_MAX:
         return shown[: _STATUS_SHOWN_MAX - 1] + "…"
     return shown
+
+
+#: What a value DLI sent but the bot could not read is shown as (see `salvage` in the models).
+UNKNOWN: Final = "_unknown_"
+
+
+def shown_status(value: Connection | QueueInfo) -> str:
+    """`status_text` of a connection's or binding's status, or "unknown" if unreadable."""
+    return "unknown" if is_unknown(value, "status") else status_text(value.status)
+
+
+def or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: str) -> str:
+    return UNKNOWN if is_unknown(value, field) else shown
 
 
 def short_id(connection_id: str) -> str:
@@ -87,9 +110,13 @@ def _noun(bindings: Sequence[Binding], count: int) -> str:
 def binding_summary(connection: Connection) -> str:
     """E.g. "2 of 5 queues FAILED · 1 CREATING · 2 ACTIVE" (raw text, statuses as DLI sent them)."""
     bindings = bindings_of(connection)
+    lists = ("available_queue_info", "elastic_resource_pools")
+    if any(is_unknown(connection, field) for field in lists):
+        # Some bindings could not be read: "All 2 queues ACTIVE" would claim too much.
+        return " · ".join([*status_counts(bindings), "some queues or pools could not be read"])
     if not bindings:
         return "No queues or elastic resource pools bound"
-    counts = Counter(status_text(b.info.status) for b in bindings)
+    counts = Counter(shown_status(b.info) for b in bindings)
     ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
     (top, top_count), rest = ordered[0], ordered[1:]
     total = len(bindings)
@@ -99,6 +126,12 @@ def binding_summary(connection: Connection) -> str:
     else:
         head = f"{top_count} of {total} {_noun(bindings, total)} {top}"
     return " · ".join([head, *(f"{count} {status}" for status, count in rest)])
+
+
+def status_counts(bindings: Sequence[Binding]) -> list[str]:
+    counts = Counter(shown_status(b.info) for b in bindings)
+    ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
+    return [f"{count} {status}" for status, count in ordered]
 
 
 def connection_icon(connection: Connection) -> str:
@@ -114,7 +147,7 @@ def verdict_of(connection: Connection) -> str:
     summary = binding_summary(connection)
     if _norm(connection.status) == ACTIVE:
         return summary
-    return f"Connection {status_text(connection.status)} · {summary}"
+    return f"Connection {shown_status(connection)} · {summary}"
 
 
 def freshness_line(

@@ -8,7 +8,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -26,6 +27,7 @@ from bot.dli.models import (
     ListedConnection,
     ListedConnections,
     ShowConnectionResponse,
+    salvage,
 )
 from bot.dli.signing import canonical_query
 from bot.dli.transport import AiohttpTransport, Answer, timeouts
@@ -167,7 +169,7 @@ def _error_for_answer(answer: Answer) -> DliError:
     )
 
 
-def _decode(answer: Answer, model: type[M]) -> Fetched[M]:
+def _decode(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetched[M]:
     """A 2xx answer as `model`, or BadResponse when it is not a successful one of that shape."""
     try:
         # The usual answer, validated straight from its bytes; anything unusual (including a
@@ -178,11 +180,26 @@ def _decode(answer: Answer, model: type[M]) -> Fetched[M]:
     else:
         request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(value.model_extra)
         if getattr(value, "is_success", True) is not False:
+            if bad_data:
+                bad_data.readable(_view(model), _ids(value))
             return Fetched(value, request_id)
-    return _decode_slowly(answer, model)
+    return _decode_slowly(answer, model, bad_data)
 
 
-def _decode_slowly(answer: Answer, model: type[M]) -> Fetched[M]:
+def _view(model: type[BaseModel]) -> str:
+    # The watcher's reduced list sees fewer fields than a show: its own memory, or the two
+    # would take turns reporting one connection.
+    return "listed" if model is ListedConnections else "full"
+
+
+def _ids(value: BaseModel) -> list[str]:
+    connections = getattr(value, "connections", None)
+    if connections is None:
+        return [str(getattr(value, "id", ""))]
+    return [c.id for c in connections]
+
+
+def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetched[M]:
     body = _json_or_none(answer.body)
     request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
     ids: dict[str, Any] = {"status": answer.status, "request_id": request_id}
@@ -196,7 +213,7 @@ def _decode_slowly(answer: Answer, model: type[M]) -> Fetched[M]:
     try:
         return Fetched(model.model_validate(body), request_id)
     except ValidationError as exc:
-        salvaged = _without_unreadable_entries(body, model)
+        salvaged = _read_field_by_field(body, model, bad_data)
         if salvaged is not None:
             return Fetched(salvaged, request_id)
         # Field locations only: the offending values may be long or sensitive.
@@ -206,36 +223,96 @@ def _decode_slowly(answer: Answer, model: type[M]) -> Fetched[M]:
         ) from None
 
 
-def _without_unreadable_entries(body: dict[str, Any], model: type[M]) -> M | None:
-    """A list answer minus the connections that cannot be read, or None if that does not help.
+# The connection type inside each list answer, read one by one when the whole page fails.
+_ENTRY: Final[Mapping[type[BaseModel], type[Any]]] = {
+    ListConnectionsResponse: Connection,
+    ListedConnections: ListedConnection,
+}
 
-    One malformed connection must not blind every surface (and the watcher) to the rest of the
-    project: it is skipped with a warning naming it, and the others are served.
+
+def _read_field_by_field(body: dict[str, Any], model: type[M], bad_data: BadDataLog) -> M | None:
+    """The answer with each value that cannot be read shown as unknown, or None.
+
+    One bad value must not blind every surface (and the watcher) to the rest of its
+    connection, above all the statuses and err_msgs that say what failed: only that value is
+    lost. A connection without a readable id is skipped (nothing could refer to it), and an
+    answer with nothing readable at all is a change of format, not one bad record: None, so
+    that the watcher counts it as DLI failing instead of every connection disappearing.
     """
+    entry_kind = _ENTRY.get(model)
     entries = body.get("connections")
-    if not isinstance(entries, list) or not entries:
-        return None
-    readable, skipped = [], []
+    if entry_kind is None or not isinstance(entries, list):
+        whole = salvage(model, body, required=("id", "connections"))
+        if whole is None:
+            return None
+        bad_data.report(_view(model), str(body.get("id")), whole.dropped)
+        return whole.value
+    readable: list[dict[str, Any]] = []
+    skipped = 0
     for entry in entries:
-        try:
-            model.model_validate({**body, "connections": [entry]})
-        except ValidationError:
-            skipped.append(entry.get("id") if isinstance(entry, dict) else None)
-        else:
-            readable.append(entry)
-    if not readable or not skipped:
-        # Nothing readable is a change of format, not one bad record: a BadResponse, so that
-        # the watcher counts it as DLI failing instead of every connection disappearing.
+        one = salvage(entry_kind, entry) if isinstance(entry, dict) else None
+        if one is None:
+            skipped += 1
+            bad_data.skipped(entry)
+            continue
+        bad_data.report(_view(model), str(entry["id"]), one.dropped)
+        readable.append(one.data)
+    if entries and not readable:
         return None
-    log.warning("DLI listed %d connection(s) that could not be read; skipped: %s", len(skipped),
-                ", ".join(str(i)[:64] for i in skipped[:5]))  # fmt: skip
-    try:
-        # Paging goes by what DLI served, skipped ones included (see `_served`).
-        return model.model_validate(
-            {**body, "connections": readable, "count": len(readable), SKIPPED: len(skipped)}
-        )
-    except ValidationError:
-        return None
+    # Paging goes by what DLI served, skipped ones included (see `_served`).
+    page = {**body, "connections": readable}
+    if skipped:
+        page |= {"count": len(readable), SKIPPED: skipped}
+    rest = salvage(model, page, required=("connections",))
+    return None if rest is None else rest.value
+
+
+class BadDataLog:
+    """Warns about a connection's unreadable values once per change, not on every poll.
+
+    The watcher reads the same list every few seconds: the same bad value would warn each
+    time. Remembers, per connection id, what was last reported (a bounded, least recently
+    used memory); a connection that reads cleanly again is forgotten, so a relapse warns.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._reported: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._reported)
+
+    def report(self, view: str, connection_id: str, dropped: tuple[str, ...]) -> None:
+        key = f"{view} {connection_id.lower()}"
+        if not dropped:
+            self._reported.pop(key, None)
+            return
+        if self._remember(key, dropped):
+            log.warning("DLI sent connection %s with values that could not be read (shown as "
+                        "unknown): %s", _truncate(connection_id, 64),
+                        _truncate(", ".join(dropped)))  # fmt: skip
+
+    def skipped(self, entry: object) -> None:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        label = repr(_truncate(name, 64)) if isinstance(name, str) else "(no name)"
+        # Keyed by name, which is all it has: its id is what could not be read.
+        if self._remember(f"skipped {label}", ("no id",)):
+            log.warning("DLI listed a connection without a readable id; skipped: %s", label)
+
+    def readable(self, view: str, connection_ids: Iterable[str]) -> None:
+        for connection_id in connection_ids:
+            self._reported.pop(f"{view} {connection_id.lower()}", None)
+
+    def _remember(self, key: str, fingerprint: tuple[str, ...]) -> bool:
+        """True when `fingerprint` is news for `key` (and so worth a warning)."""
+        if self._reported.get(key) == fingerprint:
+            self._reported.move_to_end(key)
+            return False
+        self._reported[key] = fingerprint
+        self._reported.move_to_end(key)
+        while len(self._reported) > self._size:
+            self._reported.popitem(last=False)
+        return True
 
 
 def _tags_value(tags: Mapping[str, str]) -> str:
@@ -342,6 +419,7 @@ class DliClient(Closing):
         self._metrics = metrics
         # Looking a labelled child up costs more than observing it: once per operation.
         self._latency: dict[str, Histogram] = {}
+        self._bad_data = BadDataLog()
         # A dead endpoint should fail fast so the retries still fit in a user's patience.
         http_timeout = httpx.Timeout(
             connect=min(timeout, 5.0), read=timeout, write=timeout, pool=timeout
@@ -497,7 +575,7 @@ class DliClient(Closing):
             raise _error_for_transport(exc) from exc
         if not 200 <= answer.status < 300:
             raise _error_for_answer(answer)
-        return _decode(answer, model)
+        return _decode(answer, model, self._bad_data)
 
     async def _get_through_httpx(self, url: str) -> Answer:
         # A new request() each time, so the auth flow signs again with a fresh X-Sdk-Date.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Generic, TypeVar, get_origin
+from typing import Annotated, Any, Final, Generic, Protocol, TypeVar, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +16,8 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     PlainSerializer,
+    TypeAdapter,
+    ValidationError,
 )
 from pydantic_core import CoreSchema, core_schema
 
@@ -79,8 +83,38 @@ _NULL_IS_EMPTY: Final = _NullIsEmpty()
 Text = Annotated[str, BeforeValidator(_none_to_empty)]
 
 
+#: The key under which `salvage` lists an object's fields whose values could not be read.
+UNREADABLE: Final = "dliconn_unreadable"
+
+
+def _names(fields: frozenset[str] | None) -> list[str] | None:
+    return None if fields is None else sorted(fields)
+
+
+#: The fields of an object that DLI sent a value for that could not be read: each holds its
+#: default instead, and is shown as "unknown". None, not empty, when there are none: so that
+#: `to_api` (exclude_none) leaves it out.
+Unreadable = Annotated[
+    frozenset[str] | None,
+    Field(alias=UNREADABLE),
+    PlainSerializer(_names, return_type=list[str] | None),
+]
+
+
+class _Marked(Protocol):
+    @property
+    def unreadable(self) -> frozenset[str] | None: ...
+
+
+def is_unknown(value: _Marked, field: str) -> bool:
+    """Whether DLI sent `field` of `value` in a form that could not be read."""
+    return value.unreadable is not None and field in value.unreadable
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    unreadable: Unreadable = None
 
 
 class QueueInfo(_Model):
@@ -172,6 +206,7 @@ class ListedQueue:
     status: Text = ""
     err_msg: Text = ""
     update_time: Millis = None
+    unreadable: Unreadable = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +221,7 @@ class ListedConnection:
     status: Text = ""
     available_queue_info: Annotated[tuple[ListedQueue, ...], _NULL_IS_EMPTY] = ()
     elastic_resource_pools: Annotated[tuple[ListedQueue, ...], _NULL_IS_EMPTY] = ()
+    unreadable: Unreadable = None
 
     @property
     def is_deleted(self) -> bool:
@@ -207,3 +243,113 @@ class Fetched(Generic[T]):
 
     value: T
     request_id: str | None = None
+
+
+# --------------------------------------------------------------------------- salvage
+
+# Each pass drops every value pydantic reported; a value can only hide another one below it
+# (a list whose entries are then checked), so a few passes always suffice.
+_MAX_PASSES: Final = 8
+
+
+@dataclass(frozen=True)
+class Salvaged(Generic[T]):
+    """A value read field by field, and what of it could not be read."""
+
+    value: T
+    #: The repaired input, which validates as `value` did (to embed in a larger answer).
+    data: dict[str, Any]
+    #: Each dropped value's path and the JSON type DLI sent, e.g. "hosts.0.ip: int".
+    dropped: tuple[str, ...]
+
+
+_ADAPTERS: Final[dict[type[Any], TypeAdapter[Any]]] = {}
+
+
+def _adapter(kind: type[T]) -> TypeAdapter[T]:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter
+
+
+def salvage(
+    kind: type[T], data: Mapping[str, Any], *, required: Collection[str] = ("id",)
+) -> Salvaged[T] | None:
+    """`data` read as `kind`, with each value that cannot be read left out, or None.
+
+    A left-out value becomes its field's default and is named in its object's `unreadable`,
+    so that one bad field costs that field, not the whole connection. A list entry that is not
+    even an object is left out of its list, and the list is marked. None when a `required`
+    top-level field (the id) is unreadable or missing, or the input is not an object at all.
+    Slow (it copies and validates again): only for an answer the normal parse refused.
+    """
+    repaired: dict[str, Any] = copy.deepcopy(dict(data))
+    dropped: list[str] = []
+    for _ in range(_MAX_PASSES):
+        try:
+            value = _adapter(kind).validate_python(repaired)
+        except ValidationError as exc:
+            spots = [_spot(repaired, error["loc"]) for error in exc.errors()]
+            if any(spot is None or spot.path[0] in required for spot in spots):
+                return None
+            # Several errors can point at one value (a union's members): it is dropped once.
+            unique = {(id(s.container), s.key): s for s in spots if s is not None}
+            for spot in sorted(unique.values(), key=_from_the_end):
+                dropped.append(spot.drop())
+        else:
+            return Salvaged(value, repaired, tuple(dict.fromkeys(dropped)))
+    return None
+
+
+@dataclass(frozen=True)
+class _Spot:
+    """Where a bad value sits: its container, its key there, and the object to mark."""
+
+    container: dict[str, Any] | list[Any]
+    key: str | int
+    owner: dict[str, Any]
+    field: str
+    path: tuple[str | int, ...]
+
+    def drop(self) -> str:
+        kind = _json_type(self.container[self.key])  # type: ignore[index]
+        del self.container[self.key]  # type: ignore[arg-type]
+        marks = self.owner.get(UNREADABLE)
+        if not isinstance(marks, list):
+            marks = self.owner[UNREADABLE] = []
+        if self.field not in marks:
+            marks.append(self.field)
+        return f"{'.'.join(map(str, self.path))}: {kind}"
+
+
+def _spot(data: dict[str, Any], loc: tuple[str | int, ...]) -> _Spot | None:
+    """The deepest value along pydantic's error location that really is in `data`.
+
+    The location can go on past it (a union member's name, a field the bad value lacks), and
+    an error "missing" points at a key that is not there: nothing to drop, so None.
+    """
+    node: Any = data
+    owner, field = data, ""
+    found: _Spot | None = None
+    path: list[str | int] = []
+    for step in loc:
+        if isinstance(node, dict) and isinstance(step, str) and step in node:
+            owner, field = node, step
+        elif not (isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+            break
+        path.append(step)
+        found = _Spot(node, step, owner, field, tuple(path))
+        node = node[step]
+    return found
+
+
+def _from_the_end(spot: _Spot) -> tuple[int, int]:
+    # List entries go last and from the highest index, so no removal shifts another's index.
+    return (1, -spot.key) if isinstance(spot.key, int) else (0, 0)
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    names |= {dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

@@ -129,7 +129,7 @@ class SlackStack:
             await server.stop()
 
     async def post(
-        self, body: str, *, server: HttpServer | None = None, **options: Any
+        self, body: str | bytes, *, server: HttpServer | None = None, **options: Any
     ) -> httpx.Response:
         """`body` posted to /slack/events with Slack's signature; options go to SlackSender."""
         return await self.sender.post(self.url(server=server), body, **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from bot.dli import signing
 from bot.dli.auth import IamTokenAuth
 from bot.dli.client import DliClient
+from bot.dli.models import is_unknown
 from bot.errors import AuthFailed, BadResponse, Forbidden, NotFound, Unavailable
 from bot.local.demo import DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections, demo_uuid
 from bot.local.fake_dli import FakeDli, Fault, fingerprint
@@ -100,28 +102,32 @@ async def test_show_returns_each_demo_connection_as_served(
     assert [f.request_id for f in fetched] == [r.request_id for r in fake_dli.requests]
 
 
-async def test_one_unreadable_connection_does_not_hide_the_rest_of_the_list(
+async def test_one_unreadable_value_does_not_hide_the_rest_of_the_connection(
     fake_dli: FakeDli, dli_client: DliClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken: dict[str, Any] = {
-        "id": demo_uuid("broken"),
-        "name": "broken",
-        "status": {"not": "a string"},
-    }
-    fake_dli.put(broken)
+    failing = next(c for c in demo_connections() if c["id"] == FAILING)
+    queues = [{**q, "update_time": "not a number"} for q in failing["available_queue_info"]]
+    fake_dli.put({**failing, "status": {"not": "a string"}, "available_queue_info": queues})
 
     listed = (await dli_client.list_connections(limit=0)).value
+    shown = (await dli_client.get_connection(FAILING)).value
     watched = [c async for c in dli_client.iter_listed(page_size=0)]
 
-    names = {c.name for c in listed.connections}
-    assert "broken" not in names
-    assert {"withvpc", "orders-mysql-peering"} <= names
-    assert len(listed.connections) == len(demo_connections())
-    assert len(watched) == len(demo_connections())
-    assert any(broken["id"] in r.getMessage() for r in caplog.records)
+    assert len(listed.connections) == len(watched) == len(demo_connections())
+    for connection in (
+        next(c for c in listed.connections if c.id == FAILING),
+        shown,
+        next(c for c in watched if c.id == FAILING),
+    ):
+        assert is_unknown(connection, "status")
+        bad = connection.available_queue_info
+        assert all(is_unknown(q, "update_time") and q.update_time is None for q in bad)
+        assert [q.err_msg for q in bad] == [q["err_msg"] for q in queues]
+        assert [q.status for q in bad] == [q["status"] for q in queues]
+    assert any(FAILING in r.getMessage() for r in caplog.records)
 
 
-async def test_a_skipped_connection_does_not_end_paging_early(
+async def test_a_connection_with_unreadable_values_still_pages_like_the_others(
     fake_dli: FakeDli, dli_client: DliClient
 ) -> None:
     # Sorted by create_time, the broken one lands on the first page of 3.
@@ -130,21 +136,34 @@ async def test_a_skipped_connection_does_not_end_paging_early(
     paged = [c.name async for c in dli_client.iter_connections(page_size=3)]
     listed = [c.name async for c in dli_client.iter_listed(page_size=3)]
 
-    expected = sorted(c["name"] for c in demo_connections())
+    expected = sorted([*(c["name"] for c in demo_connections()), "broken"])
     assert sorted(paged) == expected
     assert sorted(listed) == expected
 
 
-async def test_a_list_nobody_can_read_is_a_bad_response_not_an_empty_project(
-    fake_dli: FakeDli, dli_client: DliClient
+async def test_a_bad_value_is_warned_about_once_per_change_not_once_per_poll(
+    fake_dli: FakeDli, dli_client: DliClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for connection in demo_connections():
-        fake_dli.put({**connection, "status": {"changed": "format"}})
+    failing = next(c for c in demo_connections() if c["id"] == FAILING)
 
-    with pytest.raises(BadResponse):
-        await dli_client.list_connections(limit=0)
-    with pytest.raises(BadResponse):
-        [c async for c in dli_client.iter_listed(page_size=0)]
+    async def poll(times: int = 3) -> list[str]:
+        caplog.clear()
+        for _ in range(times):
+            [c async for c in dli_client.iter_listed(page_size=0)]
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    fake_dli.put({**failing, "status": ["ACTIVE"]})
+    [first] = await poll()
+    fake_dli.put({**failing, "status": ["ACTIVE"], "name": 7})
+    [changed] = await poll()
+    fake_dli.put(failing)
+    assert await poll() == []
+    fake_dli.put({**failing, "status": ["ACTIVE"]})
+    [relapse] = await poll()
+
+    assert FAILING in first and "status: array" in first
+    assert "name: number" in changed
+    assert relapse == first
 
 
 async def test_list_returns_every_demo_connection_in_order(dli_client: DliClient) -> None:

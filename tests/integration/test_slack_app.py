@@ -16,9 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
+from slack_sdk.signature import SignatureVerifier
 
+from bot import web
 from bot.blocks.actions import (
     ACTION_CONSOLE,
     ACTION_REFRESH,
@@ -32,9 +35,22 @@ from bot.chat.chatops import ChatOps
 from bot.local.demo import demo_connections, demo_uuid
 from bot.local.fake_dli import Fault
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
-from bot.local.wire import app_mention_event, event_body, message_event, slash_command_body
+from bot.local.wire import (
+    FORM_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    app_mention_event,
+    event_body,
+    message_event,
+    slash_command_body,
+)
 from tests.fakes.dli import FAILING, WITHVPC, HeldSleep, dli_requests
-from tests.fakes.slack_stack import SECRETS, SlackStack, clean_environment, slack_stack
+from tests.fakes.slack_stack import (
+    SECRETS,
+    SIGNING_SECRET,
+    SlackStack,
+    clean_environment,
+    slack_stack,
+)
 
 INCIDENT_CHANNEL = "C_INC"
 ROUTINE_CHANNEL = "C_OTHER"
@@ -668,3 +684,149 @@ async def test_a_bug_in_a_reply_still_answers_with_a_reference_that_is_in_the_lo
     assert reply.body["response_type"] == "ephemeral"
     [ref] = re.findall(r"\b[0-9a-f]{8}\b", text)
     assert any(ref in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- malformed requests
+
+DEEP = 100_000  # far past Python's recursion limit, far below the 1 MiB body limit
+MALFORMED = [
+    pytest.param(b"[1, 2]", JSON_CONTENT_TYPE, "not a JSON object", id="json-array"),
+    pytest.param(b"null", JSON_CONTENT_TYPE, "not a JSON object", id="json-null"),
+    pytest.param(b'{"type": "event_callback", "ev', JSON_CONTENT_TYPE, "not valid JSON",
+                 id="truncated-json"),
+    pytest.param(b"payload=%7Bnot-json", FORM_CONTENT_TYPE, "not valid JSON", id="form-payload"),
+    pytest.param(b"payload=%5B1%5D", FORM_CONTENT_TYPE, "not a JSON object",
+                 id="form-payload-array"),
+    pytest.param(b"command=%2Fdliconn&text=\xff\xfe", FORM_CONTENT_TYPE, "not UTF-8",
+                 id="not-utf8"),
+    pytest.param(b"[" * DEEP + b"]" * DEEP, JSON_CONTENT_TYPE, "nested too deeply",
+                 id="deeply-nested"),
+]  # fmt: skip
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "bot.web"]
+
+
+def assert_one_warning_without_traceback(caplog: pytest.LogCaptureFixture, reason: str) -> None:
+    [refusal] = refusals(caplog)
+    assert refusal.levelno == logging.WARNING
+    assert reason in refusal.getMessage()
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
+async def test_a_signed_body_that_cannot_be_read_gets_400_and_one_warning(
+    stack: SlackStack,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    content_type: str,
+    reason: str,
+) -> None:
+    answer = await stack.post(body, headers={"Content-Type": content_type})
+    await stack.stop()
+
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "unreadable request body"}
+    assert_one_warning_without_traceback(caplog, reason)
+    assert stack.slack.calls == []
+    assert dli_requests(stack.dli) == []
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
+@pytest.mark.parametrize(
+    ("tampering", "why"),
+    [
+        pytest.param({}, "not signed", id="unsigned"),
+        pytest.param({"secret": "not-the-signing-secret"}, "does not match", id="bad-signature"),
+        pytest.param({"age": 360}, "off this host's clock", id="stale"),
+        pytest.param({"timestamp": "soon"}, "not a number", id="timestamp-not-a-number"),
+    ],
+)
+async def test_a_request_not_signed_by_slack_gets_401_before_its_body_is_read(
+    stack: SlackStack,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+    content_type: str,
+    reason: str,
+    tampering: dict[str, Any],
+    why: str,
+) -> None:
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the body of an unsigned request was parsed")
+
+    monkeypatch.setattr(web, "bolt_request", never)
+    headers = {"Content-Type": content_type}
+    if not tampering:
+        answer = await stack.http.post(stack.url(), content=body, headers=headers)
+    elif "timestamp" in tampering:
+        # Correctly signed, but over a timestamp that is not a number.
+        stamp = tampering["timestamp"]
+        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(
+            timestamp=stamp, body=body.decode("latin-1")
+        )
+        headers |= {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": str(signature)}
+        answer = await stack.http.post(stack.url(), content=body, headers=headers)
+    else:
+        answer = await stack.post(body, headers=headers, **tampering)
+    await stack.stop()
+
+    assert answer.status_code == 401
+    assert answer.json() == {"error": "invalid request"}
+    assert_one_warning_without_traceback(caplog, why)
+    assert stack.slack.calls == []
+    assert dli_requests(stack.dli) == []
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+async def test_an_oversized_body_gets_413_and_one_warning(
+    stack: SlackStack, caplog: pytest.LogCaptureFixture, signed: bool
+) -> None:
+    body = slash_command_body("x" * (web.MAX_BODY_BYTES + 1))
+    if signed:
+        answer = await stack.post(body)
+    else:
+        answer = await stack.http.post(stack.url(), content=body.encode())
+    await stack.stop()
+
+    assert answer.status_code == 413
+    assert_one_warning_without_traceback(caplog, "over 1048576 bytes")
+    assert dli_requests(stack.dli) == []
+
+
+async def test_a_well_formed_request_is_still_answered_after_the_checks(
+    stack: SlackStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The pre-check accepts what Slack sends, and Bolt's own verification still agrees with it.
+    _, reply_to = await stack.command(WITHVPC)
+    [reply] = await stack.replies(reply_to)
+
+    assert "withvpc" in shown(reply)
+    assert refusals(caplog) == []
+
+
+async def test_healthz_answers_503_while_draining_until_the_listener_closes(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    held = HeldSleep()
+    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
+        stack.dli.inject(Fault.latency(2.0))
+        try:
+            ack, reply_to = await stack.command(WITHVPC)
+            await held.holding()  # the reply is in flight, held in DLI
+            stopping = asyncio.create_task(stack.stop())
+            draining = await stack.http.get(stack.url("/healthz"))
+            assert stack.replies_so_far(reply_to) == []  # still draining
+            assert not stopping.done()
+        finally:
+            held.release()
+        await stopping
+        [reply] = stack.replies_so_far(reply_to)
+        with pytest.raises(httpx.ConnectError):
+            await stack.http.get(stack.url("/healthz"))
+
+    assert ack.status_code == 200
+    assert draining.status_code == 503
+    assert draining.json()["status"] == "unavailable"
+    assert "withvpc" in shown(reply)

@@ -308,7 +308,7 @@ async def test_error_message_field_is_used_when_error_msg_is_missing(harness: Ha
         httpx.Response(200),
         httpx.Response(200, json=[shown()]),
         httpx.Response(200, json={"is_success": True, "name": "no id"}),
-        httpx.Response(200, json={**shown(), "available_queue_info": "nope"}),
+        httpx.Response(200, json={**shown(), "id": ["not", "an", "id"]}),
     ],
 )
 async def test_unusable_answers_are_bad_responses_and_not_retried(
@@ -334,11 +334,60 @@ async def test_is_success_false_reports_its_message(harness: Harness) -> None:
 
 
 async def test_schema_errors_name_fields_not_values(harness: Harness) -> None:
-    body = {**shown(), "hosts": [{"name": SECRET, "ip": ["not", "a", "string"]}]}
+    body = {**shown(), "id": {"name": SECRET}}
     exc = await raised(harness, httpx.Response(200, json=body))
     assert type(exc) is BadResponse
-    assert "hosts" in exc.message
+    assert "id" in exc.message
     assert SECRET not in str(exc)
+
+
+async def test_an_unreadable_value_is_warned_about_by_path_and_type_never_by_value(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {**shown(), "hosts": [{"name": SECRET, "ip": ["not", "a", "string"]}]}
+    async with harness.client(Upstream(httpx.Response(200, json=body))) as client:
+        found = (await client.get_connection(CONN_ID)).value
+
+    assert found.hosts[0].name == SECRET and found.hosts[0].ip == ""
+    assert found.failed[0].err_msg == "route unreachable"
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "hosts.0.ip: array" in warning.getMessage()
+    assert SECRET not in caplog.text
+
+
+def _page(items: list[dict[str, Any]], offset: int, limit: int) -> httpx.Response:
+    return httpx.Response(200, json=listed(items[offset : offset + limit]))
+
+
+async def test_a_connection_without_an_id_is_skipped_without_ending_paging_early(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = [connection(f"conn-{i}") for i in range(5)]
+    items[1] = {"name": "no-id", "status": "FAILED"}
+    items[3] = {**items[3], "id": 3}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        query = request.url.params
+        return _page(items, int(query["offset"]), int(query["limit"]))
+
+    async with harness.client(Upstream(answer)) as client:
+        walked = [c.id async for c in client.iter_connections(page_size=2)]
+        listed_ids = [c.id async for c in client.iter_listed(page_size=2)]
+
+    assert walked == listed_ids == ["conn-0", "conn-2", "conn-4"]
+    skips = [r.getMessage() for r in caplog.records if "without a readable id" in r.getMessage()]
+    assert len(skips) == 2  # once each, though two walks read them
+    assert any("no-id" in m for m in skips)
+
+
+async def test_a_list_with_no_readable_id_at_all_is_a_bad_response(harness: Harness) -> None:
+    entries = [{"name": "a"}, {"id": None}, "junk"]
+    answer = httpx.Response(200, json={"is_success": True, "count": 3, "connections": entries})
+    async with harness.client(Upstream(answer)) as client:
+        with pytest.raises(BadResponse):
+            await client.list_connections()
+        with pytest.raises(BadResponse):
+            [c async for c in client.iter_listed(page_size=0)]
 
 
 # --- retries -------------------------------------------------------------------------------
