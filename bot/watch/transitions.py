@@ -20,7 +20,7 @@ from typing import Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.dli.models import CREATING, DELETED, FAILED
+from bot.dli.models import CREATING, DELETED, FAILED, is_unknown
 
 #: A watched connection that is missing from the project's list.
 GONE: Final = "GONE"
@@ -46,6 +46,9 @@ class ListedBinding(Protocol):
 
     @property
     def update_time(self) -> datetime | None: ...
+
+    @property
+    def unreadable(self) -> frozenset[str] | None: ...
 
 
 class Listed(Protocol):
@@ -536,6 +539,11 @@ def _connection(
             continue  # unbound: forgotten
         info, since = current[key]
         status = _status(info)
+        if old is not None and is_unknown(info, "status"):
+            # DLI sent a status that could not be read: nothing is known to have changed, so a
+            # FAILED queue does not read as recovered (nor a healthy one as failed).
+            bindings[key] = old
+            continue
         if old is None:
             b = BindingState(
                 name=info.name,

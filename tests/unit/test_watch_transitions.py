@@ -9,7 +9,7 @@ from typing import Any, Final
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.dli.models import Connection
+from bot.dli.models import Connection, salvage
 from bot.watch.transitions import (
     GONE,
     ConnectionEvent,
@@ -118,6 +118,30 @@ def test_queues_failing_in_one_cycle_make_one_incident_and_recover_in_its_thread
     assert isinstance(resolved, Resolved) and resolved.incident.id == failed.incident.id
     assert resolved.incident.resolution == "recovered"
     assert resolved.incident.down_for == 120.0
+
+
+def test_a_status_that_cannot_be_read_changes_nothing() -> None:
+    history = History()
+    history.step(0.0, conn({"q1": "FAILED", "q2": "ACTIVE"}))
+    unreadable = salvage(
+        Connection,
+        {
+            "id": CID,
+            "name": "orders",
+            "status": "ACTIVE",
+            "available_queue_info": [
+                {"name": "q1", "status": {"not": "a string"}, "err_msg": ""},
+                {"name": "q2", "status": ["neither"], "err_msg": ""},
+            ],
+        },
+    )
+    assert unreadable is not None
+
+    # Neither "q1 recovered" nor "q2 failed": an unreadable status is not a transition.
+    assert history.step(60.0, unreadable.value) == []
+    assert [q.status for q in history.states[CID].bindings.values()] == ["FAILED", "ACTIVE"]
+    [recovered, _resolved] = history.step(120.0, conn({"q1": "ACTIVE", "q2": "ACTIVE"}))
+    assert isinstance(recovered, Recovered) and recovered.binding == "q1"
 
 
 def test_a_later_failure_of_another_queue_is_a_new_incident() -> None:
