@@ -13,10 +13,9 @@ from bot.blocks.message import Message
 from bot.chat.parsing import ListFilter, find_connection_ids, find_names, strip_mention
 from bot.chat.replies import Reply, guarded
 from bot.dli.models import Connection
-from bot.errors import DliError, NotFound
+from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.lookup.cache import ConnectionLookup, Lookup
 from bot.lookup.finder import Ambiguous, ConnectionFinder
-from bot.store import STORE_ERRORS
 from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ class Lookups:
             return "not_watching"
         try:
             watching = await self._subscriptions.watches(channel, connection_id.lower())
-        except STORE_ERRORS:
+        except StoreUnavailable:
             return "not_watching"
         return "watching" if watching else "not_watching"
 
