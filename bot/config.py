@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.dli.endpoints import api_base_url
 from bot.errors import ConfigError
 from bot.local.demo import DEMO_PROJECT_ID
 
@@ -111,13 +112,19 @@ class Settings(BaseSettings):
     def dli_base_url(self) -> str:
         if self.dli_endpoint:
             return self.dli_endpoint.rstrip("/")
-        return f"https://dli.{self.dli_region}.{_domain(self.dli_region)}"
+        return api_base_url("dli", self._region())
 
     @property
     def iam_base_url(self) -> str:
         if self.dli_iam_endpoint:
             return self.dli_iam_endpoint.rstrip("/")
-        return f"https://iam.{self.dli_region}.{_domain(self.dli_region)}"
+        return api_base_url("iam", self._region())
+
+    def _region(self) -> str:
+        # The validator already requires it wherever a base URL is built from it.
+        if not self.dli_region:
+            raise ConfigError("DLI_REGION is required to build a Huawei Cloud endpoint")
+        return self.dli_region
 
     @property
     def incident_channels(self) -> frozenset[str]:
@@ -153,11 +160,6 @@ class Settings(BaseSettings):
 
 def _channel_set(value: str) -> frozenset[str]:
     return frozenset(c.strip() for c in value.split(",") if c.strip())
-
-
-def _domain(region: str | None) -> str:
-    # Huawei serves the EU sovereign region from its own domain.
-    return "myhuaweicloud.eu" if region == "eu-west-101" else "myhuaweicloud.com"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
     DliconnError
     ├── ConfigError            a setting is missing or malformed (start-up stops with one line)
+    ├── StoreUnavailable       Redis unreachable or failing (raised only by bot/store.py's rule)
     └── DliError               anything that went wrong talking to DLI / its API gateway
         ├── NotFound           400 DLI.0002, 404 / DLI.0023: no such connection
         ├── AuthFailed         401 APIGW.0301 / APIGW.0307: bad AK/SK, clock skew, expired token
@@ -23,6 +24,10 @@ class DliconnError(Exception):
 
 class ConfigError(DliconnError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+class StoreUnavailable(DliconnError):
+    """The shared store (Redis) cannot be used right now; `__cause__` is redis-py's error."""
 
 
 class DliError(DliconnError):

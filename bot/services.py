@@ -101,7 +101,8 @@ async def _assemble(
     if demo:
         # No credentials: the real client talks to the built-in demo data over real HTTP, so
         # trying the bot exercises the same code paths as production.
-        fake = FakeDli(demo_connections())
+        # Without the unsigned test controls: nobody can inject faults into the demo.
+        fake = FakeDli(demo_connections(), control_routes=False)
         base_url = await fake.start()
         closers.append(fake.stop)
         auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=DEMO_PROJECT_ID)

@@ -1,29 +1,62 @@
-"""Key-value stores with expiry (memory, Redis) and a wrapper that makes Redis outages misses."""
+"""Key-value stores with expiry (memory, Redis), the one rule turning Redis failures into
+StoreUnavailable, and a wrapper that makes outages misses."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from bot.errors import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
+C = TypeVar("C", bound=type)
 
-#: What a store outage looks like: redis-py's own errors, plus socket-level ones it lets through.
-STORE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+#: What a Redis outage looks like from redis-py: its own errors, plus the socket-level ones
+#: (OSError, TimeoutError) it lets through. Only code talking to Redis is judged by this, so an
+#: OSError from anywhere else stays a bug.
+_REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, OSError)
+
+
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except _REDIS_FAILURES as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    return call
+
+
+def redis_backed(cls: C) -> C:
+    """Class decorator for a store that talks to Redis: every coroutine method (inherited ones
+    too) raises StoreUnavailable, with redis-py's error as `__cause__`, instead of a Redis or
+    socket error. Errors a method handles itself (a transaction's WatchError) never reach it.
+    """
+    for name, method in inspect.getmembers(cls, inspect.iscoroutinefunction):
+        setattr(cls, name, _translated(method))
+    return cls
 
 
 class KeyValueStore(Protocol):
-    """Bytes by string key, each with an optional time to live in seconds (must be > 0)."""
+    """Bytes by string key, each with an optional time to live in seconds (must be > 0).
+
+    A store that cannot reach its backend raises StoreUnavailable, and nothing else for that.
+    """
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -108,6 +141,7 @@ def redis_client(url: str, *, timeout: float = 0.5, max_connections: int = 64) -
     return aioredis.Redis.from_pool(pool)
 
 
+@redis_backed
 class RedisStore:
     """The same interface on redis.asyncio, every key under one prefix (deployment namespace)."""
 
@@ -189,7 +223,7 @@ class SafeStore:
     async def aclose(self) -> None:
         # Always release the connections, even inside an outage's skip window: skipping here
         # would leak pooled sockets at shutdown.
-        with contextlib.suppress(*STORE_ERRORS):
+        with contextlib.suppress(StoreUnavailable):
             await self.inner.aclose()
 
     async def _guard(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
@@ -197,16 +231,11 @@ class SafeStore:
             return fallback
         try:
             result = await call()
-        except STORE_ERRORS as exc:
+        except StoreUnavailable as exc:
             self._probe_at = self._clock() + self._retry_after
             if not self._down:
                 self._down = True
-                log.warning(
-                    "%s unavailable, continuing without it: %s: %s",
-                    self._name,
-                    type(exc).__name__,
-                    exc,
-                )
+                log.warning("%s unavailable, continuing without it: %s", self._name, exc)
             return fallback
         if self._down:
             self._down = False

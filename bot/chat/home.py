@@ -10,9 +10,8 @@ from typing import Any
 from bot.blocks.home import home_view
 from bot.chat.lookups import lookup_many
 from bot.dli.models import Connection
-from bot.errors import DliError
+from bot.errors import DliError, StoreUnavailable
 from bot.lookup.cache import ConnectionLookup
-from bot.store import STORE_ERRORS
 from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ class HomeTab:
             )
         try:
             watched = await self._subscriptions.all_watched()
-        except STORE_ERRORS:
+        except StoreUnavailable:
             return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
         mine = frozenset(user_channels)
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}

@@ -12,11 +12,11 @@ from bot.blocks.lists import choose_connection, connection_list
 from bot.blocks.message import Message
 from bot.chat.parsing import ListFilter, find_connection_ids, find_names, strip_mention
 from bot.chat.replies import Reply, guarded
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
-from bot.errors import DliError, NotFound
+from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.lookup.cache import ConnectionLookup, Lookup
 from bot.lookup.finder import Ambiguous, ConnectionFinder
-from bot.store import STORE_ERRORS
 from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Lookups:
             ids_by_name: dict[str, list[str]] = {}
             for c in known:
                 if c.name:
-                    ids_by_name.setdefault(c.name.lower(), []).append(c.id.lower())
+                    ids_by_name.setdefault(c.name.lower(), []).append(normalise_id(c.id))
             for name in find_names(text, [c.name for c in known if c.name]):
                 # A connection named and also pasted by id gets one card, not two; a name that
                 # several connections share stays a name, so the card lists them to choose.
@@ -106,8 +106,8 @@ class Lookups:
         if channel is None:
             return "not_watching"
         try:
-            watching = await self._subscriptions.watches(channel, connection_id.lower())
-        except STORE_ERRORS:
+            watching = await self._subscriptions.watches(channel, normalise_id(connection_id))
+        except StoreUnavailable:
             return "not_watching"
         return "watching" if watching else "not_watching"
 

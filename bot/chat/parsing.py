@@ -7,6 +7,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
+from bot.dli import ids
+
 MAX_COMMAND_CHARS: Final = 4000
 #: More ids than this in one message is a paste of a log, not a question; answer the first ones.
 MAX_SCANNED_MATCHES: Final = 20
@@ -69,11 +71,6 @@ _TARGETED: Final[dict[str, type[Show | Watch | Unwatch]]] = {
 }
 _LIST_FILTER_BY_WORD: Final[dict[str, ListFilter]] = {f: f for f in LIST_FILTERS}
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_UUID_FULL = re.compile(_UUID)
-# Alphanumeric neighbours mean the hex is part of something longer; `_`, `-`, `/`, `=` and
-# formatting characters are how ids sit in italics, names, URLs and query strings.
-_UUID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z]){_UUID}(?![0-9A-Za-z])")
 # DLI allows letters, digits and `_` (not only digits, not starting with `_`); `-` is tolerated.
 _NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME_CHARS - 1}}}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -107,8 +104,8 @@ Mention `@dliconn` in a message with ids or names to get their cards in a thread
 
 
 def is_connection_id(value: str) -> bool:
-    """True for a UUID in the canonical lower-case form `parse_command` produces."""
-    return _UUID_FULL.fullmatch(value) is not None and value == value.lower()
+    """True for a connection id in the canonical form `parse_command` produces."""
+    return ids.is_canonical_id(value)
 
 
 def parse_command(text: str) -> Command:
@@ -140,8 +137,7 @@ def parse_command(text: str) -> Command:
 
 def find_connection_ids(text: str, limit: int = MAX_SCANNED_MATCHES) -> list[str]:
     """Every connection id in free text, lower-cased, first-seen order, ignoring @/# mentions."""
-    found = (m.group().lower() for m in _UUID_IN_TEXT.finditer(_SLACK_MENTION.sub(" ", text)))
-    return _first_unique(found, limit)
+    return _first_unique(ids.find_ids(_SLACK_MENTION.sub(" ", text)), limit)
 
 
 def find_names(
@@ -180,14 +176,14 @@ def _parse_list(args: list[str]) -> Command:
 
 
 def _target(word: str) -> str | Help:
-    if _UUID_FULL.fullmatch(word):
-        return word.lower()
+    if ids.is_id(word):
+        return ids.normalise_id(word)
     if _NAME.fullmatch(word) and not _DIGITS.fullmatch(word):
         return word
     # A pasted console URL or `id=<uuid>`: one id inside it is unambiguous.
-    ids = find_connection_ids(word, limit=2)
-    if len(ids) == 1:
-        return ids[0]
+    found = find_connection_ids(word, limit=2)
+    if len(found) == 1:
+        return found[0]
     if _DIGITS.fullmatch(word):
         return Help(f"a connection name cannot be only digits: {_echo(word)}")
     if _NAME_WORD.fullmatch(word) and len(word) > MAX_NAME_CHARS:
@@ -210,7 +206,7 @@ def _unwrap(match: re.Match[str]) -> str:
         sigil = "#" if target[0] == "#" else "@"
         return sigil + (label.lstrip("@#") if label else target[1:])
     # A link labelled "console" around a console URL is about the id in the URL.
-    if not label or (_UUID_IN_TEXT.search(target) and not _UUID_IN_TEXT.search(label)):
+    if not label or (ids.mentions_id(target) and not ids.mentions_id(label)):
         return target
     return label
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message
-from bot.errors import DliError, NotFound
-from bot.store import STORE_ERRORS
+from bot.errors import DliError, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ async def guarded(subject: str | None, work: Callable[[], Awaitable[Message]]) -
     except DliError as exc:
         log.warning("DLI %s while answering about %r: %s", exc.kind, subject, exc)
         failure = error_message(exc.kind, subject=subject, request_id=exc.request_id)
-    except STORE_ERRORS as exc:
+    except StoreUnavailable as exc:
         log.warning("storage unavailable while answering about %r: %s", subject, exc)
         failure = error_message("store_unavailable", subject=subject)
     except Exception:  # broad: a bug still gets the person an answer, with a reference

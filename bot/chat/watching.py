@@ -12,6 +12,7 @@ from bot.blocks.replies import notice
 from bot.blocks.text import code
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.errors import DliError
 from bot.lookup.cache import ConnectionLookup
@@ -89,7 +90,7 @@ class Watching:
                 fallback="That connection is deleted",
             )
         new = await self._subscriptions.subscribe(
-            channel, connection.id.lower(), connection.name, user
+            channel, normalise_id(connection.id), connection.name, user
         )
         if not new:
             return notice(

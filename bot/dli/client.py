@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot import __version__
 from bot.dli.auth import AkSkAuth
+from bot.dli.ids import sendable
 from bot.dli.models import (
     Connection,
     Fetched,
@@ -53,11 +53,6 @@ REQUEST_ID_HEADER: Final = "X-Request-Id"
 # Set on a list answer whose unreadable entries were dropped: how many, for paging.
 SKIPPED: Final = "dliconn_skipped_entries"
 MAX_DETAIL_CHARS: Final = 300
-
-# Real DLI connection ids are UUIDs. Anything outside this (deliberately looser) shape cannot name
-# a connection, so it is answered NotFound locally instead of being sent: no request, no path
-# games, and no signature mismatch from ids the gateway would normalise differently.
-_CONNECTION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 _NOT_FOUND_CODES: Final = frozenset({"DLI.0002", "DLI.0023"})
 _THROTTLED_CODES: Final = frozenset({"APIGW.0308", "APIG.0308"})
@@ -462,7 +457,7 @@ class DliClient(Closing):
 
     async def get_connection(self, connection_id: str) -> Fetched[Connection]:
         """One connection by id. An id that cannot be a DLI id is NotFound without a request."""
-        if not _CONNECTION_ID.fullmatch(connection_id):
+        if not sendable(connection_id):
             raise NotFound(f"no connection has the id {_truncate(connection_id, 80)!r}")
         shown = await self._fetch(
             "show", self._connection_path(connection_id), [], ShowConnectionResponse

@@ -197,7 +197,12 @@ def _has_tags(connection: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
 
 
 class FakeDli(LocalServer):
-    """The fake DLI endpoint. Use `async with FakeDli(...) as fake:` and point a client at `url`."""
+    """The fake DLI endpoint. Use `async with FakeDli(...) as fake:` and point a client at `url`.
+
+    `control_routes=False` leaves out the unsigned `/_fake/` endpoints (they then get the
+    gateway's 404 like any unknown path): the demo backend is reachable from a browser on the
+    same host, and nothing there may inject faults or rewrite its data.
+    """
 
     def __init__(
         self,
@@ -212,8 +217,10 @@ class FakeDli(LocalServer):
         max_skew: timedelta = timedelta(minutes=15),
         token_ttl: timedelta = timedelta(hours=24),
         max_recorded: int = 10_000,
+        control_routes: bool = True,
     ) -> None:
         self.project_id = project_id
+        self._control_routes = control_routes
         self._credentials = dict(
             credentials if credentials is not None else {DEMO_ACCESS_KEY: DEMO_SECRET_KEY}
         )
@@ -242,19 +249,23 @@ class FakeDli(LocalServer):
 
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        control = CONTROL_PREFIX.rstrip("/")
-        app.router.add_get(f"{control}/requests", self._control_requests)
-        app.router.add_delete(f"{control}/requests", self._control_clear_requests)
-        app.router.add_post(f"{control}/faults", self._control_inject)
-        app.router.add_delete(f"{control}/faults", self._control_clear_faults)
-        app.router.add_get(f"{control}/connections", self._control_connections)
-        app.router.add_post(f"{control}/connections", self._control_put)
-        app.router.add_delete(f"{control}/connections/{{connection_id}}", self._control_remove)
-        app.router.add_patch(f"{control}/queue", self._control_set_queue)
+        if self._control_routes:
+            self._add_control_routes(app.router)
         app.router.add_get(_API_PREFIX, self._list)
         app.router.add_get(f"{_API_PREFIX}/{{connection_id}}", self._show)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         return app
+
+    def _add_control_routes(self, router: web.UrlDispatcher) -> None:
+        control = CONTROL_PREFIX.rstrip("/")
+        router.add_get(f"{control}/requests", self._control_requests)
+        router.add_delete(f"{control}/requests", self._control_clear_requests)
+        router.add_post(f"{control}/faults", self._control_inject)
+        router.add_delete(f"{control}/faults", self._control_clear_faults)
+        router.add_get(f"{control}/connections", self._control_connections)
+        router.add_post(f"{control}/connections", self._control_put)
+        router.add_delete(f"{control}/connections/{{connection_id}}", self._control_remove)
+        router.add_patch(f"{control}/queue", self._control_set_queue)
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -365,7 +376,7 @@ class FakeDli(LocalServer):
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         request_id = uuid.uuid4().hex
-        if request.path.startswith(CONTROL_PREFIX):
+        if self._control_routes and request.path.startswith(CONTROL_PREFIX):
             response = await handler(request)
             response.headers["X-Request-Id"] = request_id
             return response

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection, Fetched
 from bot.errors import DliError, NotFound, Throttled
 from bot.metrics import Metrics
@@ -69,11 +70,6 @@ class _Missing:
         return NotFound(
             self.message, status=self.status, code=self.code, request_id=self.request_id
         )
-
-
-def normalise_id(connection_id: str) -> str:
-    """DLI ids are UUIDs: case and surrounding blanks carry no meaning."""
-    return connection_id.strip().lower()
 
 
 class ConnectionLookup:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.dli.client import DliClient
+from bot.dli.ids import is_id, normalise_id
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound
-from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef, normalise_id
+from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef
 from bot.store import KeyValueStore, make_safe
 
 log = logging.getLogger(__name__)
 
-UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # Keyed by project too: deployments for different projects may share a Redis and a prefix.
 _NAME_KEY = "name:v1:{project}:"
 _SNAPSHOT_KEY = "snapshot:v1:{project}"
@@ -82,7 +81,7 @@ class ConnectionFinder:
 
     async def find(self, target: str, *, force: bool = False) -> Lookup | Ambiguous:
         target = target.strip()
-        if UUID_RE.fullmatch(target):
+        if is_id(target):
             return await self._lookup.lookup(target, force=force)
         return await self._find_by_name(target, force=force)
 

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bot.dli.ids import is_id, normalise_id
 from bot.errors import DliError, NotFound
-from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef, normalise_id
-from bot.lookup.finder import UUID_RE, Ambiguous, ConnectionFinder, NameMatches, Snapshot
+from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef
+from bot.lookup.finder import Ambiguous, ConnectionFinder, NameMatches, Snapshot
 from bot.store import KeyValueStore, make_safe
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class Directory:
     ) -> Lookup | Ambiguous:
         """An id, a name, or `alias/name`: the connection, or a shortlist across projects."""
         target = target.strip()
-        if UUID_RE.fullmatch(target):
+        if is_id(target):
             return await self.lookup(target, visible=visible, force=force)
         candidates = self.within(visible)
         alias, slash, name = target.partition(QUALIFIER)

@@ -16,6 +16,7 @@ from bot.chat.lookups import Lookups
 from bot.chat.replies import correlation_id
 from bot.chat.watching import Watching
 from bot.config import Settings
+from bot.dli.endpoints import console_url
 from bot.services import Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
@@ -88,9 +89,13 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     """The features, each given only the parts it uses."""
     now = clock or (lambda: datetime.now(UTC))
     subscriptions, demo = services.watch.subscriptions, services.demo
+    # The console lists a region's connections (it has no link to one). None in demo mode (its
+    # connections exist nowhere real) and without DLI_REGION (only DLI_ENDPOINT: which console?).
+    region = None if demo else services.settings.dli_region
+    console = console_url(region) if region else None
     return ChatOps(
         lookups=Lookups(
-            services.finder, subscriptions, console_url=lambda _: None, clock=now, demo=demo
+            services.finder, subscriptions, console_url=lambda _: console, clock=now, demo=demo
         ),
         watching=Watching(
             services.finder,

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from bot.store import redis_backed
+
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -45,6 +47,7 @@ class Lease(Protocol):
     async def release(self) -> None: ...
 
 
+@redis_backed
 class RedisLease:
     def __init__(self, client: aioredis.Redis, key: str, ttl: float) -> None:
         if ttl <= 0:

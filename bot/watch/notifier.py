@@ -30,9 +30,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
+from bot.errors import StoreUnavailable
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
-from bot.store import STORE_ERRORS
 from bot.watch import messages
 from bot.watch.jobs import Job
 from bot.watch.state import WatchStore
@@ -119,7 +119,7 @@ class Notifier:
                 continue
             try:
                 await self._send(job)
-            except STORE_ERRORS:
+            except StoreUnavailable:
                 raise  # the outbox itself is unavailable: the send loop backs off
             except Exception:  # noqa: BLE001 - a bug in one job must not stop the others' sends
                 await self._failed_unexpectedly(job)
@@ -150,7 +150,7 @@ class Notifier:
             try:
                 await self._store.finish(job, posted_ts=ts)
                 return
-            except STORE_ERRORS as exc:
+            except StoreUnavailable as exc:
                 if attempt == self._record_retry.attempts:
                     log.error(
                         "outbox job %s was posted (ts %s) but cannot be recorded (%s): "

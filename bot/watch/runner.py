@@ -24,10 +24,9 @@ from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import DliError, Throttled
+from bot.errors import DliError, StoreUnavailable, Throttled
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
-from bot.store import STORE_ERRORS
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import plan_jobs
 from bot.watch.lease import Lease, lease_ttl_for
@@ -196,7 +195,7 @@ async def run_watch_loop(
         stop.set()
         with suppress(asyncio.CancelledError):
             await sender
-        with suppress(*STORE_ERRORS):
+        with suppress(StoreUnavailable):
             await lease.release()
 
 
@@ -228,7 +227,7 @@ async def _poll_loop(
             if store_down:
                 log.info("watcher state store is back")
                 store_down = False
-        except STORE_ERRORS as exc:
+        except StoreUnavailable as exc:
             held = False
             if not store_down:
                 log.warning("watcher state store unavailable, skipping cycles: %s", exc)
@@ -287,7 +286,7 @@ async def _send_loop(
                 # Jobs also arrive from other processes (acknowledgements): look every interval.
                 wait = min(await notifier.drain(), interval)
                 failures = 0
-            except STORE_ERRORS as exc:
+            except StoreUnavailable as exc:
                 log.warning("outbox unavailable: %s", exc)
             except Exception:  # broad: a bug in a drain is logged, the sender goes on (see top)
                 failures += 1

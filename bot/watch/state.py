@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
+from bot.store import redis_backed
 from bot.watch.jobs import Job
 from bot.watch.lease import Lease, MemoryLease, RedisLease
 from bot.watch.transitions import ConnState, Incident, Meta
@@ -243,6 +244,7 @@ class _Held:
     stamp: str | None
 
 
+@redis_backed
 class RedisWatchStore:
     """Keys under `<prefix>watch:v1:<project>:` — state (hash id -> ConnState), meta, version,
     stamp (who committed that version), lease, jobs (hash id -> Job), outbox (zset id by

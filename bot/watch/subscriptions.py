@@ -16,6 +16,8 @@ from typing import Final, Protocol
 
 import redis.asyncio as aioredis
 
+from bot.store import redis_backed
+
 SUBSCRIPTION_KEYS: Final = "watch:v1:sub:"
 
 _UNSUBSCRIBE = """
@@ -158,6 +160,7 @@ class MemorySubscriptionStore(_Composed):
         return None
 
 
+@redis_backed
 class RedisSubscriptionStore(_Composed):
     """Keys: `sub:chan:<channel>` hash id -> record, `sub:conn:<id>` set of channels,
     `sub:watched` set of ids, `sub:paused` hash channel -> reason, `sub:generation` token

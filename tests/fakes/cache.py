@@ -9,7 +9,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.dli.models import Connection, Fetched
-from bot.errors import DliError, NotFound
+from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.store import KeyValueStore
 
 
@@ -114,7 +114,9 @@ class FlakyStore:
     def _check(self) -> None:
         self.calls += 1
         if self.down:
-            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+            # What bot.store's Redis stores raise for a lost Redis.
+            cause = RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+            raise StoreUnavailable(str(cause)) from cause
 
     async def get(self, key: str) -> bytes | None:
         self._check()

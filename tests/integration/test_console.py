@@ -143,3 +143,18 @@ async def test_run_console_stops_at_end_of_input(settings: Settings) -> None:
 
     assert "DLI connections · failed" in stdout.getvalue()
     assert stdout.getvalue().endswith("dliconn> ")
+
+
+async def test_demo_cards_have_no_console_link_even_with_a_region() -> None:
+    # The demo's connections exist nowhere real, so no console could show them.
+    settings = Settings(_env_file=None, DLI_REGION="cn-north-4")
+    assert settings.dli_mode == "demo"
+    services = await build_services(settings)
+    try:
+        async with FakeSlackApi() as slack:
+            reply = await Console(settings, services, slack).say("/dliconn withvpc")
+    finally:
+        await services.aclose()
+    assert "withvpc" in reply
+    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 Share in channel")
+    assert "console" not in reply.lower().split("buttons:")[1]

@@ -164,3 +164,25 @@ async def test_redis_down_still_answers_and_logs_the_outage_once(
     assert [(r.name, "Redis unavailable" in r.getMessage()) for r in warnings] == [
         ("bot.store", True)
     ]
+
+
+async def control_answers(http: httpx.AsyncClient, base: str) -> tuple[int, int]:
+    """What a fake DLI at `base` answers to a fault injection and to reading its request log."""
+    fault = await http.post(f"{base}/_fake/faults", json={"kind": "server_error", "status": 503})
+    log = await http.get(f"{base}/_fake/requests")
+    return fault.status_code, log.status_code
+
+
+async def test_the_demo_backend_serves_no_control_routes(services_for: list[Services]) -> None:
+    transport = RecordingTransport()
+    services = await build(services_for, load_settings(), transport)
+    await services.finder.find(WITHVPC)
+    demo = str(transport.urls[0].copy_with(path="/", query=None)).rstrip("/")
+    async with running_fake() as tests_fake, httpx.AsyncClient(trust_env=False) as http:
+        assert await control_answers(http, tests_fake.url) == (201, 200)  # the tests' fake has them
+        assert await control_answers(http, demo) == (404, 404)
+        unknown = await http.get(f"{demo}/_fake/connections")
+    # Like any path the gateway does not publish.
+    assert unknown.json()["error_code"] == "APIGW.0101"
+    # No fault reached the demo: it still answers.
+    assert not isinstance(await services.finder.find(WITHVPC, force=True), Ambiguous)

@@ -830,3 +830,39 @@ async def test_healthz_answers_503_while_draining_until_the_listener_closes(
     assert draining.status_code == 503
     assert draining.json()["status"] == "unavailable"
     assert "withvpc" in shown(reply)
+
+
+@pytest.mark.parametrize(
+    ("region", "console"),
+    [
+        (
+            "cn-north-4",
+            "https://console.huaweicloud.com/dli/?region=cn-north-4#/main/datasource/enhanced",
+        ),
+        (
+            "eu-west-101",
+            "https://console.eu.huaweicloud.com/dli/?region=eu-west-101#/main/datasource/enhanced",
+        ),
+    ],
+)
+async def test_every_card_links_to_its_regions_console(
+    key_prefix: str, region: str, console: str
+) -> None:
+    async with slack_stack(key_prefix, DLI_REGION=region) as stack:
+        _, reply_to = await stack.command(WITHVPC)
+        mention = app_mention_event(f"is {FAILING} ok?")
+        await stack.event(mention)
+        [card] = await stack.replies(reply_to)
+        [threaded] = await stack.thread(mention["ts"])
+    for posted in (card, threaded):
+        [link] = [b for b in buttons(posted) if b["action_id"] == ACTION_CONSOLE]
+        assert (link["text"]["text"], link["url"]) == ("Open in console", console)
+
+
+async def test_no_console_button_without_a_region(stack: SlackStack) -> None:
+    # Only DLI_ENDPOINT is configured (the stack's default): which console it belongs to is unknown.
+    assert stack.settings.dli_region is None
+    _, reply_to = await stack.command(WITHVPC)
+    [card] = await stack.replies(reply_to)
+    assert ACTION_REFRESH in {b["action_id"] for b in buttons(card)}
+    assert ACTION_CONSOLE not in {b["action_id"] for b in buttons(card)}

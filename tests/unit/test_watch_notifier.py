@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.dli.models import ListedConnection
+from bot.errors import StoreUnavailable
 from bot.local.fake_slack import FakeSlackApi
 from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
@@ -73,7 +74,7 @@ class FlakyFinish(MemoryWatchStore):
     async def finish(self, job: Job, *, posted_ts: str | None = None) -> None:
         self.finish_calls += 1
         if self.finish_calls <= self.failures:
-            raise RedisConnectionError("connection reset")
+            raise StoreUnavailable("connection reset") from RedisConnectionError("reset")
         await super().finish(job, posted_ts=posted_ts)
 
 
@@ -187,7 +188,7 @@ async def test_a_post_that_cannot_be_recorded_is_reported_loudly(
         slack = AsyncWebClient(token=TOKEN, base_url=fake.url)
         notifier = Notifier(slack, store, MemorySubscriptionStore(), record_retry=QUICK_RECORD)
         await store.enqueue([notice("n1", GOOD)])
-        with pytest.raises(RedisConnectionError):
+        with pytest.raises(StoreUnavailable):
             await notifier.drain()
         assert len(fake.calls_to("chat.postMessage")) == 1
     assert store.finish_calls == QUICK_RECORD.attempts
