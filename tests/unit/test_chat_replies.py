@@ -6,12 +6,11 @@ import logging
 import re
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
 from bot.chat.replies import correlation_id, guarded
-from bot.errors import Forbidden, NotFound
+from bot.errors import Forbidden, NotFound, StoreUnavailable
 from tests.fakes.chat import chat_parts, connection_id, healthy, text_of
 
 REFERENCE = re.compile(r"reference ([0-9a-f]{8})")
@@ -31,7 +30,7 @@ async def test_a_result_is_shareable() -> None:
     [
         (NotFound("gone", request_id="req-9"), "No connection orders was found"),
         (Forbidden("no", request_id="req-9"), "may not read DLI connections"),
-        (RedisConnectionError("refused"), "storage (Redis) is unreachable"),
+        (StoreUnavailable("refused"), "storage (Redis) is unreachable"),
     ],
 )
 async def test_expected_failures_are_explained(error: Exception, meaning: str) -> None:
