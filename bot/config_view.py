@@ -41,11 +41,13 @@ def _project(project: ProjectConfig) -> Description:
     if project.ak:
         # Enough of the key id to tell two apart; never the secret half.
         credentials["ak"] = f"{project.ak[:4]}…(masked)" if len(project.ak) >= 8 else SET
+    if project.iam_user:
+        credentials["iam_user"] = project.iam_user
     for name in ("sk", "security_token", "iam_password"):
         if getattr(project, name) is not None:
             credentials[name] = SET
-    if project.iam_user:
-        credentials |= {"iam_user": project.iam_user, "iam_domain": project.iam_domain or ""}
+    if project.iam_domain:
+        credentials["iam_domain"] = project.iam_domain
     return {
         "region": project.region,
         "project_id": project.project_id,

@@ -162,6 +162,7 @@ def test_config_without_a_file_shows_the_default_demo_project(tmp_path: Path) ->
     assert shown["channels"]["C0ALERTS"]["watch_all"] is True
     assert shown["routes"] == {"C0ALERTS": "default: every connection"}
     assert shown["settings"]["redis"] == "not configured: in memory, one process"
+    assert shown["notes"] == []
 
 
 def test_config_prints_every_project_and_channel_with_secrets_masked(tmp_path: Path) -> None:
@@ -198,11 +199,16 @@ def test_config_prints_every_project_and_channel_with_secrets_masked(tmp_path: P
 def test_config_json_is_the_same_configuration_for_scripts(tmp_path: Path) -> None:
     write_config(tmp_path, PROJECTS_TOML)
 
-    done = run_bot(tmp_path, "config", "--json", **PROJECT_SECRETS)
+    # Variables of the single-project set-up left behind: the file's projects win, and it says so.
+    leftovers = {"HUAWEICLOUD_SDK_AK": "AKOLD", "HUAWEICLOUD_SDK_SK": "old", "DLI_REGION": "x"}
+    done = run_bot(tmp_path, "config", "--json", **PROJECT_SECRETS, **leftovers, DLI_PROJECT_ID="p")
 
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
     assert shown["source"] == "dliconn.toml"
+    assert shown["notes"] == [
+        "DLI_* / HUAWEICLOUD_SDK_* credentials are ignored: the file has [projects]"
+    ]
     assert shown["projects"]["prod"] == {
         "region": "cn-north-4",
         "project_id": "0123456789abcdef0123456789abcdef",
