@@ -1,4 +1,4 @@
-"""The command line: serve | socket | watch | console | show, and nothing else."""
+"""The command line: serve | socket | watch | console | show | config, and nothing else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from bot.config import Settings, load_settings
+from bot.config import Deployment, Settings, load_deployment, load_settings
 from bot.errors import ConfigError, DliError, NotFound
 from bot.logs import configure_logging
 
@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     show = verbs.add_parser("show", help="look one connection up and print it")
     show.add_argument("target", metavar="id-or-name")
     show.add_argument("--json", action="store_true", help="the connection as DLI's JSON")
+    config = verbs.add_parser(
+        "config", help="print the effective configuration (secrets masked) and check it"
+    )
+    config.add_argument("--json", action="store_true", help="as JSON, for scripts")
     return parser
 
 
@@ -44,14 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
     try:
         settings = load_settings()
+        # Read dliconn.toml now, for every verb: a bad file stops start-up with one line.
+        deployment = load_deployment(settings)
     except ConfigError as exc:
         print(f"dliconn: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     verb = args.verb or _default_verb(settings)
+    if verb == "config":
+        return _config(settings, deployment, as_json=args.json)
     configure_logging(
         settings.dliconn_log_format,
         "WARNING" if verb in {"show", "console"} else settings.dliconn_log_level,
-        settings.secret_values(),
+        [*settings.secret_values(), *deployment.secret_values()],
     )
     try:
         return _run(_verb(verb, settings, args))
@@ -88,6 +96,14 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
 
         return _done(watch(settings))
     raise ConfigError(f"{verb} is not a command")
+
+
+def _config(settings: Settings, deployment: Deployment, *, as_json: bool) -> int:
+    from bot.config_view import describe, render_json, render_text
+
+    description = describe(settings, deployment)
+    print(render_json(description) if as_json else render_text(description))
+    return EXIT_OK
 
 
 async def _done(work: Coroutine[Any, Any, None]) -> int:

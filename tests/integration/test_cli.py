@@ -117,3 +117,157 @@ def test_a_mode_without_its_slack_settings_says_which_one_is_missing(
     [line] = done.stderr.splitlines()
     assert named in line
     assert "Traceback" not in done.stderr
+
+
+FILE_SK = "file-project-sk-never-printed-0123456789"
+PROJECTS_TOML = """
+[projects.prod]
+region = "cn-north-4"
+project_id = "0123456789abcdef0123456789abcdef"
+ak = "${PROD_AK}"
+sk = "${PROD_SK}"
+
+[projects.eu]
+region = "eu-west-101"
+project_id = "fedcba9876543210fedcba9876543210"
+iam_user = "ops-bot"
+iam_password = "${EU_PASSWORD}"
+iam_domain = "acme"
+
+[channels.C0PAYMENTS]
+projects = ["prod"]
+watch_tags = { team = "payments" }
+operators = ["S0ONCALL"]
+
+[guardrails]
+external_channels = "read"
+"""
+PROJECT_SECRETS = {"PROD_AK": "AKIAPRODEXAMPLE", "PROD_SK": FILE_SK, "EU_PASSWORD": FILE_SK[::-1]}
+
+
+def write_config(directory: Path, text: str, mode: int = 0o600) -> None:
+    path = directory / "dliconn.toml"
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def test_config_without_a_file_shows_the_default_demo_project(tmp_path: Path) -> None:
+    done = run_bot(tmp_path, "config", "--json", DLICONN_WATCH_ALL_CHANNELS="C0ALERTS")
+
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["source"] is None
+    assert list(shown["projects"]) == ["default"]
+    assert shown["projects"]["default"]["auth"] == "demo"
+    assert shown["channels"]["C0ALERTS"]["watch_all"] is True
+    assert shown["routes"] == {"C0ALERTS": "default: every connection"}
+    assert shown["settings"]["redis"] == "not configured: in memory, one process"
+    assert shown["notes"] == []
+
+
+def test_config_prints_every_project_and_channel_with_secrets_masked(tmp_path: Path) -> None:
+    write_config(tmp_path, PROJECTS_TOML)
+
+    done = run_bot(
+        tmp_path,
+        "config",
+        **PROJECT_SECRETS,
+        SLACK_BOT_TOKEN="xoxb-never-printed",
+        REDIS_URL="redis://:redis-pw-never-printed@127.0.0.1:6379/2",
+    )
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("dliconn configuration from dliconn.toml\n")
+    for shown in (
+        "prod",
+        "cn-north-4",
+        "https://dli.cn-north-4.myhuaweicloud.com",
+        "https://iam.eu-west-101.myhuaweicloud.eu",
+        "AKIA…(masked)",
+        "C0PAYMENTS",
+        "S0ONCALL",
+        "prod: connections tagged team=payments",
+        "external_channels  read",
+        "redis://127.0.0.1:6379/2",
+    ):
+        assert shown in out
+    for secret in (*PROJECT_SECRETS.values(), "xoxb-never-printed", "redis-pw-never-printed"):
+        assert secret not in out
+
+
+def test_config_json_is_the_same_configuration_for_scripts(tmp_path: Path) -> None:
+    write_config(tmp_path, PROJECTS_TOML)
+
+    # Variables of the single-project set-up left behind: the file's projects win, and it says so.
+    leftovers = {"HUAWEICLOUD_SDK_AK": "AKOLD", "HUAWEICLOUD_SDK_SK": "old", "DLI_REGION": "x"}
+    done = run_bot(tmp_path, "config", "--json", **PROJECT_SECRETS, **leftovers, DLI_PROJECT_ID="p")
+
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["source"] == "dliconn.toml"
+    assert shown["notes"] == [
+        "DLI_* / HUAWEICLOUD_SDK_* credentials are ignored: the file has [projects]"
+    ]
+    assert shown["projects"]["prod"] == {
+        "region": "cn-north-4",
+        "project_id": "0123456789abcdef0123456789abcdef",
+        "endpoint": "https://dli.cn-north-4.myhuaweicloud.com",
+        "iam_endpoint": None,
+        "auth": "aksk",
+        "credentials": {"ak": "AKIA…(masked)", "sk": "(set)"},
+    }
+    assert shown["projects"]["eu"]["credentials"] == {
+        "iam_user": "ops-bot",
+        "iam_password": "(set)",
+        "iam_domain": "acme",
+    }
+    assert shown["channels"]["C0PAYMENTS"]["projects"] == ["prod"]
+    assert shown["channels"]["C0PAYMENTS"]["allow"] == [
+        "lookup",
+        "list",
+        "history",
+        "watch",
+        "mute",
+        "ack",
+    ]
+    assert shown["guardrails"] == {"external_channels": "read"}
+
+
+@pytest.mark.parametrize("verb", [["config"], ["show", "withvpc"], ["console"], ["watch"]])
+def test_a_bad_file_stops_every_verb_with_one_line(tmp_path: Path, verb: list[str]) -> None:
+    write_config(tmp_path, PROJECTS_TOML)
+    secrets = {k: v for k, v in PROJECT_SECRETS.items() if k != "EU_PASSWORD"}
+
+    done = run_bot(tmp_path, *verb, **secrets)
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "dliconn: configuration error: dliconn.toml: projects.eu.iam_password: "
+        "${EU_PASSWORD} is not set"
+    ]
+
+
+def test_config_refuses_a_literal_secret_others_can_read(tmp_path: Path) -> None:
+    write_config(tmp_path, PROJECTS_TOML.replace("${PROD_SK}", FILE_SK), 0o644)
+
+    done = run_bot(tmp_path, "config", **PROJECT_SECRETS)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "dliconn: configuration error: dliconn.toml: projects.prod.sk: a literal secret in a "
+        "file others can read; use ${NAME} or chmod 600\n"
+    )
+    assert FILE_SK not in done.stderr
+
+
+def test_dliconn_config_names_the_file_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "conf.toml"
+    path.write_text(PROJECTS_TOML.replace('sk = "${PROD_SK}"', "sk = 1"))
+
+    done = run_bot(tmp_path, "config", DLICONN_CONFIG=str(path), **PROJECT_SECRETS)
+
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line == f"dliconn: configuration error: {path}: projects.prod.sk: must be a string"
