@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -50,13 +49,13 @@ class PrivateRedis:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._workdir = workdir
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self._process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self._workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self._process = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--save", "", "--appendonly", "no", "--dir", str(self._workdir),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         client = aioredis.Redis.from_url(self.url)
         try:
@@ -71,18 +70,18 @@ class PrivateRedis:
         finally:
             await client.aclose()
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         if self._process is not None:
             self._process.kill()  # SIGKILL: no shutdown save, whatever the configuration
-            self._process.wait()
+            await self._process.wait()
             self._process = None
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
     server = PrivateRedis(tmp_path)
     yield server
-    server.kill()
+    await server.kill()
 
 
 def connection(cid: str, name: str, **queues: str) -> dict[str, Any]:
@@ -191,7 +190,7 @@ async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
         before = (await http.get("/healthz")).json()["checks"]["watch_state"]
         posts_before = len(slack.calls_to("chat.postMessage"))
 
-        private_redis.kill()
+        await private_redis.kill()
         await private_redis.start()  # the same port, nothing in it
 
         [summary] = await slack.wait_for(
