@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -32,6 +32,16 @@ class Metrics:
         self.events_deduplicated = Counter(
             "dliconn_events_deduplicated",
             "Slack event deliveries dropped as duplicates",
+            registry=self.registry,
+        )
+        self.watch_state_resets = Counter(
+            "dliconn_watch_state_resets",
+            "Times this process found the watcher state in Redis reset (lost)",
+            registry=self.registry,
+        )
+        self.watch_state_last_reset = Gauge(
+            "dliconn_watch_state_last_reset_timestamp_seconds",
+            "When the watcher state in Redis was last found reset (0: never)",
             registry=self.registry,
         )
 

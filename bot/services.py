@@ -147,6 +147,7 @@ async def _assemble(
         settings.project_id,
         prefix=settings.dliconn_redis_prefix,
         static_channels=settings.watch_all_channels,
+        metrics=metrics,
     )
     closers.append(watch.aclose)
     return Services(settings, metrics, store, client, lookup, finder, watch, demo, _closers=closers)

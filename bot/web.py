@@ -120,12 +120,15 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
         checks = {
             "redis": _redis_state(services),
             "dli": "demo" if services.demo else "configured",
+            # A reset (Redis came back empty) is said here, and stays 200: serving goes on.
+            "watch_state": await services.watch.state_health(),
         }
         status = 200 if ready.is_set() else 503
         body = {"status": "ok" if status == 200 else "unavailable", "checks": checks}
         return web.json_response(body, status=status, dumps=json.dumps)
 
     async def metrics(_: web.Request) -> web.Response:
+        await services.watch.state_health()  # brings the reset figures up to date
         return web.Response(
             body=services.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from bot.errors import StoreUnavailable
+from bot.metrics import Metrics
 from bot.store import redis_client
+from bot.watch.epoch import ResetTracker
 from bot.watch.state import MemoryWatchStore, RedisWatchStore, WatchStore
 from bot.watch.subscriptions import (
     MemorySubscriptionStore,
@@ -23,6 +26,18 @@ class WatchBackend:
     subscriptions: SubscriptionStore
     state: WatchStore
     _clients: tuple[aioredis.Redis, ...] = ()
+    #: What this process knows of resets of the state; shared by its watcher and /healthz.
+    resets: ResetTracker = field(default_factory=ResetTracker)
+
+    async def state_health(self) -> str:
+        """For /healthz: "ok", "in memory", the last reset seen, or why it cannot tell."""
+        if not self._clients:
+            return "in memory"
+        try:
+            self.resets.observe(await self.state.epoch())
+        except StoreUnavailable:
+            return "unknown (Redis unreachable)"
+        return self.resets.describe()
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -37,6 +52,7 @@ def build_watch_backend(
     static_channels: Iterable[str] = (),
     timeout: float = 0.5,
     bulk_timeout: float = 5.0,
+    metrics: Metrics | None = None,
 ) -> WatchBackend:
     """Redis-backed stores when a URL is given (shared by every process), else in memory.
 
@@ -47,7 +63,9 @@ def build_watch_backend(
     """
     if not redis_url:
         return WatchBackend(
-            MemorySubscriptionStore(static_channels=static_channels), MemoryWatchStore()
+            MemorySubscriptionStore(static_channels=static_channels),
+            MemoryWatchStore(),
+            resets=ResetTracker(metrics),
         )
     client = redis_client(redis_url, timeout=timeout)
     # Lazy: it connects on first use, so processes that never read in bulk never connect.
@@ -56,4 +74,5 @@ def build_watch_backend(
         RedisSubscriptionStore(client, prefix=prefix, static_channels=static_channels, bulk=bulk),
         RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk),
         (client, bulk),
+        ResetTracker(metrics),
     )

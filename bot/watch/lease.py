@@ -1,26 +1,41 @@
 """A per-project lease, so that of several watcher replicas exactly one polls and posts.
 
-The holder renews it every interval; when the holder dies, the lease expires and another
-replica takes it. Redis: SET NX PX to take it, Lua compare-and-renew / compare-and-delete so a
+The lease is short (`LEASE_TTL`) and renewed often by a `LeaseKeeper` task of its own, apart
+from polling: however long the poll interval or a cycle, a dead holder is replaced within about
+`LEASE_TTL + LEASE_TTL / 3`. The keeper also says until when this holder may act: from the
+moment a renewal was *sent*, less a margin, so the holder stops posting before Redis can let
+the lease expire and pass to another replica, even when Redis stops answering or the event
+loop stalls. Redis: SET NX PX to take it, Lua compare-and-renew / compare-and-delete so a
 replica can never extend or drop a lease someone else holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 
 import redis.asyncio as aioredis
 
+from bot.errors import StoreUnavailable
 from bot.store import redis_backed
 
+log = logging.getLogger(__name__)
+
+#: Seconds a lease lasts without renewal. Takeover after a holder dies: at most this plus one
+#: renewal period (a standby tries as often as a holder renews), about 8 s, at any interval.
+LEASE_TTL: Final = 6.0
+
+# 1: renewed; 0: someone else holds it; -1: nobody does (expired, or the store lost it).
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if holder then return 0 end
+return -1
 """
 
 _RELEASE = """
@@ -29,16 +44,20 @@ return 0
 """
 
 
-def lease_ttl_for(interval: float) -> float:
-    """How long a lease lasts so a dead holder is replaced within max(30 s, 3 intervals).
+def renewal_period(ttl: float) -> float:
+    """How often a holder renews (and a standby tries): three chances per lifetime."""
+    return ttl / 3
 
-    A standby tries once per interval, so takeover happens at most one interval after expiry.
-    """
-    return max(30.0, 3 * interval) - interval
+
+def safety_margin(ttl: float) -> float:
+    """How long before the lease could expire in Redis its holder stops acting on it."""
+    return ttl / 6
 
 
 class Lease(Protocol):
     token: str
+    #: The last acquire found no lease although this holder's had not run out: the store lost it.
+    vanished: bool
 
     async def acquire(self) -> bool:
         """Take the lease, or renew it when this holder has it; True while held."""
@@ -49,27 +68,49 @@ class Lease(Protocol):
 
 @redis_backed
 class RedisLease:
-    def __init__(self, client: aioredis.Redis, key: str, ttl: float) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        key: str,
+        ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if ttl <= 0:
             raise ValueError("a lease needs a positive ttl")
         self.key = key
         self.token = uuid.uuid4().hex
+        self.vanished = False
         self._redis = client
+        self._ttl = ttl
         self._ttl_ms = max(1, round(ttl * 1000))
+        self._clock = clock
+        self._expires = 0.0  # by the local clock, counted from when the last renewal was sent
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
 
     async def acquire(self) -> bool:
-        if await self._renew(keys=[self.key], args=[self.token, self._ttl_ms]):
-            return True
-        return bool(await self._redis.set(self.key, self.token, nx=True, px=self._ttl_ms))
+        sent = self._clock()
+        renewed = int(await self._renew(keys=[self.key], args=[self.token, self._ttl_ms]))
+        # Only Redis losing data (a restart without persistence, a failover to an empty
+        # replica, an eviction) removes a lease before its time: a release is the holder's own.
+        self.vanished = renewed == -1 and sent < self._expires - safety_margin(self._ttl)
+        held = renewed == 1 or (
+            renewed == -1
+            and bool(await self._redis.set(self.key, self.token, nx=True, px=self._ttl_ms))
+        )
+        self._expires = sent + self._ttl if held else 0.0
+        return held
 
     async def release(self) -> None:
+        self._expires = 0.0
         await self._release(keys=[self.key], args=[self.token])
 
 
 class MemoryLease:
     """The same rules inside one process (several watchers sharing one `board`)."""
+
+    vanished = False  # process memory loses nothing behind its holder's back
 
     def __init__(
         self,
@@ -100,3 +141,72 @@ class MemoryLease:
     async def release(self) -> None:
         if self.holder() == self.token:
             del self._board[self.key]
+
+
+class LeaseKeeper:
+    """Takes and renews one lease every `renewal_period(ttl)` until stopped, and says whether
+    this process may act on it right now (`valid`). `changed` is set (and `on_change` called)
+    whenever it is taken or lost, so loops waiting an interval can start at once."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.lease = lease
+        self.changed = asyncio.Event()
+        self._ttl = ttl
+        self._clock = clock
+        self._on_change = on_change
+        self._valid_until = 0.0
+        self._held = False
+        self._store_down = False
+
+    @property
+    def token(self) -> str:
+        return self.lease.token
+
+    def valid(self) -> bool:
+        """True while the lease is surely still ours in the store: a renewal was sent less
+        than ttl - margin ago and succeeded. Checked right before every post."""
+        return self._clock() < self._valid_until
+
+    async def renew_once(self) -> bool:
+        sent = self._clock()
+        try:
+            held = await self.lease.acquire()
+        except StoreUnavailable as exc:
+            held = False
+            if not self._store_down:
+                log.warning("cannot renew the watcher lease: %s", exc)
+                self._store_down = True
+        else:
+            if self._store_down:
+                log.info("the watcher lease store is reachable again")
+                self._store_down = False
+            if self.lease.vanished:
+                log.error(
+                    "the watcher lease vanished from Redis before it could expire: Redis lost "
+                    "data (restarted without persistence, failed over to an empty replica, or "
+                    "evicted keys)"
+                )
+        self._valid_until = sent + self._ttl - safety_margin(self._ttl) if held else 0.0
+        if held != self._held:
+            log.info("watcher lease %s", "taken" if held else "lost")
+            self._held = held
+            self.changed.set()
+            if self._on_change is not None:
+                self._on_change()
+        return held
+
+    async def run(self, stop: asyncio.Event) -> None:
+        period = renewal_period(self._ttl)
+        while not stop.is_set():
+            started = self._clock()
+            await self.renew_once()
+            remaining = started + period - self._clock()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, remaining))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -197,3 +198,46 @@ def unreachable_notice(event: DliUnreachable) -> Message:
 def reachable_notice(event: DliReachable) -> Message:
     text = f":white_check_mark: DLI is reachable again after {_duration(event.down_for)}"
     return Message(text=fallback_text("DLI is reachable again"), blocks=[section_block(text)])
+
+
+_SUMMARY_SHOWN: Final = 15
+_SUMMARY_QUEUES: Final = 5
+
+
+def reset_summary(incidents: Sequence[Incident], *, noticed_at: float) -> Message:
+    """The one post a channel gets after the bot's memory was reset, instead of an alert for
+    every failure that was open before: what is FAILED now (oldest first)."""
+    ordered = sorted(incidents, key=lambda i: (i.started_at, i.connection_id))
+    shown = ordered[:_SUMMARY_SHOWN]
+    intro = (
+        "*The bot's memory was reset*: Redis lost the watcher's state, so it cannot tell which "
+        "failures were already alerted here. "
+        + (
+            f"These {len(ordered)} connection(s) were already failing; no separate alerts follow "
+            "for them, only for what fails from now on."
+            if ordered
+            else "Nothing watched from this channel is FAILED right now."
+        )
+    )
+    blocks = [header_block(":warning: The bot's memory was reset"), section_block(intro)]
+    for incident in shown:
+        queues = incident.queues[:_SUMMARY_QUEUES]
+        names = ", ".join(_binding(q.kind, q.name) for q in queues)
+        if len(incident.queues) > len(queues):
+            names += f" and {len(incident.queues) - len(queues)} more"
+        since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
+        where = _connection(incident.connection_name, incident.connection_id)
+        blocks.append(section_block(f":red_circle: {where}: {names} FAILED since {_at(since)}"))
+    if len(ordered) > len(shown):
+        blocks.append(section_block(f"… and {len(ordered) - len(shown)} more"))
+    blocks.append(
+        context_block(
+            [
+                f"Noticed {_at(noticed_at)}",
+                "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
+                "shows what this channel still watches",
+            ]
+        )
+    )
+    text = f"The bot's memory was reset: {len(ordered)} watched connection(s) FAILED now"
+    return Message(text=fallback_text(text), blocks=blocks)

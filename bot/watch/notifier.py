@@ -10,6 +10,10 @@ retried with the same backoff, and the job dropped after `MAX_UNEXPECTED_FAILURE
 poisoned job never holds up the outbox. A post Slack accepted is never sent again by this sender:
 recording it survives a short Redis blip, and an answer without a ts is not retried.
 
+With `may_post` (the lease keeper's `valid`), nothing is sent unless it holds right before the
+Slack call: a holder whose lease may have passed to another replica stops posting and leaves
+the job, unclaimed, to the new holder.
+
 The client must not retry 429s itself (slack_sdk's rate-limit retry handler sleeps Retry-After
 inside the call, stalling every channel's drain behind one rate-limited channel).
 """
@@ -58,6 +62,10 @@ class _Drop(Exception):
     """The job has nothing left to do (its alert was never posted, or is gone)."""
 
 
+class _NotHolder(Exception):
+    """This sender may no longer post: the job goes back to the outbox as it was."""
+
+
 class Notifier:
     def __init__(
         self,
@@ -70,6 +78,7 @@ class Notifier:
         backoff: RetryPolicy | None = None,
         record_retry: RetryPolicy = RECORD_RETRY,
         metrics: Metrics | None = None,
+        may_post: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -82,6 +91,7 @@ class Notifier:
         self._backoff = backoff or _DEFAULT_BACKOFF
         self._record_retry = record_retry
         self._metrics = metrics
+        self._may_post = may_post or (lambda: True)
         self._clock = clock
         self._wall = wall_clock
         self._rng = rng or random.Random()
@@ -100,6 +110,8 @@ class Notifier:
         wait = math.inf
         visited: set[str] = set()
         for job in jobs:
+            if not self._may_post():
+                return min(wait, self._gap)
             if job.channel in visited:
                 continue  # head of line: a channel's later jobs wait for its first
             visited.add(job.channel)
@@ -132,6 +144,9 @@ class Notifier:
         except _Drop as reason:
             log.info("outbox job %s dropped: %s", job.id, reason)
             await self._store.finish(job)
+        except _NotHolder:
+            log.info("lease not surely held any more: job %s left for its next holder", job.id)
+            await self._store.retry_later(job)
         except SlackApiError as exc:
             await self._api_error(job, exc)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -188,6 +203,7 @@ class Notifier:
             case "refresh":
                 ts = await self._thread(job)
                 message = await self._render_alert(job)
+                self._fence()
                 await self._slack.chat_update(
                     channel=job.channel, ts=ts, text=message.text, blocks=message.blocks
                 )
@@ -212,10 +228,16 @@ class Notifier:
         acked = await self._store.acknowledged_by(job.incident_id, job.channel)
         return messages.alert_message(incident, acknowledged_by=acked)
 
+    def _fence(self) -> None:
+        """Right before a Slack call: the reads before it may have outlasted the lease."""
+        if not self._may_post():
+            raise _NotHolder
+
     async def _post(
         self, job: Job, message: Message, *, thread_ts: str | None = None
     ) -> str | None:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        self._fence()
         response = await self._slack.chat_postMessage(
             channel=job.channel,
             text=message.text,

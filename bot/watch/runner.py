@@ -1,11 +1,19 @@
 """The watcher loop: hold the project lease, poll DLI's list once per interval, commit
 transitions with their outbox jobs, and drain the outbox into Slack.
 
+Three tasks: the lease keeper renews the short project lease every couple of seconds, whatever
+the interval; the poller runs a cycle per interval while the lease is valid; the sender drains
+the outbox while it is, checking again right before every post.
+
 Redis outage: a cycle that cannot read or write the watcher state is skipped (nothing is
 posted from state that may be stale, and DLI is not polled for nothing). The lease cannot be
 renewed either, so the sender stops too; when Redis is back the first cycle compares DLI with
 the last committed state, so transitions during the outage are reported late but not lost
 (a flip that reverted within the outage is, like one between two polls, not seen).
+
+Redis reset (it came back empty): the first cycle that finds the epoch it knew gone takes
+stock instead of alerting: it records what DLI shows now as the state, with a new epoch, and
+queues one summary per channel of what is FAILED, in one commit (bot.watch.epoch).
 
 Any other exception in a cycle or a drain (a bug, data that no longer validates) is logged with
 its traceback and the loop goes on, backing off while it repeats: only `stop` or a cancellation
@@ -27,12 +35,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import DliError, StoreUnavailable, Throttled
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
+from bot.watch import messages
 from bot.watch.backend import WatchBackend
-from bot.watch.jobs import plan_jobs
-from bot.watch.lease import Lease, lease_ttl_for
+from bot.watch.epoch import new_epoch
+from bot.watch.jobs import Job, plan_jobs
+from bot.watch.lease import LEASE_TTL, LeaseKeeper
 from bot.watch.notifier import Notifier, sleep_until
-from bot.watch.state import Commit
-from bot.watch.transitions import Event, Listed, Policy, detect, track_outage
+from bot.watch.state import Commit, Snapshot
+from bot.watch.transitions import Event, Listed, Meta, Policy, detect, track_outage
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,7 @@ class WatchOptions:
 
     policy: Policy = field(default_factory=Policy)
     page_size: int = 0  # 0: the whole project in one list call
-    lease_ttl: float | None = None  # None: takeover within max(30 s, 3 intervals)
+    lease_ttl: float = LEASE_TTL  # takeover after a holder dies: within about 4/3 of it
     cycle_timeout: float | None = None  # None: max(interval, lease ttl / 2)
     per_channel_gap: float = 1.0  # Slack: about one message per second per channel
     # How long a sender that died mid-post blocks its job. It must outlive a post in progress,
@@ -86,33 +96,30 @@ class Watcher:
         self._dli = dli
         self._subscriptions = backend.subscriptions
         self._state = backend.state
+        self._resets = backend.resets
         self._policy = policy
         self._page_size = page_size
         self._timeout = cycle_timeout
         self._clock = clock
+
+    async def observe_epoch(self) -> None:
+        """A standby's look at the stored epoch, so that it knows a reset when it leads."""
+        self._resets.observe(await self._state.epoch())
 
     async def cycle(self, lease_token: str | None) -> CycleOutcome:
         watched = await self._subscriptions.all_watched()
         paused = await self._subscriptions.paused()
         static = frozenset(c for c in self._subscriptions.static_channels if c not in paused)
         snapshot = await self._state.load()
+        verdict = self._resets.observe(snapshot.epoch)
+        if verdict == "fresh":
+            self._resets.began(await self._state.begin_epoch(new_epoch(self._clock())))
+        elif verdict == "lost":
+            return await self._take_stock(snapshot, watched, static, lease_token)
         if not watched and not static and not snapshot.states:
             return CycleOutcome(polled=False, dli_ok=True, committed=False, jobs=0)
 
-        connections: list[Listed] = []
-        error: str | None = None
-        retry_after: float | None = None
-        if watched or static:
-            try:
-                async with asyncio.timeout(self._timeout):
-                    connections = [
-                        c async for c in self._dli.iter_listed(page_size=self._page_size)
-                    ]
-            except DliError as exc:
-                error = str(exc)
-                retry_after = exc.retry_after if isinstance(exc, Throttled) else None
-            except TimeoutError:
-                error = f"listing connections took longer than {self._timeout:g}s"
+        connections, error, retry_after = await self._list(bool(watched or static))
         now = self._clock()
         meta, events = track_outage(
             snapshot.meta, ok=error is None, now=now, reason=error or "", policy=self._policy
@@ -156,6 +163,69 @@ class Watcher:
             log.info("another watcher committed first or took the lease; recomputing next time")
         return CycleOutcome(True, error is None, committed, len(jobs) if committed else 0)
 
+    async def _list(self, wanted: bool) -> tuple[list[Listed], str | None, float | None]:
+        """The project's connections, or why not (and DLI's Retry-After when throttled)."""
+        if not wanted:
+            return [], None, None
+        try:
+            async with asyncio.timeout(self._timeout):
+                return (
+                    [c async for c in self._dli.iter_listed(page_size=self._page_size)],
+                    None,
+                    None,
+                )
+        except DliError as exc:
+            return [], str(exc), exc.retry_after if isinstance(exc, Throttled) else None
+        except TimeoutError:
+            return [], f"listing connections took longer than {self._timeout:g}s", None
+
+    async def _take_stock(
+        self,
+        snapshot: Snapshot,
+        watched: dict[str, frozenset[str]],
+        static: frozenset[str],
+        lease_token: str | None,
+    ) -> CycleOutcome:
+        """After a reset: what DLI shows now becomes the state, under a new epoch, and each
+        channel gets one summary of what is FAILED instead of an alert per old failure."""
+        connections, error, retry_after = await self._list(bool(watched or static))
+        if error is not None:
+            # Without the list there is nothing to take stock of: the next cycle tries again.
+            log.warning("taking stock after a reset needs DLI, which failed: %s", error)
+            return CycleOutcome(True, False, False, 0, retry_after)
+        now = self._clock()
+        detection = detect(
+            {}, connections, None if static else frozenset(watched), now, self._policy
+        )
+        failing = list(detection.incidents.values())
+        epoch = new_epoch(now, after_reset=True)
+        jobs = [
+            Job.carrying(
+                f"reset:{epoch.id}:{channel}",
+                channel,
+                "notice",
+                messages.reset_summary(
+                    [i for i in failing if channel in watched.get(i.connection_id, static)],
+                    noticed_at=now,
+                ),
+            )
+            for channel in sorted(static.union(*watched.values()))
+        ]
+        removed = frozenset(snapshot.states) - frozenset(detection.states)
+        commit = Commit(
+            snapshot.version, Meta(), detection.states, removed, detection.incidents, jobs, epoch
+        )
+        if not await self._state.commit(commit, lease_token=lease_token):
+            log.info("another watcher took stock first or took the lease")
+            return CycleOutcome(True, True, False, 0)
+        self._resets.began(epoch)
+        log.warning(
+            "took stock after the reset: %d connection(s) FAILED now, summarised in %d channel(s)",
+            len(failing),
+            len(jobs),
+        )
+        return CycleOutcome(True, True, True, len(jobs))
+
 
 async def run_watch_loop(
     dli: ConnectionSource,
@@ -170,9 +240,11 @@ async def run_watch_loop(
     """Poll and send until `stop` is set; only the holder of the project lease does either."""
     if interval <= 0:
         raise ValueError("interval must be positive")
-    ttl = options.lease_ttl if options.lease_ttl is not None else lease_ttl_for(interval)
-    lease = backend.state.lease(ttl)
-    # A cycle must end well before the lease it runs under could expire.
+    ttl = options.lease_ttl
+    wake = asyncio.Event()
+    # Taking the lease wakes the sender: the last holder may have left jobs in the outbox.
+    keeper = LeaseKeeper(backend.state.lease(ttl), ttl, on_change=wake.set)
+    # The lease is renewed apart from cycles; a cycle still gets at least half a lease.
     timeout = options.cycle_timeout or max(interval, ttl / 2)
     watcher = Watcher(
         dli, backend, policy=options.policy, page_size=options.page_size, cycle_timeout=timeout
@@ -185,41 +257,47 @@ async def run_watch_loop(
         claim_ttl=options.claim_ttl,
         backoff=options.send_backoff,
         metrics=metrics,
+        may_post=keeper.valid,
     )
-    leader = asyncio.Event()
-    wake = asyncio.Event()
-    sender = asyncio.create_task(_send_loop(notifier, stop, leader, wake, interval))
+    renewing = asyncio.create_task(keeper.run(stop))
+    sender = asyncio.create_task(_send_loop(notifier, stop, keeper, wake, interval))
     try:
-        await _poll_loop(watcher, lease, stop, leader, wake, interval)
+        await _poll_loop(watcher, keeper, stop, wake, interval)
     finally:
         stop.set()
-        with suppress(asyncio.CancelledError):
-            await sender
+        for task in (sender, renewing):
+            with suppress(asyncio.CancelledError):
+                await task
         with suppress(StoreUnavailable):
-            await lease.release()
+            await keeper.lease.release()
 
 
 async def _poll_loop(
     watcher: Watcher,
-    lease: Lease,
+    keeper: LeaseKeeper,
     stop: asyncio.Event,
-    leader: asyncio.Event,
     wake: asyncio.Event,
     interval: float,
 ) -> None:
     next_poll = 0.0
     failures = 0
     store_down = False
+    was_held = False
     while not stop.is_set():
         _raise_if_cancelled()
+        keeper.changed.clear()
         # Polls start at a fixed rate, not an interval after the last one ended: a change is
         # seen within one interval plus one cycle, however long cycles take.
         started = time.monotonic()
-        held = False
+        held = keeper.valid()
+        if held and not was_held:
+            next_poll = 0.0  # just taken over: what the last holder missed is seen at once
+        was_held = held
         try:
-            held = await lease.acquire()
-            if held and started >= next_poll:
-                outcome = await watcher.cycle(lease.token)
+            if not held:
+                await watcher.observe_epoch()
+            elif started >= next_poll:
+                outcome = await watcher.cycle(keeper.token)
                 failures = 0 if outcome.dli_ok else failures + 1
                 next_poll = started + _poll_period(interval, failures, outcome.retry_after)
                 if outcome.jobs:
@@ -228,23 +306,18 @@ async def _poll_loop(
                 log.info("watcher state store is back")
                 store_down = False
         except StoreUnavailable as exc:
-            held = False
             if not store_down:
                 log.warning("watcher state store unavailable, skipping cycles: %s", exc)
                 store_down = True
         except Exception:  # broad: a bug in a cycle is logged, the loop goes on (see top)
-            # `held` stays what the lease said: the cycle failed, not the lease.
             failures += 1
             next_poll = started + _poll_period(interval, failures, None)
             log.exception("watch cycle failed; polling again in %.1fs", next_poll - started)
-        if held != leader.is_set():
-            log.info("watcher lease %s", "taken" if held else "lost")
-            (leader.set if held else leader.clear)()
-        # The lease is renewed every interval, also while polls are backing off.
         wake_at = started + interval
         if started < next_poll < wake_at:
             wake_at = next_poll
-        await sleep_until(stop, None, wake_at - time.monotonic())
+        # Woken early when the lease is taken or lost.
+        await sleep_until(stop, keeper.changed, wake_at - time.monotonic())
 
 
 def _raise_if_cancelled() -> None:
@@ -274,14 +347,14 @@ def _backoff(interval: float, failures: int) -> float:
 async def _send_loop(
     notifier: Notifier,
     stop: asyncio.Event,
-    leader: asyncio.Event,
+    keeper: LeaseKeeper,
     wake: asyncio.Event,
     interval: float,
 ) -> None:
     failures = 0
     while not stop.is_set():
         wait = interval
-        if leader.is_set():
+        if keeper.valid():
             try:
                 # Jobs also arrive from other processes (acknowledgements): look every interval.
                 wait = min(await notifier.drain(), interval)

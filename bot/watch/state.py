@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 from redis.typing import EncodableT, FieldT
 
 from bot.store import redis_backed
+from bot.watch.epoch import Epoch
 from bot.watch.jobs import Job
 from bot.watch.lease import Lease, MemoryLease, RedisLease
 from bot.watch.transitions import ConnState, Incident, Meta
@@ -50,6 +51,7 @@ class Snapshot:
     states: dict[str, ConnState]
     meta: Meta
     version: int
+    epoch: Epoch | None = None  # None: no state was ever recorded, or the store lost it
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Commit:
     removed: frozenset[str] = frozenset()
     incidents: dict[str, Incident] = field(default_factory=dict)
     jobs: Sequence[Job] = ()
+    epoch: Epoch | None = None  # a new epoch to record with this state (after a reset)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,14 @@ class WatchStore(Protocol):
     def lease(self, ttl: float) -> Lease: ...
 
     async def load(self) -> Snapshot: ...
+
+    async def epoch(self) -> Epoch | None:
+        """The epoch of the stored state (see bot.watch.epoch); None: none recorded."""
+        ...
+
+    async def begin_epoch(self, epoch: Epoch) -> Epoch:
+        """Record `epoch` unless one is recorded already; the one recorded now."""
+        ...
 
     async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
         """Apply `commit` if nothing else committed since its base and the lease is still
@@ -145,12 +156,21 @@ class MemoryWatchStore:
         self._acks: dict[tuple[str, str], str] = {}
         self._mutes: dict[tuple[str, str], Mute] = {}
         self._nonce = 0
+        self._epoch: Epoch | None = None
 
     def lease(self, ttl: float) -> MemoryLease:
         return MemoryLease(self._leases, "lease", ttl, clock=self._clock)
 
     async def load(self) -> Snapshot:
-        return Snapshot(dict(self._states), self._meta, self._version)
+        return Snapshot(dict(self._states), self._meta, self._version, self._epoch)
+
+    async def epoch(self) -> Epoch | None:
+        return self._epoch
+
+    async def begin_epoch(self, epoch: Epoch) -> Epoch:
+        if self._epoch is None:
+            self._epoch = epoch
+        return self._epoch
 
     async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
         if commit.base_version != self._version:
@@ -162,6 +182,8 @@ class MemoryWatchStore:
         for connection_id in commit.removed:
             self._states.pop(connection_id, None)
         self._meta = commit.meta
+        if commit.epoch is not None:
+            self._epoch = commit.epoch
         self._incidents.update(commit.incidents)
         self._add(commit.jobs)
         return True
@@ -247,7 +269,7 @@ class _Held:
 @redis_backed
 class RedisWatchStore:
     """Keys under `<prefix>watch:v1:<project>:` — state (hash id -> ConnState), meta, version,
-    stamp (who committed that version), lease, jobs (hash id -> Job), outbox (zset id by
+    stamp (who committed that version), epoch, lease, jobs (hash id -> Job), outbox (zset id by
     sequence), seq, claim:<job>, incident:<id>, alerts:<incident> (hash channel -> ts),
     acks:<incident>, mutes.
 
@@ -283,26 +305,39 @@ class RedisWatchStore:
     async def load(self) -> Snapshot:
         held = self._held
         if held is not None:
-            version, stamp = await self._redis.mget(self._key("version"), self._key("stamp"))
+            version, stamp, epoch = await self._redis.mget(
+                self._key("version"), self._key("stamp"), self._key("epoch")
+            )
             if int(version or 0) == held.snapshot.version and _maybe_text(stamp) == held.stamp:
-                return _copy(held.snapshot)
+                return _copy(held.snapshot, _epoch(epoch))
         async with self._bulk.pipeline(transaction=True) as pipe:
             pipe.hgetall(self._key("state"))
             pipe.get(self._key("meta"))
             pipe.get(self._key("version"))
             pipe.get(self._key("stamp"))
-            raw_states, raw_meta, raw_version, stamp = await pipe.execute()
+            pipe.get(self._key("epoch"))
+            raw_states, raw_meta, raw_version, stamp, epoch = await pipe.execute()
         states = {_text(k): ConnState.model_validate_json(v) for k, v in raw_states.items()}
         meta = Meta.model_validate_json(raw_meta) if raw_meta else Meta()
         snapshot = Snapshot(states, meta, int(raw_version or 0))
         self._held = _Held(snapshot, _maybe_text(stamp))
-        return _copy(snapshot)
+        return _copy(snapshot, _epoch(epoch))
+
+    async def epoch(self) -> Epoch | None:
+        return _epoch(await self._redis.get(self._key("epoch")))
+
+    async def begin_epoch(self, epoch: Epoch) -> Epoch:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._key("epoch"), epoch.model_dump_json(), nx=True)
+            pipe.get(self._key("epoch"))
+            _, recorded = await pipe.execute()
+        return _epoch(recorded) or epoch
 
     async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
         first = await self._sequence(len(commit.jobs))
         version_key, lease_key = self._key("version"), self._key("lease")
         async with self._redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(version_key, lease_key)
+            await pipe.watch(version_key, lease_key, self._key("epoch"))
             version, base_stamp = await pipe.mget(version_key, self._key("stamp"))
             if int(version or 0) != commit.base_version:
                 return False
@@ -320,6 +355,8 @@ class RedisWatchStore:
             if commit.removed:
                 pipe.hdel(self._key("state"), *commit.removed)
             pipe.set(self._key("meta"), commit.meta.model_dump_json())
+            if commit.epoch is not None:
+                pipe.set(self._key("epoch"), commit.epoch.model_dump_json())
             for incident in commit.incidents.values():
                 pipe.set(
                     self._key(f"incident:{incident.id}"),
@@ -486,9 +523,20 @@ def _parse_job(job_id: str, record: bytes | str) -> Job | None:
         return None
 
 
-def _copy(snapshot: Snapshot) -> Snapshot:
+def _copy(snapshot: Snapshot, epoch: Epoch | None) -> Snapshot:
     # Callers may change the dict they get; the held one must stay as Redis has it.
-    return Snapshot(dict(snapshot.states), snapshot.meta, snapshot.version)
+    return Snapshot(dict(snapshot.states), snapshot.meta, snapshot.version, epoch)
+
+
+def _epoch(raw: object) -> Epoch | None:
+    """The recorded epoch; an unreadable record counts as none (a new one replaces it)."""
+    if raw is None:
+        return None
+    try:
+        return Epoch.model_validate_json(_text(raw))
+    except ValidationError:
+        log.error("the watcher's epoch record no longer reads as one: %r", raw)
+        return None
 
 
 def _maybe_text(value: object) -> str | None:

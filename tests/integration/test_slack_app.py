@@ -613,7 +613,10 @@ async def test_health_metrics_and_no_secret_anywhere(
     await stack.stop()
 
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "checks": {"redis": "ok", "dli": "configured"}}
+    assert health.json() == {
+        "status": "ok",
+        "checks": {"redis": "ok", "dli": "configured", "watch_state": "ok"},
+    }
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'dliconn_lookups_total{source="live"} 2.0' in metrics.text
     assert 'dliconn_dli_request_seconds_count{operation="show"} 2.0' in metrics.text

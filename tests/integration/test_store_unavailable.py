@@ -18,6 +18,7 @@ from bot.blocks.message import Message
 from bot.chat.replies import guarded
 from bot.errors import StoreUnavailable
 from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore, redis_client
+from bot.watch.epoch import new_epoch
 from bot.watch.jobs import Job
 from bot.watch.lease import Lease, RedisLease
 from bot.watch.state import Commit, RedisWatchStore, WatchStore
@@ -71,6 +72,8 @@ CALLS: Final[dict[tuple[type[Any], str], Call]] = {
     (WatchStore, "mutes"): _state(lambda s: s.mutes(0.0)),
     (WatchStore, "acknowledge"): _state(lambda s: s.acknowledge(CID, "C1", "U1")),
     (WatchStore, "acknowledged_by"): _state(lambda s: s.acknowledged_by("i1", "C1")),
+    (WatchStore, "epoch"): _state(lambda s: s.epoch()),
+    (WatchStore, "begin_epoch"): _state(lambda s: s.begin_epoch(new_epoch(0.0))),
     (SubscriptionStore, "subscribe"): _subs(lambda s: s.subscribe("C1", CID, "orders", "U1")),
     (SubscriptionStore, "unsubscribe"): _subs(lambda s: s.unsubscribe("C1", CID)),
     (SubscriptionStore, "channel_subscriptions"): _subs(lambda s: s.channel_subscriptions("C1")),

@@ -1,0 +1,79 @@
+"""The short lease and its keeper: a holder stops acting before its lease can pass on, a lease
+lost by the store is told apart from one that expired, and posts are fenced by it."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.local.fake_slack import FakeSlackApi
+from bot.watch.lease import LeaseKeeper, RedisLease, safety_margin
+from bot.watch.notifier import Notifier
+from bot.watch.state import MemoryWatchStore
+from bot.watch.subscriptions import MemorySubscriptionStore
+from tests.unit.test_watch_notifier import GOOD, TOKEN, notice
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_holder_that_cannot_renew_stops_before_redis_lets_the_lease_go(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    ttl, clock = 30.0, Clock()
+    key = f"{key_prefix}lease"
+    keeper = LeaseKeeper(RedisLease(redis_client, key, ttl), ttl, clock=clock)
+    assert await keeper.renew_once() and keeper.valid()
+    # No renewal for almost a lease (Redis unreachable, or the event loop stalled): this holder
+    # no longer counts on it, while Redis still holds it for this holder and no other can take it.
+    clock.now += ttl - safety_margin(ttl)
+    assert not keeper.valid()
+    assert await redis_client.pttl(key) > 0
+    assert not await RedisLease(redis_client, key, ttl).acquire()
+
+
+async def test_a_lease_the_store_lost_is_noticed_and_taken_again(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    clock = Clock()
+    key = f"{key_prefix}lease"
+    lease = RedisLease(redis_client, key, 30.0, clock=clock)
+    assert await lease.acquire() and not lease.vanished
+    await redis_client.delete(key)  # what a restart without persistence does to it
+    clock.now += 2.0
+    assert await lease.acquire() and lease.vanished
+    assert await lease.acquire() and not lease.vanished
+
+
+async def test_a_lease_that_simply_expired_did_not_vanish(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    clock = Clock()
+    key = f"{key_prefix}lease"
+    lease = RedisLease(redis_client, key, 30.0, clock=clock)
+    assert await lease.acquire()
+    await redis_client.delete(key)  # gone...
+    clock.now += 30.0  # ...when it was due to go anyway
+    assert await lease.acquire() and not lease.vanished
+
+
+async def test_a_sender_whose_lease_is_not_surely_held_posts_nothing_and_leaves_the_job() -> None:
+    store = MemoryWatchStore()
+    await store.enqueue([notice("n1", GOOD)])
+    checks = iter([True, False])  # valid when the drain starts, no longer by the Slack call
+    async with FakeSlackApi() as fake:
+        slack = AsyncWebClient(token=TOKEN, base_url=fake.url)
+        subs = MemorySubscriptionStore()
+        fenced = Notifier(slack, store, subs, may_post=lambda: next(checks, False))
+        await fenced.drain()
+        assert fake.calls_to("chat.postMessage") == []
+        assert [j.id for j in await store.pending()] == ["n1"]
+        # Unclaimed: the next holder posts it at once, not after a claim expires.
+        await Notifier(slack, store, subs, may_post=lambda: True).drain()
+        assert len(fake.calls_to("chat.postMessage")) == 1
+    assert await store.pending() == []
