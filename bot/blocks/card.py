@@ -16,7 +16,6 @@ from bot.blocks.actions import (
 from bot.blocks.message import (
     BUTTON_URL_MAX,
     MAX_BLOCKS,
-    MAX_FIELDS,
     SECTION_TEXT_MAX,
     TEXT_BUDGET,
     Message,
@@ -27,21 +26,18 @@ from bot.blocks.message import (
     fallback_text,
     fits_value,
     header_block,
-    mrkdwn_text,
-    section_block,
+    rich_block,
 )
 from bot.blocks.status import (
     ICONS,
     OTHER_ICON,
     OTHER_RANK,
-    UNKNOWN,
     Binding,
     binding_summary,
     bindings_of,
     connection_icon,
     counted,
     freshness_line,
-    or_unknown,
     short_id,
     shown_status,
     status_icon,
@@ -49,16 +45,21 @@ from bot.blocks.status import (
     verdict_of,
 )
 from bot.blocks.text import (
-    TRUNCATION_MARKER,
-    clean_plain,
+    EMOJI,
+    Pieces,
+    as_plain,
     code,
-    escape_code,
-    escape_mrkdwn,
-    short_marker_cut,
-    slack_date,
-    truncate,
+    date,
+    emoji,
+    joined,
+    pieces_length,
+    preformatted,
+    shortened,
+    shown_value,
+    value,
+    words,
 )
-from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, is_unknown
+from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, Host, QueueInfo, Route, is_unknown
 from bot.lookup.cache import Lookup
 
 WatchState = Literal["watching", "not_watching"]
@@ -72,80 +73,107 @@ _MIN_ERR_SHARE: Final = 200
 _INDIVIDUAL_LIMIT: Final = 20
 _SUMMARY_MAX: Final = 700
 _OTHER_LABEL: Final = "Other statuses"
-_ERR_FENCE: Final = "\n```{}```"
-_ERR_MARKER: Final = "\n" + TRUNCATION_MARKER
+# What an err_msg's code block costs beyond its text: the marker of a cut one, at most.
+_ERR_OVERHEAD: Final = 40
 
 
-def _field(label: str, value: str) -> dict[str, Any]:
-    return mrkdwn_text(f"*{label}*\n{value}")
+def _field(label: str, shown: Pieces) -> Pieces:
+    gap = [] if shown and shown[0].get("text", "").startswith("\n") else [words(" ")]
+    return [words(f"{label}:", bold=True), *gap, *shown]
 
 
-def _collapsed(lines: list[str], total: int) -> str:
-    if not lines:
-        return "none"
-    more = total - len(lines)
-    return "\n".join(lines) + (f"\nand {more} more" if more > 0 else "")
+def _collapsed(entries: list[Pieces], total: int) -> Pieces:
+    if not entries:
+        return [words("none")]
+    more = total - len(entries)
+    lines = [[words("\n    "), *entry] for entry in entries]
+    return [piece for line in lines for piece in line] + (
+        [words(f"\n    and {more} more")] if more > 0 else []
+    )
 
 
-def _partly(connection: Connection, field: str, shown: str) -> str:
-    """A list field's text, with a note if some (or all) of its entries could not be read."""
+def _unknown() -> Pieces:
+    return [words("unknown", italic=True)]
+
+
+def _or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: Pieces) -> Pieces:
+    """`shown`, or "unknown" when DLI sent that field in a form that could not be read."""
+    return _unknown() if is_unknown(value, field) else shown
+
+
+def _partly(connection: Connection, field: str, shown: Pieces) -> Pieces:
+    """A list field's pieces, with a note if some (or all) of its entries could not be read."""
     if not is_unknown(connection, field):
         return shown
-    return UNKNOWN if shown in ("none", "0") else f"{shown}\n_and some that could not be read_"
+    if as_plain(shown) in ("none", "0"):
+        return _unknown()
+    return [*shown, words("\n    and some that could not be read", italic=True)]
 
 
-def _fields(connection: Connection) -> list[dict[str, Any]]:
+def _fields(connection: Connection) -> Pieces:
+    """The connection's facts, one per line: labels bold, values exact (ids as code)."""
     c = connection
     hosts = [
-        f"{code(or_unknown(h, 'name', h.name), 60)} → {code(or_unknown(h, 'ip', h.ip), 45)}"
+        [
+            *_or_unknown(h, "name", code(h.name, 60)),
+            words(" → "),
+            *_or_unknown(h, "ip", code(h.ip, 45)),
+        ]
         for h in c.hosts[:_HOSTS_SHOWN]
     ]
     routes = [
-        f"{code(or_unknown(r, 'name', r.name), 60)} {code(or_unknown(r, 'cidr', r.cidr), 45)}"
+        [
+            *_or_unknown(r, "name", code(r.name, 60)),
+            words(" "),
+            *_or_unknown(r, "cidr", code(r.cidr, 45)),
+        ]
         for r in c.routes[:_ROUTES_SHOWN]
     ]
     ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[c.ipv6_enable]
-    created = slack_date(c.create_time) if c.create_time else "–"
+    created = c.create_time
+    pools = [words(str(len(c.elastic_resource_pools)))]
     fields = [
         _field("Id", code(c.id, 80)),
-        _field("Status", escape_mrkdwn(shown_status(c))),
-        _field("VPC", or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
-        _field("Subnet", or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
-        _field("Created", or_unknown(c, "create_time", created)),
+        _field("Status", [shown_value(shown_status(c))]),
+        _field("VPC", _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
+        _field("Subnet", _or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
+        _field(
+            "Created", _or_unknown(c, "create_time", [date(created)] if created else [words("–")])
+        ),
         _field("Hosts", _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
         _field("Routes", _partly(c, "routes", _collapsed(routes, len(c.routes)))),
-        _field(
-            "Elastic resource pools",
-            _partly(c, "elastic_resource_pools", str(len(c.elastic_resource_pools))),
-        ),
-        _field("IPv6", ipv6),
+        _field("Elastic resource pools", _partly(c, "elastic_resource_pools", pools)),
+        _field("IPv6", [words(ipv6)]),
     ]
     if connection.is_privis is False:
-        fields.append(_field("Owner", "granted by another project"))
-    return fields[:MAX_FIELDS]
+        fields.append(_field("Owner", [words("granted by another project")]))
+    return joined(fields, "\n")
 
 
-def _binding_title(binding: Binding) -> str:
+def _binding_title(binding: Binding) -> Pieces:
     info = binding.info
-    status = escape_mrkdwn(shown_status(info))
-    name = or_unknown(info, "name", code(info.name, _NAME_MAX))
-    # Bold goes on the status, not the name: a code span inside bold would put the name's own
-    # (literal) `*` next to the bold markers.
-    parts = [f"{status_icon(info.status)} {name}", binding.kind]
-    parts.append(f"*{status}*" if info.is_failed else status)
+    parts = [
+        [
+            emoji(status_icon(info.status)),
+            words(" "),
+            *_or_unknown(info, "name", code(info.name, _NAME_MAX)),
+        ],
+        [words(binding.kind)],
+        [shown_value(shown_status(info), bold=info.is_failed)],
+    ]
     if is_unknown(info, "update_time"):
-        parts.append(f"updated {UNKNOWN}")
+        parts.append([words("updated "), *_unknown()])
     elif info.update_time:
-        parts.append(f"updated {slack_date(info.update_time)}")
+        parts.append([words("updated "), date(info.update_time)])
     if is_unknown(info, "err_msg"):
-        parts.append(f"error message {UNKNOWN}")
-    return " · ".join(parts)
+        parts.append([words("error message "), *_unknown()])
+    return joined(parts, " · ")
 
 
 def _err_caps(errors: Sequence[str], budget: int, per_item_max: Sequence[int]) -> list[int]:
     """Share `budget` among err_msg lengths fairly: short ones in full, long ones equally cut."""
     caps = [0] * len(errors)
-    lengths = [len(escape_code(e, multiline=True)) for e in errors]
+    lengths = [len(e) + _ERR_OVERHEAD for e in errors]
     order = sorted(range(len(errors)), key=lambda i: min(lengths[i], per_item_max[i]))
     remaining, left = max(0, budget), len(errors)
     for index in order:
@@ -156,45 +184,46 @@ def _err_caps(errors: Sequence[str], budget: int, per_item_max: Sequence[int]) -
     return caps
 
 
-def _binding_section_texts(bindings: Sequence[Binding], budget: int) -> list[str]:
+def _binding_sections(bindings: Sequence[Binding], budget: int) -> list[dict[str, Any]]:
     titles = [_binding_title(b) for b in bindings]
-    fence = len(_ERR_FENCE.format(""))
+    sizes = [pieces_length(t) for t in titles]
     with_err = [i for i, b in enumerate(bindings) if b.info.err_msg]
     caps = _err_caps(
         [bindings[i].info.err_msg for i in with_err],
-        budget - sum(map(len, titles)) - fence * len(with_err),
-        [SECTION_TEXT_MAX - len(titles[i]) - fence for i in with_err],
+        budget - sum(sizes),
+        [SECTION_TEXT_MAX - sizes[i] for i in with_err],
     )
-    texts = list(titles)
-    for index, cap in zip(with_err, caps, strict=True):
-        body = truncate(
-            bindings[index].info.err_msg, cap, style="code", multiline=True, marker=_ERR_MARKER
-        )
-        # An empty code block renders as stray backticks; say it was cut instead.
-        texts[index] += _ERR_FENCE.format(body) if body.strip() else "\n_(error message cut)_"
-    return texts
+    errors = {
+        index: preformatted(bindings[index].info.err_msg, cap - _ERR_OVERHEAD // 2)
+        for index, cap in zip(with_err, caps, strict=True)
+    }
+    return [
+        rich_block(title, errors[i]) if i in errors else rich_block(title)
+        for i, title in enumerate(titles)
+    ]
 
 
-def _summary_text(icon: str, label: str, bindings: Sequence[Binding]) -> str:
+def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
     """One line for many bindings: "ACTIVE (180 queues, 2 pools): `q1`, `q2`, … and 170 more"."""
     pools = sum(b.is_pool for b in bindings)
     counts = [counted(len(bindings) - pools, "queue", "queues"), counted(pools, "pool", "pools")]
     counts = [c for c in counts if not c.startswith("0 ")]
-    head = f"{icon} *{escape_mrkdwn(label)}* ({', '.join(counts)}): "
-    names: list[str] = []
-    used = len(head)
+    head = [emoji(icon), words(" "), words(label, bold=True), words(f" ({', '.join(counts)}): ")]
+    items: list[Pieces] = []
+    used = pieces_length(head)
     for shown, binding in enumerate(bindings):
         item = code(binding.info.name, 60)
         if binding.is_pool:
-            item += " (pool)"
+            item.append(words(" (pool)"))
         if label == _OTHER_LABEL:
-            item += f" {escape_mrkdwn(shown_status(binding.info))}"
+            item += [words(" "), shown_value(shown_status(binding.info))]
         tail = f" … and {len(bindings) - shown} more"
-        if used + len(item) + 2 + len(tail) > _SUMMARY_MAX:
-            return head + ", ".join(names) + tail
-        names.append(item)
-        used += len(item) + 2
-    return head + ", ".join(names)
+        size = pieces_length(item)
+        if used + size + 2 + len(tail) > _SUMMARY_MAX:
+            return head + joined(items, ", ") + [words(tail)]
+        items.append(item)
+        used += size + 2
+    return head + joined(items, ", ")
 
 
 def _summary_groups(bindings: Sequence[Binding]) -> list[tuple[str, str, list[Binding]]]:
@@ -222,15 +251,15 @@ def _binding_blocks(bindings: Sequence[Binding], *, room: int, budget: int) -> l
         individual = []
         spent = _SUMMARY_MAX * (other_groups + 1)
         for binding in failed[: max(0, slots)]:
-            cost = len(_binding_title(binding)) + len(_ERR_FENCE) + _MIN_ERR_SHARE
+            cost = pieces_length(_binding_title(binding)) + _ERR_OVERHEAD + _MIN_ERR_SHARE
             if individual and spent + cost > budget:
                 break
             individual.append(binding)
             spent += cost
         compacted = failed[len(individual) :] + others
-    summaries = [_summary_text(*group) for group in _summary_groups(compacted)]
-    texts = _binding_section_texts(individual, budget - sum(map(len, summaries)))
-    return [section_block(text) for text in texts + summaries]
+    summaries = [_summary(*group) for group in _summary_groups(compacted)]
+    sections = _binding_sections(individual, budget - sum(map(pieces_length, summaries)))
+    return sections + [rich_block(summary) for summary in summaries]
 
 
 def _card_actions(
@@ -251,12 +280,12 @@ def _card_actions(
 
 
 def _card_fallback(connection: Connection) -> str:
-    name = clean_plain(connection.name).strip() or "(unnamed)"
-    sentence = f"{name[:80]} ({short_id(connection.id)}) is {shown_status(connection)}; "
+    name = shortened(connection.name, 80, marker="…") or "(unnamed)"
+    sentence = f"{name} ({short_id(connection.id)}) is {shown_status(connection)}; "
     sentence += binding_summary(connection)
     failed = [b.info for b in bindings_of(connection) if b.info.is_failed]
     if failed:
-        names = [clean_plain(q.name)[:60] or "(unnamed)" for q in failed[:5]]
+        names = [shortened(q.name, 60, marker="…") or "(unnamed)" for q in failed[:5]]
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         sentence += ": " + ", ".join(names) + more
     return fallback_text(sentence)
@@ -273,13 +302,13 @@ def connection_card(
 ) -> Message:
     """The card for one connection: FAILED queues and pools first, with their err_msg."""
     connection = lookup.connection
-    title = clean_plain(connection.name).strip() or connection.id
+    icon = connection_icon(connection)
     head = [
-        header_block(f"{connection_icon(connection)} {title}"),
-        section_block(
-            f"{connection_icon(connection)} *{short_marker_cut(verdict_of(connection), 600)}*"
+        header_block(
+            f"{EMOJI[icon]} ", connection.name if connection.name.strip() else connection.id
         ),
-        {"type": "section", "fields": _fields(connection)},
+        rich_block([emoji(icon), words(" "), *value(verdict_of(connection), 600, bold=True)]),
+        rich_block(_fields(connection)),
     ]
     context = freshness_line(
         lookup.source,

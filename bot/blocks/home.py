@@ -13,10 +13,11 @@ from bot.blocks.message import (
     block_text_length,
     context_block,
     header_block,
+    rich_block,
     section_block,
 )
 from bot.blocks.status import counted
-from bot.blocks.text import code, humanize_age
+from bot.blocks.text import Pieces, channel, code, emoji, humanize_age, joined, pieces_length, words
 from bot.dli.models import Connection
 
 HOME_MAX_BLOCKS: Final = 100
@@ -51,26 +52,34 @@ def home_view(
     room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
     budget = TEXT_BUDGET - block_text_length(blocks + tail)
     for shown, (connection, channels) in enumerate(ordered):
-        text = _home_entry(connection, channels, now)
-        budget -= len(text)
+        entry = _home_entry(connection, channels, now)
+        budget -= pieces_length(entry)
         if shown >= room or budget < 0:
             blocks.append(section_block(f"… and {len(ordered) - shown} more"))
             break
-        blocks.append(section_block(text))
+        blocks.append(rich_block(entry))
     return {"type": "home", "blocks": blocks + tail}
 
 
-def _home_entry(connection: Connection, channels: Sequence[str], now: datetime) -> str:
-    text = list_line(connection)
+def _home_entry(connection: Connection, channels: Sequence[str], now: datetime) -> Pieces:
+    lines = [list_line(connection)]
     for queue in connection.failed[:3]:
         since = f" for {humanize_age(now - queue.update_time)}" if queue.update_time else ""
-        text += f"\n    :red_circle: {code(queue.name, 60)} FAILED{since}"
+        lines.append(
+            [
+                words("    "),
+                emoji("red_circle"),
+                words(" "),
+                *code(queue.name, 60),
+                words(f" FAILED{since}"),
+            ]
+        )
     if len(connection.failed) > 3:
-        text += f"\n    … and {len(connection.failed) - 3} more FAILED"
-    where = " ".join(f"<#{c}>" for c in channels[:5] if _CHANNEL_ID.fullmatch(c))
+        lines.append([words(f"    … and {len(connection.failed) - 3} more FAILED")])
+    where = [[channel(c)] for c in channels[:5] if _CHANNEL_ID.fullmatch(c)]
     if where:
-        text += f"\n    watched in {where}"
-    return text  # bounded: names and queues are cut by `code`, at most 3 queues and 5 channels
+        lines.append([words("    watched in "), *joined(where, " ")])
+    return joined(lines, "\n")  # bounded: names cut by `code`, at most 3 queues and 5 channels
 
 
 _CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,20}")

@@ -19,6 +19,8 @@ from bot.blocks.message import (
     fallback_text,
     fits_value,
     header_block,
+    plain_section,
+    rich_block,
     section_block,
 )
 from bot.blocks.status import (
@@ -29,7 +31,19 @@ from bot.blocks.status import (
     shown_status,
     status_rank,
 )
-from bot.blocks.text import clean_plain, code, escape_mrkdwn, short_marker_cut
+from bot.blocks.text import (
+    Element,
+    Pieces,
+    as_plain,
+    code,
+    emoji,
+    joined,
+    pieces_length,
+    shortened,
+    shown_value,
+    value,
+    words,
+)
 from bot.dli.models import Connection
 from bot.lookup.cache import Source
 
@@ -53,40 +67,50 @@ def _statuses(connection: Connection) -> list[str]:
     return [b.status for b in connection.bindings]
 
 
-def list_line(connection: Connection) -> str:
-    line = (
-        f"{connection_icon(connection)} {code(connection.name, _LIST_LINE_NAME_MAX)}"
-        f" {code(short_id(connection.id), 12)} {escape_mrkdwn(shown_status(connection))}"
-    )
+def list_line(connection: Connection) -> Pieces:
+    line = [
+        emoji(connection_icon(connection)),
+        words(" "),
+        *code(connection.name, _LIST_LINE_NAME_MAX),
+        words(" "),
+        *code(short_id(connection.id), 12),
+        words(" "),
+        shown_value(shown_status(connection)),
+    ]
     bindings = connection.bindings
     if connection.failed:
-        line += f" · *{len(connection.failed)} of {len(bindings)} FAILED*"
+        line += [
+            words(" · "),
+            words(f"{len(connection.failed)} of {len(bindings)} FAILED", bold=True),
+        ]
     elif bindings:
-        line += f" · {counted(len(bindings), 'queue/pool', 'queues/pools')}"
+        line.append(words(f" · {counted(len(bindings), 'queue/pool', 'queues/pools')}"))
     return line
 
 
 def _paged_lines(
-    lines: Sequence[str], *, room: int, budget: int, more_hint: str
+    lines: Sequence[Pieces], *, room: int, budget: int, more_hint: Pieces
 ) -> list[dict[str, Any]]:
-    """Lines packed into sections of at most 3000 chars; past the room, "and N more"."""
-    sections: list[list[str]] = [[]]
+    """Lines packed into rich_text blocks of at most 3000 chars; past the room, "and N more"."""
+    blocks: list[list[Pieces]] = [[]]
     size = spent = 0
+    hint = pieces_length(more_hint)
     for shown, line in enumerate(lines):
-        more = f"… and {len(lines) - shown} more. {more_hint}"
-        closing_room = len(more) + 1
-        starts_section = size + len(line) + 1 > SECTION_TEXT_MAX - closing_room
-        blocks_after = len(sections) + (1 if starts_section else 0)
-        if spent + len(line) + closing_room > budget or blocks_after > room:
-            sections[-1].append(more)
+        more = [words(f"… and {len(lines) - shown} more. "), *more_hint]
+        closing_room = pieces_length(more[:1]) + hint + 1
+        length = pieces_length(line)
+        starts_block = size + length + 1 > SECTION_TEXT_MAX - closing_room
+        blocks_after = len(blocks) + (1 if starts_block else 0)
+        if spent + length + closing_room > budget or blocks_after > room:
+            blocks[-1].append(more)
             break
-        if starts_section:
-            sections.append([])
+        if starts_block:
+            blocks.append([])
             size = 0
-        sections[-1].append(line)
-        size += len(line) + 1
-        spent += len(line) + 1
-    return [section_block("\n".join(lines)) for lines in sections if lines]
+        blocks[-1].append(line)
+        size += length + 1
+        spent += length + 1
+    return [rich_block(joined(lines, "\n")) for lines in blocks if lines]
 
 
 def connection_list(
@@ -108,13 +132,12 @@ def connection_list(
     counts.append(f"{len(with_failed)} with FAILED queues")
     if deleted:
         counts.append(f"{deleted} deleted")
-    label = short_marker_cut(filter_label, 100)
     head = [
-        header_block(f"DLI connections · {clean_plain(filter_label)}"),
-        section_block(
-            f"*{counts[0]}* · " + " · ".join(counts[1:])
-            if ordered
-            else f"No connections match *{label}*."
+        header_block("DLI connections · ", filter_label),
+        section_block(f"*{counts[0]}* · " + " · ".join(counts[1:]))
+        if ordered
+        else rich_block(
+            [words("No connections match "), *value(filter_label, 100, bold=True), words(".")]
         ),
     ]
     context = freshness_line(
@@ -129,18 +152,24 @@ def connection_list(
         head,
         [list_line(c) for c in ordered],
         context,
-        more_hint="Look one up with `/dliconn &lt;id&gt;`, or narrow with `/dliconn list failed`.",
-        sentence=f"{len(ordered)} DLI connections ({clean_plain(filter_label)[:60]})",
+        more_hint=[
+            words("Look one up with "),
+            words("/dliconn <id>", code=True),
+            words(", or narrow with "),
+            words("/dliconn list failed", code=True),
+            words("."),
+        ],
+        sentence=f"{len(ordered)} DLI connections ({shortened(filter_label, 60, marker='…')})",
         failing=with_failed,
     )
 
 
 def _listing(
     head: list[dict[str, Any]],
-    lines: Sequence[str],
-    context: Sequence[str],
+    lines: Sequence[Pieces],
+    context: Sequence[str | Element],
     *,
-    more_hint: str,
+    more_hint: Pieces,
     sentence: str,
     failing: Sequence[Connection],
 ) -> Message:
@@ -153,7 +182,10 @@ def _listing(
         more_hint=more_hint,
     )
     if failing:
-        names = ", ".join(clean_plain(c.name)[:40] or c.id[:40] for c in failing[:5])
+        names = ", ".join(
+            shortened(c.name, 40, marker="…") or shortened(c.id, 40, marker="…")
+            for c in failing[:5]
+        )
         sentence += f"; {len(failing)} with FAILED queues: {names}"
     return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
@@ -167,14 +199,17 @@ _CHOICES_SHOWN: Final = 40
 def choose_connection(matches: Sequence[Connection], query: str) -> Message:
     """Several connections share a name: list them, each with a Show button."""
     shown = sorted(matches, key=list_rank)[:_CHOICES_SHOWN]
-    intro = (
-        f":mag: {code(query, 100)} matches {counted(len(matches), 'connection', 'connections')}."
-        " Which one?"
-    )
-    blocks = [section_block(intro)]
-    budget = TEXT_BUDGET - len(intro) - 100  # 100: the closing "and N more" line
+    intro = [
+        emoji("mag"),
+        words(" "),
+        *code(query, 100),
+        words(f" matches {counted(len(matches), 'connection', 'connections')}. Which one?"),
+    ]
+    blocks = [rich_block(intro)]
+    budget = TEXT_BUDGET - pieces_length(intro) - 100  # 100: the closing "and N more" line
     for connection in shown:
-        line = f"{list_line(connection)}\n{code(connection.id, 100)}"
+        # A section, for its button: plain_text, so the values in it stay inert.
+        line = f"{as_plain(list_line(connection))}\n{shortened(connection.id, 100)}"
         budget -= len(line) + len("Show")
         if budget < 0:
             break
@@ -183,12 +218,16 @@ def choose_connection(matches: Sequence[Connection], query: str) -> Message:
             if fits_value(connection.id)
             else None
         )
-        blocks.append(section_block(line, accessory=button))
+        blocks.append(plain_section(line, accessory=button))
     listed = len(blocks) - 1
     if len(matches) > listed:
         blocks.append(section_block(f"… and {len(matches) - listed} more: look one up by its id."))
-    options = ", ".join(f"{clean_plain(c.name)[:40]} ({short_id(c.id)})" for c in shown[:5])
-    sentence = f"'{clean_plain(query)[:100]}' matches {len(matches)} connections: {options}"
+    options = ", ".join(
+        f"{shortened(c.name, 40, marker='…')} ({short_id(c.id)})" for c in shown[:5]
+    )
+    sentence = (
+        f"'{shortened(query, 100, marker='…')}' matches {len(matches)} connections: {options}"
+    )
     return Message(text=fallback_text(sentence), blocks=blocks)
 
 
@@ -218,15 +257,11 @@ def watches_message(
         ),
     ]
     lines = [list_line(c) for c in sorted(watched, key=list_rank)]
+    lines += [_subscription_line("white_circle", n, i, "not found in DLI (deleted?)")
+              for n, i in missing]  # fmt: skip
     lines += [
-        f":white_circle: {code(name or connection_id, _LIST_LINE_NAME_MAX)} "
-        f"{code(short_id(connection_id), 12)} not found in DLI (deleted?)"
-        for name, connection_id in missing
-    ]
-    lines += [
-        f":grey_question: {code(name or connection_id, _LIST_LINE_NAME_MAX)} "
-        f"{code(short_id(connection_id), 12)} health unknown: DLI could not be asked just now"
-        for name, connection_id in unknown
+        _subscription_line("grey_question", n, i, "health unknown: DLI could not be asked just now")
+        for n, i in unknown
     ]
     context = [*notes, *freshness_line(None, now=now, fetched_at=None, request_id=None,
                                    stale_reason=None, demo=demo)]  # fmt: skip
@@ -234,7 +269,22 @@ def watches_message(
         head,
         lines,
         context,
-        more_hint="Stop one with `/dliconn unwatch &lt;id-or-name&gt;`.",
+        more_hint=[
+            words("Stop one with "),
+            words("/dliconn unwatch <id-or-name>", code=True),
+            words("."),
+        ],
         sentence=f"{total} connections watched here",
         failing=failing,
     )
+
+
+def _subscription_line(icon: str, name: str, connection_id: str, state: str) -> Pieces:
+    return [
+        emoji(icon),
+        words(" "),
+        *code(name or connection_id, _LIST_LINE_NAME_MAX),
+        words(" "),
+        *code(short_id(connection_id), 12),
+        words(f" {state}"),
+    ]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.blocks.text import Style, truncate
+from bot.blocks.text import Element, Pieces, fallback, rich_section, shortened
 
 # Block Kit limits (Slack's Block Kit reference; see design/slack-platform.md).
 MAX_BLOCKS: Final = 50
@@ -34,11 +34,12 @@ class Message:
 
 
 def block_text_length(blocks: Iterable[dict[str, Any]]) -> int:
-    """Characters of text in serialised blocks: what Slack's undocumented size limit counts."""
+    """Characters of text in serialised blocks (text objects and rich text elements alike, a
+    date's fallback included): what Slack's undocumented size limit counts."""
 
     def walk(node: Any) -> int:
         if isinstance(node, dict):
-            own = len(node["text"]) if isinstance(node.get("text"), str) else 0
+            own = sum(len(node[k]) for k in ("text", "fallback") if isinstance(node.get(k), str))
             return own + sum(walk(value) for value in node.values())
         if isinstance(node, list):
             return sum(walk(item) for item in node)
@@ -50,35 +51,55 @@ def block_text_length(blocks: Iterable[dict[str, Any]]) -> int:
 # --------------------------------------------------------------------------- small blocks
 
 
-def _text_object(kind: str, text: str, flag: str) -> dict[str, Any]:
+def _text_object(kind: str, text: str, flag: str, on: bool) -> dict[str, Any]:
     # Like slack_sdk's to_dict, an empty text is left out rather than sent as "".
-    return {"type": kind, "text": text, flag: True} if text else {"type": kind, flag: True}
+    return {"type": kind, "text": text, flag: on} if text else {"type": kind, flag: on}
 
 
 def mrkdwn_text(text: str) -> dict[str, Any]:
-    return _text_object("mrkdwn", text, "verbatim")
+    """Our own words as mrkdwn (callers escape `&<>`); verbatim, so Slack auto-parses nothing."""
+    return _text_object("mrkdwn", text, "verbatim", True)
 
 
-def _plain(text: str) -> dict[str, Any]:
-    return _text_object("plain_text", text, "emoji")
+def plain_text(text: str) -> dict[str, Any]:
+    """A plain_text object for text holding values: no `:shortcode:` becomes an emoji."""
+    return _text_object("plain_text", text, "emoji", False)
 
 
 def section_block(text: str, *, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A section of our own mrkdwn."""
     block = {"type": "section", "text": mrkdwn_text(text)}
     if accessory is not None:
         block["accessory"] = accessory
     return block
 
 
-def header_block(text: str) -> dict[str, Any]:
+def plain_section(text: str, *, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A section whose text holds values (plain_text): for one that carries a button."""
+    block = {"type": "section", "text": plain_text(text)}
+    if accessory is not None:
+        block["accessory"] = accessory
+    return block
+
+
+def rich_block(*elements: Pieces | Element) -> dict[str, Any]:
+    """A rich_text block: each argument a line run (Pieces) or a ready rich text element."""
+    parts = [rich_section(e) if isinstance(e, list) else e for e in elements]
+    return {"type": "rich_text", "elements": parts}
+
+
+def header_block(prefix: str, title: str = "") -> dict[str, Any]:
+    """A header: our `prefix` (emoji as characters), then the untrusted `title`, cut visibly."""
     return {
         "type": "header",
-        "text": _plain(truncate(text, HEADER_MAX, style="plain", marker="…")),
+        "text": plain_text(prefix + shortened(title, HEADER_MAX - len(prefix))),
     }
 
 
-def context_block(parts: Sequence[str]) -> dict[str, Any]:
-    return {"type": "context", "elements": [mrkdwn_text(part) for part in parts[:CONTEXT_MAX]]}
+def context_block(parts: Sequence[str | Element]) -> dict[str, Any]:
+    """A context line: strings are our own mrkdwn, dicts ready text objects (`plain_text`)."""
+    elements = [mrkdwn_text(p) if isinstance(p, str) else p for p in parts[:CONTEXT_MAX]]
+    return {"type": "context", "elements": elements}
 
 
 def divider() -> dict[str, Any]:
@@ -88,7 +109,8 @@ def divider() -> dict[str, Any]:
 def button_element(
     label: str, action_id: str, *, value: str | None = None, url: str | None = None
 ) -> dict[str, Any]:
-    button = {"type": "button", "text": _plain(label[:BUTTON_TEXT_MAX]), "action_id": action_id}
+    text = _text_object("plain_text", label[:BUTTON_TEXT_MAX], "emoji", True)
+    button = {"type": "button", "text": text, "action_id": action_id}
     if value:
         button["value"] = value
     if url:
@@ -101,6 +123,6 @@ def fits_value(value: str) -> bool:
     return 0 < len(value) <= BUTTON_VALUE_MAX
 
 
-def fallback_text(sentence: str, style: Style = "mrkdwn") -> str:
-    """The top-level `text`: Slack parses it as mrkdwn too, so it is escaped like any block."""
-    return truncate(sentence, FALLBACK_MAX, style=style, marker="…")
+def fallback_text(sentence: str) -> str:
+    """The top-level `text`: Slack parses it as mrkdwn, so `&<>` are escaped (see text.py)."""
+    return fallback(sentence, FALLBACK_MAX)

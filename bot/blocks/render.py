@@ -7,33 +7,18 @@ import textwrap
 from typing import Any, Final
 
 from bot.blocks.message import Message
-from bot.blocks.text import LOOKALIKES, MENTION_AT
+from bot.blocks.text import EMOJI, read_as
 
 _DIM: Final = "\x1b[2m"
 _RESET: Final = "\x1b[0m"
 _CONTEXT_PREFIX: Final = "  › "
 _RULE: Final = "─" * 40
+# DLI's bytes reach the blocks as sent; a terminal must not run its escapes (`\x1b[31m`) or
+# let `\r` overwrite a line, so control characters show as their Unicode pictures here.
+_CONTROLS: Final = str.maketrans(
+    {c: 0x2400 + c for c in range(0x20) if chr(c) not in "\n\t"} | {0x7F: 0x2421}
+)
 
-# The shortcodes the builders use; anything else is left as typed.
-_EMOJI: Final[dict[str, str]] = {
-    "red_circle": "🔴",
-    "large_green_circle": "🟢",
-    "large_yellow_circle": "🟡",
-    "white_circle": "⚪",
-    "black_circle": "⚫",
-    "warning": "⚠️",
-    "satellite_antenna": "📡",
-    "floppy_disk": "💾",
-    "test_tube": "🧪",
-    "mag": "🔍",
-    "no_entry": "⛔",
-    "hourglass_flowing_sand": "⏳",
-    "closed_lock_with_key": "🔐",
-    "grey_question": "❔",
-    "boom": "💥",
-}
-
-_UNMAP: Final = str.maketrans({v: k for k, v in {**LOOKALIKES, "@": MENTION_AT}.items()})
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITY_CHARS: Final[dict[str, str]] = {"amp": "&", "lt": "<", "gt": ">"}
 # Code first: its content is literal.
@@ -49,13 +34,12 @@ _FORMAT_PAIRS = [
 
 
 def _display(text: str) -> str:
-    """Slack's escapes undone and the lookalike neutralisers mapped back to what DLI sent."""
-    text = _ENTITY.sub(lambda m: _ENTITY_CHARS[m.group(1)], text)
-    return text.translate(_UNMAP)
+    """Slack's escapes undone (our mrkdwn is escaped; values are never in it)."""
+    return _ENTITY.sub(lambda m: _ENTITY_CHARS[m.group(1)], text)
 
 
 def _emoji(text: str) -> str:
-    return _SHORTCODE.sub(lambda m: _EMOJI.get(m.group("name"), m.group(0)), text)
+    return _SHORTCODE.sub(lambda m: EMOJI.get(m.group("name"), m.group(0)), text)
 
 
 def _prose(text: str) -> str:
@@ -97,6 +81,24 @@ def _text_of(obj: dict[str, Any]) -> str:
     return _emoji(text) if obj.get("emoji") else text
 
 
+def _rich_element(element: dict[str, Any], depth: int = 0) -> str:
+    kind = element.get("type")
+    children = element.get("elements", [])
+    if kind == "rich_text_preformatted":
+        body = "".join(read_as(e) for e in children)
+        return textwrap.indent(body, "    ", lambda _: True)
+    if kind == "rich_text_list":
+        bullet = "  " * (element.get("indent") or 0) + "• "
+        return "\n".join(bullet + _rich_element(item, depth + 1) for item in children)
+    if kind == "rich_text_quote":
+        return textwrap.indent("".join(read_as(e) for e in children), "> ", lambda _: True)
+    return "".join(read_as(e) for e in children)
+
+
+def _rich_text(block: dict[str, Any]) -> str:
+    return "\n".join(_rich_element(element) for element in block.get("elements", []))
+
+
 def _button(element: dict[str, Any]) -> str:
     label = _text_of(element.get("text", {}))
     return f"[{label} → {element['url']}]" if element.get("url") else f"[{label}]"
@@ -110,7 +112,7 @@ def _field(field: dict[str, Any]) -> str:
     return "\n".join([f"{label}: {first}", *(f"    {line}" for line in rest)])
 
 
-def _block(block: dict[str, Any], *, color: bool) -> str:
+def _block(block: dict[str, Any]) -> str:
     kind = block.get("type")
     if kind == "header":
         title = _text_of(block["text"])
@@ -123,14 +125,15 @@ def _block(block: dict[str, Any], *, color: bool) -> str:
             parts[-1] += "  " + _button(accessory)
         return "\n".join(parts)
     if kind == "context":
-        line = _CONTEXT_PREFIX + " · ".join(
+        return _CONTEXT_PREFIX + " · ".join(
             _text_of(element) for element in block.get("elements", []) if "text" in element
         )
-        return f"{_DIM}{line}{_RESET}" if color else line
     if kind == "actions":
         return " ".join(
             _button(element) for element in block.get("elements", []) if element.get("text")
         )
+    if kind == "rich_text":
+        return _rich_text(block)
     if kind == "divider":
         return _RULE
     return ""
@@ -139,6 +142,12 @@ def _block(block: dict[str, Any], *, color: bool) -> str:
 def render_text(message: Message, *, color: bool = False) -> str:
     """Every block of `message` as readable text; `color` dims the context lines (ANSI)."""
     if not message.blocks:
-        return mrkdwn_to_text(message.text)
-    rendered = (_block(block, color=color) for block in message.blocks)
-    return "\n\n".join(part for part in rendered if part)
+        return mrkdwn_to_text(message.text).translate(_CONTROLS)
+    parts = []
+    for block in message.blocks:
+        part = _block(block).translate(_CONTROLS)
+        if part and color and block.get("type") == "context":
+            part = f"{_DIM}{part}{_RESET}"
+        if part:
+            parts.append(part)
+    return "\n\n".join(parts)

@@ -14,15 +14,18 @@ from bot.blocks.message import (
     Message,
     context_block,
     fallback_text,
+    plain_text,
+    rich_block,
     section_block,
 )
-from bot.blocks.text import clean_plain, code, truncate
+from bot.blocks.text import Pieces, code, emoji, shortened, trusted, words
 
 # --------------------------------------------------------------------------- errors and help
 
 
 _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
-    # kind: (headline, default hint). `{subject}` is filled with the escaped id or name.
+    # kind: (headline, default hint). `{subject}` is filled with the id or name, as code; a
+    # leading `:name:` is the icon; backticks in our words mark code.
     "not_found": (
         ":mag: No connection {subject} was found.",
         "Check the id, or try `/dliconn list`.",
@@ -56,6 +59,22 @@ _ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+_ICON = re.compile(r":([a-z_]+): ")
+
+
+def ours(text: str) -> Pieces:
+    """Our own words for rich text: a leading `:name: ` is an emoji, `backticks` mark code."""
+    pieces: Pieces = []
+    icon = _ICON.match(text)
+    if icon:
+        pieces += [emoji(icon.group(1)), words(" ")]
+        text = text[icon.end() :]
+    for index, part in enumerate(text.split("`")):
+        if part:
+            pieces.append(words(part, code=index % 2 == 1))
+    return pieces
+
+
 def error_message(
     kind: str,
     *,
@@ -66,33 +85,34 @@ def error_message(
     stale_shown: bool = False,
 ) -> Message:
     """A friendly error reply. `kind` is a DliError.kind or bad_input / unexpected (the fallback
-    for anything unknown). `hint` is trusted mrkdwn from the bot; `subject` is escaped."""
+    for anything unknown). `hint` is the bot's own words (backticks mark code); `subject` is
+    shown exactly, as code."""
     headline, default_hint = _ERROR_TEXT.get(kind, _ERROR_TEXT["unexpected"])
-    text = headline.format(subject=code(subject, 100) if subject else "that")
     if kind == "unavailable" and stale_shown:
         default_hint = "Showing the last known copy below."
-    hint_text = truncate(hint, 2000, style="trusted", multiline=True) if hint else default_hint
-    blocks = [section_block(f"{text}\n{hint_text}")]
+    before, has_subject, after = headline.partition("{subject}")
+    shown = (code(subject, 100) if subject else [words("that")]) if has_subject else []
+    hint_text = shortened(hint, 2000, marker="…") if hint else default_hint
+    body = [*ours(before), *shown, *ours(after), words("\n"), *ours(hint_text)]
+    blocks = [rich_block(body)]
     context = []
     if correlation_id:
-        context.append(f"reference {code(correlation_id, 40)}")
+        context.append(plain_text(f"reference {shortened(correlation_id, 40)}"))
     if request_id:
-        context.append(f"DLI request id {code(request_id, 100)}")
+        context.append(plain_text(f"DLI request id {shortened(request_id, 100)}"))
     if context:
         blocks.append(context_block(context))
-    fallback = headline.format(subject=clean_plain(subject)[:100] if subject else "that")
-    fallback = re.sub(r":[a-z_]+: ", "", fallback)
+    subject_text = shortened(subject, 100, marker="…") if subject else "that"
+    sentence = _ICON.sub("", headline, count=1).format(subject=subject_text)
     if correlation_id:
-        fallback += f" (reference {clean_plain(correlation_id)[:40]})"
-    return Message(text=fallback_text(fallback), blocks=blocks)
+        sentence += f" (reference {shortened(correlation_id, 40, marker='…')})"
+    return Message(text=fallback_text(sentence), blocks=blocks)
 
 
 def help_message(help_text: str) -> Message:
     """The help text, split to fit sections. It is the bot's own mrkdwn: formatting is kept, but
     `&`, `<`, `>` are escaped, so write `/dliconn <id>` plainly."""
-    paragraphs = truncate(help_text.strip(), TEXT_BUDGET, style="trusted", multiline=True).split(
-        "\n\n"
-    )
+    paragraphs = trusted(help_text.strip(), TEXT_BUDGET).split("\n\n")
     sections: list[str] = []
     for paragraph in paragraphs:
         for start in range(0, len(paragraph), SECTION_TEXT_MAX):
@@ -103,31 +123,17 @@ def help_message(help_text: str) -> Message:
                 sections.append(chunk)
     blocks = [section_block(s) for s in sections[:MAX_BLOCKS]]
     first_line = help_text.strip().splitlines()[0] if help_text.strip() else "dliconn help"
-    return Message(text=fallback_text(first_line, "trusted"), blocks=blocks)
+    return Message(text=fallback_text(first_line), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- notices, watches
 
 
-def notice(text: str, *, fallback: str, context: Sequence[str] = ()) -> Message:
-    """A short reply in the bot's own words.
-
-    `text` and `context` are final mrkdwn: whatever a caller inserts from outside must already
-    have gone through `code`/`escape_mrkdwn` (so nothing here escapes it a second time).
-    `fallback` is the plain sentence for notifications; it is escaped here.
-    """
-    blocks = [section_block(_cut_final(text, SECTION_TEXT_MAX))]
+def notice(body: Pieces, *, fallback: str, context: Sequence[str] = ()) -> Message:
+    """A short reply: `body` is rich text (values in it built with `code`/`value`, so they stay
+    exact and inert); `context` lines are our own mrkdwn (escaped here); `fallback` the sentence
+    for notifications (escaped here too)."""
+    blocks = [rich_block(body)]
     if context:
-        blocks.append(context_block([_cut_final(c, 2000) for c in context[:CONTEXT_MAX]]))
+        blocks.append(context_block([trusted(c, 2000) for c in context[:CONTEXT_MAX]]))
     return Message(text=fallback_text(fallback), blocks=blocks)
-
-
-def _cut_final(mrkdwn: str, limit: int) -> str:
-    """Cut already-escaped mrkdwn without splitting an `&…;` entity."""
-    if len(mrkdwn) <= limit:
-        return mrkdwn
-    cut = mrkdwn[: limit - 1]
-    entity = cut.rfind("&")
-    if entity != -1 and ";" not in cut[entity:]:
-        cut = cut[:entity]
-    return cut + "…"

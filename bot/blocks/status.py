@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.blocks.text import clean_plain, code, humanize_age, short_marker_cut
+from bot.blocks.message import plain_text
+from bot.blocks.text import Element, humanize_age, shortened, whole_prefix
 from bot.dli.models import (
     ACTIVE,
     CREATING,
     DELETED,
     FAILED,
     Connection,
-    Host,
     QueueInfo,
-    Route,
     is_unknown,
 )
 from bot.lookup.cache import Source
@@ -27,13 +26,14 @@ from bot.lookup.cache import Source
 
 _RANK: Final[dict[str, int]] = {FAILED: 0, CREATING: 1, ACTIVE: 2}
 OTHER_RANK: Final = 3
+# Icons by emoji name (bot.blocks.text.EMOJI has their characters, for plain_text).
 ICONS: Final[dict[str, str]] = {
-    FAILED: ":red_circle:",
-    CREATING: ":large_yellow_circle:",
-    ACTIVE: ":large_green_circle:",
-    DELETED: ":black_circle:",
+    FAILED: "red_circle",
+    CREATING: "large_yellow_circle",
+    ACTIVE: "large_green_circle",
+    DELETED: "black_circle",
 }
-OTHER_ICON: Final = ":white_circle:"
+OTHER_ICON: Final = "white_circle"
 _STATUS_SHOWN_MAX: Final = 40
 
 
@@ -50,17 +50,10 @@ def status_icon(status: str) -> str:
 
 
 def status_text(status: str) -> str:
-    """A status as DLI sent it (unknown ones too), short and single-line; not yet escaped."""
-    shown = clean_plain(status).strip()
-    if not shown:
+    """A status exactly as DLI sent it (unknown ones too), visibly cut when long; a raw value."""
+    if not status:
         return "(no status)"
-    if len(shown) > _STATUS_SHOWN_MAX:
-        return shown[: _STATUS_SHOWN_MAX - 1] + "…"
-    return shown
-
-
-#: What a value DLI sent but the bot could not read is shown as (see `salvage` in the models).
-UNKNOWN: Final = "_unknown_"
+    return shortened(status, _STATUS_SHOWN_MAX)
 
 
 def shown_status(value: Connection | QueueInfo) -> str:
@@ -68,12 +61,9 @@ def shown_status(value: Connection | QueueInfo) -> str:
     return "unknown" if is_unknown(value, "status") else status_text(value.status)
 
 
-def or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: str) -> str:
-    return UNKNOWN if is_unknown(value, field) else shown
-
-
 def short_id(connection_id: str) -> str:
-    return connection_id[:8] + "…" if len(connection_id) > 9 else connection_id
+    """The first 8 characters of an id (like a short git hash); the full id is on the card."""
+    return whole_prefix(connection_id, 8) + "…" if len(connection_id) > 9 else connection_id
 
 
 def counted(count: int, singular: str, plural: str) -> str:
@@ -158,18 +148,19 @@ def freshness_line(
     request_id: str | None,
     stale_reason: str | None,
     demo: bool,
-) -> list[str]:
-    parts: list[str] = []
+) -> list[str | Element]:
+    """Where the data came from, for a context line: our words as mrkdwn, values as plain_text."""
+    parts: list[str | Element] = []
     age = f" {humanize_age(now - fetched_at)} ago" if fetched_at else ""
     if source == "live":
         parts.append(":satellite_antenna: Live from DLI")
     elif source == "cache":
         parts.append(f":floppy_disk: Cached{age}")
     elif source == "stale":
-        reason = short_marker_cut(stale_reason or "DLI unreachable", 200)
-        parts.append(f":warning: *Stale* ({reason}) — copy from{age or ' earlier'}")
+        reason = shortened(stale_reason or "DLI unreachable", 200)
+        parts.append(plain_text(f"⚠️ Stale ({reason}) — copy from{age or ' earlier'}"))
     if request_id:
-        parts.append(f"request id {code(request_id, 100)}")
+        parts.append(plain_text(f"request id {shortened(request_id, 100)}"))
     if demo:
         parts.append(":test_tube: *Demo data* — not a real DLI project")
     return parts

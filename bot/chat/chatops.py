@@ -55,4 +55,4 @@ def help_reply(reason: str | None) -> Message:
     """The help text, or why the input was not understood."""
     if reason is None:
         return help_message(HELP_TEXT)
-    return error_message("bad_input", subject=reason[:100], hint=None)
+    return error_message("bad_input", subject=reason, hint=None)

@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
-from bot.blocks.text import code
+from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
@@ -56,8 +56,14 @@ class Watching:
         async def work() -> Message:
             await self._state.mute(connection_id, channel, time.time() + hours * 3600, user)
             return notice(
-                f":mute: Alerts for {code(connection_id, 60)} are muted here for {hours} h "
-                f"(by <@{user}>).",
+                [
+                    emoji("mute"),
+                    words(" Alerts for "),
+                    *code(connection_id, 60),
+                    words(f" are muted here for {hours} h (by "),
+                    *_who(user),
+                    words(")."),
+                ],
                 fallback=f"Muted for {hours} h",
             )
 
@@ -68,11 +74,19 @@ class Watching:
             incidents = await self._state.acknowledge(connection_id, channel, user)
             if not incidents:
                 return notice(
-                    ":information_source: Nothing is open for that connection here any more.",
+                    [
+                        emoji("information_source"),
+                        words(" Nothing is open for that connection here any more."),
+                    ],
                     fallback="Nothing to acknowledge",
                 )
             return notice(
-                f":eyes: Acknowledged by <@{user}>; the alert now shows it.",
+                [
+                    emoji("eyes"),
+                    words(" Acknowledged by "),
+                    *_who(user),
+                    words("; the alert now shows it."),
+                ],
                 fallback="Acknowledged",
             )
 
@@ -86,7 +100,12 @@ class Watching:
         name = code(connection.name or connection.id, 80)
         if connection.is_deleted:
             return notice(
-                f":black_circle: {name} is DELETED; there is nothing left to watch.",
+                [
+                    emoji("black_circle"),
+                    words(" "),
+                    *name,
+                    words(" is DELETED; there is nothing left to watch."),
+                ],
                 fallback="That connection is deleted",
             )
         new = await self._subscriptions.subscribe(
@@ -94,7 +113,7 @@ class Watching:
         )
         if not new:
             return notice(
-                f":eyes: {name} is already watched in this channel.",
+                [emoji("eyes"), words(" "), *name, words(" is already watched in this channel.")],
                 fallback="Already watched here",
             )
         failing = len(connection.failed)
@@ -104,9 +123,17 @@ class Watching:
             else ""
         )
         return notice(
-            f":eyes: Watching {name} in this channel (by <@{user}>). I will post here when one of "
-            f"its queues or elastic resource pools turns FAILED, and in the alert's thread when "
-            f"it recovers.{now_line}",
+            [
+                emoji("eyes"),
+                words(" Watching "),
+                *name,
+                words(" in this channel (by "),
+                *_who(user),
+                words(
+                    "). I will post here when one of its queues or elastic resource pools turns "
+                    f"FAILED, and in the alert's thread when it recovers.{now_line}"
+                ),
+            ],
             fallback="Watching it in this channel",
             context=[
                 "Alerts need @dliconn in this channel (`/invite @dliconn` if it is not). "
@@ -124,16 +151,23 @@ class Watching:
             if s.connection_id.lower() == wanted or s.connection_name.lower() == wanted
         ]
         if not matches:
-            what = code(target, 80)
             return notice(
-                f":information_source: {what} is not watched in this channel.",
+                [
+                    emoji("information_source"),
+                    words(" "),
+                    *code(target, 80),
+                    words(" is not watched in this channel."),
+                ],
                 fallback="Not watched here",
                 context=["`/dliconn watches` lists what is."],
             )
         for subscription in matches:
             await self._subscriptions.unsubscribe(channel, subscription.connection_id)
-        names = ", ".join(code(s.connection_name or s.connection_id, 80) for s in matches)
-        return notice(f":no_bell: Stopped watching {names} here.", fallback="Stopped watching")
+        names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], ", ")
+        return notice(
+            [emoji("no_bell"), words(" Stopped watching "), *names, words(" here.")],
+            fallback="Stopped watching",
+        )
 
     async def _watches(self, channel: str) -> Message:
         # The subscriptions are ours: they are listed even while DLI cannot say how they are.
@@ -167,3 +201,8 @@ class Watching:
                 "from the channel?). Watching again resumes them."
             )
         return notes
+
+
+def _who(user_id: str) -> Pieces:
+    """The person who clicked or typed: Slack gives their user id, mentioned on purpose."""
+    return [user(user_id)] if is_user_id(user_id) else code(user_id, 40)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -16,9 +15,25 @@ from bot.blocks.message import (
     context_block,
     fallback_text,
     header_block,
+    plain_text,
+    rich_block,
     section_block,
 )
-from bot.blocks.text import code, escape_mrkdwn, humanize_age, slack_date, truncate
+from bot.blocks.text import (
+    Element,
+    Pieces,
+    code,
+    date,
+    date_token,
+    emoji,
+    humanize_age,
+    is_user_id,
+    joined,
+    preformatted,
+    shortened,
+    value,
+    words,
+)
 from bot.watch.transitions import (
     UNBOUND,
     DliReachable,
@@ -37,36 +52,46 @@ MUTE_HOURS: Final = (1, 4, 24)
 _QUEUES_SHOWN: Final = 10
 _ERR_BUDGET: Final = 6000
 _ERR_MARKER: Final = "… ({n} more chars)"
-_SLACK_USER: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
-def _at(moment: float) -> str:
-    return slack_date(datetime.fromtimestamp(moment, tz=UTC))
+def _moment(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, tz=UTC)
+
+
+def _at(moment: float) -> Element:
+    return date(_moment(moment))
 
 
 def _duration(seconds: float) -> str:
     return humanize_age(timedelta(seconds=seconds))
 
 
-def _binding(kind: str, name: str) -> str:
-    return f"{'pool' if kind == 'pool' else 'queue'} {code(name, 60)}"
+def _binding(kind: str, name: str) -> Pieces:
+    return [words("pool " if kind == "pool" else "queue "), *code(name, 60)]
 
 
-def _connection(name: str, connection_id: str) -> str:
-    return f"{code(name or connection_id, 80)} ({code(connection_id, 64)})"
+def _connection(name: str, connection_id: str) -> Pieces:
+    return [*code(name or connection_id, 80), words(" ("), *code(connection_id, 64), words(")")]
 
 
-def mention(user: str) -> str:
-    """A user mention when `user` looks like a Slack user id, else the escaped text."""
-    return f"<@{user}>" if _SLACK_USER.fullmatch(user) else escape_mrkdwn(user)
+def _acknowledged(who: str) -> str | Element:
+    """A context part: a real user id becomes a mention (on purpose), anything else is shown."""
+    if is_user_id(who):
+        return f":eyes: Acknowledged by <@{who}>"
+    return plain_text(f"👀 Acknowledged by {shortened(who, 80)}")
 
 
-def _queue_text(queue: IncidentQueue, err_cap: int) -> str:
-    text = f":red_circle: {_binding(queue.kind, queue.name)} FAILED since {_at(queue.since)}"
+def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
+    line = [
+        emoji("red_circle"),
+        words(" "),
+        *_binding(queue.kind, queue.name),
+        words(" FAILED since "),
+        _at(queue.since),
+    ]
     if queue.err_msg.strip():
-        body = truncate(queue.err_msg, err_cap, style="code", multiline=True, marker=_ERR_MARKER)
-        text += f"\n```{body}```"
-    return text
+        return rich_block(line, preformatted(queue.err_msg, err_cap))
+    return rich_block(line)
 
 
 def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> Message:
@@ -75,29 +100,29 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
     queues = incident.queues[:_QUEUES_SHOWN]
     flapping = incident.kind == "flapping"
     if flapping:
-        title = f"Flapping: {name}"
-        what = f"{_binding(queues[0].kind, queues[0].name)} changed status {incident.flips} times"
+        title = "Flapping: "
+        what = [
+            *_binding(queues[0].kind, queues[0].name),
+            words(f" changed status {incident.flips} times", bold=True),
+        ]
     else:
         plural = "queues" if len(incident.queues) > 1 else "queue"
-        title = f"{len(incident.queues)} {plural} FAILED: {name}"
-        what = f"{len(incident.queues)} {plural} FAILED"
+        title = f"{len(incident.queues)} {plural} FAILED: "
+        what = [words(f"{len(incident.queues)} {plural} FAILED", bold=True)]
     where = _connection(incident.connection_name, incident.connection_id)
+    resolved = incident.resolved_at is not None
     blocks = [
-        header_block(
-            f":white_check_mark: Resolved: {title}"
-            if incident.resolved_at is not None
-            else f":rotating_light: {title}"
-        ),
-        section_block(f"*{what}* on connection {where}"),
+        header_block(f"✅ Resolved: {title}" if resolved else f"🚨 {title}", name),
+        rich_block([*what, words(" on connection "), *where]),
     ]
     if not flapping:
         cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
-        blocks += [section_block(_queue_text(q, cap)) for q in queues]
+        blocks += [_queue_block(q, cap) for q in queues]
         if len(incident.queues) > len(queues):
             blocks.append(section_block(f"… and {len(incident.queues) - len(queues)} more"))
-    notes = [f"Detected {_at(incident.started_at)}"]
+    notes: list[str | Element] = [f"Detected {date_token(_moment(incident.started_at))}"]
     if acknowledged_by:
-        notes.append(f":eyes: Acknowledged by {mention(acknowledged_by)}")
+        notes.append(_acknowledged(acknowledged_by))
     if incident.resolved_at is not None:
         down = incident.down_for or 0.0
         how = {
@@ -106,16 +131,22 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
             "stable": "stable again",
         }.get(incident.resolution, "recovered")
         blocks.append(
-            section_block(
-                f":white_check_mark: *Resolved* {_at(incident.resolved_at)} ({how}) "
-                f"after {_duration(down)} down"
+            rich_block(
+                [
+                    emoji("white_check_mark"),
+                    words(" "),
+                    words("Resolved", bold=True),
+                    words(" "),
+                    _at(incident.resolved_at),
+                    words(f" ({how}) after {_duration(down)} down"),
+                ]
             )
         )
     blocks.append(context_block(notes))
     buttons = _alert_buttons(incident)
     if buttons:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS, "elements": buttons})
-    state = "resolved" if incident.resolved_at is not None else "FAILED"
+    state = "resolved" if resolved else "FAILED"
     names = ", ".join(q.name for q in queues)
     verb = "is flapping" if flapping else state
     return Message(text=fallback_text(f"{name}: {names} {verb}"), blocks=blocks)
@@ -138,61 +169,89 @@ def _alert_buttons(incident: Incident) -> list[dict[str, Any]]:
 
 
 def recovered_reply(event: Recovered) -> Message:
-    what = _binding(event.kind, event.binding)
     if event.status == UNBOUND:
-        change = "is no longer bound to the connection"
+        change = [words(" is no longer bound to the connection")]
     elif event.status == "ACTIVE":
-        change = "is ACTIVE again"
+        change = [words(" is ACTIVE again")]
     else:
-        change = f"left FAILED and is now {escape_mrkdwn(event.status)}"
-    text = f":white_check_mark: {what} {change} after {_duration(event.down_for)}"
-    return Message(text=fallback_text(f"{event.binding} recovered"), blocks=[section_block(text)])
+        change = [words(" left FAILED and is now "), *value(event.status or "(no status)", 40)]
+    line = [
+        emoji("white_check_mark"),
+        words(" "),
+        *_binding(event.kind, event.binding),
+        *change,
+        words(f" after {_duration(event.down_for)}"),
+    ]
+    return Message(text=fallback_text(f"{event.binding} recovered"), blocks=[rich_block(line)])
 
 
 def flipped_reply(event: Flipped) -> Message:
-    text = f":repeat: {_binding(event.kind, event.binding)} is now *{escape_mrkdwn(event.status)}*"
-    if event.err_msg.strip():
-        text += f": {truncate(event.err_msg, 1500)}"
-    return Message(
-        text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[section_block(text)]
+    line = [
+        emoji("repeat"),
+        words(" "),
+        *_binding(event.kind, event.binding),
+        words(" is now "),
+        *value(event.status or "(no status)", 40, bold=True),
+    ]
+    block = (
+        rich_block(line, preformatted(event.err_msg, 1500))
+        if event.err_msg.strip()
+        else rich_block(line)
     )
+    return Message(text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[block])
 
 
 def stabilised_reply(event: Stabilised) -> Message:
-    text = (
-        f":large_green_circle: {_binding(event.kind, event.binding)} has been "
-        f"*{escape_mrkdwn(event.status)}* for {_duration(event.stable_for)}: no longer flapping"
-    )
+    line = [
+        emoji("large_green_circle"),
+        words(" "),
+        *_binding(event.kind, event.binding),
+        words(" has been "),
+        *value(event.status or "(no status)", 40, bold=True),
+        words(f" for {_duration(event.stable_for)}: no longer flapping"),
+    ]
     return Message(
-        text=fallback_text(f"{event.binding} stopped flapping"), blocks=[section_block(text)]
+        text=fallback_text(f"{event.binding} stopped flapping"), blocks=[rich_block(line)]
     )
 
 
 def gone_notice(event: Gone) -> Message:
     what = "was deleted" if event.deleted else "is no longer listed by DLI"
-    text = (
-        f":wastebasket: Connection {_connection(event.connection_name, event.connection_id)} {what}"
-    )
+    line = [
+        emoji("wastebasket"),
+        words(" Connection "),
+        *_connection(event.connection_name, event.connection_id),
+        words(f" {what}"),
+    ]
     name = event.connection_name or event.connection_id
-    return Message(text=fallback_text(f"{name} {what}"), blocks=[section_block(text)])
+    return Message(text=fallback_text(f"{name} {what}"), blocks=[rich_block(line)])
 
 
 def stuck_notice(event: Stuck) -> Message:
-    text = (
-        f":hourglass: {_binding(event.kind, event.binding)} of connection "
-        f"{_connection(event.connection_name, event.connection_id)} has been CREATING since "
-        f"{_at(event.since)}"
-    )
+    line = [
+        emoji("hourglass"),
+        words(" "),
+        *_binding(event.kind, event.binding),
+        words(" of connection "),
+        *_connection(event.connection_name, event.connection_id),
+        words(" has been CREATING since "),
+        _at(event.since),
+    ]
     fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
-    return Message(text=fallback_text(fallback), blocks=[section_block(text)])
+    return Message(text=fallback_text(fallback), blocks=[rich_block(line)])
 
 
 def unreachable_notice(event: DliUnreachable) -> Message:
-    text = (
-        f":warning: *Cannot reach DLI* since {_at(event.since)}: watched connections are not "
-        f"being checked. Last error: {truncate(event.reason, 500)}"
-    )
-    return Message(text=fallback_text("Cannot reach DLI"), blocks=[section_block(text)])
+    line = [
+        emoji("warning"),
+        words(" "),
+        words("Cannot reach DLI", bold=True),
+        words(" since "),
+        _at(event.since),
+        words(": watched connections are not being checked. Last error: "),
+        *value(event.reason, 500),
+    ]
+    return Message(text=fallback_text("Cannot reach DLI"), blocks=[rich_block(line)])
 
 
 def reachable_notice(event: DliReachable) -> Message:
@@ -219,21 +278,33 @@ def reset_summary(incidents: Sequence[Incident], *, noticed_at: float) -> Messag
             else "Nothing watched from this channel is FAILED right now."
         )
     )
-    blocks = [header_block(":warning: The bot's memory was reset"), section_block(intro)]
+    blocks = [header_block("⚠️ The bot's memory was reset"), section_block(intro)]
     for incident in shown:
         queues = incident.queues[:_SUMMARY_QUEUES]
-        names = ", ".join(_binding(q.kind, q.name) for q in queues)
+        names = joined([_binding(q.kind, q.name) for q in queues], ", ")
         if len(incident.queues) > len(queues):
-            names += f" and {len(incident.queues) - len(queues)} more"
+            names.append(words(f" and {len(incident.queues) - len(queues)} more"))
         since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
         where = _connection(incident.connection_name, incident.connection_id)
-        blocks.append(section_block(f":red_circle: {where}: {names} FAILED since {_at(since)}"))
+        blocks.append(
+            rich_block(
+                [
+                    emoji("red_circle"),
+                    words(" "),
+                    *where,
+                    words(": "),
+                    *names,
+                    words(" FAILED since "),
+                    _at(since),
+                ]
+            )
+        )
     if len(ordered) > len(shown):
         blocks.append(section_block(f"… and {len(ordered) - len(shown)} more"))
     blocks.append(
         context_block(
             [
-                f"Noticed {_at(noticed_at)}",
+                f"Noticed {date_token(_moment(noticed_at))}",
                 "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
                 "shows what this channel still watches",
             ]

@@ -51,6 +51,7 @@ from tests.fakes.slack_stack import (
     clean_environment,
     slack_stack,
 )
+from tests.slack_limits import readable, text_objects
 
 INCIDENT_CHANNEL = "C_INC"
 ROUTINE_CHANNEL = "C_OTHER"
@@ -101,11 +102,12 @@ def buttons(call: SlackCall) -> list[dict[str, Any]]:
 def parsed_strings(value: object) -> Iterator[str]:
     """Every string in a decoded JSON value that Slack may parse for mentions and links.
 
-    plain_text objects (headers, button labels) are shown literally, so they are left out.
+    plain_text objects (headers, button labels) and rich text `text` elements (where values sit)
+    are shown literally, so they are left out.
     """
     if isinstance(value, str):
         yield value
-    elif isinstance(value, dict) and value.get("type") != "plain_text":
+    elif isinstance(value, dict) and value.get("type") not in ("plain_text", "text"):
         for key, item in value.items():
             yield key
             yield from parsed_strings(item)
@@ -464,8 +466,41 @@ async def test_hostile_dli_strings_never_become_pings_mentions_or_links(
         await stack.stop()
 
     received = [s for call in stack.slack.calls for s in parsed_strings(call.body)]
-    assert any("evil" in s for s in received)  # the hostile text did arrive, defused
+    # The hostile text did arrive, exactly, where Slack parses nothing.
+    assert any(HOSTILE in text for call in stack.slack.calls for text in readable(call.body))
     assert [s for s in received if SLACK_CONTROL.search(s)] == []
+
+
+async def test_a_card_shows_the_err_msg_exactly_and_pings_nobody(
+    key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    err_msg = "<!channel> <@U999> <https://evil.example|click> *bold* ~strike~ `code`"
+    connection = {
+        "id": HOSTILE_ID,
+        "name": "orders",
+        "status": "ACTIVE",
+        "available_queue_info": [
+            {"name": "etl", "status": "FAILED", "err_msg": err_msg, "peer_id": "p"}
+        ],
+    }
+    async with slack_stack(key_prefix, [*demo_connections(), connection]) as stack:
+        _, card_to = await stack.command(HOSTILE_ID)  # signed, through the real Bolt app
+        [reply] = await stack.replies(card_to)
+        await stack.stop()
+
+    blocks = reply.body["blocks"]
+    codeblocks = [
+        element["elements"]
+        for block in blocks
+        if block["type"] == "rich_text"
+        for element in block["elements"]
+        if element["type"] == "rich_text_preformatted"
+    ]
+    assert codeblocks == [[{"type": "text", "text": err_msg}]]  # byte-exact, one element
+    mrkdwn = [t["text"] for t in text_objects(blocks) if t["type"] == "mrkdwn"]
+    for text in [reply.body["text"], *mrkdwn]:
+        assert "<!" not in text and "<@" not in text and "<http" not in text, text
+    assert err_msg in shown(reply)
 
 
 # --------------------------------------------------------------------------- degraded DLI / Redis

@@ -1,4 +1,4 @@
-"""Block Kit builders: content, order, escaping, and Slack limits under hostile and huge input."""
+"""Block Kit builders: content, order, exact values, Slack limits under hostile and huge input."""
 
 from __future__ import annotations
 
@@ -14,12 +14,28 @@ from bot.blocks.card import connection_card
 from bot.blocks.lists import choose_connection, connection_list
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
-from bot.blocks.text import escape_code, escape_mrkdwn, truncate
+from bot.blocks.text import (
+    MORE_MARKER,
+    as_plain,
+    code,
+    cut,
+    fallback,
+    isolated,
+    preformatted,
+    sendable,
+    value,
+    whole_prefix,
+)
 from bot.chat.parsing import HELP_TEXT
 from bot.dli.models import Connection
 from bot.local.demo import demo_connections
 from bot.lookup.cache import Lookup, Source
-from tests.slack_limits import assert_within_slack_limits, prose_of, text_objects
+from tests.slack_limits import (
+    assert_shows,
+    assert_within_slack_limits,
+    rich_runs,
+    text_objects,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 # The seed page's `withvpc`, as the demo data carries it verbatim.
@@ -28,7 +44,8 @@ EVIL = (
     "<!channel> <!here> <@U123> <http://evil|click> *bold* _it_ ~strike~ `tick` ```fence``` "
     "&amp; @here @everyone\nline two\r\n\u202eRTL\u200bZW\u2066\x00\x1b[31m"
 )
-MARKER_RE = re.compile(r"… \(truncated, \d+ more chars\)")
+MARKER_RE = re.compile(r"… \d+ more characters")
+DONE_WHEN = "<!channel> <@U999> <https://evil.example|click> *bold* ~strike~ `code`"
 
 
 def connection(**overrides: Any) -> Connection:
@@ -45,56 +62,100 @@ def card(conn: Connection, source: Source = "live", **kwargs: Any) -> Message:
     return message
 
 
-def section_texts(message: Message) -> list[str]:
-    return [b["text"]["text"] for b in message.blocks if b["type"] == "section" and "text" in b]
+def block_texts(message: Message) -> list[str]:
+    """Each block's text as read: rich text flattened (emoji by name), mrkdwn and plain as sent."""
+    out = []
+    for block in message.blocks:
+        if block["type"] == "rich_text":
+            out.append("\n".join(as_plain(run) for run in rich_runs(block)))
+        elif block["type"] in ("section", "header") and "text" in block:
+            out.append(block["text"]["text"])
+    return out
 
 
 def all_text(message: Message) -> str:
-    return "\n".join(t["text"] for t in text_objects(message.blocks))
+    return "\n".join([*block_texts(message), *(t["text"] for t in text_objects(message.blocks))])
 
 
 def index_of(message: Message, needle: str) -> int:
-    return next(i for i, text in enumerate(section_texts(message)) if needle in text)
+    return next(i for i, text in enumerate(block_texts(message)) if needle in text)
 
 
-# --------------------------------------------------------------------------- escaping
+def preformatted_texts(message: Message) -> list[str]:
+    return [
+        "".join(e["text"] for e in element["elements"])
+        for block in message.blocks
+        if block["type"] == "rich_text"
+        for element in block["elements"]
+        if element["type"] == "rich_text_preformatted"
+    ]
 
 
-def test_escape_mrkdwn_neutralises_pings_links_and_formatting() -> None:
-    assert escape_mrkdwn("<!channel> <@U123> <http://evil|click>") == (
-        "&lt;!channel&gt; &lt;@U123&gt; &lt;http://evil|click&gt;"
-    )
-    assert escape_mrkdwn("*b* _i_ ~s~ `c` &amp;") == "∗b∗ ˍiˍ ∼s∼ ˋcˋ &amp;amp;"
-    assert escape_mrkdwn("@here @Channel a@b.example") == "＠here ＠Channel a@b.example"
-    assert escape_mrkdwn("a\nb\r\nc\td") == "a b  c d"
-    assert escape_mrkdwn("a\nb", multiline=True) == "a\nb"
-    assert escape_mrkdwn("x\u202ey\u200bz\x00") == "xyz\ufffd"
+def mrkdwn_texts(message: Message) -> list[str]:
+    return [t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"]
 
 
-def test_escape_code_keeps_formatting_literal_but_cannot_close_the_span() -> None:
-    assert escape_code("a*b_c~d ```x``` <y> &") == "a*b_c~d ˋˋˋxˋˋˋ &lt;y&gt; &amp;"
+# --------------------------------------------------------------------------- the text boundary
 
 
-def test_truncate_counts_after_escaping_and_never_splits_an_escape() -> None:
-    out = truncate("&" * 100, 50)
-    assert len(out) <= 50
-    kept = MARKER_RE.split(out)[0]
-    assert kept == "&amp;" * (len(kept) // 5)
-    assert out.endswith(f"… (truncated, {100 - len(kept) // 5} more chars)")
-    assert truncate("short", 50) == "short"
-    assert truncate("abcdef", 3) == "abc"  # no room for the marker: a bare cut
+def test_values_keep_their_bytes_and_only_unsendable_ones_are_replaced_visibly() -> None:
+    hostile = "<!channel> <@U1> <https://x|y> *b* _i_ ~s~ `c` ```f``` &amp; :smile: \u200b\x1b"
+    assert isolated(hostile) == hostile
+    assert sendable("a\x00b\ud800c") == "a\ufffdb\ufffdc"
+    assert value(hostile) == [{"type": "text", "text": hostile, "style": {"unlink": True}}]
+    assert code(hostile) == [{"type": "text", "text": hostile, "style": {"code": True}}]
+    assert code("") == [{"type": "text", "text": "–"}]
+
+
+def test_a_value_with_bidi_controls_is_isolated_and_kept_exact() -> None:
+    assert isolated("a\u202eb") == "\u2068a\u202eb\u2069"
+    # A PDI of its own would close our isolate early: one more FSI and PDI for it.
+    assert isolated("x\u2069\u202ey") == "\u2068\u2068x\u2069\u202ey\u2069\u2069"
+    assert isolated("\u2067open") == "\u2068\u2067open\u2069\u2069"
+
+
+def test_cuts_are_visible_and_fall_where_a_whole_character_ends() -> None:
+    assert cut("abcdef", 100) == ("abcdef", "")
+    shown, more = cut("x" * 100, 40)
+    assert more == MORE_MARKER.format(n=100 - len(shown)) and len(shown + more) <= 40
+    assert whole_prefix("e\u0301\u0301f", 2) == ""  # not between a letter and its accents
+    assert whole_prefix("ab\U0001f469\u200d\U0001f4bb", 4) == "ab"  # nor inside a ZWJ sequence
+    assert whole_prefix("ab\U0001f44d\U0001f3fd", 3) == "ab"  # nor before a skin tone
+    assert "".join(p["text"] for p in code("n" * 200, 60)) == "n" * 39 + "… 161 more characters"
 
 
 @given(text=st.text(max_size=400), limit=st.integers(min_value=0, max_value=500))
-def test_truncate_property(text: str, limit: int) -> None:
-    out = truncate(text, limit)
-    full = escape_mrkdwn(text)
-    assert len(out) <= limit
-    if len(full) <= limit:
-        assert out == full
-    elif match := re.search(r"… \(truncated, (\d+) more chars\)$", out):
-        omitted = int(match.group(1))
-        assert out[: match.start()] == escape_mrkdwn(text[: len(text) - omitted])
+def test_cut_property(text: str, limit: int) -> None:
+    shown, more = cut(text, limit)
+    assert len(shown + more) <= limit
+    if len(isolated(text)) <= limit:
+        assert (shown, more) == (isolated(text), "")
+    elif marker := re.fullmatch(r"… (\d+) more characters", more):
+        left_out = int(marker.group(1))
+        assert 0 < left_out <= len(text)
+        assert shown == isolated(text[: len(text) - left_out])
+    else:  # too small for the marker: a bare whole prefix (isolated, if it needs it)
+        assert more == ""
+        assert shown == isolated(whole_prefix(text, len(shown))) or shown.startswith("\u2068")
+
+
+def test_preformatted_keeps_err_msg_exact_and_marks_a_cut() -> None:
+    assert preformatted(DONE_WHEN, 3000) == {
+        "type": "rich_text_preformatted",
+        "elements": [{"type": "text", "text": DONE_WHEN}],
+    }
+    long = preformatted("E" * 5000, 100)
+    texts = [e["text"] for e in long["elements"]]
+    assert (
+        texts[0] == "E" * len(texts[0])
+        and texts[1] == f"\n… {5000 - len(texts[0])} more characters"
+    )
+    assert sum(map(len, texts)) <= 100
+
+
+def test_the_fallback_escapes_and_pings_nobody() -> None:
+    assert fallback("<!channel> & <@U1>", 100) == "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+    assert fallback("&" * 50, 12) == "&amp;&amp;…"  # an entity is never cut
 
 
 # --------------------------------------------------------------------------- the card
@@ -105,24 +166,32 @@ def test_seed_card_shows_every_field() -> None:
     header = message.blocks[0]
     assert header == {
         "type": "header",
-        "text": {"type": "plain_text", "text": ":large_green_circle: withvpc", "emoji": True},
+        "text": {"type": "plain_text", "text": "🟢 withvpc", "emoji": False},
     }
-    assert section_texts(message)[0] == ":large_green_circle: *1 queue ACTIVE*"
-    fields = {
-        f["text"].split("\n", 1)[0]: f["text"].split("\n", 1)[1]
-        for f in message.blocks[2]["fields"]
-    }
-    assert fields["*Id*"] == "`4c693ecc-bab8-4113-a838-129cedc9a563`"
-    assert fields["*Status*"] == "ACTIVE"
-    assert fields["*VPC*"] == "`22094d8f-c310-4621-913d-4c4d655d8495`"
-    assert fields["*Subnet*"] == "`78f2562a-36e4-4b39-95b9-f5aab22e1281`"
-    assert fields["*Created*"] == (
-        "<!date^1566888011^{date_short_pretty} {time}|2019-08-27 06:40 UTC>"
-    )
-    assert fields["*Hosts*"] == ("`ecs-97f8-0001` → `192.168.0.1`\n`ecs-97f8-0002` → `192.168.0.2`")
-    assert fields["*Routes*"] == "none"
-    assert fields["*Elastic resource pools*"] == "0"
-    assert "resource_mode_1" in section_texts(message)[1]
+    assert block_texts(message)[1] == "🟢 1 queue ACTIVE"
+    assert block_texts(message)[2].split("\n") == [
+        "Id: 4c693ecc-bab8-4113-a838-129cedc9a563",
+        "Status: ACTIVE",
+        "VPC: 22094d8f-c310-4621-913d-4c4d655d8495",
+        "Subnet: 78f2562a-36e4-4b39-95b9-f5aab22e1281",
+        "Created: 2019-08-27 06:40 UTC",
+        "Hosts:",
+        "    ecs-97f8-0001 → 192.168.0.1",
+        "    ecs-97f8-0002 → 192.168.0.2",
+        "Routes: none",
+        "Elastic resource pools: 0",
+        "IPv6: unknown",
+    ]
+    fields = message.blocks[2]["elements"][0]["elements"]
+    assert {"type": "text", "text": SEED["id"], "style": {"code": True}} in fields
+    assert {"type": "text", "text": "Id:", "style": {"bold": True}} in fields
+    assert {
+        "type": "date",
+        "timestamp": 1566888011,
+        "format": "{date_short_pretty} {time}",
+        "fallback": "2019-08-27 06:40 UTC",
+    } in fields
+    assert index_of(message, "resource_mode_1") == 3  # after header, verdict, fields
     assert message.text == "withvpc (4c693ecc…) is ACTIVE; 1 queue ACTIVE"
     context = next(b for b in message.blocks if b["type"] == "context")
     assert context["elements"][0]["text"] == ":satellite_antenna: Live from DLI"
@@ -140,18 +209,21 @@ def test_failed_queues_come_first_with_their_err_msg() -> None:
         elastic_resource_pools=[queue("pool_1", "ACTIVE")],
     )
     message = card(conn)
-    assert section_texts(message)[0] == (
-        ":red_circle: *2 of 6 queues and pools FAILED · 1 CREATING · 2 ACTIVE · 1 DEGRADEDˍNEW*"
+    assert block_texts(message)[1] == (
+        "🔴 2 of 6 queues and pools FAILED · 1 CREATING · 2 ACTIVE · 1 DEGRADED_NEW"
     )
     order = [index_of(message, n) for n in ("y_failed", "z_failed", "b_creating", "a_active")]
     assert order == sorted(order)
     assert index_of(message, "a_active") < index_of(message, "c_weird")
-    failed = section_texts(message)[index_of(message, "z_failed")]
-    assert "*FAILED*" in failed and "```peering route conflicts with 10.0.0.0/8```" in failed
-    assert "elastic resource pool" in section_texts(message)[index_of(message, "pool_1")]
+    failed = message.blocks[index_of(message, "z_failed")]
+    assert {"type": "text", "text": "FAILED", "style": {"bold": True, "unlink": True}} in failed[
+        "elements"
+    ][0]["elements"]
+    assert "peering route conflicts with 10.0.0.0/8" in preformatted_texts(message)
+    assert "elastic resource pool" in block_texts(message)[index_of(message, "pool_1")]
     assert message.text == (
         "withvpc (4c693ecc…) is ACTIVE; 2 of 6 queues and pools FAILED · 1 CREATING · 2 ACTIVE"
-        " · 1 DEGRADEDˍNEW: yˍfailed, zˍfailed"
+        " · 1 DEGRADED_NEW: y_failed, z_failed"
     )
 
 
@@ -167,27 +239,36 @@ def test_failed_queues_come_first_with_their_err_msg() -> None:
 )
 def test_verdict_wording(status: str, queues: list[tuple[str, str]], verdict: str) -> None:
     conn = connection(status=status, available_queue_info=[queue(n, s) for n, s in queues])
-    assert f"*{verdict}*" in section_texts(card(conn))[0]
+    [*_, bold] = card(conn).blocks[1]["elements"][0]["elements"]
+    assert bold == {"type": "text", "text": verdict, "style": {"bold": True, "unlink": True}}
 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("cache", ":floppy_disk: Cached 12 s ago"),
-        ("stale", ":warning: *Stale* (DLI unreachable) — copy from 7 min ago"),
+        ("cache", {"type": "mrkdwn", "text": ":floppy_disk: Cached 12 s ago", "verbatim": True}),
+        (
+            "stale",
+            {
+                "type": "plain_text",
+                "text": "⚠️ Stale (DLI unreachable) — copy from 7 min ago",
+                "emoji": False,
+            },
+        ),
     ],
 )
-def test_context_says_how_fresh(source: Source, expected: str) -> None:
+def test_context_says_how_fresh(source: Source, expected: dict[str, Any]) -> None:
     age = timedelta(seconds=12 if source == "cache" else 420)
     lookup = Lookup(connection(), source, NOW - age, request_id="req-<1>")
     message = connection_card(lookup, now=NOW, demo=True)
     assert_within_slack_limits(message)
-    context = [e["text"] for b in message.blocks if b["type"] == "context" for e in b["elements"]]
-    assert context == [
+    [context] = [b for b in message.blocks if b["type"] == "context"]
+    assert context["elements"] == [
         expected,
-        "request id `req-&lt;1&gt;`",
-        ":test_tube: *Demo data* — not a real DLI project",
-    ]
+        {"type": "plain_text", "text": "request id req-<1>", "emoji": False},
+        {"type": "mrkdwn", "text": ":test_tube: *Demo data* — not a real DLI project",
+         "verbatim": True},
+    ]  # fmt: skip
 
 
 def _buttons(message: Message) -> list[tuple[str, str | None]]:
@@ -217,36 +298,45 @@ def test_300_queues_with_huge_err_msgs_stay_within_limits() -> None:
     queues += [queue(f"creating_{i:03}", "CREATING") for i in range(40)]
     queues += [queue(f"active_{i:03}", "ACTIVE") for i in range(200)]
     message = card(connection(available_queue_info=queues))
-    texts = section_texts(message)
-    assert "failed_000" in texts[1] and MARKER_RE.search(texts[1])
-    assert "```EEEE" in texts[1]
+    texts = block_texts(message)
+    first_failed = index_of(message, "failed_000")
+    assert MARKER_RE.search(texts[first_failed]) and "EEEE" in texts[first_failed]
     first_active = index_of(message, "active_000")
     assert all(index_of(message, f"failed_{i:03}") < first_active for i in range(60))
     # the FAILED ones that did not get a section of their own are counted in a summary
-    summary = texts[index_of(message, "*FAILED* (")]
-    shown = sum(1 for t in texts if t.startswith(":red_circle: `failed_"))
+    summary = texts[index_of(message, "FAILED (")]
+    shown = len(preformatted_texts(message))
     assert shown >= 10
-    assert f"*FAILED* ({60 - shown} queues)" in summary
-    assert re.search(r"\*ACTIVE\* \(200 queues\): `active_000`.* … and \d+ more$", texts[-1])
-    assert "*CREATING* (40 queues)" in texts[-2]
+    assert f"🔴 FAILED ({60 - shown} queues)" in summary
+    assert re.search(r"ACTIVE \(200 queues\): active_000.* … and \d+ more$", texts[-1])
+    assert "CREATING (40 queues)" in texts[-2]
 
 
 def test_all_300_failed() -> None:
     queues = [queue(f"q{i}", "FAILED", "x" * 10_000) for i in range(300)]
     pools = [queue(f"p{i}", "FAILED", "y" * 10_000) for i in range(50)]
     message = card(connection(available_queue_info=queues, elastic_resource_pools=pools))
-    assert "*FAILED* (" in section_texts(message)[-1]
-    assert "pools)" in section_texts(message)[-1]
+    assert "FAILED (" in block_texts(message)[-1]
+    assert "pools)" in block_texts(message)[-1]
 
 
 def test_a_short_err_msg_is_shown_in_full_beside_long_ones() -> None:
     queues = [queue("long", "FAILED", "L" * 20_000), queue("short", "FAILED", "disk full")]
     message = card(connection(available_queue_info=queues))
-    assert "```disk full```" in section_texts(message)[index_of(message, "`short`")]
-    assert MARKER_RE.search(section_texts(message)[index_of(message, "`long`")])
+    assert "disk full" in preformatted_texts(message)
+    [long] = [t for t in preformatted_texts(message) if t.startswith("L")]
+    assert long.endswith(f"\n… {20_000 - len(long.split(chr(10))[0])} more characters")
 
 
-def test_hostile_text_everywhere_is_inert() -> None:
+def test_the_done_when_err_msg_is_shown_exactly_and_inert() -> None:
+    conn = connection(available_queue_info=[queue("q", "FAILED", DONE_WHEN)])
+    message = card(conn)
+    assert preformatted_texts(message) == [DONE_WHEN]
+    for text in [message.text, *mrkdwn_texts(message)]:
+        assert "<!" not in text and "<@" not in text and "<http" not in text
+
+
+def test_hostile_text_everywhere_is_shown_exactly_and_inert() -> None:
     evil_queues = [queue(EVIL, "FAILED", EVIL * 3), queue(EVIL, "ACTIVE"), queue(EVIL, EVIL)]
     conn = connection(
         id=EVIL,
@@ -271,13 +361,11 @@ def test_hostile_text_everywhere_is_inert() -> None:
     ]
     for message in messages:
         assert_within_slack_limits(message)
-        mrkdwn = [t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"]
-        for text in [message.text, *mrkdwn]:
-            for markup in ("*bold*", "_it_", "~strike~"):
-                assert markup not in prose_of(text)
-    failed = section_texts(messages[0])[index_of(messages[0], "*FAILED*")]
-    assert "```" + escape_code("<!channel> <!here>") in failed
-    assert "\n8 more" not in all_text(messages[0]) and "and 3 more" in all_text(messages[0])
+        assert_shows(message.blocks, EVIL)
+        for text in [message.text, *mrkdwn_texts(message)]:
+            assert "<!" not in text and "<@" not in text and "<http" not in text
+    assert any(sendable(EVIL * 3) in text for text in preformatted_texts(messages[0]))
+    assert "\n    and 3 more" in all_text(messages[0])
 
 
 # --------------------------------------------------------------------------- lists and choices
@@ -301,11 +389,11 @@ def test_list_puts_failed_first_and_counts_on_top() -> None:
         fetched_at=NOW - timedelta(seconds=5),
     )
     assert_within_slack_limits(message)
-    texts = section_texts(message)
-    assert texts[0] == "*3 connections* · 1 with FAILED queues · 1 deleted"
-    lines = texts[1].split("\n")
-    assert lines[0] == ":red_circle: `bad` `id-bad` ACTIVE · *1 of 2 FAILED*"
-    assert lines[-1].startswith(":black_circle: `gone`")
+    texts = block_texts(message)
+    assert texts[1] == "*3 connections* · 1 with FAILED queues · 1 deleted"
+    lines = texts[2].split("\n")
+    assert lines[0] == "🔴 bad id-bad ACTIVE · 1 of 2 FAILED"
+    assert lines[-1].startswith("⚫ gone")
     assert message.text == "3 DLI connections (all); 1 with FAILED queues: bad"
 
 
@@ -320,15 +408,15 @@ def test_a_huge_list_pages_with_and_n_more() -> None:
     ]
     message = connection_list(connections, filter_label="all", now=NOW)
     assert_within_slack_limits(message)
-    last = section_texts(message)[-1]
-    assert re.search(r"… and \d+ more\. Look one up with `/dliconn &lt;id&gt;`", last)
-    assert section_texts(message)[1].startswith(":red_circle: `conn-0000")
+    last = block_texts(message)[-1]
+    assert re.search(r"… and \d+ more\. Look one up with /dliconn <id>", last)
+    assert block_texts(message)[2].startswith("🔴 conn-0000")
 
 
 def test_an_empty_list_says_so() -> None:
-    message = connection_list([], filter_label="failed", now=NOW)
+    message = connection_list([], filter_label="*failed*", now=NOW)
     assert_within_slack_limits(message)
-    assert section_texts(message) == ["No connections match *failed*."]
+    assert block_texts(message)[1:] == ["No connections match *failed*."]
 
 
 def test_choose_connection_offers_a_show_button_per_match() -> None:
@@ -341,9 +429,10 @@ def test_choose_connection_offers_a_show_button_per_match() -> None:
         ("dliconn_show", "id-1"),
         ("dliconn_show", "id-2"),
     ]
+    assert block_texts(message)[1] == "🟢 dup id-0 ACTIVE · 1 queue/pool\nid-0"
     many = choose_connection([connection(id=f"id-{i}") for i in range(100)], "withvpc")
     assert_within_slack_limits(many)
-    assert section_texts(many)[-1] == "… and 60 more: look one up by its id."
+    assert block_texts(many)[-1] == "… and 60 more: look one up by its id."
 
 
 # --------------------------------------------------------------------------- errors and help
@@ -352,13 +441,13 @@ def test_choose_connection_offers_a_show_button_per_match() -> None:
 @pytest.mark.parametrize(
     ("kind", "needle"),
     [
-        ("not_found", "No connection `nope` was found."),
+        ("not_found", "No connection nope was found."),
         ("forbidden", "may not read DLI connections"),
         ("throttled", "retrying"),
         ("unavailable", "Try again in a minute."),
         ("auth_failed", "Check the AK/SK"),
         ("bad_response", "could not read"),
-        ("bad_input", "I did not understand that: `nope`."),
+        ("bad_input", "I did not understand that: nope."),
         ("unexpected", "went wrong"),
         ("KeyError('secret')", "went wrong"),
     ],
@@ -367,8 +456,16 @@ def test_error_messages(kind: str, needle: str) -> None:
     message = error_message(kind, subject="nope", correlation_id="c0ffee")
     assert_within_slack_limits(message)
     assert needle in all_text(message)
-    assert "reference `c0ffee`" in all_text(message)
+    assert "reference c0ffee" in all_text(message)
     assert "secret" not in all_text(message) + message.text
+
+
+def test_error_subject_is_code_and_our_backticks_become_code() -> None:
+    message = error_message("not_found", subject="<!here> :smile:")
+    elements = message.blocks[0]["elements"][0]["elements"]
+    assert {"type": "text", "text": "<!here> :smile:", "style": {"code": True}} in elements
+    assert {"type": "text", "text": "/dliconn list", "style": {"code": True}} in elements
+    assert message.text == "No connection &lt;!here&gt; :smile: was found."
 
 
 def test_error_hint_and_stale_copy() -> None:
@@ -376,7 +473,7 @@ def test_error_hint_and_stale_copy() -> None:
     assert "Showing the last known copy" in all_text(stale)
     hinted = error_message("bad_input", subject="x", hint="Usage: `/dliconn <id>`")
     assert_within_slack_limits(hinted)
-    assert "Usage: `/dliconn &lt;id&gt;`" in all_text(hinted)
+    assert "Usage: /dliconn <id>" in all_text(hinted)
 
 
 def test_the_real_help_text_is_escaped_exactly_once() -> None:
@@ -393,7 +490,7 @@ def test_help_message_keeps_formatting_and_fits() -> None:
     )
     message = help_message(help_text)
     assert_within_slack_limits(message)
-    assert section_texts(message)[0].startswith("*dliconn* — `/dliconn &lt;id&gt;`")
+    assert block_texts(message)[0].startswith("*dliconn* — `/dliconn &lt;id&gt;`")
     assert message.text == "*dliconn* — `/dliconn &lt;id&gt;`"
 
 

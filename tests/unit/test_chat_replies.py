@@ -9,6 +9,7 @@ import pytest
 
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
+from bot.blocks.text import words
 from bot.chat.replies import correlation_id, guarded
 from bot.errors import Forbidden, NotFound, StoreUnavailable
 from tests.fakes.chat import chat_parts, connection_id, healthy, text_of
@@ -18,7 +19,7 @@ REFERENCE = re.compile(r"reference ([0-9a-f]{8})")
 
 async def test_a_result_is_shareable() -> None:
     async def work() -> Message:
-        return notice("all good", fallback="all good")
+        return notice([words("all good")], fallback="all good")
 
     reply = await guarded("x", work)
     assert reply.shareable

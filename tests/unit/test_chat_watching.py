@@ -170,11 +170,11 @@ async def test_storage_down_is_explained_not_raised() -> None:
 async def test_mute_is_stored_for_this_connection_and_channel() -> None:
     async with chat_parts() as parts:
         before = time.time()
-        reply = await parts.chat.watching.mute(ORDERS, 4, channel="C1", user="U7")
+        reply = await parts.chat.watching.mute(ORDERS, 4, channel="C1", user="U07ALICE")
         mutes = await parts.watch.state.mutes(now=time.time())
     assert list(mutes) == [(ORDERS, "C1")]
     mute = mutes[(ORDERS, "C1")]
-    assert mute.user == "U7"
+    assert mute.user == "U07ALICE"
     assert before + 4 * 3600 <= mute.until <= time.time() + 4 * 3600
     assert "muted here for 4 h" in text_of(reply.message)
 
@@ -182,17 +182,17 @@ async def test_mute_is_stored_for_this_connection_and_channel() -> None:
 async def test_acknowledge_records_who_and_queues_the_alert_update() -> None:
     async with chat_parts() as parts:
         incident = await open_alert(parts.watch.state, ORDERS, "C1")
-        reply = await parts.chat.watching.acknowledge(ORDERS, channel="C1", user="U7")
-        assert await parts.watch.state.acknowledged_by(incident, "C1") == "U7"
+        reply = await parts.chat.watching.acknowledge(ORDERS, channel="C1", user="U07ALICE")
+        assert await parts.watch.state.acknowledged_by(incident, "C1") == "U07ALICE"
         [update] = await parts.watch.state.pending()
     assert (update.kind, update.incident_id, update.channel) == ("refresh", incident, "C1")
-    assert "Acknowledged by @U7" in text_of(reply.message)
+    assert "Acknowledged by @U07ALICE" in text_of(reply.message)
 
 
 async def test_acknowledge_with_nothing_open_here_changes_nothing() -> None:
     async with chat_parts() as parts:
         incident = await open_alert(parts.watch.state, ORDERS, "C1")
-        reply = await parts.chat.watching.acknowledge(ORDERS, channel="C2", user="U7")
+        reply = await parts.chat.watching.acknowledge(ORDERS, channel="C2", user="U07ALICE")
         assert await parts.watch.state.acknowledged_by(incident, "C2") is None
         assert await parts.watch.state.acknowledged_by(incident, "C1") is None
         assert await parts.watch.state.pending() == []

@@ -1,4 +1,4 @@
-"""The watcher's Block Kit: escaping, Slack's limits, buttons, acknowledged and resolved states."""
+"""The watcher's Block Kit: exact values, Slack's limits, buttons, acknowledged and resolved."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import json
 
 from bot.blocks.actions import ALERT_ACTIONS
 from bot.blocks.message import FALLBACK_MAX, block_text_length
+from bot.blocks.text import is_user_id
 from bot.watch.messages import (
     alert_message,
     flipped_reply,
     gone_notice,
-    mention,
     reachable_notice,
     recovered_reply,
     stabilised_reply,
@@ -28,7 +28,7 @@ from bot.watch.transitions import (
     Stabilised,
     Stuck,
 )
-from tests.slack_limits import assert_within_slack_limits
+from tests.slack_limits import assert_shows, assert_within_slack_limits, text_objects
 
 CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
 HOSTILE = "<!channel> *bold* <http://evil|click> @here `tick`"
@@ -50,26 +50,43 @@ def incident(queues: int = 1, err_msg: str = HOSTILE, **changes: object) -> Inci
 
 
 def texts(blocks: list[dict[str, object]]) -> str:
-    return json.dumps(blocks)
+    return json.dumps(blocks, ensure_ascii=False)
 
 
-def test_alert_escapes_everything_from_dli() -> None:
+def parsed(message: object) -> str:
+    """What Slack parses for mentions and links: mrkdwn objects and the top-level text."""
+    assert hasattr(message, "blocks") and hasattr(message, "text")
+    mrkdwn = [t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"]
+    return "\n".join([message.text, *mrkdwn])
+
+
+def test_alert_shows_everything_from_dli_exactly_and_inert() -> None:
     message = alert_message(incident())
-    # Slack parses mrkdwn (and the fallback text); plain_text objects it shows as they are.
-    mrkdwn = [b for b in message.blocks if b["type"] != "header"]
-    assert all(b["text"]["type"] == "plain_text" for b in message.blocks if b["type"] == "header")
-    rendered = texts(mrkdwn) + message.text
-    for raw in ("<!channel>", "<!here>", "<http://evil", "@here"):
-        assert raw not in rendered
-    assert "q0" in rendered and CID in rendered
+    for raw in ("<!channel>", "<!here>", "<http://evil"):
+        assert raw not in parsed(message)
+    assert_shows(message.blocks, HOSTILE)
+    assert_shows(message.blocks, "orders <!here>")
+    [err] = [
+        e
+        for b in message.blocks
+        if b["type"] == "rich_text"
+        for e in b["elements"]
+        if e["type"] == "rich_text_preformatted"
+    ]
+    assert err == {
+        "type": "rich_text_preformatted",
+        "elements": [{"type": "text", "text": HOSTILE}],
+    }
+    assert "q0" in texts(message.blocks) and CID in texts(message.blocks)
 
 
 def test_alert_with_many_long_errors_stays_within_slack_limits() -> None:
     message = alert_message(incident(queues=40, err_msg="x" * 5000))
     assert len(message.blocks) <= 50
     assert block_text_length(message.blocks) < 11_000
-    assert all(len(b["text"]["text"]) <= 3000 for b in message.blocks if b["type"] == "section")
+    assert_within_slack_limits(message)
     assert "and 30 more" in texts(message.blocks)
+    assert "more characters" in texts(message.blocks)
     assert len(message.text) <= FALLBACK_MAX
 
 
@@ -99,13 +116,16 @@ def test_acknowledged_and_resolved_alerts_say_so() -> None:
 
 
 def test_only_real_user_ids_become_mentions() -> None:
-    assert mention("U12345") == "<@U12345>"
-    assert "<" not in mention("<!channel>")
+    assert is_user_id("U12345") and not is_user_id("<!channel>")
+    hostile = alert_message(incident(), acknowledged_by="<!channel>")
+    assert "<!channel>" not in parsed(hostile)
+    assert_shows(hostile.blocks, "<!channel>")
 
 
 def test_gone_notice_escapes_the_name() -> None:
     message = gone_notice(Gone("e1", CID, "<!channel>", deleted=True))
-    assert "<!channel>" not in texts(message.blocks) + message.text
+    assert "<!channel>" not in parsed(message)
+    assert_shows(message.blocks, "<!channel>")
     assert "was deleted" in texts(message.blocks)
 
 

@@ -1,0 +1,217 @@
+"""Every builder shows any DLI or user string exactly (or visibly cut), inert, within limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.blocks.card import connection_card
+from bot.blocks.home import home_view
+from bot.blocks.lists import choose_connection, connection_list, watches_message
+from bot.blocks.message import Message
+from bot.blocks.replies import error_message, notice
+from bot.blocks.text import code, words
+from bot.dli.models import Connection
+from bot.lookup.cache import Lookup
+from bot.watch.messages import (
+    alert_message,
+    flipped_reply,
+    gone_notice,
+    recovered_reply,
+    stabilised_reply,
+    stuck_notice,
+    unreachable_notice,
+)
+from bot.watch.transitions import (
+    DliUnreachable,
+    Flipped,
+    Gone,
+    Incident,
+    IncidentQueue,
+    Recovered,
+    Stabilised,
+    Stuck,
+)
+from tests.slack_limits import (
+    assert_home_view_within_limits,
+    assert_shows,
+    assert_within_slack_limits,
+    text_objects,
+)
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+_NASTY = st.sampled_from(
+    [
+        "<!channel>",
+        "<!here>",
+        "<@U1>",
+        "<https://x|y>",
+        "`",
+        "```",
+        "*",
+        "_",
+        "~",
+        ":smile:",
+        "&amp;",
+        "&",
+        "\u202e",
+        "\u2066",
+        "\u2069",
+        "\u200b",
+        "\u200d",
+        "\u0301",
+        "\x00",
+        "\ud800",
+        "\x1b[31m",
+        "\r\n",
+        "@here",
+    ]
+)
+# Any text: hypothesis' own, hostile fragments glued together, and 10,000-character strings.
+_ANY = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.one_of(_NASTY, st.text(max_size=4)), max_size=12).map("".join),
+    st.text(min_size=1, max_size=7).map(lambda s: (s * 10_000)[:10_000]),
+)
+_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def inert(message: Message, mentions: tuple[str, ...] = ()) -> None:
+    """Slack's limits, and nothing Slack parses (mrkdwn, the top-level text) holds a value."""
+    assert_within_slack_limits(message, mentions=mentions)
+    for text in [message.text] + [
+        t["text"] for t in text_objects(message.blocks) if t["type"] == "mrkdwn"
+    ]:
+        for control in ("<!channel", "<!here", "<@U1", "<https"):
+            assert control not in text, text
+
+
+def a_connection(name: str, cid: str, status: str, other: str, err: str) -> Connection:
+    return Connection.model_validate(
+        {
+            "id": cid or "x",
+            "name": name,
+            "status": status,
+            "dest_vpc_id": other,
+            "dest_network_id": other,
+            "hosts": [{"name": other, "ip": status}],
+            "routes": [{"name": name, "cidr": other}],
+            "available_queue_info": [
+                {"name": name, "status": "FAILED", "err_msg": err, "update_time": 1},
+                {"name": other, "status": status, "err_msg": ""},
+            ],
+        }
+    )
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, status=_ANY, other=_ANY, err=_ANY)
+def test_the_card_shows_every_value_exactly(
+    name: str, cid: str, status: str, other: str, err: str
+) -> None:
+    conn = a_connection(name, cid, status, other, err)
+    lookup = Lookup(conn, "stale", NOW, request_id=other, stale_reason=err)
+    message = connection_card(lookup, now=NOW)
+    inert(message)
+    for shown in (conn.id, status, other, err, name if name.strip() else conn.id):
+        assert_shows(message.blocks, shown)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, status=_ANY, other=_ANY, label=_ANY)
+def test_lists_and_the_shortlist_show_every_value_exactly(
+    name: str, cid: str, status: str, other: str, label: str
+) -> None:
+    conn = a_connection(name, cid, status, other, "")
+    listing = connection_list([conn], filter_label=label, now=NOW, request_id=other)
+    empty = connection_list([], filter_label=label, now=NOW)
+    shortlist = choose_connection([conn, conn], label)
+    for message in (listing, empty, shortlist):
+        inert(message)
+    for shown in (name, status, other if listing else ""):
+        assert_shows(listing.blocks, shown)
+    assert_shows(listing.blocks, label)
+    assert_shows(empty.blocks, label)
+    for shown in (name, status, conn.id, label):
+        assert_shows(shortlist.blocks, shown)
+
+
+@_SETTINGS
+@given(subject=_ANY, reference=_ANY, request_id=_ANY, name=_ANY, cid=_ANY)
+def test_errors_notices_and_watches_show_every_value_exactly(
+    subject: str, reference: str, request_id: str, name: str, cid: str
+) -> None:
+    for kind in ("not_found", "bad_input", "unavailable", "no_such_kind"):
+        error = error_message(
+            kind, subject=subject, correlation_id=reference, request_id=request_id
+        )
+        inert(error)
+        assert_shows(error.blocks, reference)
+        assert_shows(error.blocks, request_id)
+        if kind in ("not_found", "bad_input"):
+            assert_shows(error.blocks, subject)
+    said = notice([words("Watching "), *code(subject, 80)], fallback=f"Watching {subject}")
+    inert(said)
+    assert_shows(said.blocks, subject)
+    conn = a_connection(name, cid, "ACTIVE", "", "")
+    watches = watches_message([conn], [(name, cid)], unknown=[(subject, cid)], now=NOW)
+    inert(watches)
+    for shown in (name, subject):
+        assert_shows(watches.blocks, shown)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, queue=_ANY, channel=st.sampled_from(["C0123", "<!here>", ""]))
+def test_the_home_tab_shows_every_value_exactly(
+    name: str, cid: str, queue: str, channel: str
+) -> None:
+    conn = a_connection(name, cid, "ACTIVE", queue, "")
+    view = home_view([(conn, [channel])], now=NOW, note="A *note*")
+    assert_home_view_within_limits(view)
+    assert_shows(view["blocks"], name)
+
+
+def _incident(name: str, queue: str, err: str, **changes: Any) -> Incident:
+    base = Incident(
+        id="i",
+        connection_id="cid",
+        connection_name=name,
+        kind="failed",
+        queues=(IncidentQueue(name=queue, kind="queue", err_msg=err, since=1_700_000_000.0),),
+        started_at=1_700_000_060.0,
+    )
+    return base.model_copy(update=changes)
+
+
+@_SETTINGS
+@given(name=_ANY, queue=_ANY, err=_ANY, status=_ANY, who=_ANY)
+def test_every_watch_message_shows_every_value_exactly(
+    name: str, queue: str, err: str, status: str, who: str
+) -> None:
+    alerts = [
+        alert_message(_incident(name, queue, err), acknowledged_by=who),
+        alert_message(_incident(name, queue, err, resolved_at=1_700_003_600.0)),
+        alert_message(_incident(name, queue, err, kind="flapping", flips=5)),
+    ]
+    for alert in alerts:
+        inert(alert)
+        assert_shows(alert.blocks, queue)
+        assert_shows(alert.blocks, name or "cid")
+    assert_shows(alerts[0].blocks, err if err.strip() else "")
+    assert_shows(alerts[0].blocks, who)
+    replies = [
+        (recovered_reply(Recovered("e", "i", "cid", name, queue, "queue", status, 60.0)), status),
+        (flipped_reply(Flipped("e", "i", "cid", queue, "pool", status, err)), err.strip() and err),
+        (flipped_reply(Flipped("e", "i", "cid", queue, "pool", status, err)), status),
+        (stabilised_reply(Stabilised("e", "i", "cid", queue, "queue", status, 60.0)), status),
+        (gone_notice(Gone("e", "cid", name, deleted=True)), name),
+        (stuck_notice(Stuck("e", "cid", name, queue, "pool", 1_700_000_000.0)), queue),
+        (stuck_notice(Stuck("e", "cid", name, queue, "pool", 1_700_000_000.0)), name),
+        (unreachable_notice(DliUnreachable("e", 1_700_000_000.0, err)), err),
+    ]
+    for reply, shown in replies:
+        inert(reply)
+        assert_shows(reply.blocks, shown)
