@@ -1,28 +1,48 @@
-"""Builds the bot's parts from Settings (real or embedded defaults) and closes them on shutdown."""
+"""Builds the bot's parts from Settings and the deployment (real or embedded defaults) and closes
+them on shutdown: one DLI client, cached lookup, finder and watcher state per project."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
-from bot.config import Settings
+from bot.config import Deployment, ProjectConfig, Settings, load_deployment
 from bot.dli.auth import AkSkAuth, IamTokenAuth
 from bot.dli.client import DliClient
 from bot.local.demo import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, demo_connections
 from bot.local.fake_dli import FakeDli
-from bot.lookup.cache import ConnectionLookup
+from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
+from bot.lookup.projects import Directory, ProjectLookups
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.slack.inflight import InFlight
 from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
-from bot.watch.backend import WatchBackend, build_watch_backend
+from bot.watch.backend import WatchBackend, build_watch_backends
+from bot.watch.routes import ProjectRoutes, TagSet, tag_set
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProjectServices:
+    """One DLI project's parts: its client, its cached lookup and finder, its watcher state."""
+
+    config: ProjectConfig
+    ref: ProjectRef
+    dli: DliClient
+    lookup: ConnectionLookup
+    finder: ConnectionFinder
+    watch: WatchBackend
+    demo: bool
+
+    @property
+    def alias(self) -> str:
+        return self.ref.alias
 
 
 @dataclass
@@ -30,16 +50,42 @@ class Services:
     """Everything a surface (Slack, console, CLI, watcher) needs, built once per process."""
 
     settings: Settings
+    deployment: Deployment
     metrics: Metrics
     store: SafeStore
-    dli: DliClient
-    lookup: ConnectionLookup
-    finder: ConnectionFinder
-    watch: WatchBackend
-    demo: bool
+    projects: tuple[ProjectServices, ...]
+    directory: Directory
     # Replies still being composed after an ack: shutdown waits for them.
     inflight: InFlight = field(default_factory=InFlight)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    # The first project's parts: the only ones of a single-project deployment.
+    @property
+    def main(self) -> ProjectServices:
+        return self.projects[0]
+
+    @property
+    def dli(self) -> DliClient:
+        return self.main.dli
+
+    @property
+    def lookup(self) -> ConnectionLookup:
+        return self.main.lookup
+
+    @property
+    def finder(self) -> ConnectionFinder:
+        return self.main.finder
+
+    @property
+    def watch(self) -> WatchBackend:
+        return self.main.watch
+
+    @property
+    def demo(self) -> bool:
+        return all(p.demo for p in self.projects)
+
+    def project(self, alias: str) -> ProjectServices | None:
+        return next((p for p in self.projects if p.alias == alias), None)
 
     def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
         """Close something built on top of these services (a Slack session) with them."""
@@ -54,7 +100,7 @@ async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
     for close in reversed(closers):
         try:
             await close()
-        except Exception:  # shutting down: report, keep closing the rest
+        except Exception:  # broad: shutting down, report and keep closing the rest
             log.exception("error while closing %r", close)
     closers.clear()
 
@@ -62,6 +108,7 @@ async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
 async def build_services(
     settings: Settings,
     *,
+    deployment: Deployment | None = None,
     metrics: Metrics | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
@@ -71,7 +118,13 @@ async def build_services(
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
         return await _assemble(
-            settings, closers, metrics or Metrics(), transport=transport, retry=retry, sleep=sleep
+            settings,
+            deployment or load_deployment(settings),
+            closers,
+            metrics or Metrics(),
+            transport=transport,
+            retry=retry,
+            sleep=sleep,
         )
     except BaseException:  # broad, and re-raised: on any failure, cancellation too, close up
         # Half-built: release what did start (the demo server, Redis connections).
@@ -81,6 +134,7 @@ async def build_services(
 
 async def _assemble(
     settings: Settings,
+    deployment: Deployment,
     closers: list[Callable[[], Awaitable[None]]],
     metrics: Metrics,
     *,
@@ -95,10 +149,74 @@ async def _assemble(
     )
     store = SafeStore(raw_store)
     closers.append(store.aclose)
+    # Subscriptions and watcher state: in Redis they are shared with the worker process; in
+    # memory only a watcher running in this same process sees them. Subscriptions are one
+    # store for every project (ids are unique); each project has its own watcher state.
+    backends = build_watch_backends(
+        settings.redis_dsn,
+        [(p.project_id, project_routes(deployment, p.alias)) for p in deployment.projects],
+        prefix=settings.dliconn_redis_prefix,
+        metrics=metrics,
+    )
+    closers.append(backends[0].aclose)
+    projects = []
+    for config, watch in zip(deployment.projects, backends, strict=True):
+        client = await _client(
+            config, settings, store, closers, metrics, transport=transport, retry=retry, sleep=sleep
+        )
+        ref = ProjectRef(config.alias, config.region)
+        lookup = ConnectionLookup(
+            client,
+            store,
+            ttl=settings.dliconn_cache_ttl,
+            stale_horizon=settings.dliconn_stale_horizon,
+            negative_ttl=settings.dliconn_negative_ttl,
+            metrics=metrics,
+            project=ref,
+        )
+        finder = ConnectionFinder(
+            client,
+            lookup,
+            store,
+            project_id=config.project_id,
+            name_ttl=settings.dliconn_stale_horizon,
+            snapshot_ttl=settings.dliconn_cache_ttl,
+        )
+        projects.append(
+            ProjectServices(config, ref, client, lookup, finder, watch, config.mode == "demo")
+        )
+    return assemble(settings, deployment, metrics, store, projects, closers=closers)
 
-    demo = settings.dli_mode == "demo"
+
+def assemble(
+    settings: Settings,
+    deployment: Deployment,
+    metrics: Metrics,
+    store: SafeStore,
+    projects: Sequence[ProjectServices],
+    *,
+    closers: list[Callable[[], Awaitable[None]]] | None = None,
+) -> Services:
+    """Services over parts already built (`build_services`, or a test's own)."""
+    directory = Directory([ProjectLookups(p.ref, p.lookup, p.finder) for p in projects], store)
+    return Services(
+        settings, deployment, metrics, store, tuple(projects), directory, _closers=closers or []
+    )
+
+
+async def _client(
+    config: ProjectConfig,
+    settings: Settings,
+    store: KeyValueStore,
+    closers: list[Callable[[], Awaitable[None]]],
+    metrics: Metrics,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    retry: RetryPolicy | None,
+    sleep: Callable[[float], Awaitable[None]] | None,
+) -> DliClient:
     auth: httpx.Auth
-    if demo:
+    if config.mode == "demo":
         # No credentials: the real client talks to the built-in demo data over real HTTP, so
         # trying the bot exercises the same code paths as production.
         # Without the unsigned test controls: nobody can inject faults into the demo.
@@ -106,16 +224,15 @@ async def _assemble(
         base_url = await fake.start()
         closers.append(fake.stop)
         auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=DEMO_PROJECT_ID)
-        log.info("no DLI credentials configured: serving the built-in demo data")
+        log.info("project %s has no DLI credentials: serving the built-in demo data", config.alias)
     else:
-        base_url = settings.dli_base_url
-        auth = _real_auth(settings, store)
+        base_url = config.base_url
+        auth = _real_auth(config, store, timeout=settings.dliconn_dli_timeout)
         if isinstance(auth, IamTokenAuth):
             closers.append(auth.aclose)
-
     client = DliClient(
         base_url,
-        settings.project_id,
+        config.project_id,
         auth=auth,
         timeout=settings.dliconn_dli_timeout,
         metrics=metrics,
@@ -124,52 +241,46 @@ async def _assemble(
         sleep=sleep or asyncio.sleep,
     )
     closers.append(client.aclose)
-    lookup = ConnectionLookup(
-        client,
-        store,
-        ttl=settings.dliconn_cache_ttl,
-        stale_horizon=settings.dliconn_stale_horizon,
-        negative_ttl=settings.dliconn_negative_ttl,
-        metrics=metrics,
-    )
-    finder = ConnectionFinder(
-        client,
-        lookup,
-        store,
-        project_id=settings.project_id,
-        name_ttl=settings.dliconn_stale_horizon,
-        snapshot_ttl=settings.dliconn_cache_ttl,
-    )
-    # Subscriptions and watcher state: in Redis they are shared with the worker process; in
-    # memory only a watcher running in this same process sees them.
-    watch = build_watch_backend(
-        settings.redis_dsn,
-        settings.project_id,
-        prefix=settings.dliconn_redis_prefix,
-        static_channels=settings.watch_all_channels,
-        metrics=metrics,
-    )
-    closers.append(watch.aclose)
-    return Services(settings, metrics, store, client, lookup, finder, watch, demo, _closers=closers)
+    return client
 
 
-def _real_auth(settings: Settings, store: KeyValueStore) -> httpx.Auth:
-    if settings.dli_mode == "aksk":
-        assert settings.huaweicloud_sdk_ak and settings.huaweicloud_sdk_sk
+def _real_auth(config: ProjectConfig, store: KeyValueStore, *, timeout: float) -> httpx.Auth:
+    if config.mode == "aksk":
+        assert config.ak and config.sk
         return AkSkAuth(
-            settings.huaweicloud_sdk_ak.get_secret_value(),
-            settings.huaweicloud_sdk_sk,
-            project_id=settings.dli_project_id,
-            security_token=settings.huaweicloud_sdk_security_token,
+            config.ak,
+            config.sk,
+            project_id=config.project_id,
+            security_token=config.security_token,
         )
-    assert settings.dli_iam_user and settings.dli_iam_password and settings.dli_iam_domain
+    assert config.iam_user and config.iam_password and config.iam_domain
     return IamTokenAuth(
-        settings.iam_base_url,
-        user=settings.dli_iam_user,
-        password=settings.dli_iam_password,
-        domain=settings.dli_iam_domain,
-        project_id=settings.dli_project_id or "",
+        config.iam_base_url,
+        user=config.iam_user,
+        password=config.iam_password,
+        domain=config.iam_domain,
+        project_id=config.project_id,
         # Shared through Redis when configured, so replicas do not each log in to IAM.
         store=store,
-        timeout=settings.dliconn_dli_timeout,
+        timeout=timeout,
+    )
+
+
+def project_routes(deployment: Deployment, alias: str) -> ProjectRoutes:
+    """What the configuration says about alerts for one project's connections."""
+    watch_all, hidden = set(), set()
+    by_tags: dict[TagSet, set[str]] = {}
+    for channel, rules in deployment.channels.items():
+        if alias not in deployment.visible_projects(channel):
+            hidden.add(channel)
+            continue
+        if rules.watch_all:
+            watch_all.add(channel)
+        if rules.watch_tags:
+            by_tags.setdefault(tag_set(rules.watch_tags), set()).add(channel)
+    return ProjectRoutes(
+        alias,
+        watch_all=frozenset(watch_all),
+        by_tags={tags: frozenset(channels) for tags, channels in by_tags.items()},
+        hidden_from=frozenset(hidden),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -11,6 +11,7 @@ from bot.errors import StoreUnavailable
 from bot.metrics import Metrics
 from bot.store import redis_client
 from bot.watch.epoch import ResetTracker
+from bot.watch.routes import ProjectRoutes, ProjectSubscriptions
 from bot.watch.state import MemoryWatchStore, RedisWatchStore, WatchStore
 from bot.watch.subscriptions import (
     MemorySubscriptionStore,
@@ -76,3 +77,46 @@ def build_watch_backend(
         (client, bulk),
         ResetTracker(metrics),
     )
+
+
+def build_watch_backends(
+    redis_url: str | None,
+    projects: Sequence[tuple[str, ProjectRoutes]],
+    *,
+    prefix: str = "dliconn:",
+    timeout: float = 0.5,
+    bulk_timeout: float = 5.0,
+    metrics: Metrics | None = None,
+) -> list[WatchBackend]:
+    """One backend per (project id, routes), in order, all on one subscription store and one
+    pair of Redis clients; closing the first closes them all.
+
+    Connection ids are unique across projects, so one store holds every `/dliconn watch`; each
+    project sees it through its routes. Watcher state stays per project id, under the keys a
+    single-project deployment always used.
+    """
+    if not projects:
+        raise ValueError("at least one project is needed")
+    if not redis_url:
+        shared: SubscriptionStore = MemorySubscriptionStore()
+        clients: tuple[aioredis.Redis, ...] = ()
+        states: list[WatchStore] = [MemoryWatchStore() for _ in projects]
+    else:
+        client = redis_client(redis_url, timeout=timeout)
+        # Lazy: it connects on first use, so processes that never read in bulk never connect.
+        bulk = redis_client(redis_url, timeout=bulk_timeout, max_connections=2)
+        shared = RedisSubscriptionStore(client, prefix=prefix, bulk=bulk)
+        clients = (client, bulk)
+        states = [
+            RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk)
+            for project_id, _ in projects
+        ]
+    return [
+        WatchBackend(
+            ProjectSubscriptions(shared, routes),
+            state,
+            clients if index == 0 else (),
+            ResetTracker(metrics),
+        )
+        for index, ((_, routes), state) in enumerate(zip(projects, states, strict=True))
+    ]

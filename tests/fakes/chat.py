@@ -25,12 +25,12 @@ import httpx
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
-from bot.config import Settings
+from bot.config import Settings, load_deployment
 from bot.dli.client import DliClient
-from bot.lookup.cache import ConnectionLookup
+from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.metrics import Metrics
-from bot.services import Services
+from bot.services import ProjectServices, assemble
 from bot.slack.app import build_chat
 from bot.store import MemoryStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backend
@@ -202,9 +202,11 @@ async def chat_parts(
         clock=clock.now,
     )
     watch = watch or build_watch_backend(None, PROJECT, static_channels=settings.watch_all_channels)
-    services = Services(
-        settings, metrics, SafeStore(store), client, lookup, finder, watch, demo=False
+    deployment = load_deployment(settings)
+    project = ProjectServices(
+        deployment.projects[0], ProjectRef("default"), client, lookup, finder, watch, demo=False
     )
+    services = assemble(settings, deployment, metrics, SafeStore(store), [project])
     try:
         yield ChatParts(
             build_chat(services, clock=clock.now),
