@@ -129,7 +129,7 @@ async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
 
     services = await build_services(settings)
     try:
-        found = await services.finder.find(target)
+        found = await services.directory.find(target)
     except NotFound as exc:
         print(f"dliconn: not found: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -139,7 +139,8 @@ async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
     finally:
         await services.aclose()
     if isinstance(found, Ambiguous):
-        print(render_text(choose_connection(found.matches, found.query)), file=sys.stderr)
+        shortlist = choose_connection(found.matches, found.query, project_of=found.project_of)
+        print(render_text(shortlist), file=sys.stderr)
         return EXIT_FAILED
     if as_json:
         print(json.dumps(found.connection.to_api(), indent=2, ensure_ascii=False))

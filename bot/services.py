@@ -23,7 +23,8 @@ from bot.retry import RetryPolicy
 from bot.slack.inflight import InFlight
 from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backends
-from bot.watch.routes import ProjectRoutes, TagSet, tag_set
+from bot.watch.routes import ProjectRoutes, ProjectSubscriptions, TagSet, tag_set
+from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ class Services:
     @property
     def demo(self) -> bool:
         return all(p.demo for p in self.projects)
+
+    @property
+    def subscriptions(self) -> SubscriptionStore:
+        """The one store of every project's `/dliconn watch` subscriptions."""
+        view = self.main.watch.subscriptions
+        return view.shared if isinstance(view, ProjectSubscriptions) else view
 
     def project(self, alias: str) -> ProjectServices | None:
         return next((p for p in self.projects if p.alias == alias), None)

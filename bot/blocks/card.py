@@ -38,6 +38,7 @@ from bot.blocks.status import (
     connection_icon,
     counted,
     freshness_line,
+    project_label,
     short_id,
     shown_status,
     status_icon,
@@ -60,7 +61,7 @@ from bot.blocks.text import (
     words,
 )
 from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, Host, QueueInfo, Route, is_unknown
-from bot.lookup.cache import Lookup
+from bot.lookup.cache import Lookup, ProjectRef
 
 WatchState = Literal["watching", "not_watching"]
 # --------------------------------------------------------------------------- connection card
@@ -110,7 +111,7 @@ def _partly(connection: Connection, field: str, shown: Pieces) -> Pieces:
     return [*shown, words("\n    and some that could not be read", italic=True)]
 
 
-def _fields(connection: Connection) -> Pieces:
+def _fields(connection: Connection, project: ProjectRef | None) -> Pieces:
     """The connection's facts, one per line: labels bold, values exact (ids as code)."""
     c = connection
     hosts = [
@@ -133,6 +134,7 @@ def _fields(connection: Connection) -> Pieces:
     created = c.create_time
     pools = [words(str(len(c.elastic_resource_pools)))]
     fields = [
+        *([_field("Project", code(project_label(project), 80))] if project else []),
         _field("Id", code(c.id, 80)),
         _field("Status", [shown_value(shown_status(c))]),
         _field("VPC", _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
@@ -308,7 +310,7 @@ def connection_card(
             f"{EMOJI[icon]} ", connection.name if connection.name.strip() else connection.id
         ),
         rich_block([emoji(icon), words(" "), *value(verdict_of(connection), 600, bold=True)]),
-        rich_block(_fields(connection)),
+        rich_block(_fields(connection, lookup.project)),
     ]
     context = freshness_line(
         lookup.source,

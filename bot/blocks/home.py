@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,9 +16,11 @@ from bot.blocks.message import (
     rich_block,
     section_block,
 )
-from bot.blocks.status import counted
+from bot.blocks.status import counted, project_label
 from bot.blocks.text import Pieces, channel, code, emoji, humanize_age, joined, pieces_length, words
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
+from bot.lookup.cache import ProjectRef
 
 HOME_MAX_BLOCKS: Final = 100
 
@@ -26,14 +28,17 @@ HOME_MAX_BLOCKS: Final = 100
 def home_view(
     watched: Sequence[tuple[Connection, Sequence[str]]],
     *,
+    project_of: Mapping[str, ProjectRef] | None = None,
     now: datetime,
     note: str | None = None,
     demo: bool = False,
 ) -> dict[str, Any]:
     """The App Home dashboard: watched connections, FAILED first with how long they have failed.
 
-    Each entry is a connection and the channels watching it; `note` is trusted mrkdwn.
+    Each entry is a connection and the channels watching it; `note` is trusted mrkdwn. With
+    several projects (`project_of`, by lower-case id), each entry names its project.
     """
+    several = len(set((project_of or {}).values())) > 1
     ordered = sorted(watched, key=lambda item: list_rank(item[0]))
     failing = sum(1 for c, _ in ordered if c.failed)
     blocks: list[dict[str, Any]] = [
@@ -52,7 +57,8 @@ def home_view(
     room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
     budget = TEXT_BUDGET - block_text_length(blocks + tail)
     for shown, (connection, channels) in enumerate(ordered):
-        entry = _home_entry(connection, channels, now)
+        project = (project_of or {}).get(normalise_id(connection.id)) if several else None
+        entry = _home_entry(connection, channels, now, project)
         budget -= pieces_length(entry)
         if shown >= room or budget < 0:
             blocks.append(section_block(f"… and {len(ordered) - shown} more"))
@@ -61,8 +67,12 @@ def home_view(
     return {"type": "home", "blocks": blocks + tail}
 
 
-def _home_entry(connection: Connection, channels: Sequence[str], now: datetime) -> Pieces:
+def _home_entry(
+    connection: Connection, channels: Sequence[str], now: datetime, project: ProjectRef | None
+) -> Pieces:
     lines = [list_line(connection)]
+    if project is not None:
+        lines.append([words("    in "), words(project_label(project), bold=True)])
     for queue in connection.failed[:3]:
         since = f" for {humanize_age(now - queue.update_time)}" if queue.update_time else ""
         lines.append(

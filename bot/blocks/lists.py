@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -27,6 +27,7 @@ from bot.blocks.status import (
     connection_icon,
     counted,
     freshness_line,
+    project_label,
     short_id,
     shown_status,
     status_rank,
@@ -44,8 +45,9 @@ from bot.blocks.text import (
     value,
     words,
 )
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
-from bot.lookup.cache import Source
+from bot.lookup.cache import ProjectRef, Source
 
 # --------------------------------------------------------------------------- connection list
 
@@ -123,9 +125,17 @@ def connection_list(
     request_id: str | None = None,
     stale_reason: str | None = None,
     demo: bool = False,
+    project_of: Mapping[str, ProjectRef] | None = None,
+    unlisted: Sequence[tuple[ProjectRef, str]] = (),
 ) -> Message:
-    """One compact line per connection, those with FAILED queues first, with counts on top."""
+    """One compact line per connection, those with FAILED queues first, with counts on top.
+
+    With `project_of` (lower-case id -> project) naming more than one project, or projects that
+    could not be listed (`unlisted`: project, why), the lines are grouped by project, in the
+    order the projects first appear, each group FAILED first under a line naming the project.
+    """
     ordered = sorted(connections, key=list_rank)
+    lines = _grouped_lines(ordered, project_of or {}, unlisted)
     with_failed = [c for c in ordered if c.failed]
     deleted = sum(c.is_deleted for c in ordered)
     counts = [counted(len(ordered), "connection", "connections")]
@@ -150,7 +160,7 @@ def connection_list(
     )
     return _listing(
         head,
-        [list_line(c) for c in ordered],
+        lines,
         context,
         more_hint=[
             words("Look one up with "),
@@ -162,6 +172,39 @@ def connection_list(
         sentence=f"{len(ordered)} DLI connections ({shortened(filter_label, 60, marker='…')})",
         failing=with_failed,
     )
+
+
+def _grouped_lines(
+    ordered: Sequence[Connection],
+    project_of: Mapping[str, ProjectRef],
+    unlisted: Sequence[tuple[ProjectRef, str]],
+) -> list[Pieces]:
+    projects = list(dict.fromkeys(project_of.get(normalise_id(c.id)) for c in ordered))
+    if len(projects) <= 1 and not unlisted:
+        return [list_line(c) for c in ordered]
+    lines: list[Pieces] = []
+    for project in projects:
+        members = [c for c in ordered if project_of.get(normalise_id(c.id)) == project]
+        failing = sum(1 for c in members if c.failed)
+        lines.append(
+            [
+                words(project_label(project) or "other", bold=True),
+                words(f" · {counted(len(members), 'connection', 'connections')}"),
+                words(f", {failing} with FAILED queues" if failing else ""),
+            ]
+        )
+        lines += [list_line(c) for c in members]
+    for project, why in unlisted:
+        lines.append(
+            [
+                emoji("warning"),
+                words(" "),
+                words(project_label(project), bold=True),
+                words(" could not be listed: "),
+                *value(why, 200),
+            ]
+        )
+    return lines
 
 
 def _listing(
@@ -196,8 +239,15 @@ def _listing(
 _CHOICES_SHOWN: Final = 40
 
 
-def choose_connection(matches: Sequence[Connection], query: str) -> Message:
-    """Several connections share a name: list them, each with a Show button."""
+def choose_connection(
+    matches: Sequence[Connection],
+    query: str,
+    *,
+    project_of: Mapping[str, ProjectRef] | None = None,
+) -> Message:
+    """Several connections share a name: list them, each with a Show button (and, across
+    projects, the project it is in)."""
+    badges = project_of or {}
     shown = sorted(matches, key=list_rank)[:_CHOICES_SHOWN]
     intro = [
         emoji("mag"),
@@ -209,7 +259,10 @@ def choose_connection(matches: Sequence[Connection], query: str) -> Message:
     budget = TEXT_BUDGET - pieces_length(intro) - 100  # 100: the closing "and N more" line
     for connection in shown:
         # A section, for its button: plain_text, so the values in it stay inert.
+        badge = project_label(badges.get(normalise_id(connection.id)))
         line = f"{as_plain(list_line(connection))}\n{shortened(connection.id, 100)}"
+        if badge:
+            line += f" · {badge}"
         budget -= len(line) + len("Show")
         if budget < 0:
             break

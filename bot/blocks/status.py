@@ -19,7 +19,7 @@ from bot.dli.models import (
     QueueInfo,
     is_unknown,
 )
-from bot.lookup.cache import Source
+from bot.lookup.cache import ProjectRef, Source
 
 # --------------------------------------------------------------------------- statuses
 
@@ -164,3 +164,10 @@ def freshness_line(
     if demo:
         parts.append(":test_tube: *Demo data* — not a real DLI project")
     return parts
+
+
+def project_label(project: ProjectRef | None) -> str:
+    """How a project is named to people: its alias and region ("prod · cn-north-4")."""
+    if project is None:
+        return ""
+    return f"{project.alias} · {project.region}" if project.region else project.alias

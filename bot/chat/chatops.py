@@ -39,7 +39,7 @@ class ChatOps:
             case Show(target=target):
                 return await self.lookups.card(target, ephemeral=ephemeral, channel=channel)
             case ListConnections(filter=which):
-                return await self.lookups.listing(which)
+                return await self.lookups.listing(which, channel=channel)
             case Watch(target=target):
                 return await self.watching.watch(target, channel=channel, user=user)
             case Unwatch(target=target):

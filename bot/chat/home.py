@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks.home import home_view
-from bot.chat.lookups import lookup_many
-from bot.dli.models import Connection
+from bot.chat.lookups import Scope, everything, lookup_many
+from bot.dli.ids import normalise_id
 from bot.errors import DliError, StoreUnavailable
-from bot.lookup.cache import ConnectionLookup
+from bot.lookup.cache import Lookup
+from bot.lookup.projects import Directory
 from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -20,16 +21,18 @@ log = logging.getLogger(__name__)
 class HomeTab:
     def __init__(
         self,
-        lookup: ConnectionLookup,
+        directory: Directory,
         subscriptions: SubscriptionStore,
         *,
         clock: Callable[[], datetime],
         demo: bool,
+        scope: Scope = everything,
     ) -> None:
-        self._lookup = lookup
+        self._directory = directory
         self._subscriptions = subscriptions
         self._clock = clock
         self._demo = demo
+        self._scope = scope
 
     async def view(self, user_channels: Collection[str] | None) -> dict[str, Any]:
         """The Home tab: connections watched in the user's channels.
@@ -51,10 +54,18 @@ class HomeTab:
             return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
         mine = frozenset(user_channels)
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
-        found = await lookup_many(self._lookup, list(watched))
-        entries = [
-            (c, sorted(watched[cid])) for cid, c in found.items() if isinstance(c, Connection)
-        ]
+        found = await lookup_many(self._directory, list(watched))
+        entries, project_of = [], {}
+        for cid, result in found.items():
+            if not isinstance(result, Lookup):
+                continue
+            # Only the channels that may see the connection's project count it as theirs.
+            alias = result.project.alias if result.project else None
+            channels = sorted(c for c in watched[cid] if self._sees(c, alias))
+            if channels:
+                entries.append((result.connection, channels))
+                if result.project is not None:
+                    project_of[normalise_id(cid)] = result.project
         notes: list[str] = []
         unread = sum(isinstance(c, DliError) for c in found.values())
         if unread:
@@ -62,4 +73,14 @@ class HomeTab:
             log.warning("Home tab: %d watched connection(s) could not be read from DLI", unread)
             notes.append(f":warning: DLI could not be asked about {unread} of the watched "
                          "connections just now; they are left out.")  # fmt: skip
-        return home_view(entries, now=self._clock(), note="\n".join(notes) or None, demo=self._demo)
+        return home_view(
+            entries,
+            project_of=project_of,
+            now=self._clock(),
+            note="\n".join(notes) or None,
+            demo=self._demo,
+        )
+
+    def _sees(self, channel: str, alias: str | None) -> bool:
+        visible = self._scope(channel)
+        return visible is None or alias is None or alias in visible

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.blocks.card import WatchState, connection_card
@@ -14,34 +15,45 @@ from bot.chat.parsing import ListFilter, find_connection_ids, find_names, strip_
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
-from bot.errors import DliError, NotFound, StoreUnavailable
-from bot.lookup.cache import ConnectionLookup, Lookup
-from bot.lookup.finder import Ambiguous, ConnectionFinder
+from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable
+from bot.lookup.cache import Lookup, ProjectRef
+from bot.lookup.finder import Ambiguous, Snapshot
+from bot.lookup.projects import Directory, NotFoundAnywhere, ProjectFailure
 from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
 
 MAX_FULL_CARDS = 5
-ConsoleUrl = Callable[[Connection], str | None]
+ConsoleUrl = Callable[[Lookup], str | None]
+#: The projects a channel may see (None: every project); None for the channel means no channel
+#: (the console's and the CLI's own lookups).
+Scope = Callable[[str | None], Sequence[str] | None]
+
+
+def everything(_: str | None) -> Sequence[str] | None:
+    return None
 
 
 class Lookups:
-    """Cards and lists, the same wherever they are asked for (command, mention, button, console)."""
+    """Cards and lists, the same wherever they are asked for (command, mention, button, console),
+    drawn from the projects the asking channel may see and no others."""
 
     def __init__(
         self,
-        finder: ConnectionFinder,
+        directory: Directory,
         subscriptions: SubscriptionStore,
         *,
         console_url: ConsoleUrl,
         clock: Callable[[], datetime],
         demo: bool,
+        scope: Scope = everything,
     ) -> None:
-        self._finder = finder
+        self._directory = directory
         self._subscriptions = subscriptions
         self._console_url = console_url
         self._clock = clock
         self._demo = demo
+        self._scope = scope
 
     async def card(
         self, target: str, *, ephemeral: bool, channel: str | None = None, force: bool = False
@@ -49,8 +61,8 @@ class Lookups:
         """One connection by id or name: its card, a shortlist, or an explained error."""
         return await guarded(target, lambda: self._card(target, ephemeral, channel, force))
 
-    async def listing(self, which: ListFilter) -> Reply:
-        return await guarded(None, lambda: self._listing(which))
+    async def listing(self, which: ListFilter, *, channel: str | None = None) -> Reply:
+        return await guarded(None, lambda: self._listing(which, channel))
 
     async def mention_cards(self, text: str, *, with_names: bool, channel: str) -> list[Message]:
         """Cards for every connection id (and, for mentions, known name) in free text.
@@ -61,7 +73,7 @@ class Lookups:
         text = strip_mention(text)
         targets: list[str] = find_connection_ids(text)
         if with_names:
-            known = await self._known_connections()
+            known = await self._known_connections(channel)
             ids_by_name: dict[str, list[str]] = {}
             for c in known:
                 if c.name:
@@ -81,22 +93,22 @@ class Lookups:
         ]
         rest = targets[MAX_FULL_CARDS:]
         if rest:
-            cards.append((await guarded(None, lambda: self._compact(rest))).message)
+            cards.append((await guarded(None, lambda: self._compact(rest, channel))).message)
         return cards
 
     async def _card(
         self, target: str, ephemeral: bool, channel: str | None, force: bool
     ) -> Message:
-        found = await self._finder.find(target, force=force)
+        found = await self._directory.find(target, visible=self._scope(channel), force=force)
         if isinstance(found, Ambiguous):
-            return choose_connection(found.matches, found.query)
+            return choose_connection(found.matches, found.query, project_of=found.project_of)
         return await self._render_card(found, ephemeral=ephemeral, channel=channel)
 
     async def _render_card(self, found: Lookup, *, ephemeral: bool, channel: str | None) -> Message:
         return connection_card(
             found,
             now=self._clock(),
-            console_url=self._console_url(found.connection),
+            console_url=self._console_url(found),
             watch_state=await self._watch_state(channel, found.connection.id),
             ephemeral=ephemeral,
             demo=self._demo,
@@ -111,51 +123,106 @@ class Lookups:
             return "not_watching"
         return "watching" if watching else "not_watching"
 
-    async def _listing(self, which: ListFilter) -> Message:
-        snap = await self._finder.snapshot()
-        chosen = [c for c in snap.connections if matches_filter(c, which)]
+    async def _listing(self, which: ListFilter, channel: str | None) -> Message:
+        listed = await self._listed(channel)
+        chosen = [c for c in listed.connections if matches_filter(c, which)]
         return connection_list(
             chosen,
             filter_label=which,
             now=self._clock(),
             source="live",
-            fetched_at=snap.fetched_at,
-            request_id=snap.request_id,
+            fetched_at=listed.fetched_at,
+            request_id=listed.request_id,
             demo=self._demo,
+            project_of=listed.project_of,
+            unlisted=listed.unlisted,
         )
 
-    async def _compact(self, targets: Sequence[str]) -> Message:
-        snap = await self._finder.snapshot()
+    async def _compact(self, targets: Sequence[str], channel: str | None) -> Message:
+        listed = await self._listed(channel)
         wanted = {t.lower() for t in targets}
-        chosen = [c for c in snap.connections if c.id.lower() in wanted or c.name.lower() in wanted]
+        chosen = [
+            c
+            for c in listed.connections
+            if normalise_id(c.id) in wanted or c.name.lower() in wanted
+        ]
         return connection_list(
             chosen,
             filter_label="also mentioned",
             now=self._clock(),
-            fetched_at=snap.fetched_at,
-            request_id=snap.request_id,
+            fetched_at=listed.fetched_at,
+            request_id=listed.request_id,
             demo=self._demo,
+            project_of=listed.project_of,
+            unlisted=listed.unlisted,
         )
 
-    async def _known_connections(self) -> Sequence[Connection]:
+    async def _known_connections(self, channel: str | None) -> Sequence[Connection]:
         try:
-            snap = await self._finder.snapshot()
+            return (await self._listed(channel)).connections
         except DliError as exc:
             # Names are a convenience; ids in the same text must still be answered.
             log.info("connection names unavailable for mention scanning: %s", exc)
             return []
-        return snap.connections
+
+    async def _listed(self, channel: str | None) -> Listed:
+        """Every visible project's connections; an error only when no project could be listed."""
+        listed = await self._directory.snapshots(visible=self._scope(channel))
+        snaps = [s for s in listed if isinstance(s, Snapshot)]
+        failures = [f for f in listed if isinstance(f, ProjectFailure)]
+        if failures and not snaps:
+            raise failures[0].error
+        connections = [c for snap in snaps for c in snap.connections]
+        single = snaps[0] if len(snaps) == 1 and not failures else None
+        return Listed(
+            connections,
+            project_of={
+                normalise_id(c.id): snap.project
+                for snap in snaps
+                if snap.project is not None
+                for c in snap.connections
+            },
+            unlisted=[(f.project, _why(f.error)) for f in failures],
+            fetched_at=min((s.fetched_at for s in snaps), default=self._clock()),
+            request_id=single.request_id if single else None,
+        )
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The connections of every visible project, which project each is in, and which projects
+    could not be listed."""
+
+    connections: Sequence[Connection]
+    project_of: Mapping[str, ProjectRef]
+    unlisted: Sequence[tuple[ProjectRef, str]]
+    fetched_at: datetime
+    request_id: str | None
+
+
+def _why(error: DliError) -> str:
+    return {
+        "throttled": "DLI is throttling requests",
+        "unavailable": "DLI is unreachable",
+        "auth_failed": "DLI rejected the bot's credentials",
+        "forbidden": "the bot's credentials may not read it",
+    }.get(error.kind, "DLI sent an answer the bot could not read")
 
 
 async def lookup_many(
-    lookup: ConnectionLookup, connection_ids: Sequence[str]
-) -> dict[str, Connection | DliError | None]:
-    """Current copies (cached when fresh) of many connections; None for ones DLI lacks, the
-    error for ones DLI could not be asked about (one failure must not hide the others)."""
+    directory: Directory,
+    connection_ids: Sequence[str],
+    *,
+    visible: Sequence[str] | None = None,
+) -> dict[str, Lookup | DliError | None]:
+    """Current copies (cached when fresh) of many connections; None for ones no visible project
+    has, the error for ones DLI could not be asked about (one failure must not hide the others)."""
 
-    async def one(connection_id: str) -> Connection | DliError | None:
+    async def one(connection_id: str) -> Lookup | DliError | None:
         try:
-            return (await lookup.lookup(connection_id)).connection
+            return await directory.lookup(connection_id, visible=visible)
+        except NotFoundAnywhere as exc:
+            return None if not exc.unreachable else Unavailable(str(exc))
         except NotFound:
             return None
         except DliError as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message
 from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.lookup.projects import NotFoundAnywhere
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,17 @@ class Reply:
     shareable: bool
 
 
+def _partly_searched(exc: NotFoundAnywhere) -> str | None:
+    """Which projects said no and which could not be asked: the id may be in one of those."""
+    if not exc.unreachable:
+        return None
+    answered = [a for a in exc.searched if a not in exc.unreachable]
+    return (
+        f"Not found in {', '.join(answered) or 'any project'}; "
+        f"{', '.join(exc.unreachable)} could not be reached, so it may be there. Try again soon."
+    )
+
+
 def correlation_id() -> str:
     """Short enough to read out over a call, unique enough to grep the logs for."""
     return secrets.token_hex(4)
@@ -31,6 +43,8 @@ async def guarded(subject: str | None, work: Callable[[], Awaitable[Message]]) -
     """Run `work`; any failure becomes an explained, unshareable reply about `subject`."""
     try:
         return Reply(await work(), shareable=True)
+    except NotFoundAnywhere as exc:
+        failure = error_message("not_found", subject=subject, hint=_partly_searched(exc))
     except NotFound as exc:
         failure = error_message("not_found", subject=subject, request_id=exc.request_id)
     except DliError as exc:

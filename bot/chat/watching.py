@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
 from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
-from bot.chat.lookups import lookup_many
+from bot.chat.lookups import Scope, everything, lookup_many
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
-from bot.dli.models import Connection
-from bot.errors import DliError
-from bot.lookup.cache import ConnectionLookup
-from bot.lookup.finder import Ambiguous, ConnectionFinder
+from bot.errors import DliError, NotFound
+from bot.lookup.cache import Lookup
+from bot.lookup.finder import Ambiguous
+from bot.lookup.projects import Directory
 from bot.watch.state import WatchStore
 from bot.watch.subscriptions import Subscription, SubscriptionStore
 
@@ -26,22 +26,24 @@ class Watching:
 
     def __init__(
         self,
-        finder: ConnectionFinder,
-        lookup: ConnectionLookup,
+        directory: Directory,
         subscriptions: SubscriptionStore,
-        state: WatchStore,
+        states: Mapping[str, WatchStore],
         *,
-        watch_all_channels: Collection[str],
+        watch_all: Callable[[str], Sequence[str]],
         clock: Callable[[], datetime],
         demo: bool,
+        scope: Scope = everything,
     ) -> None:
-        self._finder = finder
-        self._lookup = lookup
+        """`states`: each project's watcher state by alias; `watch_all(channel)`: the projects
+        whose every connection the channel gets alerts for."""
+        self._directory = directory
         self._subscriptions = subscriptions
-        self._state = state
-        self._watch_all_channels = watch_all_channels
+        self._states = states
+        self._watch_all = watch_all
         self._clock = clock
         self._demo = demo
+        self._scope = scope
 
     async def watch(self, target: str, *, channel: str, user: str) -> Reply:
         return await guarded(target, lambda: self._watch(target, channel, user))
@@ -54,7 +56,8 @@ class Watching:
 
     async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
         async def work() -> Message:
-            await self._state.mute(connection_id, channel, time.time() + hours * 3600, user)
+            state = await self._state_of(connection_id, channel)
+            await state.mute(connection_id, channel, time.time() + hours * 3600, user)
             return notice(
                 [
                     emoji("mute"),
@@ -71,7 +74,8 @@ class Watching:
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
         async def work() -> Message:
-            incidents = await self._state.acknowledge(connection_id, channel, user)
+            state = await self._state_of(connection_id, channel)
+            incidents = await state.acknowledge(connection_id, channel, user)
             if not incidents:
                 return notice(
                     [
@@ -92,10 +96,25 @@ class Watching:
 
         return await guarded(connection_id, work)
 
+    async def _state_of(self, connection_id: str, channel: str) -> WatchStore:
+        """The watcher state of the project the connection is in, among those the channel sees.
+
+        A connection no visible project has is NotFound, as any lookup of it would be."""
+        if len(self._states) == 1:
+            return next(iter(self._states.values()))
+        visible = self._scope(channel)
+        alias = await self._directory.where(connection_id)
+        if alias is None or (visible is not None and alias not in visible):
+            found = await self._directory.lookup(connection_id, visible=visible)
+            alias = found.project.alias if found.project else None
+        if alias is None or alias not in self._states:
+            raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
+        return self._states[alias]
+
     async def _watch(self, target: str, channel: str, user: str) -> Message:
-        found = await self._finder.find(target)
+        found = await self._directory.find(target, visible=self._scope(channel))
         if isinstance(found, Ambiguous):
-            return choose_connection(found.matches, found.query)
+            return choose_connection(found.matches, found.query, project_of=found.project_of)
         connection = found.connection
         name = code(connection.name or connection.id, 80)
         if connection.is_deleted:
@@ -172,8 +191,10 @@ class Watching:
     async def _watches(self, channel: str) -> Message:
         # The subscriptions are ours: they are listed even while DLI cannot say how they are.
         subscriptions = await self._subscriptions.channel_subscriptions(channel)
-        found = await lookup_many(self._lookup, [s.connection_id for s in subscriptions])
-        watched = [c for c in found.values() if isinstance(c, Connection)]
+        found = await lookup_many(
+            self._directory, [s.connection_id for s in subscriptions], visible=self._scope(channel)
+        )
+        watched = [c.connection for c in found.values() if isinstance(c, Lookup)]
         missing, unknown = [], []
         for s in subscriptions:
             result = found.get(s.connection_id)
@@ -193,8 +214,10 @@ class Watching:
 
     async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
         notes = []
-        if channel in self._watch_all_channels:
-            notes.append(":satellite: This channel receives alerts for *every* connection.")
+        every = self._watch_all(channel)
+        if every:
+            of = "" if len(self._directory.projects) == 1 else " of " + ", ".join(every)
+            notes.append(f":satellite: This channel receives alerts for *every* connection{of}.")
         if await self._subscriptions.is_paused(channel):
             notes.append(
                 ":pause_button: Alerts here are paused: the bot could not post (was it removed "

@@ -122,6 +122,12 @@ class Directory:
         await self._remember(key, found.project)
         return found
 
+    async def where(self, connection_id: str) -> str | None:
+        """The alias of the project the id was last found in, if it is remembered."""
+        if len(self.projects) == 1:
+            return self.projects[0].alias
+        return await self._remembered(normalise_id(connection_id))
+
     async def _remembered(self, key: str) -> str | None:
         if len(self.projects) == 1:
             return None

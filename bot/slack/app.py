@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.chat.replies import correlation_id
 from bot.chat.watching import Watching
 from bot.config import Settings
 from bot.dli.endpoints import console_url
+from bot.lookup.cache import Lookup
 from bot.services import Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
@@ -88,23 +89,43 @@ async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
 def build_chat(services: Services, *, clock: Callable[[], datetime] | None = None) -> ChatOps:
     """The features, each given only the parts it uses."""
     now = clock or (lambda: datetime.now(UTC))
-    subscriptions, demo = services.watch.subscriptions, services.demo
-    # The console lists a region's connections (it has no link to one). None in demo mode (its
-    # connections exist nowhere real) and without DLI_REGION (only DLI_ENDPOINT: which console?).
-    region = None if demo else services.settings.dli_region
-    console = console_url(region) if region else None
+    subscriptions, demo, directory = services.subscriptions, services.demo, services.directory
+    deployment = services.deployment
+
+    def scope(channel: str | None) -> Sequence[str] | None:
+        return deployment.visible_projects(channel) if channel else None
+
+    def watch_all(channel: str) -> list[str]:
+        return [
+            p.alias for p in services.projects if channel in p.watch.subscriptions.static_channels
+        ]
+
     return ChatOps(
         lookups=Lookups(
-            services.finder, subscriptions, console_url=lambda _: console, clock=now, demo=demo
-        ),
-        watching=Watching(
-            services.finder,
-            services.lookup,
+            directory,
             subscriptions,
-            services.watch.state,
-            watch_all_channels=services.settings.watch_all_channels,
+            console_url=lambda found: _console_link(services, found),
             clock=now,
             demo=demo,
+            scope=scope,
         ),
-        home=HomeTab(services.lookup, subscriptions, clock=now, demo=demo),
+        watching=Watching(
+            directory,
+            subscriptions,
+            {p.alias: p.watch.state for p in services.projects},
+            watch_all=watch_all,
+            clock=now,
+            demo=demo,
+            scope=scope,
+        ),
+        home=HomeTab(directory, subscriptions, clock=now, demo=demo, scope=scope),
     )
+
+
+def _console_link(services: Services, found: Lookup) -> str | None:
+    """The region's DLI console (it has no link to one connection). None for demo data (its
+    connections exist nowhere real) and without a region (only an endpoint: which console?)."""
+    project = services.project(found.project.alias) if found.project else services.main
+    if project is None or project.demo or not project.config.region:
+        return None
+    return console_url(project.config.region)

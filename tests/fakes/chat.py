@@ -29,6 +29,7 @@ from bot.config import Settings, load_deployment
 from bot.dli.client import DliClient
 from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
+from bot.lookup.projects import Directory
 from bot.metrics import Metrics
 from bot.services import ProjectServices, assemble
 from bot.slack.app import build_chat
@@ -162,6 +163,7 @@ class ChatParts:
     watch: WatchBackend
     settings: Settings
     metrics: Metrics
+    directory: Directory
 
 
 @asynccontextmanager
@@ -217,6 +219,7 @@ async def chat_parts(
             watch,
             settings,
             metrics,
+            services.directory,
         )
     finally:
         await client.aclose()

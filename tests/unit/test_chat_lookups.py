@@ -237,9 +237,10 @@ async def test_ids_in_a_mention_are_answered_while_names_cannot_be_listed() -> N
 async def test_lookup_many_keeps_found_missing_and_unreadable_apart() -> None:
     async with chat_parts(healthy(ORDERS, "orders"), healthy(BILLING, "billing")) as parts:
         parts.dli.fail(UNAVAILABLE, request_id="req-b", connection_id=BILLING)
-        found = await lookup_many(parts.lookup, [ORDERS, BILLING, GONE])
+        found = await lookup_many(parts.directory, [ORDERS, BILLING, GONE])
     assert list(found) == [ORDERS, BILLING, GONE]
     orders = found[ORDERS]
-    assert orders is not None and not isinstance(orders, Exception) and orders.name == "orders"
+    assert orders is not None and not isinstance(orders, Exception)
+    assert orders.connection.name == "orders"
     assert isinstance(found[BILLING], Unavailable)
     assert found[GONE] is None
