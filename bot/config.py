@@ -213,7 +213,7 @@ DEFAULT_PROJECT: Final = "default"
 # The keys whose values must not sit in a file other users can read.
 SECRET_KEYS: Final = frozenset({"sk", "security_token", "iam_password"})
 
-_ALIAS = re.compile(r"[a-z0-9_-]{1,32}")
+ALIAS_RULE = re.compile(r"[a-z0-9_-]{1,32}")
 _REGION = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,3}")
 _PROJECT_ID = re.compile(r"[0-9a-f]{32}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
@@ -279,7 +279,7 @@ class ProjectConfig(_Strict):
     @field_validator("alias")
     @classmethod
     def _alias_shape(cls, value: str) -> str:
-        if not _ALIAS.fullmatch(value):
+        if not ALIAS_RULE.fullmatch(value):
             raise ValueError("an alias is 1-32 lower-case letters, digits, '-' or '_'")
         return value
 

@@ -179,18 +179,22 @@ def _grouped_lines(
     project_of: Mapping[str, ProjectRef],
     unlisted: Sequence[tuple[ProjectRef, str]],
 ) -> list[Pieces]:
-    projects = list(dict.fromkeys(project_of.get(normalise_id(c.id)) for c in ordered))
+    # The projects in the order they were configured (project_of's), those with FAILED first.
+    present = {project_of.get(normalise_id(c.id)) for c in ordered}
+    projects = [p for p in dict.fromkeys([*project_of.values(), None]) if p in present]
+    failing = {project_of.get(normalise_id(c.id)) for c in ordered if c.failed}
+    projects.sort(key=lambda p: p not in failing)
     if len(projects) <= 1 and not unlisted:
         return [list_line(c) for c in ordered]
     lines: list[Pieces] = []
     for project in projects:
         members = [c for c in ordered if project_of.get(normalise_id(c.id)) == project]
-        failing = sum(1 for c in members if c.failed)
+        failed = sum(1 for c in members if c.failed)
         lines.append(
             [
                 words(project_label(project) or "other", bold=True),
                 words(f" · {counted(len(members), 'connection', 'connections')}"),
-                words(f", {failing} with FAILED queues" if failing else ""),
+                words(f", {failed} with FAILED queues" if failed else ""),
             ]
         )
         lines += [list_line(c) for c in members]

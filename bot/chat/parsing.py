@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
+from bot.config import ALIAS_RULE
 from bot.dli import ids
 
 MAX_COMMAND_CHARS: Final = 4000
@@ -180,6 +181,15 @@ def _target(word: str) -> str | Help:
         return ids.normalise_id(word)
     if _NAME.fullmatch(word) and not _DIGITS.fullmatch(word):
         return word
+    # `prod/<name>`: a name in one project (the alias rule, bot/config.py, allows no `/`).
+    alias, slash, name = word.partition("/")
+    if (
+        slash
+        and ALIAS_RULE.fullmatch(alias.lower())
+        and _NAME.fullmatch(name)
+        and not _DIGITS.fullmatch(name)
+    ):
+        return f"{alias.lower()}/{name}"
     # A pasted console URL or `id=<uuid>`: one id inside it is unambiguous.
     found = find_connection_ids(word, limit=2)
     if len(found) == 1:

@@ -179,13 +179,15 @@ async def slack_stack(
     connections: Iterable[Mapping[str, Any]] | None = None,
     *,
     dli_options: Mapping[str, Any] | None = None,
+    start_replica: bool = True,
     **settings: Any,
 ) -> AsyncIterator[SlackStack]:
     """A started stack: FakeDli (demo data unless `connections`), FakeSlackApi, one HttpServer.
 
     `dli_options` go to FakeDli (sleep, clock, …); `settings` are extra Settings by env name
     (DLICONN_RESPONSE_TYPE="in_channel", REDIS_URL=…). Everything is stopped on exit, the
-    servers first so that their in-flight replies still reach the fakes.
+    servers first so that their in-flight replies still reach the fakes. With
+    `start_replica=False` the test starts it (`add_replica`) once it has arranged more.
     """
     async with AsyncExitStack() as exits:
         dli = await exits.enter_async_context(
@@ -209,5 +211,6 @@ async def slack_stack(
             dli_sleeps=RecordingSleep(),
             _exits=exits,
         )
-        await stack.add_replica()
+        if start_replica:
+            await stack.add_replica()
         yield stack

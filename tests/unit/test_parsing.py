@@ -396,3 +396,16 @@ def test_scanners_never_raise(text: str) -> None:
     assert all(is_connection_id(found) for found in find_connection_ids(text))
     assert set(find_names(text, KNOWN)) <= set(KNOWN)
     assert strip_mention(text) in text
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [("prod/orders", "prod/orders"), ("PROD/orders", "prod/orders"), ("sg-2/a_b", "sg-2/a_b")],
+)
+def test_a_name_may_name_its_project(text: str, target: str) -> None:
+    assert parse_command(text) == Show(target)
+
+
+@pytest.mark.parametrize("text", ["prod/", "/orders", "pr od/x", "prod/123", "a/b/c"])
+def test_a_malformed_qualified_name_is_bad_input(text: str) -> None:
+    assert isinstance(parse_command(text), Help)
