@@ -36,6 +36,7 @@ from bot.errors import (
     BadResponse,
     ConfigError,
     DliError,
+    ErrorIds,
     Forbidden,
     NotFound,
     Throttled,
@@ -86,7 +87,7 @@ def error_for_response(
     response carries no X-Request-Id header.
     """
     request_id = headers.get(REQUEST_ID_HEADER) or request_id
-    ids: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    ids: ErrorIds = {"status": status, "code": code, "request_id": request_id}
     # Codes first: DLI reports its server errors as 400 + DLI.0999, and the gateway's codes are
     # more precise than the status they travel with.
     if status == 429 or code in _THROTTLED_CODES:
@@ -197,14 +198,14 @@ def _ids(value: BaseModel) -> list[str]:
 def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetched[M]:
     body = _json_or_none(answer.body)
     request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
-    ids: dict[str, Any] = {"status": answer.status, "request_id": request_id}
+    ids: ErrorIds = {"status": answer.status, "request_id": request_id}
     if not isinstance(body, dict):
         what = "not a JSON object" if answer.body else "empty"
         raise BadResponse(f"DLI answered with a body that is {what}", **ids)
     if body.get("is_success") is False:
         message = _text_field(body, "message", "error_msg") or "no message given"
-        code = _text_field(body, "error_code") or None
-        raise BadResponse(_with_detail("DLI reported failure", message), code=code, **ids)
+        ids["code"] = _text_field(body, "error_code") or None
+        raise BadResponse(_with_detail("DLI reported failure", message), **ids)
     try:
         return Fetched(model.model_validate(body), request_id)
     except ValidationError as exc:
