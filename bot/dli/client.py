@@ -195,6 +195,13 @@ def _ids(value: BaseModel) -> list[str]:
     return [c.id for c in connections]
 
 
+def _failed_attempt(attempt: int, attempts: int, exc: DliError) -> str:
+    """A failed attempt as the retry loop logs it: which one, then the error's kind, code (else
+    status) and request id."""
+    where = f"attempt {attempt}/{attempts}"
+    return f"{where}: {exc.kind} {exc.code or exc.status} (request id {exc.request_id})"
+
+
 def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetched[M]:
     body = _json_or_none(answer.body)
     request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
@@ -529,30 +536,14 @@ class DliClient(Closing):
                 fetched = await self._exchange(path, query, wire_query, model)
             except DliError as exc:
                 self._observe(operation, started, exc)
+                failure = _failed_attempt(attempt, attempts, exc)
                 if not exc.retryable or attempt >= attempts:
-                    log.log(
-                        logging.DEBUG if isinstance(exc, NotFound) else logging.WARNING,
-                        "DLI %s failed on attempt %d/%d: %s %s (request id %s)",
-                        operation,
-                        attempt,
-                        attempts,
-                        exc.kind,
-                        exc.code or exc.status,
-                        exc.request_id,
-                    )
+                    level = logging.DEBUG if isinstance(exc, NotFound) else logging.WARNING
+                    log.log(level, "DLI %s failed on %s", operation, failure)
                     raise
                 retry_after = exc.retry_after if isinstance(exc, Throttled) else None
                 delay = self._retry.delay(attempt, retry_after, self._rng)
-                log.info(
-                    "DLI %s attempt %d/%d: %s %s (request id %s); retrying in %.2fs",
-                    operation,
-                    attempt,
-                    attempts,
-                    exc.kind,
-                    exc.code or exc.status,
-                    exc.request_id,
-                    delay,
-                )
+                log.info("DLI %s %s; retrying in %.2fs", operation, failure, delay)
                 await self._sleep(delay)
             else:
                 self._observe(operation, started, None)
