@@ -792,7 +792,6 @@ async def test_retries_and_failures_are_logged_with_request_id_but_no_secrets(
     assert "Authorization" not in caplog.text
 
 
-
 async def test_each_attempt_is_logged_with_its_number_kind_code_and_request_id(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -815,6 +814,7 @@ async def test_is_success_false_carries_dli_error_code_and_status(harness: Harne
     exc = await raised(harness, httpx.Response(200, json=body, headers={"X-Request-Id": "r-9"}))
     assert type(exc) is BadResponse
     assert (exc.status, exc.code, exc.request_id) == (200, "DLI.0001", "r-9")
+
 
 # --- construction --------------------------------------------------------------------------
 
