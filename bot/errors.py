@@ -17,6 +17,8 @@ support asks for. Messages never contain credentials.
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 
 class DliconnError(Exception):
     """Base of every error dliconn raises on purpose."""
@@ -28,6 +30,15 @@ class ConfigError(DliconnError):
 
 class StoreUnavailable(DliconnError):
     """The shared store (Redis) cannot be used right now; `__cause__` is redis-py's error."""
+
+
+class ErrorIds(TypedDict, total=False):
+    """What a DliError carries beside its message, as keywords: the answer's HTTP status, the
+    gateway's or DLI's error code, and the request id."""
+
+    status: int | None
+    code: str | None
+    request_id: str | None
 
 
 class DliError(DliconnError):
@@ -77,15 +88,9 @@ class Throttled(DliError):
     retryable = True
 
     def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
+        self, message: str, *, retry_after: float | None = None, **ids: Unpack[ErrorIds]
     ) -> None:
-        super().__init__(message, status=status, code=code, request_id=request_id)
+        super().__init__(message, **ids)
         self.retry_after = retry_after
 
 

@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 import redis.asyncio as aioredis
@@ -175,6 +176,7 @@ class RedisStore:
             await self._client.aclose()
 
 
+@dataclass(eq=False)
 class SafeStore:
     """Any store, but an outage is a miss or a skipped write: the bot keeps answering without it.
 
@@ -183,24 +185,16 @@ class SafeStore:
     hangs instead of refusing costs one timeout per period rather than one per call.
     """
 
-    def __init__(
-        self,
-        inner: KeyValueStore,
-        *,
-        name: str = "Redis",
-        retry_after: float = 1.0,
-        claim_when_down: bool = True,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.inner = inner
-        self._name = name
-        self._retry_after = retry_after
-        # set_if_absent's answer during an outage: True prefers doing work twice (dedupe) to
-        # never doing it; a caller guarding something that must not run twice passes False.
-        self._claim_when_down = claim_when_down
-        self._clock = clock
-        self._down = False
-        self._probe_at = 0.0
+    inner: KeyValueStore
+    _: KW_ONLY
+    name: str = "Redis"
+    retry_after: float = 1.0
+    # set_if_absent's answer during an outage: True prefers doing work twice (dedupe) to never
+    # doing it; a caller guarding something that must not run twice passes False.
+    claim_when_down: bool = True
+    clock: Callable[[], float] = time.monotonic
+    _down: bool = field(default=False, init=False)
+    _probe_at: float = field(default=0.0, init=False)
 
     @property
     def healthy(self) -> bool:
@@ -214,7 +208,7 @@ class SafeStore:
 
     async def set_if_absent(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         return await self._guard(
-            lambda: self.inner.set_if_absent(key, value, ttl=ttl), self._claim_when_down
+            lambda: self.inner.set_if_absent(key, value, ttl=ttl), self.claim_when_down
         )
 
     async def delete(self, key: str) -> None:
@@ -227,19 +221,19 @@ class SafeStore:
             await self.inner.aclose()
 
     async def _guard(self, call: Callable[[], Awaitable[T]], fallback: T) -> T:
-        if self._down and self._clock() < self._probe_at:
+        if self._down and self.clock() < self._probe_at:
             return fallback
         try:
             result = await call()
         except StoreUnavailable as exc:
-            self._probe_at = self._clock() + self._retry_after
+            self._probe_at = self.clock() + self.retry_after
             if not self._down:
                 self._down = True
-                log.warning("%s unavailable, continuing without it: %s", self._name, exc)
+                log.warning("%s unavailable, continuing without it: %s", self.name, exc)
             return fallback
         if self._down:
             self._down = False
-            log.info("%s is back", self._name)
+            log.info("%s is back", self.name)
         return result
 
 

@@ -15,11 +15,8 @@ from bot.blocks.actions import (
 )
 from bot.blocks.message import (
     BUTTON_URL_MAX,
-    MAX_BLOCKS,
     SECTION_TEXT_MAX,
-    TEXT_BUDGET,
     Message,
-    block_text_length,
     button_element,
     context_block,
     divider,
@@ -27,6 +24,7 @@ from bot.blocks.message import (
     fits_value,
     header_block,
     rich_block,
+    room_left,
 )
 from bot.blocks.status import (
     ICONS,
@@ -330,7 +328,6 @@ def connection_card(
     body: list[dict[str, Any]] = []
     if bindings:
         body.append(divider())
-        room = MAX_BLOCKS - len(head) - len(tail) - len(body)
-        budget = TEXT_BUDGET - block_text_length(head + tail)
+        room, budget = room_left(head + body, tail)
         body += _binding_blocks(bindings, room=room, budget=budget)
     return Message(text=_card_fallback(connection), blocks=head + body + tail)

@@ -8,14 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bot.blocks.lists import list_line, list_rank
-from bot.blocks.message import (
-    TEXT_BUDGET,
-    block_text_length,
-    context_block,
-    header_block,
-    rich_block,
-    section_block,
-)
+from bot.blocks.message import context_block, header_block, rich_block, room_left, section_block
 from bot.blocks.status import counted, project_label
 from bot.blocks.text import Pieces, channel, code, emoji, humanize_age, joined, pieces_length, words
 from bot.dli.ids import normalise_id
@@ -54,8 +47,8 @@ def home_view(
     tail = [context_block([note])] if note else []
     if demo:
         tail.append(context_block([":test_tube: *Demo data* — not a real DLI project"]))
-    room = HOME_MAX_BLOCKS - len(blocks) - len(tail) - 1  # 1: the closing "and N more"
-    budget = TEXT_BUDGET - block_text_length(blocks + tail)
+    # One block less: the closing "and N more".
+    room, budget = room_left(blocks, tail, max_blocks=HOME_MAX_BLOCKS - 1)
     for shown, (connection, channels) in enumerate(ordered):
         project = (project_of or {}).get(normalise_id(connection.id)) if several else None
         entry = _home_entry(connection, channels, now, project)

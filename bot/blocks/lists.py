@@ -9,11 +9,9 @@ from typing import Any, Final
 from bot.blocks.actions import ACTION_SHOW
 from bot.blocks.message import (
     CONTEXT_MAX,
-    MAX_BLOCKS,
     SECTION_TEXT_MAX,
     TEXT_BUDGET,
     Message,
-    block_text_length,
     button_element,
     context_block,
     fallback_text,
@@ -21,6 +19,7 @@ from bot.blocks.message import (
     header_block,
     plain_section,
     rich_block,
+    room_left,
     section_block,
 )
 from bot.blocks.status import (
@@ -222,12 +221,8 @@ def _listing(
 ) -> Message:
     """Header blocks, then one line per item paged within Slack's limits, then a context line."""
     tail = [context_block(context[:CONTEXT_MAX])] if context else []
-    body = _paged_lines(
-        lines,
-        room=MAX_BLOCKS - len(head) - len(tail),
-        budget=TEXT_BUDGET - block_text_length(head + tail),
-        more_hint=more_hint,
-    )
+    room, budget = room_left(head, tail)
+    body = _paged_lines(lines, room=room, budget=budget, more_hint=more_hint)
     if failing:
         names = ", ".join(
             shortened(c.name, 40, marker="…") or shortened(c.id, 40, marker="…")

@@ -48,6 +48,17 @@ def block_text_length(blocks: Iterable[dict[str, Any]]) -> int:
     return sum(walk(block) for block in blocks)
 
 
+def room_left(
+    head: Sequence[dict[str, Any]],
+    tail: Sequence[dict[str, Any]],
+    *,
+    max_blocks: int = MAX_BLOCKS,
+) -> tuple[int, int]:
+    """The blocks and characters of text a body may still use between `head` and `tail`
+    within `max_blocks` blocks and the text budget."""
+    return max_blocks - len(head) - len(tail), TEXT_BUDGET - block_text_length([*head, *tail])
+
+
 # --------------------------------------------------------------------------- small blocks
 
 

@@ -15,7 +15,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.dli import signing
-from bot.errors import AuthFailed, BadResponse, DliError, Throttled, Unavailable
+from bot.errors import AuthFailed, BadResponse, DliError, ErrorIds, Throttled, Unavailable
 from bot.store import KeyValueStore, MemoryStore, make_safe
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ def _raise_for_iam_error(response: httpx.Response) -> None:
     if status in (httpx.codes.OK, httpx.codes.CREATED):
         return
     code = _error_code(response)
-    context: dict[str, Any] = {
+    context: ErrorIds = {
         "status": status,
         "code": code,
         "request_id": response.headers.get("X-Request-Id"),

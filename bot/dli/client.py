@@ -36,6 +36,7 @@ from bot.errors import (
     BadResponse,
     ConfigError,
     DliError,
+    ErrorIds,
     Forbidden,
     NotFound,
     Throttled,
@@ -86,7 +87,7 @@ def error_for_response(
     response carries no X-Request-Id header.
     """
     request_id = headers.get(REQUEST_ID_HEADER) or request_id
-    ids: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    ids: ErrorIds = {"status": status, "code": code, "request_id": request_id}
     # Codes first: DLI reports its server errors as 400 + DLI.0999, and the gateway's codes are
     # more precise than the status they travel with.
     if status == 429 or code in _THROTTLED_CODES:
@@ -194,17 +195,24 @@ def _ids(value: BaseModel) -> list[str]:
     return [c.id for c in connections]
 
 
+def _failed_attempt(attempt: int, attempts: int, exc: DliError) -> str:
+    """A failed attempt as the retry loop logs it: which one, then the error's kind, code (else
+    status) and request id."""
+    where = f"attempt {attempt}/{attempts}"
+    return f"{where}: {exc.kind} {exc.code or exc.status} (request id {exc.request_id})"
+
+
 def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetched[M]:
     body = _json_or_none(answer.body)
     request_id = answer.headers.get(REQUEST_ID_HEADER) or _body_request_id(body)
-    ids: dict[str, Any] = {"status": answer.status, "request_id": request_id}
+    ids: ErrorIds = {"status": answer.status, "request_id": request_id}
     if not isinstance(body, dict):
         what = "not a JSON object" if answer.body else "empty"
         raise BadResponse(f"DLI answered with a body that is {what}", **ids)
     if body.get("is_success") is False:
         message = _text_field(body, "message", "error_msg") or "no message given"
-        code = _text_field(body, "error_code") or None
-        raise BadResponse(_with_detail("DLI reported failure", message), code=code, **ids)
+        ids["code"] = _text_field(body, "error_code") or None
+        raise BadResponse(_with_detail("DLI reported failure", message), **ids)
     try:
         return Fetched(model.model_validate(body), request_id)
     except ValidationError as exc:
@@ -528,30 +536,14 @@ class DliClient(Closing):
                 fetched = await self._exchange(path, query, wire_query, model)
             except DliError as exc:
                 self._observe(operation, started, exc)
+                failure = _failed_attempt(attempt, attempts, exc)
                 if not exc.retryable or attempt >= attempts:
-                    log.log(
-                        logging.DEBUG if isinstance(exc, NotFound) else logging.WARNING,
-                        "DLI %s failed on attempt %d/%d: %s %s (request id %s)",
-                        operation,
-                        attempt,
-                        attempts,
-                        exc.kind,
-                        exc.code or exc.status,
-                        exc.request_id,
-                    )
+                    level = logging.DEBUG if isinstance(exc, NotFound) else logging.WARNING
+                    log.log(level, "DLI %s failed on %s", operation, failure)
                     raise
                 retry_after = exc.retry_after if isinstance(exc, Throttled) else None
                 delay = self._retry.delay(attempt, retry_after, self._rng)
-                log.info(
-                    "DLI %s attempt %d/%d: %s %s (request id %s); retrying in %.2fs",
-                    operation,
-                    attempt,
-                    attempts,
-                    exc.kind,
-                    exc.code or exc.status,
-                    exc.request_id,
-                    delay,
-                )
+                log.info("DLI %s %s; retrying in %.2fs", operation, failure, delay)
                 await self._sleep(delay)
             else:
                 self._observe(operation, started, None)

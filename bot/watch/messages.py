@@ -70,6 +70,23 @@ def _binding(kind: str, name: str) -> Pieces:
     return [words("pool " if kind == "pool" else "queue "), *code(name, 60)]
 
 
+def _binding_line(icon: str, kind: str, name: str, *after: Element) -> Pieces:
+    """The line every post about one queue or pool has: its emoji, the binding, then `after`."""
+    return [emoji(icon), words(" "), *_binding(kind, name), *after]
+
+
+def _status(status: str, *, bold: bool = True) -> Pieces:
+    return value(status or "(no status)", 40, bold=bold)
+
+
+def _with_err(line: Pieces, err_msg: str, err_cap: int) -> dict[str, Any]:
+    """A rich_text block of `line`, with DLI's `err_msg` preformatted below it when it says
+    anything."""
+    if err_msg.strip():
+        return rich_block(line, preformatted(err_msg, err_cap))
+    return rich_block(line)
+
+
 def _connection(name: str, connection_id: str) -> Pieces:
     return [*code(name or connection_id, 80), words(" ("), *code(connection_id, 64), words(")")]
 
@@ -82,16 +99,10 @@ def _acknowledged(who: str) -> str | Element:
 
 
 def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
-    line = [
-        emoji("red_circle"),
-        words(" "),
-        *_binding(queue.kind, queue.name),
-        words(" FAILED since "),
-        _at(queue.since),
-    ]
-    if queue.err_msg.strip():
-        return rich_block(line, preformatted(queue.err_msg, err_cap))
-    return rich_block(line)
+    line = _binding_line(
+        "red_circle", queue.kind, queue.name, words(" FAILED since "), _at(queue.since)
+    )
+    return _with_err(line, queue.err_msg, err_cap)
 
 
 def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> Message:
@@ -174,42 +185,34 @@ def recovered_reply(event: Recovered) -> Message:
     elif event.status == "ACTIVE":
         change = [words(" is ACTIVE again")]
     else:
-        change = [words(" left FAILED and is now "), *value(event.status or "(no status)", 40)]
-    line = [
-        emoji("white_check_mark"),
-        words(" "),
-        *_binding(event.kind, event.binding),
+        change = [words(" left FAILED and is now "), *_status(event.status, bold=False)]
+    line = _binding_line(
+        "white_check_mark",
+        event.kind,
+        event.binding,
         *change,
         words(f" after {_duration(event.down_for)}"),
-    ]
+    )
     return Message(text=fallback_text(f"{event.binding} recovered"), blocks=[rich_block(line)])
 
 
 def flipped_reply(event: Flipped) -> Message:
-    line = [
-        emoji("repeat"),
-        words(" "),
-        *_binding(event.kind, event.binding),
-        words(" is now "),
-        *value(event.status or "(no status)", 40, bold=True),
-    ]
-    block = (
-        rich_block(line, preformatted(event.err_msg, 1500))
-        if event.err_msg.strip()
-        else rich_block(line)
+    line = _binding_line(
+        "repeat", event.kind, event.binding, words(" is now "), *_status(event.status)
     )
+    block = _with_err(line, event.err_msg, 1500)
     return Message(text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[block])
 
 
 def stabilised_reply(event: Stabilised) -> Message:
-    line = [
-        emoji("large_green_circle"),
-        words(" "),
-        *_binding(event.kind, event.binding),
+    line = _binding_line(
+        "large_green_circle",
+        event.kind,
+        event.binding,
         words(" has been "),
-        *value(event.status or "(no status)", 40, bold=True),
+        *_status(event.status),
         words(f" for {_duration(event.stable_for)}: no longer flapping"),
-    ]
+    )
     return Message(
         text=fallback_text(f"{event.binding} stopped flapping"), blocks=[rich_block(line)]
     )
@@ -228,15 +231,15 @@ def gone_notice(event: Gone) -> Message:
 
 
 def stuck_notice(event: Stuck) -> Message:
-    line = [
-        emoji("hourglass"),
-        words(" "),
-        *_binding(event.kind, event.binding),
+    line = _binding_line(
+        "hourglass",
+        event.kind,
+        event.binding,
         words(" of connection "),
         *_connection(event.connection_name, event.connection_id),
         words(" has been CREATING since "),
         _at(event.since),
-    ]
+    )
     fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
     return Message(text=fallback_text(fallback), blocks=[rich_block(line)])
 

@@ -13,14 +13,22 @@ instead; its later flips are reported in that incident's thread until it has bee
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.dli.models import CREATING, DELETED, FAILED, is_unknown
+from bot.dli.models import (
+    CREATING,
+    DELETED,
+    FAILED,
+    Connection,
+    ListedConnection,
+    ListedQueue,
+    QueueInfo,
+    is_unknown,
+)
 
 #: A watched connection that is missing from the project's list.
 GONE: Final = "GONE"
@@ -32,45 +40,10 @@ IncidentKind = Literal["failed", "flapping"]
 Resolution = Literal["", "recovered", "stable", "deleted", "disappeared"]
 
 
-class ListedBinding(Protocol):
-    """What detection reads of a queue or pool: `QueueInfo`, or the watcher's `ListedQueue`."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def err_msg(self) -> str: ...
-
-    @property
-    def update_time(self) -> datetime | None: ...
-
-    @property
-    def unreadable(self) -> frozenset[str] | None: ...
-
-
-class Listed(Protocol):
-    """What detection reads of a connection: `Connection`, or the watcher's `ListedConnection`."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def is_deleted(self) -> bool: ...
-
-    @property
-    def available_queue_info(self) -> Sequence[ListedBinding]: ...
-
-    @property
-    def elastic_resource_pools(self) -> Sequence[ListedBinding]: ...
+#: What detection reads of a queue or pool, and of a connection: the full models of a `show`, or
+#: the slimmer ones of the watcher's list poll.
+ListedBinding: TypeAlias = QueueInfo | ListedQueue
+Listed: TypeAlias = Connection | ListedConnection
 
 
 class _Frozen(BaseModel):
@@ -161,64 +134,62 @@ class Meta(_Frozen):
 
 
 @dataclass(frozen=True)
-class Failed:
-    """Queues of a connection entered FAILED (or were FAILED on first sight): one alert."""
+class IncidentEvent:
+    """An incident was opened or resolved: its alert is posted or updated."""
 
     event_id: str
     incident: Incident
+
+
+@dataclass(frozen=True)
+class Failed(IncidentEvent):
+    """Queues of a connection entered FAILED (or were FAILED on first sight): one alert."""
+
     first_sight: bool
 
 
 @dataclass(frozen=True)
-class Flapping:
-    event_id: str
-    incident: Incident
+class Flapping(IncidentEvent):
+    """A binding flips status too often: one "flapping" alert."""
 
 
 @dataclass(frozen=True)
-class Recovered:
-    """A binding left FAILED (a reply in the incident's thread)."""
+class Resolved(IncidentEvent):
+    """An incident has no FAILED binding left: its alert is updated to show it."""
+
+
+@dataclass(frozen=True)
+class BindingChange:
+    """One binding of an open incident changed: a reply in that incident's thread."""
 
     event_id: str
     incident_id: str
     connection_id: str
-    connection_name: str
     binding: str
     kind: BindingKind
     status: str
+
+
+@dataclass(frozen=True)
+class Recovered(BindingChange):
+    """A binding left FAILED."""
+
+    connection_name: str
     down_for: float
 
 
 @dataclass(frozen=True)
-class Flipped:
-    """A flapping binding changed status again (a reply in the flapping alert's thread)."""
+class Flipped(BindingChange):
+    """A flapping binding changed status again."""
 
-    event_id: str
-    incident_id: str
-    connection_id: str
-    binding: str
-    kind: BindingKind
-    status: str
     err_msg: str
 
 
 @dataclass(frozen=True)
-class Stabilised:
-    event_id: str
-    incident_id: str
-    connection_id: str
-    binding: str
-    kind: BindingKind
-    status: str
+class Stabilised(BindingChange):
+    """A flapping binding has kept one status for `Policy.flap_quiet`."""
+
     stable_for: float
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """An incident has no FAILED binding left: its alert is updated to show it."""
-
-    event_id: str
-    incident: Incident
 
 
 @dataclass(frozen=True)
@@ -268,7 +239,7 @@ class Detection:
         """Incidents created or changed by these events (to store for rendering)."""
         found: dict[str, Incident] = {}
         for event in self.events:
-            if isinstance(event, Failed | Flapping | Resolved):
+            if isinstance(event, IncidentEvent):
                 found[event.incident.id] = event.incident
         return found
 
@@ -376,10 +347,10 @@ class _Tracker:
                 self.next_id(),
                 old.incident,
                 self.connection_id,
-                self.name,
                 old.name,
                 old.kind,
                 status,
+                connection_name=self.name,
                 down_for=max(0.0, self.now - old.since),
             )
         )

@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 from bot.blocks.card import connection_card
 from bot.blocks.lists import choose_connection, connection_list
-from bot.blocks.message import Message
+from bot.blocks.message import (
+    MAX_BLOCKS,
+    TEXT_BUDGET,
+    Message,
+    context_block,
+    divider,
+    rich_block,
+    room_left,
+    section_block,
+)
 from bot.blocks.replies import error_message, help_message
 from bot.blocks.text import (
     MORE_MARKER,
@@ -532,3 +541,12 @@ def test_every_builder_stays_within_limits(
     assert_within_slack_limits(connection_list([conn, *others], filter_label=query, now=NOW))
     assert_within_slack_limits(choose_connection([conn, *others], query))
     assert_within_slack_limits(error_message("not_found", subject=query, correlation_id=query))
+
+
+def test_room_left_is_what_head_and_tail_leave_of_the_blocks_and_the_text_budget() -> None:
+    head = [section_block("*12345*"), divider(), rich_block(value("abc"))]
+    tail = [context_block(["ctx"])]
+    # 7 + 3 + 3 characters of text: the divider has none, the value's text is counted once.
+    assert room_left(head, tail) == (MAX_BLOCKS - 4, TEXT_BUDGET - 13)
+    assert room_left(head, tail, max_blocks=100) == (96, TEXT_BUDGET - 13)
+    assert room_left([], []) == (MAX_BLOCKS, TEXT_BUDGET)

@@ -792,6 +792,30 @@ async def test_retries_and_failures_are_logged_with_request_id_but_no_secrets(
     assert "Authorization" not in caplog.text
 
 
+async def test_each_attempt_is_logged_with_its_number_kind_code_and_request_id(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = error(429, "APIGW.0308", "slow down")
+    first.headers.update({"X-Request-Id": "req-1", "Retry-After": "2"})
+    last = error(503)
+    last.headers["X-Request-Id"] = "req-2"
+    caplog.set_level(logging.DEBUG, logger="bot.dli.client")
+    async with harness.client(Upstream(first, last), retry=RetryPolicy(attempts=2)) as client:
+        with pytest.raises(Unavailable):
+            await client.get_connection(CONN_ID)
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.dli.client"] == [
+        "DLI show attempt 1/2: throttled APIGW.0308 (request id req-1); retrying in 2.00s",
+        "DLI show failed on attempt 2/2: unavailable 503 (request id req-2)",
+    ]
+
+
+async def test_is_success_false_carries_dli_error_code_and_status(harness: Harness) -> None:
+    body = {"is_success": False, "message": "queue busy", "error_code": "DLI.0001"}
+    exc = await raised(harness, httpx.Response(200, json=body, headers={"X-Request-Id": "r-9"}))
+    assert type(exc) is BadResponse
+    assert (exc.status, exc.code, exc.request_id) == (200, "DLI.0001", "r-9")
+
+
 # --- construction --------------------------------------------------------------------------
 
 

@@ -203,7 +203,7 @@ def test_every_watch_message_shows_every_value_exactly(
     assert_shows(alerts[0].blocks, err if err.strip() else "")
     assert_shows(alerts[0].blocks, who)
     replies = [
-        (recovered_reply(Recovered("e", "i", "cid", name, queue, "queue", status, 60.0)), status),
+        (recovered_reply(Recovered("e", "i", "cid", queue, "queue", status, name, 60.0)), status),
         (flipped_reply(Flipped("e", "i", "cid", queue, "pool", status, err)), err.strip() and err),
         (flipped_reply(Flipped("e", "i", "cid", queue, "pool", status, err)), status),
         (stabilised_reply(Stabilised("e", "i", "cid", queue, "queue", status, 60.0)), status),
