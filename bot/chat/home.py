@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
-from datetime import datetime
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from bot.blocks.home import home_view
-from bot.chat.lookups import Scope, everything, lookup_many
+from bot.chat.context import ChatContext
+from bot.chat.lookups import lookup_many
 from bot.dli.ids import normalise_id
 from bot.errors import DliError, StoreUnavailable
 from bot.lookup.cache import Lookup
-from bot.lookup.projects import Directory
-from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class HomeTab:
-    def __init__(
-        self,
-        directory: Directory,
-        subscriptions: SubscriptionStore,
-        *,
-        clock: Callable[[], datetime],
-        demo: bool,
-        scope: Scope = everything,
-    ) -> None:
-        self._directory = directory
-        self._subscriptions = subscriptions
-        self._clock = clock
-        self._demo = demo
-        self._scope = scope
+    context: ChatContext
 
     async def view(self, user_channels: Collection[str] | None) -> dict[str, Any]:
         """The Home tab: connections watched in the user's channels.
@@ -43,18 +30,18 @@ class HomeTab:
         if user_channels is None:
             return home_view(
                 [],
-                now=self._clock(),
+                now=self.context.clock(),
                 note=":warning: Slack would not say which channels you are in, so nothing is "
                 "shown. Try again in a minute; if it persists, the app may lack the "
                 "`channels:read` / `groups:read` scopes.",
             )
         try:
-            watched = await self._subscriptions.all_watched()
+            watched = await self.context.subscriptions.all_watched()
         except StoreUnavailable:
-            return home_view([], now=self._clock(), note=":warning: Storage is unreachable.")
+            return home_view([], now=self.context.clock(), note=":warning: Storage is unreachable.")
         mine = frozenset(user_channels)
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
-        found = await lookup_many(self._directory, list(watched))
+        found = await lookup_many(self.context.directory, list(watched))
         entries, project_of = [], {}
         for cid, result in found.items():
             if not isinstance(result, Lookup):
@@ -76,11 +63,11 @@ class HomeTab:
         return home_view(
             entries,
             project_of=project_of,
-            now=self._clock(),
+            now=self.context.clock(),
             note="\n".join(notes) or None,
-            demo=self._demo,
+            demo=self.context.demo,
         )
 
     def _sees(self, channel: str, alias: str | None) -> bool:
-        visible = self._scope(channel)
+        visible = self.context.scope(channel)
         return visible is None or alias is None or alias in visible

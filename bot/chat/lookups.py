@@ -11,6 +11,7 @@ from datetime import datetime
 from bot.blocks.card import WatchState, connection_card
 from bot.blocks.lists import choose_connection, connection_list
 from bot.blocks.message import Message
+from bot.chat.context import ChatContext
 from bot.chat.parsing import ListFilter, find_connection_ids, find_names, strip_mention
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
@@ -19,41 +20,20 @@ from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable
 from bot.lookup.cache import Lookup, ProjectRef
 from bot.lookup.finder import Ambiguous, Snapshot
 from bot.lookup.projects import Directory, NotFoundAnywhere, ProjectFailure
-from bot.watch.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
 
 MAX_FULL_CARDS = 5
 ConsoleUrl = Callable[[Lookup], str | None]
-#: The projects a channel may see (None: every project); None for the channel means no channel
-#: (the console's and the CLI's own lookups).
-Scope = Callable[[str | None], Sequence[str] | None]
 
 
-def everything(_: str | None) -> Sequence[str] | None:
-    return None
-
-
+@dataclass(frozen=True)
 class Lookups:
     """Cards and lists, the same wherever they are asked for (command, mention, button, console),
     drawn from the projects the asking channel may see and no others."""
 
-    def __init__(
-        self,
-        directory: Directory,
-        subscriptions: SubscriptionStore,
-        *,
-        console_url: ConsoleUrl,
-        clock: Callable[[], datetime],
-        demo: bool,
-        scope: Scope = everything,
-    ) -> None:
-        self._directory = directory
-        self._subscriptions = subscriptions
-        self._console_url = console_url
-        self._clock = clock
-        self._demo = demo
-        self._scope = scope
+    context: ChatContext
+    console_url: ConsoleUrl
 
     async def card(
         self, target: str, *, ephemeral: bool, channel: str | None = None, force: bool = False
@@ -99,7 +79,9 @@ class Lookups:
     async def _card(
         self, target: str, ephemeral: bool, channel: str | None, force: bool
     ) -> Message:
-        found = await self._directory.find(target, visible=self._scope(channel), force=force)
+        found = await self.context.directory.find(
+            target, visible=self.context.scope(channel), force=force
+        )
         if isinstance(found, Ambiguous):
             return choose_connection(found.matches, found.query, project_of=found.project_of)
         return await self._render_card(found, ephemeral=ephemeral, channel=channel)
@@ -107,18 +89,20 @@ class Lookups:
     async def _render_card(self, found: Lookup, *, ephemeral: bool, channel: str | None) -> Message:
         return connection_card(
             found,
-            now=self._clock(),
-            console_url=self._console_url(found),
+            now=self.context.clock(),
+            console_url=self.console_url(found),
             watch_state=await self._watch_state(channel, found.connection.id),
             ephemeral=ephemeral,
-            demo=self._demo,
+            demo=self.context.demo,
         )
 
     async def _watch_state(self, channel: str | None, connection_id: str) -> WatchState:
         if channel is None:
             return "not_watching"
         try:
-            watching = await self._subscriptions.watches(channel, normalise_id(connection_id))
+            watching = await self.context.subscriptions.watches(
+                channel, normalise_id(connection_id)
+            )
         except StoreUnavailable:
             return "not_watching"
         return "watching" if watching else "not_watching"
@@ -129,11 +113,11 @@ class Lookups:
         return connection_list(
             chosen,
             filter_label=which,
-            now=self._clock(),
+            now=self.context.clock(),
             source="live",
             fetched_at=listed.fetched_at,
             request_id=listed.request_id,
-            demo=self._demo,
+            demo=self.context.demo,
             project_of=listed.project_of,
             unlisted=listed.unlisted,
         )
@@ -149,10 +133,10 @@ class Lookups:
         return connection_list(
             chosen,
             filter_label="also mentioned",
-            now=self._clock(),
+            now=self.context.clock(),
             fetched_at=listed.fetched_at,
             request_id=listed.request_id,
-            demo=self._demo,
+            demo=self.context.demo,
             project_of=listed.project_of,
             unlisted=listed.unlisted,
         )
@@ -167,7 +151,7 @@ class Lookups:
 
     async def _listed(self, channel: str | None) -> Listed:
         """Every visible project's connections; an error only when no project could be listed."""
-        listed = await self._directory.snapshots(visible=self._scope(channel))
+        listed = await self.context.directory.snapshots(visible=self.context.scope(channel))
         snaps = [s for s in listed if isinstance(s, Snapshot)]
         failures = [f for f in listed if isinstance(f, ProjectFailure)]
         if failures and not snaps:
@@ -183,7 +167,7 @@ class Lookups:
                 for c in snap.connections
             },
             unlisted=[(f.project, _why(f.error)) for f in failures],
-            fetched_at=min((s.fetched_at for s in snaps), default=self._clock()),
+            fetched_at=min((s.fetched_at for s in snaps), default=self.context.clock()),
             request_id=single.request_id if single else None,
         )
 

@@ -4,46 +4,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
 from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
-from bot.chat.lookups import Scope, everything, lookup_many
+from bot.chat.context import ChatContext
+from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
 from bot.errors import DliError, NotFound
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
-from bot.lookup.projects import Directory
 from bot.watch.state import WatchStore
-from bot.watch.subscriptions import Subscription, SubscriptionStore
+from bot.watch.subscriptions import Subscription
 
 
+@dataclass(frozen=True)
 class Watching:
     """What a channel watches, and what people do with the alerts it gets."""
 
-    def __init__(
-        self,
-        directory: Directory,
-        subscriptions: SubscriptionStore,
-        states: Mapping[str, WatchStore],
-        *,
-        watch_all: Callable[[str], Sequence[str]],
-        clock: Callable[[], datetime],
-        demo: bool,
-        scope: Scope = everything,
-    ) -> None:
-        """`states`: each project's watcher state by alias; `watch_all(channel)`: the projects
-        whose every connection the channel gets alerts for."""
-        self._directory = directory
-        self._subscriptions = subscriptions
-        self._states = states
-        self._watch_all = watch_all
-        self._clock = clock
-        self._demo = demo
-        self._scope = scope
+    context: ChatContext
+    #: Each project's watcher state, by alias.
+    states: Mapping[str, WatchStore]
+    #: The projects whose every connection a channel gets alerts for.
+    watch_all: Callable[[str], Sequence[str]]
 
     async def watch(self, target: str, *, channel: str, user: str) -> Reply:
         return await guarded(target, lambda: self._watch(target, channel, user))
@@ -100,19 +86,19 @@ class Watching:
         """The watcher state of the project the connection is in, among those the channel sees.
 
         A connection no visible project has is NotFound, as any lookup of it would be."""
-        if len(self._states) == 1:
-            return next(iter(self._states.values()))
-        visible = self._scope(channel)
-        alias = await self._directory.where(connection_id)
+        if len(self.states) == 1:
+            return next(iter(self.states.values()))
+        visible = self.context.scope(channel)
+        alias = await self.context.directory.where(connection_id)
         if alias is None or (visible is not None and alias not in visible):
-            found = await self._directory.lookup(connection_id, visible=visible)
+            found = await self.context.directory.lookup(connection_id, visible=visible)
             alias = found.project.alias if found.project else None
-        if alias is None or alias not in self._states:
+        if alias is None or alias not in self.states:
             raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
-        return self._states[alias]
+        return self.states[alias]
 
     async def _watch(self, target: str, channel: str, user: str) -> Message:
-        found = await self._directory.find(target, visible=self._scope(channel))
+        found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
             return choose_connection(found.matches, found.query, project_of=found.project_of)
         connection = found.connection
@@ -127,7 +113,7 @@ class Watching:
                 ],
                 fallback="That connection is deleted",
             )
-        new = await self._subscriptions.subscribe(
+        new = await self.context.subscriptions.subscribe(
             channel, normalise_id(connection.id), connection.name, user
         )
         if not new:
@@ -162,7 +148,7 @@ class Watching:
 
     async def _unwatch(self, target: str, channel: str) -> Message:
         # No DLI call: unwatching must work while DLI is down and for deleted connections.
-        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         wanted = target.strip().lower()
         matches = [
             s
@@ -181,7 +167,7 @@ class Watching:
                 context=["`/dliconn watches` lists what is."],
             )
         for subscription in matches:
-            await self._subscriptions.unsubscribe(channel, subscription.connection_id)
+            await self.context.subscriptions.unsubscribe(channel, subscription.connection_id)
         names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], ", ")
         return notice(
             [emoji("no_bell"), words(" Stopped watching "), *names, words(" here.")],
@@ -190,9 +176,11 @@ class Watching:
 
     async def _watches(self, channel: str) -> Message:
         # The subscriptions are ours: they are listed even while DLI cannot say how they are.
-        subscriptions = await self._subscriptions.channel_subscriptions(channel)
+        subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         found = await lookup_many(
-            self._directory, [s.connection_id for s in subscriptions], visible=self._scope(channel)
+            self.context.directory,
+            [s.connection_id for s in subscriptions],
+            visible=self.context.scope(channel),
         )
         watched = [c.connection for c in found.values() if isinstance(c, Lookup)]
         missing, unknown = [], []
@@ -207,18 +195,18 @@ class Watching:
             watched,
             missing,
             unknown=unknown,
-            now=self._clock(),
+            now=self.context.clock(),
             notes=notes,
-            demo=self._demo,
+            demo=self.context.demo,
         )
 
     async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
         notes = []
-        every = self._watch_all(channel)
+        every = self.watch_all(channel)
         if every:
-            of = "" if len(self._directory.projects) == 1 else " of " + ", ".join(every)
+            of = "" if len(self.context.directory.projects) == 1 else " of " + ", ".join(every)
             notes.append(f":satellite: This channel receives alerts for *every* connection{of}.")
-        if await self._subscriptions.is_paused(channel):
+        if await self.context.subscriptions.is_paused(channel):
             notes.append(
                 ":pause_button: Alerts here are paused: the bot could not post (was it removed "
                 "from the channel?). Watching again resumes them."

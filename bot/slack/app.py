@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.chatops import ChatOps
+from bot.chat.context import ChatContext
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.replies import correlation_id
@@ -89,7 +90,6 @@ async def _report_unexpected(error: Exception, body: dict[str, Any]) -> None:
 def build_chat(services: Services, *, clock: Callable[[], datetime] | None = None) -> ChatOps:
     """The features, each given only the parts it uses."""
     now = clock or (lambda: datetime.now(UTC))
-    subscriptions, demo, directory = services.subscriptions, services.demo, services.directory
     deployment = services.deployment
 
     def scope(channel: str | None) -> Sequence[str] | None:
@@ -100,25 +100,15 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
             p.alias for p in services.projects if channel in p.watch.subscriptions.static_channels
         ]
 
+    context = ChatContext(
+        services.directory, services.subscriptions, clock=now, demo=services.demo, scope=scope
+    )
     return ChatOps(
-        lookups=Lookups(
-            directory,
-            subscriptions,
-            console_url=lambda found: _console_link(services, found),
-            clock=now,
-            demo=demo,
-            scope=scope,
-        ),
+        lookups=Lookups(context, console_url=lambda found: _console_link(services, found)),
         watching=Watching(
-            directory,
-            subscriptions,
-            {p.alias: p.watch.state for p in services.projects},
-            watch_all=watch_all,
-            clock=now,
-            demo=demo,
-            scope=scope,
+            context, {p.alias: p.watch.state for p in services.projects}, watch_all=watch_all
         ),
-        home=HomeTab(directory, subscriptions, clock=now, demo=demo, scope=scope),
+        home=HomeTab(context),
     )
 
 
