@@ -170,4 +170,5 @@ def project_label(project: ProjectRef | None) -> str:
     """How a project is named to people: its alias and region ("prod · cn-north-4")."""
     if project is None:
         return ""
-    return f"{project.alias} · {project.region}" if project.region else project.alias
+    label = f"{project.alias} · {project.region}" if project.region else project.alias
+    return shortened(label, 100, marker="…")

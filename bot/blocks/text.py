@@ -77,6 +77,9 @@ EMOJI: Final[dict[str, str]] = {
     "no_bell": "🔕",
     "information_source": "ℹ️",
     "pause_button": "⏸️",
+    "label": "🏷️",
+    "no_entry_sign": "🚫",
+    "compass": "🧭",
 }
 
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")

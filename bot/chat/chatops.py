@@ -18,12 +18,14 @@ from bot.chat.parsing import (
     Command,
     Help,
     ListConnections,
+    Route,
     Show,
     Unwatch,
     Watch,
     Watches,
 )
 from bot.chat.replies import Reply
+from bot.chat.routing import Routing
 from bot.chat.watching import Watching
 
 
@@ -32,6 +34,7 @@ class ChatOps:
     lookups: Lookups
     watching: Watching
     home: HomeTab
+    routing: Routing
 
     async def command(self, command: Command, *, ephemeral: bool, channel: str, user: str) -> Reply:
         """The whole answer to one `/dliconn …`."""
@@ -46,6 +49,8 @@ class ChatOps:
                 return await self.watching.unwatch(target, channel=channel)
             case Watches():
                 return await self.watching.watches(channel=channel)
+            case Route(target=target):
+                return await self.routing.route(target, channel=channel)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive

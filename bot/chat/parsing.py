@@ -46,6 +46,11 @@ class Unwatch(_Targeted):
 
 
 @dataclass(frozen=True)
+class Route(_Targeted):
+    """Say which channels would be alerted about a connection, and why (a dry run)."""
+
+
+@dataclass(frozen=True)
 class ListConnections:
     """List the project's connections, all or only those in one state."""
 
@@ -63,12 +68,13 @@ class Help:
     reason: str | None = None
 
 
-Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Help
+Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | Help
 
-_TARGETED: Final[dict[str, type[Show | Watch | Unwatch]]] = {
+_TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
     "show": Show,
     "watch": Watch,
     "unwatch": Unwatch,
+    "route": Route,
 }
 _LIST_FILTER_BY_WORD: Final[dict[str, ListFilter]] = {f: f for f in LIST_FILTERS}
 
@@ -100,6 +106,7 @@ HELP_TEXT: Final = f"""\
 • `/dliconn watch <id-or-name>`: alert this channel when its queues or pools fail
 • `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
+• `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
 

@@ -15,14 +15,17 @@ from bot.chat.context import ChatContext
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.replies import correlation_id
+from bot.chat.routing import ProjectAlerts, Routing
 from bot.chat.watching import Watching
 from bot.config import Settings
 from bot.dli.endpoints import console_url
+from bot.dli.ids import normalise_id
 from bot.lookup.cache import Lookup
-from bot.services import Services
+from bot.services import ProjectServices, Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
 from bot.slack.kit import Kit
+from bot.watch.routes import ProjectRoutes, ProjectSubscriptions, TagSet
 from handlers import register_handlers
 
 log = logging.getLogger(__name__)
@@ -109,7 +112,23 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
             context, {p.alias: p.watch.state for p in services.projects}, watch_all=watch_all
         ),
         home=HomeTab(context),
+        routing=Routing(context, {p.alias: _alerts_of(p) for p in services.projects}),
     )
+
+
+def _alerts_of(project: ProjectServices) -> ProjectAlerts:
+    view = project.watch.subscriptions
+    routes = (
+        view.routes
+        if isinstance(view, ProjectSubscriptions)
+        else ProjectRoutes(project.alias, watch_all=view.static_channels)
+    )
+
+    async def tagged(tags: TagSet) -> frozenset[str]:
+        listed = await project.dli.list_connections(tags=dict(tags), limit=0)
+        return frozenset(normalise_id(c.id) for c in listed.value.connections)
+
+    return ProjectAlerts(routes, tagged, project.watch.state)
 
 
 def _console_link(services: Services, found: Lookup) -> str | None:

@@ -59,6 +59,9 @@ class ProjectSubscriptions:
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:
         return await self.shared.channel_subscriptions(channel)
 
+    async def subscriptions_to(self, connection_id: str) -> list[Subscription]:
+        return await self.shared.subscriptions_to(connection_id)
+
     async def watches(self, channel: str, connection_id: str) -> bool:
         return await self.shared.watches(channel, connection_id)
 

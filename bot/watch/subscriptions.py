@@ -60,6 +60,10 @@ class SubscriptionStore(Protocol):
 
     async def channel_subscriptions(self, channel: str) -> list[Subscription]: ...
 
+    async def subscriptions_to(self, connection_id: str) -> list[Subscription]:
+        """Every channel's subscription to one connection (paused channels' too), oldest first."""
+        ...
+
     async def watches(self, channel: str, connection_id: str) -> bool:
         """Whether `channel` has subscribed to the connection itself (what Unwatch can undo)."""
         ...
@@ -139,6 +143,10 @@ class MemorySubscriptionStore(_Composed):
 
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:
         return sorted(self._by_channel.get(channel, {}).values(), key=lambda s: s.since)
+
+    async def subscriptions_to(self, connection_id: str) -> list[Subscription]:
+        found = [subs[connection_id] for subs in self._by_channel.values() if connection_id in subs]
+        return sorted(found, key=lambda s: s.since)
 
     async def watches(self, channel: str, connection_id: str) -> bool:
         return connection_id in self._by_channel.get(channel, {})
@@ -235,6 +243,15 @@ class RedisSubscriptionStore(_Composed):
     async def channel_subscriptions(self, channel: str) -> list[Subscription]:
         raw = await self._redis.hgetall(self._chan(channel))
         subs = [Subscription(**json.loads(value)) for value in raw.values()]
+        return sorted(subs, key=lambda s: s.since)
+
+    async def subscriptions_to(self, connection_id: str) -> list[Subscription]:
+        channels = sorted(_text(c) for c in await self._redis.smembers(self._conn(connection_id)))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.hget(self._chan(channel), connection_id)
+            records = await pipe.execute()
+        subs = [Subscription(**json.loads(r)) for r in records if r is not None]
         return sorted(subs, key=lambda s: s.since)
 
     async def all_watched(self) -> dict[str, frozenset[str]]:

@@ -29,9 +29,12 @@ TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
 TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
 PAYMENTS: Final = "C0PAYMENTS"  # sees prod only
 PLATFORM: Final = "C0PLATFORM"  # not in the file: sees every project
+TEAM: Final = "C0TEAM"  # every project; alerts for connections tagged team=payments
 
 
-def connection(connection_id: str, name: str, *, failed: bool = False) -> dict[str, Any]:
+def connection(
+    connection_id: str, name: str, *, failed: bool = False, tags: dict[str, str] | None = None
+) -> dict[str, Any]:
     queue = {
         "name": f"{name}_queue",
         "status": "FAILED" if failed else "ACTIVE",
@@ -39,7 +42,13 @@ def connection(connection_id: str, name: str, *, failed: bool = False) -> dict[s
         "peer_id": "p",
         "update_time": 1_700_000_000_000,
     }
-    return {"id": connection_id, "name": name, "status": "ACTIVE", "available_queue_info": [queue]}
+    return {
+        "id": connection_id,
+        "name": name,
+        "status": "ACTIVE",
+        "available_queue_info": [queue],
+        "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+    }
 
 
 @dataclass
@@ -67,6 +76,10 @@ sk = "{SG_SK}"
 
 [channels.{PAYMENTS}]
 projects = ["prod"]
+watch_all = true
+
+[channels.{TEAM}]
+watch_tags = {{ team = "payments" }}
 """,
         encoding="utf-8",
     )
@@ -78,7 +91,10 @@ async def two(key_prefix: str, tmp_path: Path) -> AsyncIterator[Two]:
     async with AsyncExitStack() as exits:
         sg = await exits.enter_async_context(
             running_fake(
-                [connection(IN_SG, "payments-sg", failed=True), connection(TWIN_SG, "twin")],
+                [
+                    connection(IN_SG, "payments-sg", failed=True, tags={"team": "payments"}),
+                    connection(TWIN_SG, "twin", tags={"team": "search"}),
+                ],
                 project_id=SG_PROJECT,
                 credentials={SG_AK: SG_SK},
             )
@@ -164,3 +180,27 @@ async def test_a_project_that_cannot_be_reached_is_named_beside_a_not_found(two:
     reply = await ask(two, "99999999-9999-4999-8999-999999999999", PLATFORM)
 
     assert "Not found in prod; sg could not be reached" in reply
+
+
+async def test_route_says_which_channels_would_be_alerted_and_why(two: Two) -> None:
+    watched = await ask(two, f"watch {IN_SG}", PLATFORM)
+    assert "Watching" in watched
+    # Subscribed before its channel's scope left sg out: it gets nothing, and route says so.
+    await two.stack.services.subscriptions.subscribe(PAYMENTS, IN_SG, "payments-sg", "U0BOB")
+
+    route = await ask(two, f"route {IN_SG}", PLATFORM)
+
+    assert "would alert 2 channels" in route
+    assert f"👀 #{PLATFORM} — watched by U1 since" in route
+    assert f"🏷️ #{TEAM} — connections tagged team=payments (watch_tags)" in route
+    assert f"🚫 #{PAYMENTS} — watched by @U0BOB" in route
+    assert "gets nothing: its scope leaves this project out" in route
+    assert "Project sg · ap-southeast-3" in route
+
+
+async def test_route_of_a_prod_connection_names_the_watch_all_channel(two: Two) -> None:
+    route = await ask(two, "route orders", PAYMENTS)
+
+    assert "would alert 1 channel" in route
+    assert f"#{PAYMENTS} — every connection of the project (watch_all)" in route
+    assert f"#{TEAM}" not in route  # orders carries no team=payments tag

@@ -77,6 +77,7 @@ CALLS: Final[dict[tuple[type[Any], str], Call]] = {
     (SubscriptionStore, "subscribe"): _subs(lambda s: s.subscribe("C1", CID, "orders", "U1")),
     (SubscriptionStore, "unsubscribe"): _subs(lambda s: s.unsubscribe("C1", CID)),
     (SubscriptionStore, "channel_subscriptions"): _subs(lambda s: s.channel_subscriptions("C1")),
+    (SubscriptionStore, "subscriptions_to"): _subs(lambda s: s.subscriptions_to(CID)),
     (SubscriptionStore, "watches"): _subs(lambda s: s.watches("C1", CID)),
     (SubscriptionStore, "all_watched"): _subs(lambda s: s.all_watched()),
     (SubscriptionStore, "pause"): _subs(lambda s: s.pause("C1", "not_in_channel")),

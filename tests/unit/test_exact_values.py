@@ -13,9 +13,11 @@ from bot.blocks.home import home_view
 from bot.blocks.lists import choose_connection, connection_list, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, notice
-from bot.blocks.text import code, words
+from bot.blocks.route import RouteLine, route_message
+from bot.blocks.text import code, is_user_id, words
+from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
-from bot.lookup.cache import Lookup
+from bot.lookup.cache import Lookup, ProjectRef
 from bot.watch.messages import (
     alert_message,
     flipped_reply,
@@ -215,3 +217,31 @@ def test_every_watch_message_shows_every_value_exactly(
     for reply, shown in replies:
         inert(reply)
         assert_shows(reply.blocks, shown)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, who=_ANY, key=_ANY, value=_ANY, alias=_ANY)
+def test_the_route_dry_run_and_grouped_lists_show_every_value_exactly(
+    name: str, cid: str, who: str, key: str, value: str, alias: str
+) -> None:
+    conn = a_connection(name, cid, "ACTIVE", "", "")
+    project = ProjectRef(alias or "p", value)
+    lines = [
+        RouteLine("C0123", "watched", by=who, since=1.0, muted_until=2.0),
+        RouteLine("C0456", "hidden", by=who, since=1.0, paused=True),
+        RouteLine("C0789", "tags", tags=((key, value),)),
+        RouteLine("C0ABC", "watch_all"),
+    ]
+    route = route_message(conn, project, lines)
+    inert(route, mentions=(who,) if is_user_id(who) else ())
+    for shown in (name if name.strip() else conn.id, f"{key}={value}"):
+        assert_shows(route.blocks, shown)
+    grouped = connection_list(
+        [conn],
+        filter_label="all",
+        now=NOW,
+        project_of={normalise_id(conn.id): project},
+        unlisted=[(ProjectRef("other"), value)],
+    )
+    inert(grouped)
+    assert_shows(grouped.blocks, name)

@@ -62,6 +62,20 @@ async def test_subscriptions_are_idempotent_and_pausable(make: Make) -> None:
     assert not await subs.watches("C1", CID)
 
 
+async def test_subscriptions_to_one_connection_list_every_channel_oldest_first(make: Make) -> None:
+    subs = make().subscriptions
+    assert await subs.subscriptions_to(CID) == []
+    await subs.subscribe("C2", CID, "orders", "U2")
+    await subs.subscribe("C1", CID, "orders", "U1")
+    await subs.subscribe("C1", "another-id", "other", "U1")
+
+    found = await subs.subscriptions_to(CID)
+
+    assert [(s.channel, s.user) for s in found] == [("C2", "U2"), ("C1", "U1")]
+    await subs.unsubscribe("C2", CID)
+    assert [s.channel for s in await subs.subscriptions_to(CID)] == ["C1"]
+
+
 def incident(iid: str) -> Incident:
     return Incident(
         id=iid, connection_id=CID, connection_name="o", kind="failed", queues=(), started_at=1.0

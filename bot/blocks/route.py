@@ -1,0 +1,110 @@
+"""The answer to `/dliconn route`: which channels a connection's alerts would reach, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from bot.blocks.message import (
+    Message,
+    context_block,
+    fallback_text,
+    header_block,
+    plain_text,
+    rich_block,
+)
+from bot.blocks.status import project_label
+from bot.blocks.text import (
+    Element,
+    Pieces,
+    channel,
+    code,
+    date,
+    emoji,
+    is_user_id,
+    joined,
+    user,
+    words,
+)
+from bot.dli.models import Connection
+from bot.lookup.cache import ProjectRef
+
+Why = Literal["watched", "watch_all", "tags", "hidden"]
+
+_ICON = {"watched": "eyes", "watch_all": "satellite", "tags": "label", "hidden": "no_entry_sign"}
+_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class RouteLine:
+    """One channel and the one reason it is (or is not) alerted."""
+
+    channel: str
+    why: Why
+    by: str = ""  # who watched it (watched, hidden)
+    since: float | None = None  # when (watched, hidden)
+    tags: Sequence[tuple[str, str]] = ()  # which tag set routed it (tags)
+    paused: bool = False
+    muted_until: float | None = None
+
+
+def route_message(
+    connection: Connection, project: ProjectRef | None, lines: Sequence[RouteLine]
+) -> Message:
+    """Every reason a channel would (or would not) get this connection's alerts."""
+    alerted = [line for line in lines if line.why != "hidden" and not line.paused]
+    blocks = [
+        header_block("🧭 Alert routes · ", connection.name or connection.id),
+        rich_block(
+            [
+                *code(connection.name or connection.id, 80),
+                words(
+                    f" would alert {len(alerted)} channel{'s' if len(alerted) != 1 else ''}"
+                    if alerted
+                    else " would alert no channel."
+                ),
+                *([words(" Watch it here with "), words("/dliconn watch", code=True)]
+                  if not alerted else []),
+            ]
+        ),
+    ]  # fmt: skip
+    shown = [_line(line) for line in lines[:_SHOWN]]
+    if len(lines) > _SHOWN:
+        shown.append([words(f"… and {len(lines) - _SHOWN} more")])
+    if shown:
+        blocks.append(rich_block(joined(shown, "\n")))
+    context: list[str | Element] = [
+        "Routes from dliconn.toml are configuration; watches live in Redis"
+    ]
+    if project is not None:
+        context.insert(0, plain_text(f"Project {project_label(project)}"))
+    blocks.append(context_block(context))
+    sentence = f"{connection.name or connection.id}: alerts reach {len(alerted)} channel(s)"
+    return Message(text=fallback_text(sentence), blocks=blocks)
+
+
+def _line(line: RouteLine) -> Pieces:
+    pieces = [emoji(_ICON[line.why]), words(" "), channel(line.channel), words(" — ")]
+    if line.why in ("watched", "hidden"):
+        pieces += [words("watched by "), *_who(line.by)]
+        if line.since is not None:
+            pieces += [words(" since "), date(datetime.fromtimestamp(line.since, UTC))]
+        if line.why == "hidden":
+            pieces.append(words("; gets nothing: its scope leaves this project out", bold=True))
+    elif line.why == "watch_all":
+        pieces.append(words("every connection of the project (watch_all)"))
+    else:
+        tags = joined([code(f"{k}={v}", 60) for k, v in line.tags], ", ")
+        pieces += [words("connections tagged "), *tags, words(" (watch_tags)")]
+    if line.paused:
+        pieces.append(words("; paused: the bot could not post there", italic=True))
+    if line.muted_until is not None:
+        until = date(datetime.fromtimestamp(line.muted_until, UTC))
+        pieces += [words("; muted until ", italic=True), until]
+    return pieces
+
+
+def _who(user_id: str) -> Pieces:
+    return [user(user_id)] if is_user_id(user_id) else code(user_id, 40)

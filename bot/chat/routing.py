@@ -1,0 +1,70 @@
+"""`/dliconn route`: a dry run of where one connection's alerts would go, and why."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from bot.blocks.lists import choose_connection
+from bot.blocks.message import Message
+from bot.blocks.route import RouteLine, Why, route_message
+from bot.chat.context import ChatContext
+from bot.chat.replies import Reply, guarded
+from bot.dli.ids import normalise_id
+from bot.lookup.finder import Ambiguous
+from bot.watch.routes import ProjectRoutes, TagSet
+from bot.watch.state import WatchStore
+
+#: The ids of one project's connections that carry every tag of a tag set (a list call).
+Tagged = Callable[[TagSet], Awaitable[frozenset[str]]]
+
+
+@dataclass(frozen=True)
+class ProjectAlerts:
+    """What one project's alerts follow: its configured routes, tag lookups, its mutes."""
+
+    routes: ProjectRoutes
+    tagged: Tagged
+    state: WatchStore
+
+
+@dataclass(frozen=True)
+class Routing:
+    context: ChatContext
+    projects: Mapping[str, ProjectAlerts]
+
+    async def route(self, target: str, *, channel: str) -> Reply:
+        return await guarded(target, lambda: self._route(target, channel))
+
+    async def _route(self, target: str, channel: str) -> Message:
+        found = await self.context.find(target, channel)
+        if isinstance(found, Ambiguous):
+            return choose_connection(found.matches, found.query, project_of=found.project_of)
+        cid = normalise_id(found.connection.id)
+        alias = found.project.alias if found.project else next(iter(self.projects))
+        alerts = self.projects[alias]
+        routes = alerts.routes
+        paused = await self.context.subscriptions.paused()
+        mutes = await alerts.state.mutes(time.time())
+        lines: list[RouteLine] = []
+        for sub in await self.context.subscriptions.subscriptions_to(cid):
+            why: Why = "watched" if routes.sees(sub.channel) else "hidden"
+            lines.append(RouteLine(sub.channel, why, by=sub.user, since=sub.since))
+        lines += [RouteLine(c, "watch_all") for c in sorted(routes.watch_all) if routes.sees(c)]
+        for tags, channels in routes.by_tags.items():
+            if cid in await alerts.tagged(tags):
+                lines += [RouteLine(c, "tags", tags=tags) for c in sorted(channels)]
+        lines = [
+            RouteLine(
+                line.channel,
+                line.why,
+                line.by,
+                line.since,
+                line.tags,
+                paused=line.channel in paused,
+                muted_until=(m.until if (m := mutes.get((cid, line.channel))) else None),
+            )
+            for line in lines
+        ]
+        return route_message(found.connection, found.project, lines)
