@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
 from bot.errors import StoreUnavailable
+from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
 from bot.watch import messages
@@ -66,6 +67,15 @@ class _NotHolder(Exception):
     """This sender may no longer post: the job goes back to the outbox as it was."""
 
 
+class ChannelPacing:
+    """When each channel may get its next post. One per process, shared by every project's
+    sender: Slack's one message per second per channel counts the bot's posts, not a project's.
+    """
+
+    def __init__(self) -> None:
+        self.free_at: dict[str, float] = {}
+
+
 class Notifier:
     def __init__(
         self,
@@ -82,6 +92,8 @@ class Notifier:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        pacing: ChannelPacing | None = None,
+        project: ProjectRef | None = None,
     ) -> None:
         self._slack = slack
         self._store = store
@@ -96,7 +108,8 @@ class Notifier:
         self._wall = wall_clock
         self._rng = rng or random.Random()
         self._token = uuid.uuid4().hex
-        self._channel_free_at: dict[str, float] = {}
+        self._channel_free_at = (pacing or ChannelPacing()).free_at
+        self._project = project
         # In memory: a restart grants a poisoned job a few more tries, which is harmless.
         self._unexpected: dict[str, int] = {}
 
@@ -129,6 +142,9 @@ class Notifier:
             if not await self._store.claim(job.id, self._token, self._claim_ttl):
                 wait = min(wait, self._gap)  # another sender has it; look again soon
                 continue
+            # Reserved before the post: another project's sender may look at this channel
+            # while the post is under way (the pacing is shared).
+            self._channel_free_at[job.channel] = self._clock() + self._gap
             try:
                 await self._send(job)
             except StoreUnavailable:
@@ -226,7 +242,7 @@ class Notifier:
         if incident is None:
             raise _Drop(f"incident {job.incident_id} is no longer stored")
         acked = await self._store.acknowledged_by(job.incident_id, job.channel)
-        return messages.alert_message(incident, acknowledged_by=acked)
+        return messages.alert_message(incident, acknowledged_by=acked, project=self._project)
 
     def _fence(self) -> None:
         """Right before a Slack call: the reads before it may have outlasted the lease."""
