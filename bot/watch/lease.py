@@ -156,8 +156,10 @@ class LeaseKeeper:
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] | None = None,
         may_take: Callable[[], bool] | None = None,
+        name: str = "",
     ) -> None:
         self.lease = lease
+        self._what = f"watcher lease for project {name}" if name else "watcher lease"
         self.changed = asyncio.Event()
         # Asked before trying to take the lease it does not hold (replicas sharing projects);
         # after a ttl of being held back it tries anyway, so no project is left unwatched.
@@ -196,11 +198,12 @@ class LeaseKeeper:
         self._valid_until = 0.0
         self._held_back_since = self._clock()  # let another replica take it first
         self._set_held(False)
+        log.info("%s given back", self._what)
         await self.lease.release()
 
     def _set_held(self, held: bool) -> None:
         if held != self._held:
-            log.info("watcher lease %s", "taken" if held else "lost")
+            log.info("%s %s", self._what, "taken" if held else "lost")
             self._held = held
             self.changed.set()
             if self._on_change is not None:

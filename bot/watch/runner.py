@@ -419,7 +419,11 @@ class _ProjectLoop:
         self.wake = asyncio.Event()
         # Taking the lease wakes the sender: the last holder may have left jobs in the outbox.
         self.keeper = LeaseKeeper(
-            backend.state.lease(ttl), ttl, on_change=self.wake.set, may_take=may_take
+            backend.state.lease(ttl),
+            ttl,
+            on_change=self.wake.set,
+            may_take=may_take,
+            name=project.project.alias if project.project is not None else "",
         )
         # The lease is renewed apart from cycles; a cycle still gets at least half a lease.
         timeout = options.cycle_timeout or max(interval, ttl / 2)
