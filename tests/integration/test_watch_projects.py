@@ -364,6 +364,8 @@ async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_ope
                        interval=0.05, options=options)
     )  # fmt: skip
     alert = await alert_in(world.slack, C_EXPLICIT, "orders")
+    assert isinstance(alert.response, dict)
+    alert_ts = alert.response["ts"]
     await until(lambda: _empty(old))
     stop.set()
     await loop
@@ -385,16 +387,14 @@ async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_ope
             predicate=lambda c: c.channel == C_EXPLICIT and "thread_ts" in c.body,
             timeout=10,
         )
-        await world.slack.wait_for(
-            "chat.update", predicate=lambda c: c.body.get("ts") == alert.response["ts"]
-        )
+        await world.slack.wait_for("chat.update", predicate=lambda c: c.body.get("ts") == alert_ts)
         await polled_again(world)
     finally:
         stop.set()
         await watcher
         await services.aclose()
     assert posts(world.slack, C_ALL) == []  # the open incident was adopted, not re-alerted
-    assert reply.body["thread_ts"] == alert.response["ts"]  # type: ignore[index]
+    assert reply.body["thread_ts"] == alert_ts
     assert [c for c in posts(world.slack, C_EXPLICIT) if is_alert_in(c, C_EXPLICIT)] == [alert]
 
 
@@ -412,7 +412,7 @@ async def _as_recorded_before(world: World) -> None:
             incident.pop("alerted", None)
         await world.redis.hset(base + "state", connection_id, json.dumps(state))
     async for key in world.redis.scan_iter(match=base + "incident:*"):
-        incident = json.loads(await world.redis.get(key))
+        incident = json.loads(await world.redis.get(key) or "{}")
         incident.pop("alerted", None)
         await world.redis.set(key, json.dumps(incident))
 
