@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
-from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.transitions import Policy
 
 # The Slack app (Bolt) and its web surface are imported where serve and socket build them:
@@ -128,12 +128,12 @@ async def run_watcher(
     options: WatchOptions | None = None,
 ) -> None:
     """`python -m bot watch` (and the embedded watcher): run until `stop` is set, on the
-    services' shared watch backend, so mutes, acknowledgements and subscriptions made through
-    Slack are seen here even without Redis."""
+    services' shared watch backends, so mutes, acknowledgements and subscriptions made through
+    Slack are seen here even without Redis. Every configured project is watched, each on its
+    own lease; several replicas share the projects between them."""
     settings = services.settings
-    await run_watch_loop(
-        services.dli,
-        services.watch,
+    await run_watch_projects(
+        [WatchedProject(p.dli, p.watch, p.ref) for p in services.projects],
         slack,
         stop=stop,
         interval=settings.dliconn_watch_interval,

@@ -11,6 +11,7 @@ from bot.errors import StoreUnavailable
 from bot.metrics import Metrics
 from bot.store import redis_client
 from bot.watch.epoch import ResetTracker
+from bot.watch.replicas import LocalBoard, RedisBoard, ReplicaBoard
 from bot.watch.routes import ProjectRoutes, ProjectSubscriptions
 from bot.watch.state import MemoryWatchStore, RedisWatchStore, WatchStore
 from bot.watch.subscriptions import (
@@ -29,6 +30,8 @@ class WatchBackend:
     _clients: tuple[aioredis.Redis, ...] = ()
     #: What this process knows of resets of the state; shared by its watcher and /healthz.
     resets: ResetTracker = field(default_factory=ResetTracker)
+    #: Where watcher replicas count each other (shared by every project's backend).
+    board: ReplicaBoard = field(default_factory=LocalBoard)
 
     async def state_health(self) -> str:
         """For /healthz: "ok", "in memory", the last reset seen, or why it cannot tell."""
@@ -76,6 +79,7 @@ def build_watch_backend(
         RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk),
         (client, bulk),
         ResetTracker(metrics),
+        RedisBoard(client, prefix=prefix),
     )
 
 
@@ -101,12 +105,14 @@ def build_watch_backends(
         shared: SubscriptionStore = MemorySubscriptionStore()
         clients: tuple[aioredis.Redis, ...] = ()
         states: list[WatchStore] = [MemoryWatchStore() for _ in projects]
+        board: ReplicaBoard = LocalBoard()
     else:
         client = redis_client(redis_url, timeout=timeout)
         # Lazy: it connects on first use, so processes that never read in bulk never connect.
         bulk = redis_client(redis_url, timeout=bulk_timeout, max_connections=2)
         shared = RedisSubscriptionStore(client, prefix=prefix, bulk=bulk)
         clients = (client, bulk)
+        board = RedisBoard(client, prefix=prefix)
         states = [
             RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk)
             for project_id, _ in projects
@@ -117,6 +123,7 @@ def build_watch_backends(
             state,
             clients if index == 0 else (),
             ResetTracker(metrics),
+            board,
         )
         for index, ((_, routes), state) in enumerate(zip(projects, states, strict=True))
     ]

@@ -7,14 +7,17 @@ from the stored incident, so an update always shows the latest acknowledgement a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from bot.blocks.message import Message
+from bot.lookup.cache import ProjectRef
 from bot.watch import messages
 from bot.watch.transitions import (
+    ConnState,
     DliReachable,
     DliUnreachable,
     Event,
@@ -22,6 +25,7 @@ from bot.watch.transitions import (
     Flapping,
     Flipped,
     Gone,
+    Incident,
     Recovered,
     Resolved,
     Stabilised,
@@ -66,6 +70,7 @@ def plan_jobs(
     subscribers: Callable[[str], Iterable[str]],
     every_channel: Iterable[str],
     muted: Callable[[str, str], bool],
+    project: ProjectRef | None = None,
 ) -> list[Job]:
     """The posts these events mean, in order. Muted channels get no new posts for that
     connection, but a resolved alert is still updated (an edit notifies nobody)."""
@@ -73,9 +78,9 @@ def plan_jobs(
     for event in events:
         if isinstance(event, DliUnreachable | DliReachable):
             message = (
-                messages.unreachable_notice(event)
+                messages.unreachable_notice(event, project)
                 if isinstance(event, DliUnreachable)
-                else messages.reachable_notice(event)
+                else messages.reachable_notice(event, project)
             )
             jobs += [
                 Job.carrying(f"{event.event_id}:{c}", c, "notice", message)
@@ -88,13 +93,13 @@ def plan_jobs(
             else event.connection_id
         )
         for channel in sorted(set(subscribers(connection_id))):
-            job = _job(event, channel)
+            job = _job(event, channel, project)
             if job is not None and (job.kind == "refresh" or not muted(connection_id, channel)):
                 jobs.append(job)
     return jobs
 
 
-def _job(event: Event, channel: str) -> Job | None:
+def _job(event: Event, channel: str, project: ProjectRef | None) -> Job | None:
     job_id = f"{event.event_id}:{channel}"
     match event:
         case Failed() | Flapping():
@@ -102,16 +107,65 @@ def _job(event: Event, channel: str) -> Job | None:
         case Resolved():
             return Job(id=job_id, channel=channel, kind="refresh", incident_id=event.incident.id)
         case Recovered():
-            reply = messages.recovered_reply(event)
+            reply = messages.recovered_reply(event, project)
             return Job.carrying(job_id, channel, "reply", reply, event.incident_id)
         case Flipped():
-            reply = messages.flipped_reply(event)
+            reply = messages.flipped_reply(event, project)
             return Job.carrying(job_id, channel, "reply", reply, event.incident_id)
         case Stabilised():
-            reply = messages.stabilised_reply(event)
+            reply = messages.stabilised_reply(event, project)
             return Job.carrying(job_id, channel, "reply", reply, event.incident_id)
         case Gone():
-            return Job.carrying(job_id, channel, "notice", messages.gone_notice(event))
+            return Job.carrying(job_id, channel, "notice", messages.gone_notice(event, project))
         case Stuck():
-            return Job.carrying(job_id, channel, "notice", messages.stuck_notice(event))
+            return Job.carrying(job_id, channel, "notice", messages.stuck_notice(event, project))
     return None
+
+
+@dataclass
+class LateAlerts:
+    """Open incidents whose routed channels changed: the new states, incidents and jobs."""
+
+    states: dict[str, ConnState] = field(default_factory=dict)
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
+
+
+def late_alerts(
+    states: Mapping[str, ConnState],
+    *,
+    subscribers: Callable[[str], Iterable[str]],
+    muted: Callable[[str, str], bool],
+) -> LateAlerts:
+    """Alert the channels that started watching (or being routed) a connection while one of its
+    incidents was already open, once each: every connection is tracked whether watched or not,
+    so a queue already FAILED when a channel first watches it opened its incident earlier.
+
+    An incident not settled yet (`alerted` None: opened this cycle, whose alerts `plan_jobs`
+    made, or recorded before the field existed) takes its channels now as alerted, quietly.
+    A channel stays alerted once it was (watching again re-alerts nothing), and a muted one
+    counts as alerted, as it would had it been watching when the incident opened.
+    """
+    found = LateAlerts()
+    for connection_id, state in states.items():
+        if not state.incidents:
+            continue
+        channels = frozenset(subscribers(connection_id))
+        changed: dict[str, Incident] = {}
+        for incident in state.incidents.values():
+            before = frozenset(incident.alerted) if incident.alerted is not None else None
+            if before is not None and channels <= before:
+                continue
+            late = sorted(channels - before) if before is not None else []
+            found.jobs += [
+                Job(id=f"{incident.id}:late:{c}", channel=c, kind="alert", incident_id=incident.id)
+                for c in late
+                if not muted(connection_id, c)
+            ]
+            alerted = tuple(sorted(channels | (before or frozenset())))
+            changed[incident.id] = incident.model_copy(update={"alerted": alerted})
+        if changed:
+            found.incidents.update(changed)
+            incidents = {**state.incidents, **changed}
+            found.states[connection_id] = state.model_copy(update={"incidents": incidents})
+    return found

@@ -155,9 +155,16 @@ class LeaseKeeper:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] | None = None,
+        may_take: Callable[[], bool] | None = None,
+        name: str = "",
     ) -> None:
         self.lease = lease
+        self._what = f"watcher lease for project {name}" if name else "watcher lease"
         self.changed = asyncio.Event()
+        # Asked before trying to take the lease it does not hold (replicas sharing projects);
+        # after a ttl of being held back it tries anyway, so no project is left unwatched.
+        self._may_take = may_take
+        self._held_back_since: float | None = None
         self._ttl = ttl
         self._clock = clock
         self._on_change = on_change
@@ -174,8 +181,38 @@ class LeaseKeeper:
         than ttl - margin ago and succeeded. Checked right before every post."""
         return self._clock() < self._valid_until
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def _holds_back(self, now: float) -> bool:
+        if self._held or self._may_take is None or self._may_take():
+            self._held_back_since = None
+            return False
+        if self._held_back_since is None:
+            self._held_back_since = now
+        return now - self._held_back_since < self._ttl
+
+    async def release(self) -> None:
+        """Give the lease up now (another replica should take it): stop acting on it first."""
+        self._valid_until = 0.0
+        self._held_back_since = self._clock()  # let another replica take it first
+        self._set_held(False)
+        log.info("%s given back", self._what)
+        await self.lease.release()
+
+    def _set_held(self, held: bool) -> None:
+        if held != self._held:
+            log.info("%s %s", self._what, "taken" if held else "lost")
+            self._held = held
+            self.changed.set()
+            if self._on_change is not None:
+                self._on_change()
+
     async def renew_once(self) -> bool:
         sent = self._clock()
+        if self._holds_back(sent):
+            return False
         try:
             held = await self.lease.acquire()
         except StoreUnavailable as exc:
@@ -194,12 +231,7 @@ class LeaseKeeper:
                     "evicted keys)"
                 )
         self._valid_until = sent + self._ttl - safety_margin(self._ttl) if held else 0.0
-        if held != self._held:
-            log.info("watcher lease %s", "taken" if held else "lost")
-            self._held = held
-            self.changed.set()
-            if self._on_change is not None:
-                self._on_change()
+        self._set_held(held)
         return held
 
     async def run(self, stop: asyncio.Event) -> None:

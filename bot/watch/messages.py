@@ -34,6 +34,7 @@ from bot.blocks.text import (
     value,
     words,
 )
+from bot.lookup.cache import ProjectRef
 from bot.watch.transitions import (
     UNBOUND,
     DliReachable,
@@ -70,25 +71,21 @@ def _binding(kind: str, name: str) -> Pieces:
     return [words("pool " if kind == "pool" else "queue "), *code(name, 60)]
 
 
-def _binding_line(icon: str, kind: str, name: str, *after: Element) -> Pieces:
-    """The line every post about one queue or pool has: its emoji, the binding, then `after`."""
-    return [emoji(icon), words(" "), *_binding(kind, name), *after]
-
-
-def _status(status: str, *, bold: bool = True) -> Pieces:
-    return value(status or "(no status)", 40, bold=bold)
-
-
-def _with_err(line: Pieces, err_msg: str, err_cap: int) -> dict[str, Any]:
-    """A rich_text block of `line`, with DLI's `err_msg` preformatted below it when it says
-    anything."""
-    if err_msg.strip():
-        return rich_block(line, preformatted(err_msg, err_cap))
-    return rich_block(line)
-
-
 def _connection(name: str, connection_id: str) -> Pieces:
     return [*code(name or connection_id, 80), words(" ("), *code(connection_id, 64), words(")")]
+
+
+def project_label(project: ProjectRef) -> Element:
+    """A context part naming the project ("prod · cn-north-4"): configuration, shown exactly."""
+    label = f"{project.alias} · {project.region}" if project.region else project.alias
+    return plain_text(shortened(label, 150))
+
+
+def _labelled(message: Message, project: ProjectRef | None) -> Message:
+    """The message with a last context line naming its project (when there is one)."""
+    if project is None:
+        return message
+    return Message(message.text, [*message.blocks, context_block([project_label(project)])])
 
 
 def _acknowledged(who: str) -> str | Element:
@@ -99,13 +96,21 @@ def _acknowledged(who: str) -> str | Element:
 
 
 def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
-    line = _binding_line(
-        "red_circle", queue.kind, queue.name, words(" FAILED since "), _at(queue.since)
-    )
-    return _with_err(line, queue.err_msg, err_cap)
+    line = [
+        emoji("red_circle"),
+        words(" "),
+        *_binding(queue.kind, queue.name),
+        words(" FAILED since "),
+        _at(queue.since),
+    ]
+    if queue.err_msg.strip():
+        return rich_block(line, preformatted(queue.err_msg, err_cap))
+    return rich_block(line)
 
 
-def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> Message:
+def alert_message(
+    incident: Incident, *, acknowledged_by: str | None = None, project: ProjectRef | None = None
+) -> Message:
     """The alert for an incident; rendered again when it is acknowledged and when it resolves."""
     name = incident.connection_name or incident.connection_id
     queues = incident.queues[:_QUEUES_SHOWN]
@@ -132,6 +137,8 @@ def alert_message(incident: Incident, *, acknowledged_by: str | None = None) -> 
         if len(incident.queues) > len(queues):
             blocks.append(section_block(f"… and {len(incident.queues) - len(queues)} more"))
     notes: list[str | Element] = [f"Detected {date_token(_moment(incident.started_at))}"]
+    if project is not None:
+        notes.insert(0, project_label(project))
     if acknowledged_by:
         notes.append(_acknowledged(acknowledged_by))
     if incident.resolved_at is not None:
@@ -179,46 +186,61 @@ def _alert_buttons(incident: Incident) -> list[dict[str, Any]]:
     return buttons
 
 
-def recovered_reply(event: Recovered) -> Message:
+def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
     if event.status == UNBOUND:
         change = [words(" is no longer bound to the connection")]
     elif event.status == "ACTIVE":
         change = [words(" is ACTIVE again")]
     else:
-        change = [words(" left FAILED and is now "), *_status(event.status, bold=False)]
-    line = _binding_line(
-        "white_check_mark",
-        event.kind,
-        event.binding,
+        change = [words(" left FAILED and is now "), *value(event.status or "(no status)", 40)]
+    line = [
+        emoji("white_check_mark"),
+        words(" "),
+        *_binding(event.kind, event.binding),
         *change,
         words(f" after {_duration(event.down_for)}"),
+    ]
+    return _labelled(
+        Message(text=fallback_text(f"{event.binding} recovered"), blocks=[rich_block(line)]),
+        project,
     )
-    return Message(text=fallback_text(f"{event.binding} recovered"), blocks=[rich_block(line)])
 
 
-def flipped_reply(event: Flipped) -> Message:
-    line = _binding_line(
-        "repeat", event.kind, event.binding, words(" is now "), *_status(event.status)
+def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
+    line = [
+        emoji("repeat"),
+        words(" "),
+        *_binding(event.kind, event.binding),
+        words(" is now "),
+        *value(event.status or "(no status)", 40, bold=True),
+    ]
+    block = (
+        rich_block(line, preformatted(event.err_msg, 1500))
+        if event.err_msg.strip()
+        else rich_block(line)
     )
-    block = _with_err(line, event.err_msg, 1500)
-    return Message(text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[block])
+    return _labelled(
+        Message(text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[block]),
+        project,
+    )
 
 
-def stabilised_reply(event: Stabilised) -> Message:
-    line = _binding_line(
-        "large_green_circle",
-        event.kind,
-        event.binding,
+def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
+    line = [
+        emoji("large_green_circle"),
+        words(" "),
+        *_binding(event.kind, event.binding),
         words(" has been "),
-        *_status(event.status),
+        *value(event.status or "(no status)", 40, bold=True),
         words(f" for {_duration(event.stable_for)}: no longer flapping"),
-    )
-    return Message(
-        text=fallback_text(f"{event.binding} stopped flapping"), blocks=[rich_block(line)]
+    ]
+    return _labelled(
+        Message(text=fallback_text(f"{event.binding} stopped flapping"), blocks=[rich_block(line)]),
+        project,
     )
 
 
-def gone_notice(event: Gone) -> Message:
+def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
     what = "was deleted" if event.deleted else "is no longer listed by DLI"
     line = [
         emoji("wastebasket"),
@@ -227,24 +249,26 @@ def gone_notice(event: Gone) -> Message:
         words(f" {what}"),
     ]
     name = event.connection_name or event.connection_id
-    return Message(text=fallback_text(f"{name} {what}"), blocks=[rich_block(line)])
+    return _labelled(
+        Message(text=fallback_text(f"{name} {what}"), blocks=[rich_block(line)]), project
+    )
 
 
-def stuck_notice(event: Stuck) -> Message:
-    line = _binding_line(
-        "hourglass",
-        event.kind,
-        event.binding,
+def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
+    line = [
+        emoji("hourglass"),
+        words(" "),
+        *_binding(event.kind, event.binding),
         words(" of connection "),
         *_connection(event.connection_name, event.connection_id),
         words(" has been CREATING since "),
         _at(event.since),
-    )
+    ]
     fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
-    return Message(text=fallback_text(fallback), blocks=[rich_block(line)])
+    return _labelled(Message(text=fallback_text(fallback), blocks=[rich_block(line)]), project)
 
 
-def unreachable_notice(event: DliUnreachable) -> Message:
+def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("warning"),
         words(" "),
@@ -254,19 +278,23 @@ def unreachable_notice(event: DliUnreachable) -> Message:
         words(": watched connections are not being checked. Last error: "),
         *value(event.reason, 500),
     ]
-    return Message(text=fallback_text("Cannot reach DLI"), blocks=[rich_block(line)])
+    name = f"Cannot reach DLI ({project.alias})" if project else "Cannot reach DLI"
+    return _labelled(Message(text=fallback_text(name), blocks=[rich_block(line)]), project)
 
 
-def reachable_notice(event: DliReachable) -> Message:
+def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> Message:
     text = f":white_check_mark: DLI is reachable again after {_duration(event.down_for)}"
-    return Message(text=fallback_text("DLI is reachable again"), blocks=[section_block(text)])
+    name = f"DLI is reachable again ({project.alias})" if project else "DLI is reachable again"
+    return _labelled(Message(text=fallback_text(name), blocks=[section_block(text)]), project)
 
 
 _SUMMARY_SHOWN: Final = 15
 _SUMMARY_QUEUES: Final = 5
 
 
-def reset_summary(incidents: Sequence[Incident], *, noticed_at: float) -> Message:
+def reset_summary(
+    incidents: Sequence[Incident], *, noticed_at: float, project: ProjectRef | None = None
+) -> Message:
     """The one post a channel gets after the bot's memory was reset, instead of an alert for
     every failure that was open before: what is FAILED now (oldest first)."""
     ordered = sorted(incidents, key=lambda i: (i.started_at, i.connection_id))
@@ -314,4 +342,4 @@ def reset_summary(incidents: Sequence[Incident], *, noticed_at: float) -> Messag
         )
     )
     text = f"The bot's memory was reset: {len(ordered)} watched connection(s) FAILED now"
-    return Message(text=fallback_text(text), blocks=blocks)
+    return _labelled(Message(text=fallback_text(text), blocks=blocks), project)

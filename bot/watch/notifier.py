@@ -27,7 +27,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Final
 
 import aiohttp
@@ -36,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
 from bot.errors import StoreUnavailable
+from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
 from bot.watch import messages
@@ -67,68 +67,91 @@ class _NotHolder(Exception):
     """This sender may no longer post: the job goes back to the outbox as it was."""
 
 
-def _always() -> bool:
-    return True
+class ChannelPacing:
+    """When each channel may get its next post. One per process, shared by every project's
+    sender: Slack's one message per second per channel counts the bot's posts, not a project's.
+    """
+
+    def __init__(self) -> None:
+        self.free_at: dict[str, float] = {}
 
 
-@dataclass(eq=False)
 class Notifier:
-    """Sends the outbox to Slack, paced and retried as the module docstring says."""
-
-    slack: AsyncWebClient
-    store: WatchStore
-    subscriptions: SubscriptionStore
-    _: KW_ONLY
-    per_channel_gap: float = 1.0
-    claim_ttl: float = 60.0
-    backoff: RetryPolicy | None = None  # None: _DEFAULT_BACKOFF
-    record_retry: RetryPolicy = RECORD_RETRY
-    metrics: Metrics | None = None
-    may_post: Callable[[], bool] = _always
-    clock: Callable[[], float] = time.monotonic
-    wall_clock: Callable[[], float] = time.time
-    rng: random.Random = field(default_factory=random.Random)
-    _token: str = field(default_factory=lambda: uuid.uuid4().hex, init=False)
-    _channel_free_at: dict[str, float] = field(default_factory=dict, init=False)
-    # In memory: a restart grants a poisoned job a few more tries, which is harmless.
-    _unexpected: dict[str, int] = field(default_factory=dict, init=False)
+    def __init__(
+        self,
+        slack: AsyncWebClient,
+        store: WatchStore,
+        subscriptions: SubscriptionStore,
+        *,
+        per_channel_gap: float = 1.0,
+        claim_ttl: float = 60.0,
+        backoff: RetryPolicy | None = None,
+        record_retry: RetryPolicy = RECORD_RETRY,
+        metrics: Metrics | None = None,
+        may_post: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        pacing: ChannelPacing | None = None,
+        project: ProjectRef | None = None,
+    ) -> None:
+        self._slack = slack
+        self._store = store
+        self._subscriptions = subscriptions
+        self._gap = per_channel_gap
+        self._claim_ttl = claim_ttl
+        self._backoff = backoff or _DEFAULT_BACKOFF
+        self._record_retry = record_retry
+        self._metrics = metrics
+        self._may_post = may_post or (lambda: True)
+        self._clock = clock
+        self._wall = wall_clock
+        self._rng = rng or random.Random()
+        self._token = uuid.uuid4().hex
+        self._channel_free_at = (pacing or ChannelPacing()).free_at
+        self._project = project
+        # In memory: a restart grants a poisoned job a few more tries, which is harmless.
+        self._unexpected: dict[str, int] = {}
 
     async def drain(self) -> float:
         """Send every job that may go now (one per channel); seconds until the next may go."""
-        jobs = await self.store.pending()
-        paused = await self.subscriptions.paused()
+        jobs = await self._store.pending()
+        paused = await self._subscriptions.paused()
         if self._unexpected:  # forget jobs finished elsewhere
             queued = {job.id for job in jobs}
             self._unexpected = {i: n for i, n in self._unexpected.items() if i in queued}
         wait = math.inf
         visited: set[str] = set()
         for job in jobs:
-            if not self.may_post():
-                return min(wait, self.per_channel_gap)
+            if not self._may_post():
+                return min(wait, self._gap)
             if job.channel in visited:
                 continue  # head of line: a channel's later jobs wait for its first
             visited.add(job.channel)
             if job.channel in paused:
-                dropped = await self.store.drop_channel(job.channel)
+                dropped = await self._store.drop_channel(job.channel)
                 log.info("dropped %d job(s) for paused channel %s", dropped, job.channel)
                 continue
             ready_in = max(
-                job.not_before - self.wall_clock(),
-                self._channel_free_at.get(job.channel, 0.0) - self.clock(),
+                job.not_before - self._wall(),
+                self._channel_free_at.get(job.channel, 0.0) - self._clock(),
             )
             if ready_in > 0:
                 wait = min(wait, ready_in)
                 continue
-            if not await self.store.claim(job.id, self._token, self.claim_ttl):
-                wait = min(wait, self.per_channel_gap)  # another sender has it; look again soon
+            if not await self._store.claim(job.id, self._token, self._claim_ttl):
+                wait = min(wait, self._gap)  # another sender has it; look again soon
                 continue
+            # Reserved before the post: another project's sender may look at this channel
+            # while the post is under way (the pacing is shared).
+            self._channel_free_at[job.channel] = self._clock() + self._gap
             try:
                 await self._send(job)
             except StoreUnavailable:
                 raise  # the outbox itself is unavailable: the send loop backs off
             except Exception:  # noqa: BLE001 - a bug in one job must not stop the others' sends
                 await self._failed_unexpectedly(job)
-            wait = min(wait, max(self.per_channel_gap, 0.0))
+            wait = min(wait, max(self._gap, 0.0))
         return wait
 
     async def _send(self, job: Job) -> None:
@@ -136,10 +159,10 @@ class Notifier:
             ts = await self._deliver(job)
         except _Drop as reason:
             log.info("outbox job %s dropped: %s", job.id, reason)
-            await self.store.finish(job)
+            await self._store.finish(job)
         except _NotHolder:
             log.info("lease not surely held any more: job %s left for its next holder", job.id)
-            await self.store.retry_later(job)
+            await self._store.retry_later(job)
         except SlackApiError as exc:
             await self._api_error(job, exc)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -147,19 +170,19 @@ class Notifier:
             self._count(job, "transport")
             await self._retry(job)
         else:
-            self._channel_free_at[job.channel] = self.clock() + self.per_channel_gap
+            self._channel_free_at[job.channel] = self._clock() + self._gap
             self._unexpected.pop(job.id, None)
             await self._record_posted(job, ts)
 
     async def _record_posted(self, job: Job, ts: str | None) -> None:
         """Finish a job Slack accepted. Left in the outbox, it would be posted again once its
         claim expires, so a store error here is retried before it is given up on."""
-        for attempt in range(1, self.record_retry.attempts + 1):
+        for attempt in range(1, self._record_retry.attempts + 1):
             try:
-                await self.store.finish(job, posted_ts=ts)
+                await self._store.finish(job, posted_ts=ts)
                 return
             except StoreUnavailable as exc:
-                if attempt == self.record_retry.attempts:
+                if attempt == self._record_retry.attempts:
                     log.error(
                         "outbox job %s was posted (ts %s) but cannot be recorded (%s): "
                         "it will be posted again when its claim expires",
@@ -168,7 +191,7 @@ class Notifier:
                         exc,
                     )
                     raise
-                await asyncio.sleep(self.record_retry.delay(attempt, None, self.rng))
+                await asyncio.sleep(self._record_retry.delay(attempt, None, self._rng))
 
     async def _failed_unexpectedly(self, job: Job) -> None:
         failures = self._unexpected.get(job.id, 0) + 1
@@ -184,12 +207,12 @@ class Notifier:
             return
         self._unexpected.pop(job.id, None)
         log.error("outbox job %s dropped after %d unexpected failures", job.id, failures)
-        await self.store.finish(job)
+        await self._store.finish(job)
 
     async def _deliver(self, job: Job) -> str | None:
         match job.kind:
             case "alert":
-                if await self.store.alert_ts(job.incident_id, job.channel) is not None:
+                if await self._store.alert_ts(job.incident_id, job.channel) is not None:
                     raise _Drop("already posted")
                 message = await self._render_alert(job)
                 return await self._post(job, message)
@@ -197,7 +220,7 @@ class Notifier:
                 ts = await self._thread(job)
                 message = await self._render_alert(job)
                 self._fence()
-                await self.slack.chat_update(
+                await self._slack.chat_update(
                     channel=job.channel, ts=ts, text=message.text, blocks=message.blocks
                 )
                 return None
@@ -209,21 +232,21 @@ class Notifier:
         raise _Drop(f"unknown job kind {job.kind!r}")  # pragma: no cover - Literal-checked
 
     async def _thread(self, job: Job) -> str:
-        ts = await self.store.alert_ts(job.incident_id, job.channel)
+        ts = await self._store.alert_ts(job.incident_id, job.channel)
         if ts is None:  # muted, or never posted: nothing to reply to or update
             raise _Drop(f"no alert for incident {job.incident_id} in {job.channel}")
         return ts
 
     async def _render_alert(self, job: Job) -> Message:
-        incident = await self.store.incident(job.incident_id)
+        incident = await self._store.incident(job.incident_id)
         if incident is None:
             raise _Drop(f"incident {job.incident_id} is no longer stored")
-        acked = await self.store.acknowledged_by(job.incident_id, job.channel)
-        return messages.alert_message(incident, acknowledged_by=acked)
+        acked = await self._store.acknowledged_by(job.incident_id, job.channel)
+        return messages.alert_message(incident, acknowledged_by=acked, project=self._project)
 
     def _fence(self) -> None:
         """Right before a Slack call: the reads before it may have outlasted the lease."""
-        if not self.may_post():
+        if not self._may_post():
             raise _NotHolder
 
     async def _post(
@@ -231,7 +254,7 @@ class Notifier:
     ) -> str | None:
         extra: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
         self._fence()
-        response = await self.slack.chat_postMessage(
+        response = await self._slack.chat_postMessage(
             channel=job.channel,
             text=message.text,
             blocks=message.blocks,
@@ -257,32 +280,30 @@ class Notifier:
             retry_after = parse_retry_after(raw if isinstance(raw, str) else None)
             wait = retry_after if retry_after is not None else 1.0
             log.info("Slack rate-limited %s: waiting %.1fs", job.channel, wait)
-            self._channel_free_at[job.channel] = self.clock() + wait
-            await self.store.retry_later(job)
+            self._channel_free_at[job.channel] = self._clock() + wait
+            await self._store.retry_later(job)
         elif error in CHANNEL_ERRORS:
             log.warning("cannot post in %s (%s): pausing its subscriptions", job.channel, error)
-            await self.subscriptions.pause(job.channel, error)
-            await self.store.drop_channel(job.channel)
+            await self._subscriptions.pause(job.channel, error)
+            await self._store.drop_channel(job.channel)
         elif error in _TRANSIENT_ERRORS or status >= 500:
             log.warning("Slack %s for job %s: will retry", error or status, job.id)
             await self._retry(job)
         else:
             # invalid_blocks, message_not_found, ...: sending it again would fail the same way.
             log.error("Slack refused job %s (%s): dropping it", job.id, error or status)
-            await self.store.finish(job)
+            await self._store.finish(job)
 
     async def _retry(self, job: Job) -> None:
         attempts = job.attempts + 1
-        delay = (self.backoff or _DEFAULT_BACKOFF).delay(attempts, None, self.rng)
-        later = job.model_copy(
-            update={"attempts": attempts, "not_before": self.wall_clock() + delay}
-        )
-        await self.store.retry_later(later)
+        delay = self._backoff.delay(attempts, None, self._rng)
+        later = job.model_copy(update={"attempts": attempts, "not_before": self._wall() + delay})
+        await self._store.retry_later(later)
 
     def _count(self, job: Job, error: str) -> None:
-        if self.metrics is not None:
+        if self._metrics is not None:
             method = "chat.update" if job.kind == "refresh" else "chat.postMessage"
-            self.metrics.slack_errors.labels(method=method, error=error).inc()
+            self._metrics.slack_errors.labels(method=method, error=error).inc()
 
 
 async def sleep_until(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

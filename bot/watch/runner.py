@@ -25,22 +25,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DliError, StoreUnavailable, Throttled
+from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.watch import messages
 from bot.watch.backend import WatchBackend
 from bot.watch.epoch import new_epoch
-from bot.watch.jobs import Job, plan_jobs
+from bot.watch.jobs import Job, late_alerts, plan_jobs
 from bot.watch.lease import LEASE_TTL, LeaseKeeper
-from bot.watch.notifier import Notifier, sleep_until
+from bot.watch.notifier import ChannelPacing, Notifier, sleep_until
+from bot.watch.replicas import Spread
+from bot.watch.routes import ProjectSubscriptions, TagSet
 from bot.watch.state import Commit, Snapshot
 from bot.watch.transitions import Event, Listed, Meta, Policy, detect, track_outage
 
@@ -53,6 +56,23 @@ class ConnectionSource(Protocol):
     """What the watcher needs from DliClient: the paged list, reduced to what it compares."""
 
     def iter_listed(self, *, page_size: int = ...) -> AsyncIterator[Listed]: ...
+
+
+class TaggedSource(Protocol):
+    """DliClient's list filtered by tags, for projects with tag routes."""
+
+    def iter_listed(
+        self, *, page_size: int = ..., tags: Mapping[str, str] | None = ...
+    ) -> AsyncIterator[Listed]: ...
+
+
+@dataclass(frozen=True)
+class WatchedProject:
+    """One project for the watcher: where to list it, its stores, and its name for people."""
+
+    dli: ConnectionSource
+    backend: WatchBackend
+    project: ProjectRef | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +100,45 @@ class CycleOutcome:
     retry_after: float | None = None
 
 
+def _never(connection_id: str, channel: str) -> bool:
+    return False
+
+
+class _Routing:
+    """Who gets what about this project's connections in one cycle: explicit watches (already
+    seen through the project's routes), `watch_all` channels, and tag routes' channels."""
+
+    def __init__(
+        self,
+        watched: Mapping[str, frozenset[str]],
+        static: frozenset[str],
+        tagged: Mapping[str, frozenset[str]],
+    ) -> None:
+        self._watched = watched
+        self._static = static
+        self._tagged = tagged
+
+    def channels(self, connection_id: str) -> frozenset[str]:
+        found = self._watched.get(connection_id, self._static)
+        extra = self._tagged.get(connection_id)
+        return found | extra if extra else found
+
+    def every_channel(self, known: Iterable[str]) -> frozenset[str]:
+        """Channels that hear about this project at all: those routed one of its `known`
+        connections (outage notices and reset summaries go to these)."""
+        found = set(self._static)
+        for connection_id in known:
+            if connection_id in self._watched or connection_id in self._tagged:
+                found |= self.channels(connection_id)
+        return frozenset(found)
+
+
 class Watcher:
-    """One poll-compare-commit cycle at a time; the loop around it is `run_watch_loop`."""
+    """One poll-compare-commit cycle at a time; the loop around it is `run_watch_loop`.
+
+    Every connection of the project is tracked, watched or not, so a channel that starts
+    watching one later knows its history; alerts go only to channels routed to it.
+    """
 
     def __init__(
         self,
@@ -92,6 +149,7 @@ class Watcher:
         page_size: int = 0,
         cycle_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        project: ProjectRef | None = None,
     ) -> None:
         self._dli = dli
         self._subscriptions = backend.subscriptions
@@ -101,6 +159,13 @@ class Watcher:
         self._page_size = page_size
         self._timeout = cycle_timeout
         self._clock = clock
+        self._project = project
+        self._name = f"project {project.alias}: " if project is not None else ""
+        subscriptions = backend.subscriptions
+        routes = subscriptions.routes if isinstance(subscriptions, ProjectSubscriptions) else None
+        self._routes = routes
+        #: Tag set -> the ids DLI last listed for it (kept while a tag list fails).
+        self._members: dict[TagSet, frozenset[str]] = {}
 
     async def observe_epoch(self) -> None:
         """A standby's look at the stored epoch, so that it knows a reset when it leads."""
@@ -114,12 +179,12 @@ class Watcher:
         verdict = self._resets.observe(snapshot.epoch)
         if verdict == "fresh":
             self._resets.began(await self._state.begin_epoch(new_epoch(self._clock())))
-        elif verdict == "lost":
-            return await self._take_stock(snapshot, watched, static, lease_token)
-        if not watched and not static and not snapshot.states:
-            return CycleOutcome(polled=False, dli_ok=True, committed=False, jobs=0)
+        lost = verdict == "lost"
 
-        connections, error, retry_after = await self._list(bool(watched or static))
+        (connections, error, retry_after), routing = await self._poll(watched, static, paused)
+        if lost:
+            return await self._take_stock(snapshot, connections, error, retry_after, routing,
+                                          lease_token)  # fmt: skip
         now = self._clock()
         meta, events = track_outage(
             snapshot.meta, ok=error is None, now=now, reason=error or "", policy=self._policy
@@ -127,53 +192,90 @@ class Watcher:
         all_events: list[Event] = list(events)
         states, removed = {}, frozenset[str]()
         incidents = {}
+        late: list[Job] = []
+        known: Iterable[str] = snapshot.states
         if error is None:
-            detection = detect(
-                snapshot.states,
-                connections,
-                None if static else frozenset(watched),
-                now,
-                self._policy,
-            )
+            detection = detect(snapshot.states, connections, None, now, self._policy)
             all_events += detection.events
+            # Mutes are read below, only when something is to be posted.
+            routed = late_alerts(detection.states, subscribers=routing.channels, muted=_never)
+            current = {**detection.states, **routed.states}
             # Unchanged states are the previous objects themselves: `is` spares comparing them.
             states = {
                 k: v
-                for k, v in detection.states.items()
+                for k, v in current.items()
                 if (old := snapshot.states.get(k)) is not v and old != v
             }
-            removed = frozenset(snapshot.states) - frozenset(detection.states)
-            incidents = detection.incidents
+            removed = frozenset(snapshot.states) - frozenset(current)
+            incidents = {**detection.incidents, **routed.incidents}
+            late = routed.jobs
+            known = current
         else:
-            log.warning("could not list DLI connections: %s", error)
+            log.warning("%scould not list DLI connections: %s", self._name, error)
         if not all_events and not states and not removed and meta == snapshot.meta:
             return CycleOutcome(True, error is None, False, 0, retry_after)
 
-        mutes = await self._state.mutes(now)
-        every_channel = static.union(*watched.values())
+        mutes = await self._state.mutes(now) if all_events or late else {}
+
+        def muted(connection_id: str, channel: str) -> bool:
+            return (connection_id, channel) in mutes
+
+        late = [j for j in late if not muted(incidents[j.incident_id].connection_id, j.channel)]
         jobs = plan_jobs(
             all_events,
-            subscribers=lambda connection_id: watched.get(connection_id, static),
-            every_channel=every_channel,
-            muted=lambda connection_id, channel: (connection_id, channel) in mutes,
+            subscribers=routing.channels,
+            every_channel=routing.every_channel(known),
+            muted=muted,
+            project=self._project,
         )
+        jobs += late
         commit = Commit(snapshot.version, meta, states, removed, incidents, jobs)
         committed = await self._state.commit(commit, lease_token=lease_token)
         if not committed:
-            log.info("another watcher committed first or took the lease; recomputing next time")
+            log.info(
+                "%sanother watcher committed first or took the lease; recomputing next time",
+                self._name,
+            )
         return CycleOutcome(True, error is None, committed, len(jobs) if committed else 0)
 
-    async def _list(self, wanted: bool) -> tuple[list[Listed], str | None, float | None]:
-        """The project's connections, or why not (and DLI's Retry-After when throttled)."""
-        if not wanted:
-            return [], None, None
+    async def _poll(
+        self,
+        watched: Mapping[str, frozenset[str]],
+        static: frozenset[str],
+        paused: Mapping[str, str],
+    ) -> tuple[tuple[list[Listed], str | None, float | None], _Routing]:
+        """The project's list and, concurrently, one list per tag set its routes name."""
+        tag_routes = self._routes.by_tags if self._routes is not None else {}
+        listed, *tagged = await asyncio.gather(
+            self._list(), *(self._list(tags) for tags in tag_routes)
+        )
+        for tags, (found, error, _) in zip(tag_routes, tagged, strict=True):
+            if error is None:
+                self._members[tags] = frozenset(c.id for c in found)
+            else:
+                log.warning("%scould not list connections tagged %s: %s", self._name, tags, error)
+        by_connection: dict[str, set[str]] = {}
+        sees = self._routes.sees if self._routes is not None else (lambda _: True)
+        for tags, channels in tag_routes.items():
+            routed = {c for c in channels if c not in paused and sees(c)}
+            for connection_id in self._members.get(tags, frozenset()) if routed else ():
+                by_connection.setdefault(connection_id, set()).update(routed)
+        routing = _Routing(watched, static, {k: frozenset(v) for k, v in by_connection.items()})
+        return listed, routing
+
+    async def _list(
+        self, tags: TagSet | None = None
+    ) -> tuple[list[Listed], str | None, float | None]:
+        """The project's connections (those with `tags`), or why not (and DLI's Retry-After
+        when throttled)."""
         try:
             async with asyncio.timeout(self._timeout):
-                return (
-                    [c async for c in self._dli.iter_listed(page_size=self._page_size)],
-                    None,
-                    None,
-                )
+                if tags is None:
+                    listing = self._dli.iter_listed(page_size=self._page_size)
+                else:
+                    tagged = cast(TaggedSource, self._dli)
+                    listing = tagged.iter_listed(page_size=self._page_size, tags=dict(tags))
+                return [c async for c in listing], None, None
         except DliError as exc:
             return [], str(exc), exc.retry_after if isinstance(exc, Throttled) else None
         except TimeoutError:
@@ -182,21 +284,21 @@ class Watcher:
     async def _take_stock(
         self,
         snapshot: Snapshot,
-        watched: dict[str, frozenset[str]],
-        static: frozenset[str],
+        connections: list[Listed],
+        error: str | None,
+        retry_after: float | None,
+        routing: _Routing,
         lease_token: str | None,
     ) -> CycleOutcome:
         """After a reset: what DLI shows now becomes the state, under a new epoch, and each
         channel gets one summary of what is FAILED instead of an alert per old failure."""
-        connections, error, retry_after = await self._list(bool(watched or static))
         if error is not None:
             # Without the list there is nothing to take stock of: the next cycle tries again.
-            log.warning("taking stock after a reset needs DLI, which failed: %s", error)
+            log.warning("%staking stock after a reset needs DLI, which failed: %s",
+                        self._name, error)  # fmt: skip
             return CycleOutcome(True, False, False, 0, retry_after)
         now = self._clock()
-        detection = detect(
-            {}, connections, None if static else frozenset(watched), now, self._policy
-        )
+        detection = detect({}, connections, None, now, self._policy)
         failing = list(detection.incidents.values())
         epoch = new_epoch(now, after_reset=True)
         jobs = [
@@ -205,22 +307,25 @@ class Watcher:
                 channel,
                 "notice",
                 messages.reset_summary(
-                    [i for i in failing if channel in watched.get(i.connection_id, static)],
+                    [i for i in failing if channel in routing.channels(i.connection_id)],
                     noticed_at=now,
+                    project=self._project,
                 ),
             )
-            for channel in sorted(static.union(*watched.values()))
+            for channel in sorted(routing.every_channel(detection.states))
         ]
         removed = frozenset(snapshot.states) - frozenset(detection.states)
         commit = Commit(
             snapshot.version, Meta(), detection.states, removed, detection.incidents, jobs, epoch
         )
         if not await self._state.commit(commit, lease_token=lease_token):
-            log.info("another watcher took stock first or took the lease")
+            log.info("%sanother watcher took stock first or took the lease", self._name)
             return CycleOutcome(True, True, False, 0)
         self._resets.began(epoch)
         log.warning(
-            "took stock after the reset: %d connection(s) FAILED now, summarised in %d channel(s)",
+            "%stook stock after the reset: %d connection(s) FAILED now, summarised in %d "
+            "channel(s)",
+            self._name,
             len(failing),
             len(jobs),
         )
@@ -236,40 +341,128 @@ async def run_watch_loop(
     interval: float,
     options: WatchOptions = WatchOptions(),
     metrics: Metrics | None = None,
+    project: ProjectRef | None = None,
 ) -> None:
     """Poll and send until `stop` is set; only the holder of the project lease does either."""
+    await run_watch_projects(
+        [WatchedProject(dli, backend, project)],
+        slack,
+        stop=stop,
+        interval=interval,
+        options=options,
+        metrics=metrics,
+    )
+
+
+async def run_watch_projects(
+    projects: Sequence[WatchedProject],
+    slack: AsyncWebClient,
+    *,
+    stop: asyncio.Event,
+    interval: float,
+    options: WatchOptions = WatchOptions(),
+    metrics: Metrics | None = None,
+) -> None:
+    """Watch every project until `stop` is set, each on its own lease, cycle and backoff (a
+    slow or failing project delays no other), sharing the per-channel Slack pacing. With
+    several projects, replicas share them (bot.watch.replicas)."""
     if interval <= 0:
         raise ValueError("interval must be positive")
+    if not projects:
+        raise ValueError("at least one project is needed")
     ttl = options.lease_ttl
-    wake = asyncio.Event()
-    # Taking the lease wakes the sender: the last holder may have left jobs in the outbox.
-    keeper = LeaseKeeper(backend.state.lease(ttl), ttl, on_change=wake.set)
-    # The lease is renewed apart from cycles; a cycle still gets at least half a lease.
-    timeout = options.cycle_timeout or max(interval, ttl / 2)
-    watcher = Watcher(
-        dli, backend, policy=options.policy, page_size=options.page_size, cycle_timeout=timeout
-    )
-    notifier = Notifier(
-        slack,
-        backend.state,
-        backend.subscriptions,
-        per_channel_gap=options.per_channel_gap,
-        claim_ttl=options.claim_ttl,
-        backoff=options.send_backoff,
-        metrics=metrics,
-        may_post=keeper.valid,
-    )
-    renewing = asyncio.create_task(keeper.run(stop))
-    sender = asyncio.create_task(_send_loop(notifier, stop, keeper, wake, interval))
+    spread = Spread(projects[0].backend.board, len(projects), ttl) if len(projects) > 1 else None
+    pacing = ChannelPacing()
+    loops = [
+        _ProjectLoop(
+            p,
+            slack,
+            interval=interval,
+            options=options,
+            metrics=metrics,
+            pacing=pacing,
+            may_take=spread.may_take if spread is not None else None,
+        )
+        for p in projects
+    ]
+    tasks = []
+    if spread is not None:
+        spread.keepers = [loop.keeper for loop in loops]
+        await spread.beat()  # counted before any lease is tried
+        tasks.append(asyncio.create_task(spread.run(stop)))
+    tasks += [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
-        await _poll_loop(watcher, keeper, stop, wake, interval)
+        await asyncio.gather(*tasks)
     finally:
-        stop.set()
-        for task in (sender, renewing):
-            with suppress(asyncio.CancelledError):
+        stop.set()  # one project's loop ending (a bug that escaped it) stops the others
+        for task in tasks:
+            with suppress(asyncio.CancelledError, Exception):
                 await task
-        with suppress(StoreUnavailable):
-            await keeper.lease.release()
+
+
+class _ProjectLoop:
+    """One project's lease keeper, poller and sender."""
+
+    def __init__(
+        self,
+        project: WatchedProject,
+        slack: AsyncWebClient,
+        *,
+        interval: float,
+        options: WatchOptions,
+        metrics: Metrics | None,
+        pacing: ChannelPacing,
+        may_take: Callable[[], bool] | None,
+    ) -> None:
+        backend, ttl = project.backend, options.lease_ttl
+        self.interval = interval
+        self.wake = asyncio.Event()
+        # Taking the lease wakes the sender: the last holder may have left jobs in the outbox.
+        self.keeper = LeaseKeeper(
+            backend.state.lease(ttl),
+            ttl,
+            on_change=self.wake.set,
+            may_take=may_take,
+            name=project.project.alias if project.project is not None else "",
+        )
+        # The lease is renewed apart from cycles; a cycle still gets at least half a lease.
+        timeout = options.cycle_timeout or max(interval, ttl / 2)
+        self.watcher = Watcher(
+            project.dli,
+            backend,
+            policy=options.policy,
+            page_size=options.page_size,
+            cycle_timeout=timeout,
+            project=project.project,
+        )
+        self.notifier = Notifier(
+            slack,
+            backend.state,
+            backend.subscriptions,
+            per_channel_gap=options.per_channel_gap,
+            claim_ttl=options.claim_ttl,
+            backoff=options.send_backoff,
+            metrics=metrics,
+            may_post=self.keeper.valid,
+            pacing=pacing,
+            project=project.project,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        keeper = self.keeper
+        renewing = asyncio.create_task(keeper.run(stop))
+        sender = asyncio.create_task(
+            _send_loop(self.notifier, stop, keeper, self.wake, self.interval)
+        )
+        try:
+            await _poll_loop(self.watcher, keeper, stop, self.wake, self.interval)
+        finally:
+            stop.set()
+            for task in (sender, renewing):
+                with suppress(asyncio.CancelledError):
+                    await task
+            with suppress(StoreUnavailable):
+                await keeper.lease.release()
 
 
 async def _poll_loop(

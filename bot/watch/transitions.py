@@ -86,6 +86,10 @@ class Incident(_Frozen):
     resolved_at: float | None = None
     resolution: Resolution = ""
     flips: int = 0
+    #: Channels this incident's alert was planned for (or decided against, when muted). None:
+    #: not settled yet (just opened, or recorded before this field existed): the channels
+    #: routed at the time are taken as alerted, so an upgrade re-alerts nothing.
+    alerted: tuple[str, ...] | None = None
 
     @property
     def down_for(self) -> float | None:
@@ -428,7 +432,8 @@ def detect(
 ) -> Detection:
     """Compare the watched connections of `current` (None: all of them) with `previous`.
 
-    Connections no longer watched are forgotten (watching them again is a first sight).
+    The watcher tracks every connection (None); with a set, connections outside it are
+    forgotten (watching them again is a first sight).
     """
     result = Detection()
     seen: set[str] = set()
