@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Final
@@ -16,6 +17,7 @@ from bench.common import (
     demo_client,
     exactly,
     percentile,
+    ratio_at_most,
     scratch_redis_prefix,
     standard_fake,
     standard_ids,
@@ -23,10 +25,15 @@ from bench.common import (
 )
 from bot.config import Settings
 from bot.dli.client import DliClient
-from bot.lookup.cache import ConnectionLookup, Lookup, Source
+from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef, Source
+from bot.lookup.finder import ConnectionFinder
+from bot.lookup.projects import Directory, ProjectLookups
 from bot.store import KeyValueStore, MemoryStore, RedisStore
 
 COLD_LOOKUPS: Final = 100  # distinct ids, each looked up once against an empty cache
+PROJECTS: Final = 10  # the cross-project lookup: one has the ids, one answers in 2 s
+SLOW_PROJECT: Final = 2.0
+PROJECT_LOOKUPS: Final = 60
 WARM_LOOKUPS: Final = 3000  # cycling over the ids the cold pass cached
 CONCURRENT_LOOKUPS: Final = 100
 
@@ -38,13 +45,16 @@ def _default(name: str) -> float:
     return value
 
 
-def _connection_lookup(client: DliClient, store: KeyValueStore) -> ConnectionLookup:
+def _connection_lookup(
+    client: DliClient, store: KeyValueStore, project: ProjectRef | None = None
+) -> ConnectionLookup:
     return ConnectionLookup(
         client,
         store,
         ttl=_default("dliconn_cache_ttl"),
         stale_horizon=_default("dliconn_stale_horizon"),
         negative_ttl=_default("dliconn_negative_ttl"),
+        project=project,
     )
 
 
@@ -112,6 +122,57 @@ async def _upstream_calls(
     )
 
 
+def _project(alias: str, client: DliClient) -> ProjectLookups:
+    lookup = _connection_lookup(client, MemoryStore(), ProjectRef(alias))
+    finder = ConnectionFinder(
+        client, lookup, MemoryStore(), project_id=alias, name_ttl=60.0, snapshot_ttl=30.0
+    )
+    return ProjectLookups(ProjectRef(alias), lookup, finder)
+
+
+async def _across_projects(ids: Sequence[str]) -> list[Row]:
+    """Cold lookups of distinct ids in a deployment of PROJECTS projects, next to the same
+    lookups in a single-project deployment. Only project 0 has the ids (20 ms away); one other
+    project takes SLOW_PROJECT seconds to answer, the rest say "not found" after 20 ms."""
+    fakes = [standard_fake()] + [
+        FakeDliProcess(connections=0, latency=SLOW_PROJECT if n == 1 else LATENCY)
+        for n in range(1, PROJECTS)
+    ]
+    with contextlib.ExitStack() as running:
+        urls = [running.enter_context(fake).url for fake in fakes]
+        async with contextlib.AsyncExitStack() as clients:
+            made = [await clients.enter_async_context(demo_client(url)) for url in urls]
+            many = Directory([_project(f"p{n}", c) for n, c in enumerate(made)], MemoryStore())
+            single = Directory([_project("only", made[0])], MemoryStore())
+            split = PROJECT_LOOKUPS // 2
+            across, found = await timed_each(many.lookup(i) for i in ids[:split])
+            alone, _ = await timed_each(single.lookup(i) for i in ids[split : 2 * split])
+    if {f.project.alias for f in found if f.project} != {"p0"}:
+        raise RuntimeError("every id should have been answered by project p0")
+    note = (
+        f"ours: {split} cold lookups of distinct ids across {PROJECTS} projects (the one with the "
+        f"ids 20 ms away, one {SLOW_PROJECT:g} s, the rest not found in 20 ms); baseline: {split} "
+        "cold lookups of other ids in a single-project deployment on the same fake"
+    )
+    return [
+        Row(
+            f"id lookup across {PROJECTS} projects, p50",
+            percentile(across, 50),
+            percentile(alone, 50),
+            "ms",
+            ratio_at_most(1.1),
+            note=note,
+        ),
+        Row(
+            f"id lookup across {PROJECTS} projects, p99",
+            percentile(across, 99),
+            percentile(alone, 99),
+            "ms",
+            None,
+        ),
+    ]
+
+
 async def run() -> list[Row]:
     """ConnectionLookup warm cache (Redis, memory) vs live DLI (20 ms RTT), call sharing."""
     ids = standard_ids()
@@ -122,6 +183,7 @@ async def run() -> list[Row]:
             cold, warm_redis, found = await _cold_then_warm(lookup, cold_ids)
             warm_memory = await _memory_warm(client, found)
             sharing = await _upstream_calls(lookup, client, fake, spare_ids[:2])
+    projects = await _across_projects(spare_ids[2 : 2 + PROJECT_LOOKUPS])
 
     cold_note = (
         f"baseline: {COLD_LOOKUPS} lookups of distinct ids with an empty cache (live DLI show "
@@ -141,4 +203,4 @@ async def run() -> list[Row]:
                     note=cold_note if (store, q) == ("Redis", 50) else "",
                 )
             )
-    return [*rows, sharing]
+    return [*rows, sharing, *projects]
