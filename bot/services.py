@@ -60,26 +60,10 @@ class Services:
     inflight: InFlight = field(default_factory=InFlight)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
-    # The first project's parts: the only ones of a single-project deployment.
     @property
     def main(self) -> ProjectServices:
+        """The first project's parts: the only ones of a single-project deployment."""
         return self.projects[0]
-
-    @property
-    def dli(self) -> DliClient:
-        return self.main.dli
-
-    @property
-    def lookup(self) -> ConnectionLookup:
-        return self.main.lookup
-
-    @property
-    def finder(self) -> ConnectionFinder:
-        return self.main.finder
-
-    @property
-    def watch(self) -> WatchBackend:
-        return self.main.watch
 
     @property
     def demo(self) -> bool:

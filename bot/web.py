@@ -121,14 +121,14 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
             "redis": _redis_state(services),
             "dli": "demo" if services.demo else "configured",
             # A reset (Redis came back empty) is said here, and stays 200: serving goes on.
-            "watch_state": await services.watch.state_health(),
+            "watch_state": await _watch_state(services),
         }
         status = 200 if ready.is_set() else 503
         body = {"status": "ok" if status == 200 else "unavailable", "checks": checks}
         return web.json_response(body, status=status, dumps=json.dumps)
 
     async def metrics(_: web.Request) -> web.Response:
-        await services.watch.state_health()  # brings the reset figures up to date
+        await _watch_state(services)  # brings the reset figures up to date
         return web.Response(
             body=services.metrics.render(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
@@ -156,6 +156,14 @@ def mark_ready(web_app: web.Application, ready: bool = True) -> None:
         web_app[_READY].set()
     else:
         web_app[_READY].clear()
+
+
+async def _watch_state(services: Services) -> str:
+    """Each project's watcher state ("ok", or the reset it saw); one word when they agree."""
+    health = [(p.alias, await p.watch.state_health()) for p in services.projects]
+    if len({state for _, state in health}) == 1:
+        return health[0][1]
+    return "; ".join(f"{alias}: {state}" for alias, state in health)
 
 
 def _redis_state(services: Services) -> str:

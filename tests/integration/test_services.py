@@ -69,8 +69,8 @@ def closed_port() -> int:
 
 
 async def assert_found_by_id_and_name(services: Services) -> None:
-    by_id = await services.finder.find(WITHVPC)
-    by_name = await services.finder.find("withvpc")
+    by_id = await services.main.finder.find(WITHVPC)
+    by_name = await services.main.finder.find("withvpc")
     assert not isinstance(by_id, Ambiguous)
     assert not isinstance(by_name, Ambiguous)
     assert by_id.connection.id == by_name.connection.id == WITHVPC
@@ -86,7 +86,7 @@ async def test_no_credentials_is_demo_mode_and_aclose_stops_the_demo_server(
 
     assert services.demo
     await assert_found_by_id_and_name(services)
-    snapshot = await services.finder.snapshot()
+    snapshot = await services.main.finder.snapshot()
     assert {c.id for c in snapshot.connections} == {e["id"] for e in demo_connections()}
 
     demo_url = transport.urls[0]
@@ -150,10 +150,10 @@ async def test_redis_down_still_answers_and_logs_the_outage_once(
     settings = Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
     services = await build(services_for, settings)
 
-    first = await services.lookup.lookup(WITHVPC)
+    first = await services.main.lookup.lookup(WITHVPC)
     await assert_found_by_id_and_name(services)
-    await services.finder.snapshot()
-    again = await services.lookup.lookup(WITHVPC)
+    await services.main.finder.snapshot()
+    again = await services.main.lookup.lookup(WITHVPC)
 
     # Without a cache every answer is live, but every answer comes.
     assert (first.source, again.source) == ("live", "live")
@@ -176,7 +176,7 @@ async def control_answers(http: httpx.AsyncClient, base: str) -> tuple[int, int]
 async def test_the_demo_backend_serves_no_control_routes(services_for: list[Services]) -> None:
     transport = RecordingTransport()
     services = await build(services_for, load_settings(), transport)
-    await services.finder.find(WITHVPC)
+    await services.main.finder.find(WITHVPC)
     demo = str(transport.urls[0].copy_with(path="/", query=None)).rstrip("/")
     async with running_fake() as tests_fake, httpx.AsyncClient(trust_env=False) as http:
         assert await control_answers(http, tests_fake.url) == (201, 200)  # the tests' fake has them
@@ -185,4 +185,4 @@ async def test_the_demo_backend_serves_no_control_routes(services_for: list[Serv
     # Like any path the gateway does not publish.
     assert unknown.json()["error_code"] == "APIGW.0101"
     # No fault reached the demo: it still answers.
-    assert not isinstance(await services.finder.find(WITHVPC, force=True), Ambiguous)
+    assert not isinstance(await services.main.finder.find(WITHVPC, force=True), Ambiguous)

@@ -619,7 +619,7 @@ async def test_the_watch_button_subscribes_the_channel_privately(stack: SlackSta
     assert "Watching withvpc in this channel" in shown(reply)
     assert reply.body["response_type"] == "ephemeral"
     assert reply.body["replace_original"] is False
-    watched = await stack.services.watch.subscriptions.channel_subscriptions("C1")
+    watched = await stack.services.main.watch.subscriptions.channel_subscriptions("C1")
     assert [s.connection_id for s in watched] == [WITHVPC]
 
 

@@ -360,7 +360,7 @@ async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_ope
     stop = asyncio.Event()
     options = WatchOptions(lease_ttl=1.0)
     loop = asyncio.create_task(
-        run_watch_loop(prod_client.dli, old, watcher_client(prod_client.settings), stop=stop,
+        run_watch_loop(prod_client.main.dli, old, watcher_client(prod_client.settings), stop=stop,
                        interval=0.05, options=options)
     )  # fmt: skip
     alert = await alert_in(world.slack, C_EXPLICIT, "orders")

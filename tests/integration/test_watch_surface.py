@@ -123,7 +123,7 @@ async def answer_to(stack: SlackStack, action_id: str, value: str, **where: Any)
 
 
 async def watched_in(stack: SlackStack, channel: str = "C1") -> set[str]:
-    subscriptions = await stack.services.watch.subscriptions.channel_subscriptions(channel)
+    subscriptions = await stack.services.main.watch.subscriptions.channel_subscriptions(channel)
     return {s.connection_id for s in subscriptions}
 
 
@@ -157,7 +157,7 @@ async def settled(stack: SlackStack, cycles: int = 3) -> None:
     target = listed() + cycles
 
     async def done() -> bool:
-        return listed() >= target and not await stack.services.watch.state.pending()
+        return listed() >= target and not await stack.services.main.watch.state.pending()
 
     await until(done)
 
@@ -209,7 +209,7 @@ async def test_watch_refuses_what_it_cannot_watch_and_stores_nothing(
     reply = await ask(stack, f"watch {target}")
 
     assert expected in shown(reply)
-    assert await stack.services.watch.subscriptions.all_watched() == {}
+    assert await stack.services.main.watch.subscriptions.all_watched() == {}
 
 
 async def test_redis_down_is_explained_not_crashed(key_prefix: str) -> None:
@@ -462,7 +462,8 @@ async def test_home_is_published_while_dli_is_down(stack: SlackStack) -> None:
     stack.slack.member_of["U1"] = ["C1"]
     await ask(stack, f"watch {WITHVPC}")  # looked up, so cached
     # Never looked up by this replica: DLI has to be asked, and cannot be.
-    await stack.services.watch.subscriptions.subscribe("C1", FAILING, "orders-mysql-peering", "U1")
+    subscriptions = stack.services.main.watch.subscriptions
+    await subscriptions.subscribe("C1", FAILING, "orders-mysql-peering", "U1")
     stack.dli.inject(Fault.drop())
     view = await _home_of(stack, "U1")
 

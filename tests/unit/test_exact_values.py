@@ -234,7 +234,7 @@ def test_the_route_dry_run_and_grouped_lists_show_every_value_exactly(
     ]
     route = route_message(conn, project, lines)
     inert(route, mentions=(who,) if is_user_id(who) else ())
-    for shown in (name if name.strip() else conn.id, f"{key}={value}"):
+    for shown in (name or conn.id, f"{key}={value}"):
         assert_shows(route.blocks, shown)
     grouped = connection_list(
         [conn],
