@@ -21,7 +21,7 @@ from bot.blocks.message import (
 )
 from bot.blocks.status import bindings_of
 from bot.blocks.text import Pieces, code, emoji, preformatted, trusted, words
-from bot.diagnosis import Entry, Finding, Value, catalogue, self_check
+from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
 from bot.dli.models import Connection
 
 #: What the card line costs beyond the cause: its label and the button's.
@@ -33,7 +33,7 @@ _FINDING_MAX: Final = 120
 
 def diagnosed(err_msg: str) -> Entry | None:
     """The catalogue entry `err_msg` matches, if any."""
-    return catalogue().match(err_msg)
+    return default_catalogue().match(err_msg)
 
 
 def button_value(entry: Entry, connection_id: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from bot.blocks.diagnosis import parse_button_value, what_to_check_view
 from bot.chat.context import ChatContext
-from bot.diagnosis import catalogue
+from bot.diagnosis import default_catalogue
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.lookup.cache import Lookup
@@ -23,7 +23,7 @@ LOOKUP_WAIT: Final = 1.5
 async def what_to_check(context: ChatContext, value: str, channel: str | None) -> dict[str, Any]:
     """The modal for a What to check button's `value` clicked in `channel`."""
     entry_id, connection_id = parse_button_value(value)
-    entry = catalogue().get(entry_id)
+    entry = default_catalogue().get(entry_id)
     connection, why_not = await _connection(context, connection_id, channel)
     return what_to_check_view(entry, connection, why_not=why_not)
 

@@ -1,6 +1,12 @@
 """Diagnosis: what a FAILED queue's err_msg means, from a catalogue drawn from Huawei's docs."""
 
-from bot.diagnosis.catalogue import Catalogue, Entry, catalogue, load_catalogue, packaged_path
+from bot.diagnosis.catalogue import (
+    Catalogue,
+    Entry,
+    default_catalogue,
+    load_catalogue,
+    packaged_path,
+)
 from bot.diagnosis.selfcheck import Finding, Value, self_check
 
 __all__ = [
@@ -8,7 +14,7 @@ __all__ = [
     "Entry",
     "Finding",
     "Value",
-    "catalogue",
+    "default_catalogue",
     "load_catalogue",
     "packaged_path",
     "self_check",

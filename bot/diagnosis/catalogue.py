@@ -187,7 +187,7 @@ def _entry_id(raw: Any, index: int) -> str | None:
 
 
 @functools.cache
-def catalogue() -> Catalogue:
+def default_catalogue() -> Catalogue:
     """The packaged catalogue, read once per process (start-up calls this first, so a broken
     file stops the bot before it answers anything)."""
     return load_catalogue(packaged_path())

@@ -109,7 +109,7 @@ def _host_findings(err_msg: str, connection: Connection) -> list[Finding]:
         if host is None:
             findings.append((
                 Value(name), " from the error is not in the connection's host information ("
-                f"{len(connection.hosts)} entries).",
+                f"{_entries(len(connection.hosts))}).",
             ))  # fmt: skip
         else:
             findings.append((
@@ -117,8 +117,14 @@ def _host_findings(err_msg: str, connection: Connection) -> list[Finding]:
                 ": check that this is the node's current private IP address.",
             ))  # fmt: skip
     if not findings:
-        findings.append((f"The connection has {len(connection.hosts)} host entries.",))
+        findings.append(
+            (f"The connection's host information has {_entries(len(connection.hosts))}.",)
+        )
     return findings
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def self_check(entry: Entry, err_msgs: Iterable[str], connection: Connection) -> list[Finding]:
