@@ -132,6 +132,10 @@ class Console:
         buttons: list[Button] = []
         for call in calls:
             body = call.body
+            if call.method == "views.open" and isinstance(body.get("view"), dict):
+                view = Message("", list(body["view"].get("blocks") or []))
+                shown.append(f"── dliconn (a window opens)\n{render_text(view)}")
+                continue
             if call.method not in {"chat.postMessage", "chat.update", "response_url"}:
                 continue
             if body.get("delete_original"):
@@ -162,19 +166,20 @@ def _where(call: SlackCall, ephemeral: bool) -> str:
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for block in blocks:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element.get("type") == "button":
-                found.append(
-                    {
-                        "action_id": element.get("action_id", ""),
-                        "value": element.get("value", ""),
-                        "label": element.get("text", {}).get("text", ""),
-                        "url": element.get("url"),
-                    }
-                )
-    return found
+    # The actions rows first, then buttons beside a line (What to check): the numbers of the
+    # usual buttons (!1 Refresh) stay the same whether a card has those lines or not.
+    rows = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
+    beside = [b["accessory"] for b in blocks if isinstance(b.get("accessory"), dict)]
+    return [
+        {
+            "action_id": element.get("action_id", ""),
+            "value": element.get("value", ""),
+            "label": element.get("text", {}).get("text", ""),
+            "url": element.get("url"),
+        }
+        for element in rows + beside
+        if element.get("type") == "button"
+    ]
 
 
 async def run_console(
