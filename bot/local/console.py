@@ -166,10 +166,17 @@ def _where(call: SlackCall, ephemeral: bool) -> str:
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # The actions rows first, then buttons beside a line (What to check): the numbers of the
-    # usual buttons (!1 Refresh) stay the same whether a card has those lines or not.
-    rows = [e for b in blocks if b.get("type") == "actions" for e in b.get("elements", [])]
-    beside = [b["accessory"] for b in blocks if isinstance(b.get("accessory"), dict)]
+    # In reading order: a row of buttons, or one beside a line (What to check under a queue).
+    elements = [
+        element
+        for block in blocks
+        for element in (
+            block.get("elements", [])
+            if block.get("type") == "actions"
+            else [block.get("accessory")]
+        )
+        if isinstance(element, dict) and element.get("type") == "button"
+    ]
     return [
         {
             "action_id": element.get("action_id", ""),
@@ -177,8 +184,7 @@ def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "label": element.get("text", {}).get("text", ""),
             "url": element.get("url"),
         }
-        for element in rows + beside
-        if element.get("type") == "button"
+        for element in elements
     ]
 
 

@@ -393,7 +393,7 @@ _HOSTILE = st.lists(
 def test_diagnosed_cards_and_alerts_show_every_value_exactly(
     example: str, before: str, after: str, name: str
 ) -> None:
-    err = f"{before}{example}{after}"
+    err = f"{before} {example} {after}"  # apart: glued letters would make other words
     connection = _connection(
         err,
         routes=[{"name": name, "cidr": "172.16.0.0/16"}],
