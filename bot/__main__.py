@@ -10,6 +10,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.config import Deployment, Settings, load_deployment, load_settings
+from bot.diagnosis import default_catalogue
 from bot.errors import ConfigError, DliError, NotFound
 from bot.logs import configure_logging
 
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         # Read dliconn.toml now, for every verb: a bad file stops start-up with one line.
         deployment = load_deployment(settings)
+        # And the diagnosis catalogue (package data): a broken one stops start-up the same way.
+        default_catalogue()
     except ConfigError as exc:
         print(f"dliconn: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE

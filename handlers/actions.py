@@ -1,4 +1,5 @@
-"""Buttons on cards and alerts: Refresh, Show, Share, Watch/Unwatch, Mute, Acknowledge, console."""
+"""Buttons on cards and alerts: Refresh, Show, Share, Watch/Unwatch, Mute, Acknowledge, console,
+What to check."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from bot.blocks.actions import (
     ACTION_SHOW,
     ACTION_UNWATCH,
     ACTION_WATCH,
+    ACTION_WHAT_TO_CHECK,
+    ACTION_WHAT_TO_CHECK_DOC,
     ALERT_ACTIONS,
     MUTE_ACTION_PATTERN,
 )
+from bot.chat.diagnosis import what_to_check as what_to_check_view
 from bot.chat.replies import Reply
 from bot.slack.client import call_slack, message_kwargs
 from bot.slack.kit import Kit, ack_now, channel_of, user_of
@@ -121,6 +125,15 @@ async def acknowledge(kit: Kit, action: dict[str, Any], body: dict[str, Any]) ->
     ))  # fmt: skip
 
 
+async def what_to_check(
+    kit: Kit, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """A modal with the likely cause's checklist, what the bot checked itself, and the link."""
+    view = await what_to_check_view(kit.chat.lookups.context, _value(action), channel_of(body))
+    await call_slack(kit.metrics, "views.open", client.views_open,
+                     trigger_id=str(body.get("trigger_id", "")), view=view)  # fmt: skip
+
+
 def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_REFRESH), refresh)
     kit.on(app.action(ACTION_SHOW), show)
@@ -131,3 +144,5 @@ def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_ACK), acknowledge)
     # A URL button still sends an action; Slack shows an error unless it is acknowledged.
     app.action(ACTION_CONSOLE)(ack_now)
+    kit.on(app.action(ACTION_WHAT_TO_CHECK), what_to_check)
+    app.action(ACTION_WHAT_TO_CHECK_DOC)(ack_now)

@@ -21,3 +21,9 @@ ALERT_ACTIONS: Final = "dliconn_alert"
 #: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
 #: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
 MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
+
+# Diagnosis: the What to check button under a FAILED binding whose err_msg the catalogue knows
+# (value "<entry id>|<connection id>"), the modal it opens, and the modal's link to Huawei's page.
+ACTION_WHAT_TO_CHECK: Final = "dliconn_what_to_check"
+ACTION_WHAT_TO_CHECK_DOC: Final = "dliconn_what_to_check_doc"
+VIEW_WHAT_TO_CHECK: Final = "dliconn_what_to_check_view"

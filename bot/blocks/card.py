@@ -13,10 +13,12 @@ from bot.blocks.actions import (
     ACTION_UNWATCH,
     ACTION_WATCH,
 )
+from bot.blocks.diagnosis import cause_blocks
 from bot.blocks.message import (
     BUTTON_URL_MAX,
     SECTION_TEXT_MAX,
     Message,
+    block_text_length,
     button_element,
     context_block,
     divider,
@@ -236,7 +238,38 @@ def _summary_groups(bindings: Sequence[Binding]) -> list[tuple[str, str, list[Bi
     ]
 
 
-def _binding_blocks(bindings: Sequence[Binding], *, room: int, budget: int) -> list[dict[str, Any]]:
+def _binding_blocks(
+    bindings: Sequence[Binding], *, room: int, budget: int, connection_id: str
+) -> list[dict[str, Any]]:
+    """The bindings' blocks, each FAILED one shown on its own followed by its likely cause when
+    the catalogue knows its err_msg (as far as blocks and text allow)."""
+    causes = {
+        id(b): line
+        for b in bindings
+        if b.info.is_failed and (line := cause_blocks(b.info.err_msg, connection_id))
+    }
+    # Room for the cause lines is set aside first, so many FAILED queues do not crowd them out
+    # (at most a third of the room: the queues themselves come first).
+    reserved = [line[0] for line in causes.values()][: max(0, room // 3)]
+    individual, summaries = _binding_layout(
+        bindings, room=room - len(reserved), budget=budget - block_text_length(reserved)
+    )
+    spare = room - len(individual) - len(summaries)
+    text_left = budget - block_text_length([section for _, section in individual] + summaries)
+    blocks: list[dict[str, Any]] = []
+    for binding, section in individual:
+        blocks.append(section)
+        line = causes.get(id(binding), [])
+        cost = block_text_length(line)
+        if line and spare > 0 and cost <= text_left:
+            blocks += line
+            spare, text_left = spare - 1, text_left - cost
+    return blocks + summaries
+
+
+def _binding_layout(
+    bindings: Sequence[Binding], *, room: int, budget: int
+) -> tuple[list[tuple[Binding, dict[str, Any]]], list[dict[str, Any]]]:
     """Each binding its own section while few; past that, FAILED ones individually as long as
     blocks and text budget allow, the rest compacted into one summary section per status."""
     if len(bindings) <= min(room, _INDIVIDUAL_LIMIT):
@@ -259,7 +292,7 @@ def _binding_blocks(bindings: Sequence[Binding], *, room: int, budget: int) -> l
         compacted = failed[len(individual) :] + others
     summaries = [_summary(*group) for group in _summary_groups(compacted)]
     sections = _binding_sections(individual, budget - sum(map(pieces_length, summaries)))
-    return sections + [rich_block(summary) for summary in summaries]
+    return list(zip(individual, sections, strict=True)), [rich_block(s) for s in summaries]
 
 
 def _card_actions(
@@ -329,5 +362,5 @@ def connection_card(
     if bindings:
         body.append(divider())
         room, budget = room_left(head + body, tail)
-        body += _binding_blocks(bindings, room=room, budget=budget)
+        body += _binding_blocks(bindings, room=room, budget=budget, connection_id=connection.id)
     return Message(text=_card_fallback(connection), blocks=head + body + tail)

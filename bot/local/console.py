@@ -132,6 +132,10 @@ class Console:
         buttons: list[Button] = []
         for call in calls:
             body = call.body
+            if call.method == "views.open" and isinstance(body.get("view"), dict):
+                view = Message("", list(body["view"].get("blocks") or []))
+                shown.append(f"── dliconn (a window opens)\n{render_text(view)}")
+                continue
             if call.method not in {"chat.postMessage", "chat.update", "response_url"}:
                 continue
             if body.get("delete_original"):
@@ -162,19 +166,26 @@ def _where(call: SlackCall, ephemeral: bool) -> str:
 
 
 def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for block in blocks:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element.get("type") == "button":
-                found.append(
-                    {
-                        "action_id": element.get("action_id", ""),
-                        "value": element.get("value", ""),
-                        "label": element.get("text", {}).get("text", ""),
-                        "url": element.get("url"),
-                    }
-                )
-    return found
+    # In reading order: a row of buttons, or one beside a line (What to check under a queue).
+    elements = [
+        element
+        for block in blocks
+        for element in (
+            block.get("elements", [])
+            if block.get("type") == "actions"
+            else [block.get("accessory")]
+        )
+        if isinstance(element, dict) and element.get("type") == "button"
+    ]
+    return [
+        {
+            "action_id": element.get("action_id", ""),
+            "value": element.get("value", ""),
+            "label": element.get("text", {}).get("text", ""),
+            "url": element.get("url"),
+        }
+        for element in elements
+    ]
 
 
 async def run_console(

@@ -114,6 +114,7 @@ class FakeSlackApi(LocalServer):
         self._arrived = asyncio.Condition()
         self._messages: dict[tuple[str, str], Payload] = {}
         self._home_views: dict[str, Payload] = {}
+        self._opened_views: list[Payload] = []
         self._response_url_uses: dict[str, int] = {}
         self._expired_response_urls: set[str] = set()
         self._ts_counter = 0
@@ -222,6 +223,10 @@ class FakeSlackApi(LocalServer):
 
     def home_view(self, user_id: str) -> Payload | None:
         return self._home_views.get(user_id)
+
+    def opened_views(self) -> list[Payload]:
+        """Every modal views.open opened, oldest first, with the trigger_id it was opened by."""
+        return list(self._opened_views)
 
     def _wait_failure(
         self, method: str, count: int, timeout: float, predicate: CallPredicate | None
@@ -379,6 +384,7 @@ class FakeSlackApi(LocalServer):
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "users.conversations": self._users_conversations,
@@ -467,6 +473,30 @@ class FakeSlackApi(LocalServer):
         }
         self._home_views[user_id] = published
         return {"view": published}
+
+    def _views_open(self, args: Payload) -> Payload:
+        trigger_id, view = args.get("trigger_id"), args.get("view")
+        if not isinstance(trigger_id, str) or not trigger_id:
+            raise _ApiError("invalid_arguments", detail="views.open needs a trigger_id")
+        if isinstance(view, str):  # slack_sdk sends the view as JSON text in a form body
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise _ApiError("invalid_arguments", detail="views.open needs a view of type modal")
+        title = view.get("title")
+        if not isinstance(title, dict) or not 0 < len(str(title.get("text", ""))) <= 24:
+            raise _ApiError("invalid_arguments", detail="a modal's title is 1 to 24 characters")
+        _check_blocks(view.get("blocks", []), _VIEW_MAX_BLOCKS)
+        opened = {
+            "id": f"V{uuid4().hex[:10].upper()}",
+            "team_id": TEAM_ID,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "hash": uuid4().hex,
+            **view,
+            "trigger_id": trigger_id,
+        }
+        self._opened_views.append(opened)
+        return {"view": {k: v for k, v in opened.items() if k != "trigger_id"}}
 
     def _conversations_info(self, args: Payload) -> Payload:
         channel = _require_channel(args)

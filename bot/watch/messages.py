@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
+from bot.blocks.diagnosis import cause_blocks
 from bot.blocks.message import (
     BUTTON_VALUE_MAX,
     SECTION_TEXT_MAX,
@@ -133,7 +134,11 @@ def alert_message(
     ]
     if not flapping:
         cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
-        blocks += [_queue_block(q, cap) for q in queues]
+        for queue in queues:
+            blocks += [
+                _queue_block(queue, cap),
+                *cause_blocks(queue.err_msg, incident.connection_id),
+            ]
         if len(incident.queues) > len(queues):
             blocks.append(section_block(f"… and {len(incident.queues) - len(queues)} more"))
     notes: list[str | Element] = [f"Detected {date_token(_moment(incident.started_at))}"]

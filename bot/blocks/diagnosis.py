@@ -1,0 +1,146 @@
+"""Diagnosis on Slack: a "Likely cause" line under a FAILED binding, the "What to check" modal."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from bot.blocks.actions import (
+    ACTION_WHAT_TO_CHECK,
+    ACTION_WHAT_TO_CHECK_DOC,
+    VIEW_WHAT_TO_CHECK,
+)
+from bot.blocks.message import (
+    BUTTON_URL_MAX,
+    button_element,
+    context_block,
+    fits_value,
+    header_block,
+    plain_text,
+    rich_block,
+    section_block,
+)
+from bot.blocks.status import bindings_of
+from bot.blocks.text import Pieces, code, emoji, preformatted, trusted, words
+from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
+from bot.dli.models import Connection
+
+#: What the card line costs beyond the cause: its label and the button's.
+LINE_OVERHEAD: Final = 40
+_BINDINGS_SHOWN: Final = 5
+_ERR_SHOWN: Final = 1000
+_FINDING_MAX: Final = 120
+
+
+def diagnosed(err_msg: str) -> Entry | None:
+    """The catalogue entry `err_msg` matches, if any."""
+    return default_catalogue().match(err_msg)
+
+
+def button_value(entry: Entry, connection_id: str) -> str:
+    return f"{entry.id}|{connection_id}"
+
+
+def parse_button_value(value: str) -> tuple[str, str]:
+    """(entry id, connection id) from a What to check button."""
+    entry_id, _, connection_id = value.partition("|")
+    return entry_id, connection_id
+
+
+def cause_block(entry: Entry, connection_id: str) -> dict[str, Any]:
+    """One line of ours, "Likely cause: …", with the What to check button beside it (a section
+    with an accessory: a button cannot sit in a rich_text block)."""
+    value = button_value(entry, connection_id)
+    button = (
+        button_element("What to check", ACTION_WHAT_TO_CHECK, value=value)
+        if fits_value(value)
+        else None
+    )
+    return section_block(f"*Likely cause:* {trusted(entry.cause, 400)}", accessory=button)
+
+
+def cause_blocks(err_msg: str, connection_id: str) -> list[dict[str, Any]]:
+    """The line for one FAILED binding's err_msg: [] when it matches no entry (nothing is
+    invented for an unknown failure)."""
+    entry = diagnosed(err_msg)
+    return [cause_block(entry, connection_id)] if entry else []
+
+
+def _finding(finding: Finding) -> Pieces:
+    pieces: Pieces = []
+    for part in finding:
+        pieces += code(part.text, _FINDING_MAX) if isinstance(part, Value) else [words(part)]
+    return pieces
+
+
+def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[dict[str, Any]]:
+    if not entry.self_checks:
+        return []
+    heading = section_block("*What the bot checked itself*")
+    if connection is None:
+        return [heading, section_block(trusted(why_not, 500))]
+    errors = [
+        b.info.err_msg
+        for b in bindings_of(connection)
+        if b.info.is_failed and diagnosed(b.info.err_msg) == entry
+    ]
+    findings = self_check(entry, errors, connection)
+    if not findings:
+        note = "Nothing in the error could be compared with the connection's routes and hosts."
+        return [heading, section_block(note)]
+    lines = [[emoji("mag"), words(" "), *_finding(f)] for f in findings]
+    return [heading, rich_block(*lines)]
+
+
+def _seen_on(entry: Entry, connection: Connection) -> list[dict[str, Any]]:
+    matched = [
+        b
+        for b in bindings_of(connection)
+        if b.info.is_failed and diagnosed(b.info.err_msg) == entry
+    ]
+    blocks = [
+        rich_block(
+            [emoji("red_circle"), words(f" {b.kind} "), *code(b.info.name, 100), words(" FAILED")],
+            preformatted(b.info.err_msg, _ERR_SHOWN),
+        )
+        for b in matched[:_BINDINGS_SHOWN]
+    ]
+    if len(matched) > _BINDINGS_SHOWN:
+        blocks.append(section_block(f"… and {len(matched) - _BINDINGS_SHOWN} more with this cause"))
+    return blocks
+
+
+def what_to_check_view(
+    entry: Entry | None, connection: Connection | None, *, why_not: str = ""
+) -> dict[str, Any]:
+    """The modal a What to check button opens: the cause, the checks in order, what the bot
+    found itself (or why it could not look), and the Huawei page it comes from."""
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": VIEW_WHAT_TO_CHECK,
+        "title": plain_text("What to check"),
+        "close": plain_text("Close"),
+    }
+    if entry is None:
+        gone = "This diagnosis is no longer in the bot's catalogue: refresh the card for a new one."
+        return {**view, "blocks": [section_block(gone)]}
+    blocks: list[dict[str, Any]] = [
+        header_block(entry.title),
+        section_block(f"*Likely cause:* {trusted(entry.cause, 400)}"),
+    ]
+    if connection is not None:
+        blocks += _seen_on(entry, connection)
+    blocks.append(section_block("*What to check, in order*"))
+    blocks += [
+        section_block(f"*{number}.* {trusted(check, 2900)}")
+        for number, check in enumerate(entry.checks, start=1)
+    ]
+    blocks += _checked(entry, connection, why_not)
+    source = f"From Huawei Cloud's documentation, page {trusted(entry.page_id, 60)}."
+    link = (
+        button_element("Open the Huawei page", ACTION_WHAT_TO_CHECK_DOC, url=entry.doc_url)
+        if len(entry.doc_url) <= BUTTON_URL_MAX
+        else None
+    )
+    blocks.append(section_block(source, accessory=link))
+    blocks.append(context_block([plain_text(entry.doc_url)]))
+    return {**view, "blocks": blocks}

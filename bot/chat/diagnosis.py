@@ -1,0 +1,46 @@
+"""The What to check modal for a person: the catalogue entry, and the connection as this channel
+may see it, for the bot's own checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+from bot.blocks.diagnosis import parse_button_value, what_to_check_view
+from bot.chat.context import ChatContext
+from bot.diagnosis import default_catalogue
+from bot.dli.models import Connection
+from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.lookup.cache import Lookup
+
+log = logging.getLogger(__name__)
+
+#: A trigger_id is good for 3 s; a slow lookup must not cost the person the modal itself.
+LOOKUP_WAIT: Final = 1.5
+
+
+async def what_to_check(context: ChatContext, value: str, channel: str | None) -> dict[str, Any]:
+    """The modal for a What to check button's `value` clicked in `channel`."""
+    entry_id, connection_id = parse_button_value(value)
+    entry = default_catalogue().get(entry_id)
+    connection, why_not = await _connection(context, connection_id, channel)
+    return what_to_check_view(entry, connection, why_not=why_not)
+
+
+async def _connection(
+    context: ChatContext, connection_id: str, channel: str | None
+) -> tuple[Connection | None, str]:
+    unchecked = "so the bot checked nothing itself."
+    try:
+        async with asyncio.timeout(LOOKUP_WAIT):
+            found = await context.find(connection_id, channel)
+    except NotFound:
+        # The same words whether it was deleted or lives in a project this channel cannot see.
+        return None, f"The connection cannot be read from this channel now, {unchecked}"
+    except (DliError, StoreUnavailable, TimeoutError) as exc:
+        log.info("what to check: connection %s not read: %s", connection_id, type(exc).__name__)
+        return None, f"DLI could not be asked about the connection just now, {unchecked}"
+    if not isinstance(found, Lookup):
+        return None, f"The connection cannot be read from this channel now, {unchecked}"
+    return found.connection, ""

@@ -1,0 +1,193 @@
+"""The catalogue of known DLI failures: its models, the loader that validates it, the matcher."""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from bot.errors import ConfigError
+
+#: Only this much of an err_msg is searched: DLI's are a few hundred characters, and a pasted
+#: stack trace must not make every card render slowly.
+MATCH_WINDOW: Final = 4000
+CAUSE_MAX: Final = 200
+CHECK_MAX: Final = 300
+CHECKS_MAX: Final = 12
+_PATTERN_MAX: Final = 300
+_DOC_PREFIX: Final = "https://support.huaweicloud.com/"
+# Our own mrkdwn (escaped when shown), so nothing that Slack would read as markup or a mention.
+_UNSAFE_TEXT: Final = re.compile(r"[<>`\x00-\x1f\x7f]|@(channel|here|everyone)", re.IGNORECASE)
+
+SelfCheck = Literal["addresses", "hosts"]
+
+
+def _compiled(pattern: Any) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError("must be a non-empty string")
+    if len(pattern) > _PATTERN_MAX:
+        raise ValueError(f"longer than {_PATTERN_MAX} characters")
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+
+
+def _our_words(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    bad = _UNSAFE_TEXT.search(text)
+    if bad:
+        raise ValueError(f"must not contain {bad.group(0)!r} (it is shown as mrkdwn)")
+    return text
+
+
+Pattern = Annotated[re.Pattern[str], BeforeValidator(_compiled)]
+OurWords = Annotated[str, AfterValidator(_our_words)]
+
+
+class Entry(BaseModel):
+    """One known failure: how its err_msg reads, what it means, what to check, and its source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=40)]
+    title: Annotated[OurWords, Field(max_length=80)]
+    page_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=40)]
+    doc_url: Annotated[str, Field(max_length=300)]
+    source: Annotated[str, Field(min_length=1, max_length=400)]
+    patterns: Annotated[tuple[Pattern, ...], Field(min_length=1, max_length=10)]
+    cause: Annotated[OurWords, Field(max_length=CAUSE_MAX)]
+    checks: Annotated[
+        tuple[Annotated[OurWords, Field(max_length=CHECK_MAX)], ...],
+        Field(min_length=1, max_length=CHECKS_MAX),
+    ]
+    self_checks: tuple[SelfCheck, ...] = ()
+    examples: Annotated[tuple[str, ...], Field(min_length=1)]
+    near_misses: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _sound(self) -> Entry:
+        if not self.doc_url.startswith(_DOC_PREFIX) or self.page_id not in self.doc_url:
+            raise ValueError(f"doc_url must be a {_DOC_PREFIX} page naming page_id")
+        for example in self.examples:
+            if not self.matches(example):
+                raise ValueError(f"example {example!r} is not matched by any pattern")
+        for miss in self.near_misses:
+            if self.matches(miss):
+                raise ValueError(f"near miss {miss!r} is matched")
+        return self
+
+    def matches(self, err_msg: str) -> bool:
+        window = err_msg[:MATCH_WINDOW]
+        return any(p.search(window) for p in self.patterns)
+
+
+class Catalogue(BaseModel):
+    """Every entry, in the order they are tried."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entries: Annotated[tuple[Entry, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Catalogue:
+        seen: set[str] = set()
+        for entry in self.entries:
+            if entry.id in seen:
+                raise ValueError(f"two entries have the id {entry.id!r}")
+            seen.add(entry.id)
+        # Each entry's examples are its own: no other entry may claim them, whatever the order.
+        for entry in self.entries:
+            for example in entry.examples:
+                others = [o.id for o in self.entries if o is not entry and o.matches(example)]
+                if others:
+                    raise ValueError(
+                        f"example {example!r} of {entry.id!r} is also matched by {others[0]!r}"
+                    )
+        return self
+
+    def match(self, err_msg: str) -> Entry | None:
+        """The first entry whose patterns find something in `err_msg`; None for anything else
+        (an unknown failure gets no invented cause)."""
+        if not err_msg.strip():
+            return None
+        return next((e for e in self.entries if e.matches(err_msg)), None)
+
+    def get(self, entry_id: str) -> Entry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+
+def packaged_path() -> Path:
+    """The catalogue shipped in the package (package data, see pyproject.toml)."""
+    return Path(str(resources.files("bot.diagnosis").joinpath("catalogue.toml")))
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Read and validate a catalogue file; any problem is one ConfigError line naming the file
+    and the entry."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: the diagnosis catalogue is missing") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problem(exc, raw)}") from None
+
+
+def _problem(exc: ValidationError, raw: Any) -> str:
+    """`entries[3] (id).key: problem` for the first error, one line."""
+    first = exc.errors(include_input=False)[0]
+    loc: Sequence[int | str] = first["loc"]
+    where = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            where += f"[{part}]"
+            if index == 1 and loc[0] == "entries":
+                entry_id = _entry_id(raw, part)
+                where += f" ({entry_id})" if entry_id else ""
+        else:
+            where += f".{part}" if where else str(part)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    message = {"Extra inputs are not permitted": "unknown key", "Field required": "required"}.get(
+        message, message
+    )
+    return f"{where}: {message}".replace("\n", " ") if where else message.replace("\n", " ")
+
+
+def _entry_id(raw: Any, index: int) -> str | None:
+    entries = raw.get("entries") if isinstance(raw, dict) else None
+    if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+        entry_id = entries[index].get("id")
+        return entry_id if isinstance(entry_id, str) else None
+    return None
+
+
+@functools.cache
+def default_catalogue() -> Catalogue:
+    """The packaged catalogue, read once per process (start-up calls this first, so a broken
+    file stops the bot before it answers anything)."""
+    return load_catalogue(packaged_path())
