@@ -10,10 +10,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.audit import AuditTrail
 from bot.chat.chatops import ChatOps
 from bot.chat.context import ChatContext
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
+from bot.chat.policy import PolicyView
 from bot.chat.replies import correlation_id
 from bot.chat.watching import Watching
 from bot.config import Settings
@@ -22,6 +24,7 @@ from bot.lookup.cache import Lookup
 from bot.services import Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
+from bot.slack.facts import Guard, SlackFacts
 from bot.slack.kit import Kit
 from handlers import register_handlers
 
@@ -69,9 +72,11 @@ def build_app(
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)
+    guard = Guard(services.deployment, SlackFacts(app.client, services.metrics))
     kit = Kit(
-        build_chat(services), settings, responder, services.inflight, dedupe, services.metrics
-    )
+        build_chat(services), settings, responder, services.inflight, dedupe, services.metrics,
+        guard=guard,
+    )  # fmt: skip
     register_handlers(app, kit)
     app.error(_report_unexpected)
     return app
@@ -106,9 +111,14 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     return ChatOps(
         lookups=Lookups(context, console_url=lambda found: _console_link(services, found)),
         watching=Watching(
-            context, {p.alias: p.watch.state for p in services.projects}, watch_all=watch_all
+            context,
+            {p.alias: p.watch.state for p in services.projects},
+            watch_all=watch_all,
+            audit=services.audit,
         ),
         home=HomeTab(context),
+        policy=PolicyView(deployment),
+        audit=AuditTrail(services.audit),
     )
 
 
