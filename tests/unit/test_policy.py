@@ -27,6 +27,7 @@ bob = Person(BOB)
 alice = Person(ALICE)
 oncall_bob = Person(BOB, groups=frozenset({ONCALL}))
 bob_groups_unknown = Person(BOB, unknown_groups=frozenset({ONCALL}))
+alice_groups_unknown = Person(ALICE, unknown_groups=frozenset({ONCALL}))
 foreigner = Person(CAROL, external=True)
 foreign_alice = Person(ALICE, external=True)  # an id in `operators`, but from elsewhere
 
@@ -93,7 +94,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
             (OPERATORS, "groups_unknown"),
         )
         for v in CHANGES
-    ],  # fmt: skip
+    ],
     ("group unknown lookup", "lookup", internal, bob_groups_unknown, oncall, "deny", None),
     (
         "group unknown, named user",
@@ -103,7 +104,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
         oncall,
         "deny",
         None,
-    ),  # fmt: skip
+    ),
     # Slack Connect: deny refuses everything, help included
     *[
         (f"connect deny {v}", v, shared, alice, oncall, "deny", (EXTERNAL, "external_channel"))
@@ -123,7 +124,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
         ChannelConfig(allow=["lookup"]),
         "read",
         (ALLOW, "verb_not_allowed"),
-    ),  # fmt: skip
+    ),
     # allow: the channel's own rules, and a foreign person never passes an operators check
     *[(f"connect allow {v}", v, shared, alice, oncall, "allow", None) for v in EVERY],
     *[
@@ -137,7 +138,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
             (OPERATORS, "external_user"),
         )
         for v in (*CHANGES, "audit")
-    ],  # fmt: skip
+    ],
     ("connect allow foreigner reads", "lookup", shared, foreigner, oncall, "allow", None),
     ("connect allow, no operators", "watch", shared, foreigner, everyone, "allow", None),
     # Slack would not say whether the channel is shared: reads follow the rule, changes fail
@@ -150,7 +151,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
         read_only,
         "deny",
         (ALLOW, "verb_not_allowed"),
-    ),  # fmt: skip
+    ),
     *[
         (f"sharing unknown {v}", v, unknown, alice, oncall, "deny", (EXTERNAL, "sharing_unknown"))
         for v in (*CHANGES, "audit")
@@ -167,7 +168,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
         everyone,
         "deny",
         ("channels.D0ALICE.operators", "external_user"),
-    ),  # fmt: skip
+    ),
     (
         "dm shared externally",
         "lookup",
@@ -176,7 +177,7 @@ TABLE: list[tuple[str, Request, ChannelFacts, Person, ChannelConfig, Mode, Expec
         everyone,
         "deny",
         (EXTERNAL, "external_channel"),
-    ),  # fmt: skip
+    ),
 ]
 
 
