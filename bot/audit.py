@@ -122,7 +122,9 @@ class RedisAuditStore:
         key = self._key(entry.channel)
         oldest_ms = int((self._clock() - KEEP_SECONDS) * 1000)
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, entry.fields(), minid=oldest_ms, approximate=True)  # type: ignore[arg-type]
+            # Exact trimming: a trail grows by people's clicks, so its cost is nothing, and an
+            # approximate trim would keep a small stream's old entries forever.
+            pipe.xadd(key, entry.fields(), minid=oldest_ms, approximate=False)  # type: ignore[arg-type]
             pipe.expire(key, KEEP_SECONDS)
             await pipe.execute()
 
