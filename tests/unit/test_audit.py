@@ -19,6 +19,7 @@ from bot.audit import (
     MemoryAuditStore,
     RedisAuditStore,
 )
+from bot.config import Verb
 from bot.errors import StoreUnavailable
 
 # Redis names stream entries by its own clock, so the stores' clocks start from the real time.
@@ -26,7 +27,7 @@ NOW = time.time()
 
 
 def entry(at: float, action: str = "watch", channel: str = "C1") -> AuditEntry:
-    verb = "mute" if action.startswith("mute") else "watch"
+    verb: Verb = "mute" if action.startswith("mute") else "watch"
     return AuditEntry(at, "U0ALICE", channel, verb, action, "c0ffee00-0000-4000-8000-000000000001",
                       "prod", "ok")  # fmt: skip
 
@@ -86,7 +87,7 @@ async def test_redis_trims_the_stream_to_90_days_and_expires_it(
     await redis_client.xadd(key, {"at": "1", "action": "ancient"}, id="1-1")
     for i in range(3):
         await store.add(entry(clock.now, f"mute {i} h"))
-    rows = await redis_client.xrange(key)
+    rows: list[tuple[bytes, dict[bytes, bytes]]] = await redis_client.xrange(key)  # type: ignore[assignment]
     assert [fields[b"action"] for _, fields in rows] == [b"mute 0 h", b"mute 1 h", b"mute 2 h"]
     assert 0 < await redis_client.ttl(key) <= KEEP_SECONDS
 

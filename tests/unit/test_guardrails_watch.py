@@ -3,6 +3,8 @@ even for a connection someone watched there before the channel's scope changed."
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from bot.config import ChannelConfig, Deployment, ProjectConfig
 from bot.services import project_routes
 from bot.watch.routes import ProjectSubscriptions
@@ -13,7 +15,9 @@ ORDERS = "00000001-0000-4000-8000-000000000001"
 
 
 def project(alias: str, project_id: str) -> ProjectConfig:
-    return ProjectConfig(alias=alias, region="cn-north-4", project_id=project_id, ak="a", sk="s")
+    return ProjectConfig(
+        alias=alias, region="cn-north-4", project_id=project_id, ak="a", sk=SecretStr("s")
+    )
 
 
 async def test_a_channel_gets_nothing_about_a_project_it_cannot_see() -> None:
