@@ -28,7 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     verbs.add_parser("serve", help="HTTP mode: /slack/events, /healthz, /metrics on $PORT")
     verbs.add_parser("socket", help="Socket Mode with SLACK_APP_TOKEN")
     verbs.add_parser("watch", help="the watcher: post when watched queues fail and recover")
-    verbs.add_parser("console", help="a local chat console on the same app (try-before-install)")
+    console = verbs.add_parser(
+        "console", help="a local chat console on the same app (try-before-install)"
+    )
+    console.add_argument("--user", default=None, help="who types (a Slack user id; U…)")
+    console.add_argument("--channel", default=None, help="where (a channel id; D… is your DM)")
+    console.add_argument(
+        "--groups", default="", help="the user's user groups, comma-separated (S…)"
+    )
+    console.add_argument(
+        "--slack-connect", action="store_true", help="the channel is shared with another org"
+    )
     show = verbs.add_parser("show", help="look one connection up and print it")
     show.add_argument("target", metavar="id-or-name")
     show.add_argument("--json", action="store_true", help="the connection as DLI's JSON")
@@ -75,9 +85,9 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
     if verb == "show":
         return _show(settings, args.target, as_json=args.json)
     if verb == "console":
-        from bot.local.console import run_console
+        from bot.local.console import run_console, seat_from
 
-        return _done(run_console(settings))
+        return _done(run_console(settings, seat=seat_from(args)))
     if verb in {"serve", "socket"} and settings.slack_bot_token is None:
         raise ConfigError(f"SLACK_BOT_TOKEN is required by {verb}")
     if verb == "serve":

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bot.audit import AuditLog, MemoryAuditStore, RedisAuditStore
 from bot.config import Deployment, ProjectConfig, Settings, load_deployment
 from bot.dli.auth import AkSkAuth, IamTokenAuth
 from bot.dli.client import DliClient
@@ -21,7 +22,7 @@ from bot.lookup.projects import Directory, ProjectLookups
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.slack.inflight import InFlight
-from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore
+from bot.store import KeyValueStore, MemoryStore, RedisStore, SafeStore, redis_client
 from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.routes import ProjectRoutes, ProjectSubscriptions, TagSet, tag_set
 from bot.watch.subscriptions import SubscriptionStore
@@ -58,6 +59,8 @@ class Services:
     directory: Directory
     # Replies still being composed after an ack: shutdown waits for them.
     inflight: InFlight = field(default_factory=InFlight)
+    #: The trail of changes guarded verbs made (Redis stream, or memory without Redis).
+    audit: AuditLog = field(default_factory=lambda: AuditLog(MemoryAuditStore()))
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     @property
@@ -140,6 +143,14 @@ async def _assemble(
     )
     store = SafeStore(raw_store)
     closers.append(store.aclose)
+    audit_store = (
+        RedisAuditStore(
+            redis_client(settings.redis_dsn), prefix=settings.dliconn_redis_prefix, owns_client=True
+        )
+        if settings.redis_dsn
+        else MemoryAuditStore()
+    )
+    closers.append(audit_store.aclose)
     # Subscriptions and watcher state: in Redis they are shared with the worker process; in
     # memory only a watcher running in this same process sees them. Subscriptions are one
     # store for every project (ids are unique); each project has its own watcher state.
@@ -176,7 +187,10 @@ async def _assemble(
         projects.append(
             ProjectServices(config, ref, client, lookup, finder, watch, config.mode == "demo")
         )
-    return assemble(settings, deployment, metrics, store, projects, closers=closers)
+    return assemble(
+        settings, deployment, metrics, store, projects, closers=closers,
+        audit=AuditLog(audit_store),
+    )  # fmt: skip
 
 
 def assemble(
@@ -187,12 +201,14 @@ def assemble(
     projects: Sequence[ProjectServices],
     *,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
+    audit: AuditLog | None = None,
 ) -> Services:
     """Services over parts already built (`build_services`, or a test's own)."""
     directory = Directory([ProjectLookups(p.ref, p.lookup, p.finder) for p in projects], store)
     return Services(
-        settings, deployment, metrics, store, tuple(projects), directory, _closers=closers or []
-    )
+        settings, deployment, metrics, store, tuple(projects), directory,
+        audit=audit or AuditLog(MemoryAuditStore()), _closers=closers or [],
+    )  # fmt: skip
 
 
 async def _client(

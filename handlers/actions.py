@@ -22,10 +22,14 @@ from bot.blocks.actions import (
     ALERT_ACTIONS,
     MUTE_ACTION_PATTERN,
 )
+from bot.blocks.guardrails import refusal
 from bot.chat.diagnosis import what_to_check as what_to_check_view
 from bot.chat.replies import Reply
+from bot.policy import Request
 from bot.slack.client import call_slack, message_kwargs
+from bot.slack.facts import asking
 from bot.slack.kit import Kit, ack_now, channel_of, user_of
+from bot.watch.messages import MUTE_HOURS
 
 
 def _is_ephemeral(body: dict[str, Any]) -> bool:
@@ -54,6 +58,15 @@ async def _tell(kit: Kit, body: dict[str, Any], reply: Reply) -> None:
     )
 
 
+async def _permitted(kit: Kit, body: dict[str, Any], request: Request) -> bool:
+    """The policy as it is now, for the person pressing, in the channel the button is in: an
+    old message cannot get round a newer rule. A refusal goes privately to the person."""
+    checked = await kit.check(request, asking(body))
+    if not checked.allowed:
+        await _tell(kit, body, Reply(refusal(checked.decision), shareable=False))
+    return checked.allowed
+
+
 async def _replace(kit: Kit, body: dict[str, Any], reply: Reply) -> None:
     await kit.responder(str(body.get("response_url", "")), reply.message, replace_original=True)
 
@@ -61,6 +74,8 @@ async def _replace(kit: Kit, body: dict[str, Any], reply: Reply) -> None:
 async def refresh(
     kit: Kit, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
 ) -> None:
+    if not await _permitted(kit, body, "lookup"):
+        return
     if not _is_alert(body):
         await _replace(kit, body, await kit.chat.lookups.card(
             _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body), force=True
@@ -82,12 +97,16 @@ async def refresh(
 
 
 async def show(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    if not await _permitted(kit, body, "lookup"):
+        return
     await _replace(kit, body, await kit.chat.lookups.card(
         _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body)
     ))  # fmt: skip
 
 
 async def share(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    if not await _permitted(kit, body, "lookup"):
+        return
     reply = await kit.chat.lookups.card(_value(action), ephemeral=False, channel=channel_of(body))
     if not reply.shareable:
         await _tell(kit, body, reply)
@@ -100,26 +119,35 @@ async def share(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 async def watch(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    if not await _permitted(kit, body, "watch"):
+        return
     await _tell(kit, body, await kit.chat.watching.watch(
         _value(action), channel=channel_of(body), user=user_of(body)
     ))  # fmt: skip
 
 
 async def unwatch(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
-    await _tell(
-        kit, body, await kit.chat.watching.unwatch(_value(action), channel=channel_of(body))
-    )
+    if not await _permitted(kit, body, "watch"):
+        return
+    await _tell(kit, body, await kit.chat.watching.unwatch(
+        _value(action), channel=channel_of(body), user=user_of(body)
+    ))  # fmt: skip
 
 
 async def mute(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    if not await _permitted(kit, body, "mute"):
+        return
     connection_id, _, hours = _value(action).partition("|")
+    # Only the durations the alert offers: an altered value cannot mute for a year.
     await _tell(kit, body, await kit.chat.watching.mute(
-        connection_id, int(hours) if hours.isdigit() else 1,
+        connection_id, int(hours) if hours.isdigit() and int(hours) in MUTE_HOURS else 1,
         channel=channel_of(body), user=user_of(body),
     ))  # fmt: skip
 
 
 async def acknowledge(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    if not await _permitted(kit, body, "ack"):
+        return
     await _tell(kit, body, await kit.chat.watching.acknowledge(
         _value(action), channel=channel_of(body), user=user_of(body)
     ))  # fmt: skip

@@ -9,7 +9,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.home import home_view
 from bot.slack.client import call_slack
+from bot.slack.facts import Asking, asking
 from bot.slack.kit import Kit
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,24 @@ async def _user_channels(client: AsyncWebClient, user: str) -> set[str] | None:
     return channels
 
 
-async def on_home_opened(kit: Kit, event: dict[str, Any], client: AsyncWebClient) -> None:
+async def on_home_opened(
+    kit: Kit, event: dict[str, Any], client: AsyncWebClient, body: dict[str, Any] | None = None
+) -> None:
     if event.get("tab", "home") != "home":
         return
     user = str(event.get("user", ""))
-    view = await kit.chat.home.view(await _user_channels(client, user))
+    asked = asking(body or {}, event)
+    checked = await kit.check("list", asked)
+    if not checked.allowed:
+        view = home_view([], now=kit.chat.home.context.clock(),
+                         note=f":no_entry: {checked.decision.sentence}")  # fmt: skip
+    else:
+
+        async def permitted(channel: str) -> bool:
+            here = Asking(channel, user, asked.user_team)
+            return (await kit.check("lookup", here, quiet=True)).allowed
+
+        view = await kit.chat.home.view(await _user_channels(client, user), permitted=permitted)
     await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user, view=view)
 
 

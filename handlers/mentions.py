@@ -7,10 +7,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.guardrails import refusal
 from bot.blocks.message import Message
 from bot.blocks.replies import help_message
-from bot.chat.parsing import HELP_TEXT
+from bot.chat.parsing import HELP_TEXT, find_connection_ids
 from bot.slack.client import call_slack, message_kwargs
+from bot.slack.facts import asking
 from bot.slack.kit import Kit
 
 NOTHING_FOUND = (
@@ -18,7 +20,11 @@ NOTHING_FOUND = (
 )
 
 
-async def on_mention(kit: Kit, event: dict[str, Any], client: AsyncWebClient) -> None:
+async def on_mention(
+    kit: Kit, event: dict[str, Any], client: AsyncWebClient, body: dict[str, Any] | None = None
+) -> None:
+    if not await _permitted(kit, client, event, body):
+        return
     cards = await kit.chat.lookups.mention_cards(
         str(event.get("text", "")), with_names=True, channel=str(event.get("channel", ""))
     )
@@ -26,7 +32,11 @@ async def on_mention(kit: Kit, event: dict[str, Any], client: AsyncWebClient) ->
 
 
 async def on_message(
-    kit: Kit, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    kit: Kit,
+    event: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    body: dict[str, Any] | None = None,
 ) -> None:
     text = str(event.get("text", ""))
     bot_user = context.bot_user_id
@@ -37,12 +47,31 @@ async def on_message(
         or event.get("subtype")
         # A mention is answered by on_mention; answering here too would reply twice.
         or (bot_user and f"<@{bot_user}>" in text)
+        # Only a message with an id is answered (and so, maybe, refused).
+        or not find_connection_ids(text)
+        or not await _permitted(kit, client, event, body)
     ):
         return
     cards = await kit.chat.lookups.mention_cards(
         text, with_names=False, channel=str(event.get("channel", ""))
     )
     await _reply_in_thread(kit, client, event, cards)
+
+
+async def _permitted(
+    kit: Kit, client: AsyncWebClient, event: dict[str, Any], body: dict[str, Any] | None
+) -> bool:
+    """The guardrails' answer for a lookup; a refusal goes privately to the person, in thread."""
+    checked = await kit.check("lookup", asking(body or {}, event))
+    if checked.allowed:
+        return True
+    message = refusal(checked.decision)
+    await call_slack(
+        kit.metrics, "chat.postEphemeral", client.chat_postEphemeral,
+        channel=event.get("channel"), user=event.get("user"),
+        thread_ts=event.get("thread_ts") or event.get("ts"), **message_kwargs(message),
+    )  # fmt: skip
+    return False
 
 
 async def _reply_in_thread(

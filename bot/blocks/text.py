@@ -80,6 +80,8 @@ EMOJI: Final[dict[str, str]] = {
     "label": "🏷️",
     "no_entry_sign": "🚫",
     "compass": "🧭",
+    "shield": "🛡️",
+    "scroll": "📜",
 }
 
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
@@ -216,6 +218,12 @@ def channel(channel_id: str) -> Element:
     return {"type": "channel", "channel_id": channel_id}
 
 
+def usergroup(group_id: str) -> Element:
+    """A user group's handle (Slack shows `@oncall`); only in ephemeral replies, where no
+    mention notifies anyone."""
+    return {"type": "usergroup", "usergroup_id": group_id}
+
+
 def date(moment: datetime) -> Element:
     """The reader's local time, with a UTC fallback for clients that cannot show a date."""
     return {
@@ -283,6 +291,8 @@ def read_as(piece: Element) -> str:
         return f"@{piece['user_id']}"
     if kind == "channel":
         return f"#{piece['channel_id']}"
+    if kind == "usergroup":
+        return f"@{piece['usergroup_id']}"
     if kind == "broadcast":
         return f"@{piece['range']}"
     if kind == "link":

@@ -11,22 +11,27 @@ from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
+from bot.chat.audit import AuditTrail
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
     HELP_TEXT,
+    Audit,
     Command,
     Help,
     ListConnections,
+    Policy,
     Route,
     Show,
     Unwatch,
     Watch,
     Watches,
 )
+from bot.chat.policy import PolicyView
 from bot.chat.replies import Reply
 from bot.chat.routing import Routing
 from bot.chat.watching import Watching
+from bot.policy import ChannelFacts, Person, Request
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,20 @@ class ChatOps:
     watching: Watching
     home: HomeTab
     routing: Routing
+    policy: PolicyView
+    audit: AuditTrail
 
-    async def command(self, command: Command, *, ephemeral: bool, channel: str, user: str) -> Reply:
-        """The whole answer to one `/dliconn …`."""
+    async def command(
+        self,
+        command: Command,
+        *,
+        ephemeral: bool,
+        channel: str,
+        user: str,
+        facts: tuple[ChannelFacts, Person] | None = None,
+    ) -> Reply:
+        """The whole answer to one `/dliconn …`, once the guardrails allowed it (`facts`: what
+        they were told about the channel and the person; `policy` shows them)."""
         match command:
             case Show(target=target):
                 return await self.lookups.card(target, ephemeral=ephemeral, channel=channel)
@@ -46,14 +62,33 @@ class ChatOps:
             case Watch(target=target):
                 return await self.watching.watch(target, channel=channel, user=user)
             case Unwatch(target=target):
-                return await self.watching.unwatch(target, channel=channel)
+                return await self.watching.unwatch(target, channel=channel, user=user)
             case Watches():
                 return await self.watching.watches(channel=channel)
             case Route(target=target):
                 return await self.routing.route(target, channel=channel)
+            case Policy():
+                seen = facts or (ChannelFacts(channel, external=None), Person(user))
+                return self.policy.describe(*seen)
+            case Audit(count=count):
+                return await self.audit.recent(channel, count)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive
+
+
+def request_of(command: Command) -> Request:
+    """What the guardrails are asked about for a command."""
+    match command:
+        case Show():
+            return "lookup"
+        case ListConnections() | Watches():
+            return "list"
+        case Watch() | Unwatch():
+            return "watch"
+        case Audit():
+            return "audit"
+    return "help"  # help and policy show no connection data
 
 
 def help_reply(reason: str | None) -> Message:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,17 @@ log = logging.getLogger(__name__)
 class HomeTab:
     context: ChatContext
 
-    async def view(self, user_channels: Collection[str] | None) -> dict[str, Any]:
+    async def view(
+        self,
+        user_channels: Collection[str] | None,
+        *,
+        permitted: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> dict[str, Any]:
         """The Home tab: connections watched in the user's channels.
 
         `None` means Slack would not say which channels the user is in. Then nothing is shown:
         listing every watched connection would show private channels' subscriptions to anyone.
+        `permitted` (the guardrails) leaves out the channels where the user may not look up.
         """
         if user_channels is None:
             return home_view(
@@ -40,6 +46,10 @@ class HomeTab:
         except StoreUnavailable:
             return home_view([], now=self.context.clock(), note=":warning: Storage is unreachable.")
         mine = frozenset(user_channels)
+        if permitted is not None:
+            # Only channels that watch something are asked about: each may be a Slack call.
+            candidates = frozenset().union(*watched.values()) & mine if watched else frozenset()
+            mine = frozenset([c for c in sorted(candidates) if await permitted(c)])
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
         found = await lookup_many(self.context.directory, list(watched))
         entries, project_of = [], {}

@@ -14,6 +14,8 @@ MAX_COMMAND_CHARS: Final = 4000
 #: More ids than this in one message is a paste of a log, not a question; answer the first ones.
 MAX_SCANNED_MATCHES: Final = 20
 MAX_NAME_CHARS: Final = 64
+#: The most entries `/dliconn audit N` shows (they must fit one reply).
+MAX_AUDIT_ENTRIES: Final = 30
 
 ListFilter: TypeAlias = Literal["all", "failed", "active", "deleted"]
 LIST_FILTERS: Final[tuple[ListFilter, ...]] = get_args(ListFilter)
@@ -63,12 +65,26 @@ class Watches:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """Say what the current channel allows and who its operators are."""
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Show the current channel's last `count` recorded changes."""
+
+    count: int = 10
+
+
+@dataclass(frozen=True)
 class Help:
     # Plain text that may echo user input: escape it before putting it into mrkdwn.
     reason: str | None = None
 
 
-Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | Help
+Command: TypeAlias = (
+    Show | ListConnections | Watch | Unwatch | Watches | Route | Policy | Audit | Help
+)
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
     "show": Show,
@@ -107,6 +123,8 @@ HELP_TEXT: Final = f"""\
 • `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
 • `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
+• `/dliconn policy`: what this channel allows, and who its operators are
+• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack…)
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
 
@@ -128,6 +146,10 @@ def parse_command(text: str) -> Command:
         return Help()
     if keyword == "watches":
         return Help("watches takes no arguments") if args else Watches()
+    if keyword == "policy":
+        return Help("policy takes no arguments") if args else Policy()
+    if keyword == "audit":
+        return _parse_audit(args)
     if keyword == "list":
         return _parse_list(args)
     if keyword in _TARGETED:
@@ -181,6 +203,14 @@ def _parse_list(args: list[str]) -> Command:
     if len(args) > 1 or wanted is None:
         return Help(f"list takes one of: {', '.join(LIST_FILTERS[1:])}")
     return ListConnections(wanted)
+
+
+def _parse_audit(args: list[str]) -> Command:
+    if not args:
+        return Audit()
+    if len(args) == 1 and _DIGITS.fullmatch(args[0]) and 1 <= int(args[0]) <= MAX_AUDIT_ENTRIES:
+        return Audit(int(args[0]))
+    return Help(f"audit takes a number of entries from 1 to {MAX_AUDIT_ENTRIES}")
 
 
 def _target(word: str) -> str | Help:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from bot.audit import AuditEntry, AuditLog, MemoryAuditStore
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
@@ -13,8 +14,9 @@ from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
 from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
-from bot.dli.ids import normalise_id
-from bot.errors import DliError, NotFound
+from bot.config import Verb
+from bot.dli.ids import is_id, normalise_id
+from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
 from bot.watch.state import WatchStore
@@ -30,19 +32,27 @@ class Watching:
     states: Mapping[str, WatchStore]
     #: The projects whose every connection a channel gets alerts for.
     watch_all: Callable[[str], Sequence[str]]
+    #: Where every change made here is recorded.
+    audit: AuditLog = field(default_factory=lambda: AuditLog(MemoryAuditStore()))
 
     async def watch(self, target: str, *, channel: str, user: str) -> Reply:
-        return await guarded(target, lambda: self._watch(target, channel, user))
+        return await guarded(target, lambda: self._audited(
+            "watch", "watch", target, channel, user,
+            lambda note: self._watch(target, channel, user, note),
+        ))  # fmt: skip
 
-    async def unwatch(self, target: str, *, channel: str) -> Reply:
-        return await guarded(target, lambda: self._unwatch(target, channel))
+    async def unwatch(self, target: str, *, channel: str, user: str = "") -> Reply:
+        return await guarded(target, lambda: self._audited(
+            "watch", "unwatch", target, channel, user,
+            lambda note: self._unwatch(target, channel, note),
+        ))  # fmt: skip
 
     async def watches(self, *, channel: str) -> Reply:
         return await guarded(None, lambda: self._watches(channel))
 
     async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
-        async def work() -> Message:
-            state = await self._state_of(connection_id, channel)
+        async def work(note: _Note) -> Message:
+            note.project, state = await self._state_of(connection_id, channel)
             await state.mute(connection_id, channel, time.time() + hours * 3600, user)
             return notice(
                 [
@@ -56,13 +66,16 @@ class Watching:
                 fallback=f"Muted for {hours} h",
             )
 
-        return await guarded(connection_id, work)
+        return await guarded(connection_id, lambda: self._audited(
+            "mute", f"mute {hours} h", connection_id, channel, user, work
+        ))  # fmt: skip
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
-        async def work() -> Message:
-            state = await self._state_of(connection_id, channel)
+        async def work(note: _Note) -> Message:
+            note.project, state = await self._state_of(connection_id, channel)
             incidents = await state.acknowledge(connection_id, channel, user)
             if not incidents:
+                note.result = "unchanged: nothing open"
                 return notice(
                     [
                         emoji("information_source"),
@@ -80,30 +93,66 @@ class Watching:
                 fallback="Acknowledged",
             )
 
-        return await guarded(connection_id, work)
+        return await guarded(connection_id, lambda: self._audited(
+            "ack", "ack", connection_id, channel, user, work
+        ))  # fmt: skip
 
-    async def _state_of(self, connection_id: str, channel: str) -> WatchStore:
-        """The watcher state of the project the connection is in, among those the channel sees.
+    async def _audited(
+        self,
+        verb: Verb,
+        action: str,
+        target: str,
+        channel: str,
+        user: str,
+        work: Callable[[_Note], Awaitable[Message]],
+    ) -> Message:
+        """`work`, recorded once in the audit trail with its outcome, whatever it is."""
+        note = _Note(target)
+        try:
+            return await work(note)
+        except Exception as exc:
+            note.result = _failure(exc)
+            raise
+        finally:
+            await self.audit.record(
+                AuditEntry(
+                    at=time.time(), user=user, channel=channel, verb=verb, action=action,
+                    connection=note.connection, project=note.project, result=note.result,
+                )
+            )  # fmt: skip
 
-        A connection no visible project has is NotFound, as any lookup of it would be."""
-        if len(self.states) == 1:
-            return next(iter(self.states.values()))
+    async def _state_of(self, connection_id: str, channel: str) -> tuple[str, WatchStore]:
+        """The project the connection is in and its watcher state, among those the channel sees.
+
+        A connection no visible project has is NotFound, as any lookup of it would be: a button
+        whose value was altered can touch nothing the pressing channel cannot see."""
         visible = self.context.scope(channel)
+        if not is_id(connection_id):
+            raise NotFound(f"{connection_id!r} is not a connection id")
+        if len(self.states) == 1:
+            only, state = next(iter(self.states.items()))
+            if visible is not None and only not in visible:
+                raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
+            return only, state
         alias = await self.context.directory.where(connection_id)
         if alias is None or (visible is not None and alias not in visible):
             found = await self.context.directory.lookup(connection_id, visible=visible)
             alias = found.project.alias if found.project else None
         if alias is None or alias not in self.states:
             raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
-        return self.states[alias]
+        return alias, self.states[alias]
 
-    async def _watch(self, target: str, channel: str, user: str) -> Message:
+    async def _watch(self, target: str, channel: str, user: str, note: _Note) -> Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
+            note.result = "unchanged: the name matches several connections"
             return choose_connection(found.matches, found.query, project_of=found.project_of)
         connection = found.connection
+        note.connection = normalise_id(connection.id)
+        note.project = found.project.alias if found.project else None
         name = code(connection.name or connection.id, 80)
         if connection.is_deleted:
+            note.result = "unchanged: deleted"
             return notice(
                 [
                     emoji("black_circle"),
@@ -117,6 +166,7 @@ class Watching:
             channel, normalise_id(connection.id), connection.name, user
         )
         if not new:
+            note.result = "unchanged: already watched"
             return notice(
                 [emoji("eyes"), words(" "), *name, words(" is already watched in this channel.")],
                 fallback="Already watched here",
@@ -146,7 +196,7 @@ class Watching:
             ],
         )
 
-    async def _unwatch(self, target: str, channel: str) -> Message:
+    async def _unwatch(self, target: str, channel: str, note: _Note) -> Message:
         # No DLI call: unwatching must work while DLI is down and for deleted connections.
         subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         wanted = target.strip().lower()
@@ -156,6 +206,7 @@ class Watching:
             if s.connection_id.lower() == wanted or s.connection_name.lower() == wanted
         ]
         if not matches:
+            note.result = "unchanged: not watched here"
             return notice(
                 [
                     emoji("information_source"),
@@ -166,6 +217,8 @@ class Watching:
                 fallback="Not watched here",
                 context=["`/dliconn watches` lists what is."],
             )
+        note.connection = ", ".join(s.connection_id for s in matches)
+        note.project = await self.context.directory.where(matches[0].connection_id)
         for subscription in matches:
             await self.context.subscriptions.unsubscribe(channel, subscription.connection_id)
         names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], ", ")
@@ -212,6 +265,25 @@ class Watching:
                 "from the channel?). Watching again resumes them."
             )
         return notes
+
+
+@dataclass
+class _Note:
+    """What a change did, filled in as it goes, for its audit entry."""
+
+    connection: str
+    project: str | None = None
+    result: str = "ok"
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, NotFound):
+        return "failed: not found"
+    if isinstance(exc, DliError):
+        return f"failed: DLI {exc.kind}"
+    if isinstance(exc, StoreUnavailable):
+        return "failed: storage unavailable"
+    return "failed: unexpected error"
 
 
 def _who(user_id: str) -> Pieces:

@@ -57,15 +57,43 @@ class Button:
     ephemeral: bool
 
 
+@dataclass(frozen=True)
+class Seat:
+    """Who types and where, to try a policy locally: the person, their user groups, the channel
+    (a `D…` id is their DM with the bot) and whether it is a Slack Connect channel."""
+
+    user: str = USER
+    channel: str = CHANNEL
+    groups: tuple[str, ...] = ()
+    slack_connect: bool = False
+
+    def arrange(self, slack: FakeSlackApi) -> None:
+        """Tell the Slack stand-in what Slack would say about this person and channel."""
+        for group in self.groups:
+            slack.usergroups.setdefault(group, []).append(self.user)
+        if self.slack_connect:
+            slack.share_externally(self.channel)
+        if self.channel.startswith("D"):
+            slack.direct_message(self.channel, self.user)
+
+
 class Console:
     """One conversation with the app; `say` returns what a person would see, as text."""
 
-    def __init__(self, settings: Settings, services: Services, slack: FakeSlackApi) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, slack: FakeSlackApi, seat: Seat | None = None
+    ) -> None:
         self._slack = slack
         self._services = services
         self._secret = secrets.token_hex(16)
+        self.seat = seat or Seat()
+        # Every group the file names exists (empty unless the seat is in it), as in Slack.
+        for rules in services.deployment.channels.values():
+            for group in (o for o in rules.operators or () if o.startswith("S")):
+                slack.usergroups.setdefault(group, [])
+        self.seat.arrange(slack)
         # The console's channel counts as an incident channel, so pasted ids get answered.
-        settings = settings.model_copy(update={"dliconn_incident_channels": CHANNEL})
+        settings = settings.model_copy(update={"dliconn_incident_channels": self.seat.channel})
         self.client = make_slack_client(TOKEN, slack.url)
         self._app = build_app(settings, services, client=self.client, signing_secret=self._secret)
         self.buttons: list[Button] = []
@@ -77,17 +105,19 @@ class Console:
             return self.news()
         if line.startswith("!") and line[1:].isdigit():
             return await self._press(int(line[1:]))
+        seat = self.seat
         if line.startswith("/"):
             command, _, text = line.partition(" ")
             body = slash_command_body(
-                text, command=command, user_id=USER, channel_id=CHANNEL,
+                text, command=command, user_id=seat.user, channel_id=seat.channel,
                 response_url=self._slack.response_url(),
             )  # fmt: skip
         elif line.lower().startswith("@dliconn"):
-            event = app_mention_event(line[len("@dliconn") :], user=USER, channel=CHANNEL)
-            body = event_body(event)
+            event = app_mention_event(line[len("@dliconn") :], user=seat.user, channel=seat.channel)
+            body = event_body(event, ext_shared=seat.slack_connect)
         else:
-            body = event_body(message_event(line, user=USER, channel=CHANNEL))
+            event = message_event(line, user=seat.user, channel=seat.channel)
+            body = event_body(event, ext_shared=seat.slack_connect)
         return await self._dispatch(body)
 
     async def _press(self, number: int) -> str:
@@ -100,9 +130,9 @@ class Console:
         # read it, e.g. to keep an alert when its Refresh is pressed.
         on = None
         if button.message_ts is not None and not button.ephemeral:
-            on = self._slack.message(CHANNEL, button.message_ts)
+            on = self._slack.message(self.seat.channel, button.message_ts)
         body = block_action_body(
-            button.action_id, button.value, user_id=USER, channel_id=CHANNEL,
+            button.action_id, button.value, user_id=self.seat.user, channel_id=self.seat.channel,
             message_ts=button.message_ts, ephemeral=button.ephemeral, message=on,
             response_url=self._slack.response_url(),
         )  # fmt: skip
@@ -136,12 +166,19 @@ class Console:
                 view = Message("", list(body["view"].get("blocks") or []))
                 shown.append(f"── dliconn (a window opens)\n{render_text(view)}")
                 continue
-            if call.method not in {"chat.postMessage", "chat.update", "response_url"}:
+            if call.method not in {
+                "chat.postMessage",
+                "chat.postEphemeral",
+                "chat.update",
+                "response_url",
+            }:
                 continue
             if body.get("delete_original"):
                 shown.append("(the private reply was removed)")
                 continue
-            ephemeral = call.method == "response_url" and body.get("response_type") != "in_channel"
+            ephemeral = call.method == "chat.postEphemeral" or (
+                call.method == "response_url" and body.get("response_type") != "in_channel"
+            )
             where = _where(call, ephemeral)
             message = Message(str(body.get("text", "")), list(body.get("blocks") or []))
             ts = call.response.get("ts") if isinstance(call.response, dict) else None
@@ -189,15 +226,21 @@ def _buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def run_console(
-    settings: Settings, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+    settings: Settings,
+    *,
+    seat: Seat | None = None,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
 ) -> None:
     services = await build_services(settings)
     async with FakeSlackApi() as slack:
-        console = Console(settings, services, slack)
+        console = Console(settings, services, slack, seat)
         # The watcher runs here too, posting to the same stand-in: its alerts show up between
         # replies, exactly as they would appear in the channel.
         watcher = EmbeddedWatcher(services, console.client)
         stdout.write(GREETING)
+        if seat is not None:
+            stdout.write(f"You are {console.seat.user} in {console.seat.channel}.\n")
         if services.demo:
             stdout.write("No DLI credentials configured: answering from the built-in demo data.\n")
             stdout.write("Try: /dliconn list   or   /dliconn withvpc\n")
@@ -212,3 +255,14 @@ async def run_console(
         finally:
             await watcher.stop()
             await services.aclose()
+
+
+def seat_from(args: Any) -> Seat | None:
+    """The seat `python -m bot console --user … --channel … --groups … --slack-connect` asks
+    for; None without any of them (no verb given: the defaults)."""
+    user, channel = getattr(args, "user", None), getattr(args, "channel", None)
+    groups = tuple(g.strip() for g in (getattr(args, "groups", "") or "").split(",") if g.strip())
+    connect = bool(getattr(args, "slack_connect", False))
+    if not (user or channel or groups or connect):
+        return None
+    return Seat(user or USER, channel or CHANNEL, groups, connect)

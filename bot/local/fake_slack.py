@@ -102,6 +102,7 @@ class FakeSlackApi(LocalServer):
         *,
         valid_tokens: frozenset[str] | None = None,
         member_of: dict[str, list[str]] | None = None,
+        usergroups: dict[str, list[str]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.calls: list[SlackCall] = []
@@ -109,6 +110,10 @@ class FakeSlackApi(LocalServer):
         self._sleep = sleep
         # users.conversations: the channels each user is in (none for an unknown user).
         self.member_of: dict[str, list[str]] = member_of or {}
+        # usergroups.users.list: each user group's members (an unknown group: no_such_subteam).
+        self.usergroups: dict[str, list[str]] = usergroups or {}
+        # conversations.info: fields that differ from an internal channel's, by channel id.
+        self.channel_fields: dict[str, Payload] = {}
         self._valid_tokens = valid_tokens
         self._faults: list[_Fault] = []
         self._arrived = asyncio.Condition()
@@ -142,6 +147,18 @@ class FakeSlackApi(LocalServer):
     def expire_response_url(self, name: str) -> None:
         """Make a response_url answer as Slack does after its 30 minutes are over."""
         self._expired_response_urls.add(name)
+
+    def share_externally(self, channel: str) -> None:
+        """Make `channel` a Slack Connect channel, as conversations.info then describes it."""
+        self.channel_fields.setdefault(channel, {}).update(
+            {"is_shared": True, "is_ext_shared": True, "is_org_shared": False}
+        )
+
+    def direct_message(self, channel: str, user: str) -> None:
+        """Make `channel` the bot's DM with `user`."""
+        self.channel_fields.setdefault(channel, {}).update(
+            {"is_im": True, "is_channel": False, "is_private": True, "user": user}
+        )
 
     # -- fault injection -----------------------------------------------------------------------
 
@@ -388,6 +405,7 @@ class FakeSlackApi(LocalServer):
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "users.conversations": self._users_conversations,
+            "usergroups.users.list": self._usergroups_users_list,
         }
 
     def _next_ts(self) -> str:
@@ -509,8 +527,19 @@ class FakeSlackApi(LocalServer):
                 "is_im": channel.startswith("D"),
                 "is_private": not channel.startswith("C"),
                 "is_member": True,
+                "is_shared": False,
+                "is_ext_shared": False,
+                "is_org_shared": False,
+                "is_pending_ext_shared": False,
+                **self.channel_fields.get(channel, {}),
             }
         }
+
+    def _usergroups_users_list(self, args: Payload) -> Payload:
+        members = self.usergroups.get(str(args.get("usergroup", "")))
+        if members is None:
+            raise _ApiError("no_such_subteam")
+        return {"users": list(members)}
 
     def _users_conversations(self, args: Payload) -> Payload:
         channels = self.member_of.get(str(args.get("user", "")), [])

@@ -83,8 +83,10 @@ def event_body(
     event_id: str | None = None,
     team_id: str = TEAM_ID,
     api_app_id: str = APP_ID,
+    ext_shared: bool = False,
 ) -> str:
-    """The JSON envelope (`event_callback`) Slack wraps every Events API event in."""
+    """The JSON envelope (`event_callback`) Slack wraps every Events API event in;
+    `ext_shared` says the channel is shared with another organisation (Slack Connect)."""
     return json.dumps(
         {
             "token": VERIFICATION_TOKEN,
@@ -103,7 +105,7 @@ def event_body(
                     "is_enterprise_install": False,
                 }
             ],
-            "is_ext_shared_channel": False,
+            "is_ext_shared_channel": ext_shared,
             "event_context": f"4-{uuid4().hex}",
         }
     )
@@ -198,6 +200,7 @@ def block_action_body(
     ephemeral: bool = False,
     block_id: str = "actions",
     message: Event | None = None,
+    user_team: str = TEAM_ID,
     trigger_id: str | None = None,
 ) -> str:
     """The form body (`payload=<JSON>`) of a button click, as Slack posts it.
@@ -213,7 +216,7 @@ def block_action_body(
             "id": user_id,
             "username": _user_name(user_id),
             "name": _user_name(user_id),
-            "team_id": TEAM_ID,
+            "team_id": user_team,
         },
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,

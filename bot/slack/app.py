@@ -10,10 +10,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.audit import AuditTrail
 from bot.chat.chatops import ChatOps
 from bot.chat.context import ChatContext
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
+from bot.chat.policy import PolicyView
 from bot.chat.replies import correlation_id
 from bot.chat.routing import ProjectAlerts, Routing
 from bot.chat.watching import Watching
@@ -24,6 +26,7 @@ from bot.lookup.cache import Lookup
 from bot.services import ProjectServices, Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
+from bot.slack.facts import Guard, SlackFacts
 from bot.slack.kit import Kit
 from bot.watch.routes import ProjectRoutes, ProjectSubscriptions, TagSet
 from handlers import register_handlers
@@ -72,9 +75,11 @@ def build_app(
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)
+    guard = Guard(services.deployment, SlackFacts(app.client, services.metrics))
     kit = Kit(
-        build_chat(services), settings, responder, services.inflight, dedupe, services.metrics
-    )
+        build_chat(services), settings, responder, services.inflight, dedupe, services.metrics,
+        guard=guard,
+    )  # fmt: skip
     register_handlers(app, kit)
     app.error(_report_unexpected)
     return app
@@ -109,10 +114,15 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     return ChatOps(
         lookups=Lookups(context, console_url=lambda found: _console_link(services, found)),
         watching=Watching(
-            context, {p.alias: p.watch.state for p in services.projects}, watch_all=watch_all
+            context,
+            {p.alias: p.watch.state for p in services.projects},
+            watch_all=watch_all,
+            audit=services.audit,
         ),
         home=HomeTab(context),
         routing=Routing(context, {p.alias: _alerts_of(p) for p in services.projects}),
+        policy=PolicyView(deployment),
+        audit=AuditTrail(services.audit),
     )
 
 

@@ -18,8 +18,10 @@ from bot.chat.chatops import ChatOps
 from bot.chat.replies import correlation_id
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.policy import Request
 from bot.slack.client import Responder
 from bot.slack.dedupe import EventDedupe
+from bot.slack.facts import Asking, Checked, Guard
 from bot.slack.inflight import InFlight
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,14 @@ class Kit:
     inflight: InFlight
     dedupe: EventDedupe
     metrics: Metrics
+    #: The guardrails; without one nothing is known about Slack: changes are refused.
+    guard: Guard = field(default_factory=Guard)
     # Strong references: the event loop keeps only weak ones to running tasks.
     _running: set[asyncio.Task[None]] = field(default_factory=set, repr=False, compare=False)
+
+    async def check(self, request: Request, asked: Asking, *, quiet: bool = False) -> Checked:
+        """The guardrails' decision; every handler asks before it looks up or changes anything."""
+        return await self.guard.check(request, asked, quiet=quiet)
 
     def on(self, register: Callable[..., Any], work: Callable[..., Awaitable[None]]) -> None:
         """Register `work(kit, ...)` as background work behind an immediate, empty ack.

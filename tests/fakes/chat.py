@@ -25,13 +25,13 @@ import httpx
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
-from bot.config import Settings, load_deployment
+from bot.config import Deployment, Settings, load_deployment
 from bot.dli.client import DliClient
 from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.lookup.projects import Directory
 from bot.metrics import Metrics
-from bot.services import ProjectServices, assemble
+from bot.services import ProjectServices, Services, assemble
 from bot.slack.app import build_chat
 from bot.store import MemoryStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backend
@@ -164,6 +164,8 @@ class ChatParts:
     settings: Settings
     metrics: Metrics
     directory: Directory
+    #: Everything the features were built from (the deployment, the audit trail).
+    services: Services
 
 
 @asynccontextmanager
@@ -171,8 +173,10 @@ async def chat_parts(
     *connections: Mapping[str, Any],
     settings: Settings | None = None,
     watch: WatchBackend | None = None,
+    deployment: Deployment | None = None,
 ) -> AsyncIterator[ChatParts]:
-    """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores."""
+    """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores,
+    `deployment` for channels' rules (its first project is the one served)."""
     settings = settings or chat_settings()
     clock, dli, metrics = FakeClock(), MockDli(*connections), Metrics()
     store = MemoryStore(clock=clock.monotonic)
@@ -204,7 +208,7 @@ async def chat_parts(
         clock=clock.now,
     )
     watch = watch or build_watch_backend(None, PROJECT, static_channels=settings.watch_all_channels)
-    deployment = load_deployment(settings)
+    deployment = deployment or load_deployment(settings)
     project = ProjectServices(
         deployment.projects[0], ProjectRef("default"), client, lookup, finder, watch, demo=False
     )
@@ -220,6 +224,7 @@ async def chat_parts(
             settings,
             metrics,
             services.directory,
+            services,
         )
     finally:
         await client.aclose()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.local.console import Console, run_console
+from bot.local.console import Console, Seat, run_console, seat_from
 from bot.local.fake_slack import FakeSlackApi
 from bot.services import build_services
 from tests.fakes.dli import WITHVPC
@@ -158,3 +158,51 @@ async def test_demo_cards_have_no_console_link_even_with_a_region() -> None:
     assert "withvpc" in reply
     assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 Share in channel")
     assert "console" not in reply.lower().split("buttons:")[1]
+
+
+ONCALL_CONFIG = """
+[channels.C0PAYMENTS]
+operators = ["S0ONCALL"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("seat", "expected"),
+    [
+        (Seat("U0BOB", "C0PAYMENTS"), "Only members of @S0ONCALL may watch or unwatch"),
+        (Seat("U0BOB", "C0PAYMENTS", ("S0ONCALL",)), "Watching"),
+        (Seat("U0BOB", "C0SHARED", slack_connect=True), "shared with another organisation"),
+        (Seat("U0BOB", "D0BOB"), "Watching"),
+    ],
+    ids=["non-operator", "through a group", "slack connect", "own dm"],
+)
+async def test_the_console_tries_a_policy_for_a_user_and_channel(
+    tmp_path: Path, seat: Seat, expected: str
+) -> None:
+    path = tmp_path / "dliconn.toml"
+    path.write_text(ONCALL_CONFIG, encoding="utf-8")
+    settings = Settings(_env_file=None, dliconn_config=path)
+    services = await build_services(settings)
+    try:
+        async with FakeSlackApi() as slack:
+            console = Console(settings, services, slack, seat)
+            reply = await console.say("/dliconn watch withvpc")
+            policy = await console.say("/dliconn policy")
+    finally:
+        await services.aclose()
+    assert expected in reply
+    assert reply.startswith("── dliconn (only visible to you)")
+    if seat.slack_connect:
+        assert "withvpc" not in reply and "guardrails.external_channels" in policy
+    else:
+        assert f"What #{seat.channel} allows" in policy
+
+
+def test_console_flags_make_a_seat() -> None:
+    from bot.__main__ import _parser
+
+    args = _parser().parse_args(
+        ["console", "--user", "U0BOB", "--channel", "C0X", "--groups", "S1, S2", "--slack-connect"]
+    )
+    assert seat_from(args) == Seat("U0BOB", "C0X", ("S1", "S2"), slack_connect=True)
+    assert seat_from(_parser().parse_args(["console"])) is None

@@ -31,7 +31,7 @@ from bot.blocks.actions import (
     ALERT_ACTIONS,
 )
 from bot.blocks.message import Message
-from bot.config import Settings
+from bot.config import Deployment, Settings
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, FakeSlackApi, SlackCall
 from bot.local.wire import (
     FORM_CONTENT_TYPE,
@@ -45,6 +45,7 @@ from bot.local.wire import (
 )
 from bot.slack.client import Responder
 from bot.slack.dedupe import EventDedupe
+from bot.slack.facts import Guard, SlackFacts
 from bot.slack.inflight import InFlight
 from bot.slack.kit import Kit
 from bot.store import MemoryStore
@@ -125,13 +126,16 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(settings: Settings | None = None) -> AsyncIterator[Harness]:
+async def harness(
+    settings: Settings | None = None, deployment: Deployment | None = None
+) -> AsyncIterator[Harness]:
     settings = settings or chat_settings(dliconn_incident_channels=INCIDENT)
     async with (
-        chat_parts(*CONNECTIONS, settings=settings) as parts,
+        chat_parts(*CONNECTIONS, settings=settings, deployment=deployment) as parts,
         FakeSlackApi(member_of={USER: [CHANNEL]}) as slack,
     ):
         responder = RecordingResponder()
+        client = AsyncWebClient(token="xoxb-handler-tests", base_url=slack.url)
         kit = Kit(
             parts.chat,
             settings,
@@ -139,8 +143,8 @@ async def harness(settings: Settings | None = None) -> AsyncIterator[Harness]:
             InFlight(),
             EventDedupe(MemoryStore(), metrics=parts.metrics),
             parts.metrics,
+            guard=Guard(parts.services.deployment, SlackFacts(client, parts.metrics)),
         )
-        client = AsyncWebClient(token="xoxb-handler-tests", base_url=slack.url)
         yield Harness(kit, parts, responder, slack, client)
 
 

@@ -29,6 +29,8 @@ EXPECTED_BOT_SCOPES = {
     "channels:read",
     "groups:read",
     "groups:history",
+    "im:read",
+    "usergroups:read",
 }
 EXPECTED_BOT_EVENTS = {"app_mention", "app_home_opened", "message.channels", "message.groups"}
 EVENTS_URL_PATH = "/slack/events"

@@ -13,9 +13,11 @@ from bot.chat.parsing import (
     HELP_TEXT,
     MAX_COMMAND_CHARS,
     MAX_SCANNED_MATCHES,
+    Audit,
     Command,
     Help,
     ListConnections,
+    Policy,
     Show,
     Unwatch,
     Watch,
@@ -409,3 +411,22 @@ def test_a_name_may_name_its_project(text: str, target: str) -> None:
 @pytest.mark.parametrize("text", ["prod/", "/orders", "pr od/x", "prod/123", "a/b/c"])
 def test_a_malformed_qualified_name_is_bad_input(text: str) -> None:
     assert isinstance(parse_command(text), Help)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("policy", Policy()),
+        ("POLICY", Policy()),
+        ("policy now", Help("policy takes no arguments")),
+        ("audit", Audit()),
+        ("audit 5", Audit(5)),
+        ("audit 30", Audit(30)),
+        ("audit 0", Help("audit takes a number of entries from 1 to 30")),
+        ("audit 31", Help("audit takes a number of entries from 1 to 30")),
+        ("audit many", Help("audit takes a number of entries from 1 to 30")),
+        ("show audit", Show("audit")),
+    ],
+)
+def test_policy_and_audit(text: str, expected: Command) -> None:
+    assert parse_command(text) == expected

@@ -1,0 +1,172 @@
+"""The guardrails' one decision: may this person use this verb in this channel? Pure, plain data.
+
+Every Slack surface and the console ask `decide` before they look anything up or change
+anything. The facts it needs (is the channel shared with another organisation, is it the person's
+own DM, which user groups the person is in) are gathered by `bot.slack.facts`; here they are
+only data, so the whole policy is one table-tested function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from bot.config import VERBS, ChannelConfig, Guardrails, Verb
+
+#: What a request may be: a verb of the file, or one of the requests that show no connection
+#: data (`help`, and `policy`, answered like it) or the channel's own audit trail.
+Request = Verb | Literal["help", "audit"]
+
+#: Verbs that only read; in a Slack Connect channel with `external_channels = "read"` these stay.
+READ_VERBS: Final[frozenset[Request]] = frozenset({"lookup", "list", "history"})
+#: Verbs that change something; with `operators`, only operators may use them, and every use is
+#: audited.
+GUARDED_VERBS: Final[frozenset[Verb]] = frozenset({"watch", "mute", "ack", "test"})
+
+#: How each verb reads in a refusal: "Only members of @oncall may <phrase> in #payments".
+VERB_PHRASES: Final[dict[Request, str]] = {
+    "lookup": "look connections up",
+    "list": "list connections",
+    "history": "see a connection's history",
+    "watch": "watch or unwatch connections",
+    "mute": "mute alerts",
+    "ack": "acknowledge alerts",
+    "test": "run connectivity tests",
+    "help": "ask the bot anything",
+    "audit": "see the audit trail",
+}
+
+Why = Literal[
+    "external_channel",  # a Slack Connect channel under external_channels = "deny" / "read"
+    "verb_not_allowed",  # the channel's `allow` (or the default) leaves the verb out
+    "sharing_unknown",  # Slack would not say whether the channel is shared: changes fail closed
+    "external_user",  # a person from another organisation never passes an operators check
+    "not_operator",  # `operators` is set and the person is not one of them
+    "groups_unknown",  # Slack would not list an operators group: fail closed
+]
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What Slack says about a channel. `external` None: Slack would not say."""
+
+    channel_id: str
+    external: bool | None = False
+    private: bool = False
+    #: A direct message with the bot whose other member is the person asking.
+    own_dm: bool = False
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who asks: their id, whether they belong to another organisation, and their user groups
+    among the ones that matter (`unknown_groups`: groups Slack would not list just now)."""
+
+    user_id: str
+    external: bool = False
+    groups: frozenset[str] = frozenset()
+    unknown_groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """allowed, or refused by `rule` (a dotted key of dliconn.toml) for reason `why`."""
+
+    allowed: bool
+    request: Request
+    channel_id: str
+    rule: str | None = None
+    why: Why | None = None
+    #: The channel's operators, for "Only members of … may …".
+    operators: tuple[str, ...] = field(default_factory=tuple)
+    unknown_groups: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def sentence(self) -> str:
+        """The refusal in one plain sentence (ids as they are), for logs and the fallback text."""
+        if self.allowed:
+            return "allowed"
+        text = "".join(p if isinstance(p, str) else " or ".join(p.ids) for p in self.parts())
+        return f"{text} ({self.rule})."
+
+    def parts(self) -> list[str | Ids]:
+        """The refusal's words, with the ids (channel, people, groups) apart for the builder."""
+        phrase = VERB_PHRASES[self.request]
+        where = Ids((self.channel_id,))
+        match self.why:
+            case "external_channel":
+                return [where, " is shared with another organisation (Slack Connect), so the "
+                        f"bot may not {phrase} here"]  # fmt: skip
+            case "verb_not_allowed":
+                return [f"This channel may not {phrase}"]
+            case "sharing_unknown":
+                return ["Slack would not say whether ", where, " is shared with another "
+                        f"organisation, so nobody may {phrase} here just now; try again in a "
+                        "minute"]  # fmt: skip
+            case "groups_unknown":
+                return ["Slack would not list the members of ", Ids(self.unknown_groups),
+                        f" just now, so only the operators named directly may {phrase} in ",
+                        where]  # fmt: skip
+            case "external_user":
+                return [f"People from another organisation may not {phrase} in ", where]
+        return ["Only members of ", Ids(self.operators), f" may {phrase} in ", where]
+
+
+@dataclass(frozen=True)
+class Ids:
+    """Slack ids inside a refusal: a channel, or people and groups joined with "or"."""
+
+    ids: tuple[str, ...]
+
+
+def operator_rule(channel_id: str) -> str:
+    return f"channels.{channel_id}.operators"
+
+
+def allow_rule(channel_id: str) -> str:
+    return f"channels.{channel_id}.allow"
+
+
+EXTERNAL_RULE: Final = "guardrails.external_channels"
+
+
+def decide(
+    guardrails: Guardrails,
+    rules: ChannelConfig,
+    request: Request,
+    channel: ChannelFacts,
+    person: Person,
+) -> Decision:
+    """Allow, or refuse with the rule that refused and why. Order: the Slack Connect rule, the
+    channel's verbs, then (for changes and the audit trail) who the person is."""
+    cid = channel.channel_id
+    operators = tuple(rules.operators or ())
+
+    def refuse(rule: str, why: Why, unknown: Sequence[str] = ()) -> Decision:
+        return Decision(False, request, cid, rule, why, operators, tuple(unknown))
+
+    # Changes, and the trail of them (it names people), are for operators only.
+    guarded = request in GUARDED_VERBS or request == "audit"
+    if channel.external:
+        mode = guardrails.external_channels
+        if mode == "deny" or (mode == "read" and guarded):
+            return refuse(EXTERNAL_RULE, "external_channel")
+    if request in VERBS and request not in rules.allowed_verbs:
+        return refuse(allow_rule(cid), "verb_not_allowed")
+    if not guarded:
+        return Decision(True, request, cid)
+    if channel.external is None:
+        return refuse(EXTERNAL_RULE, "sharing_unknown")
+    if person.external and (operators or channel.own_dm):
+        return refuse(operator_rule(cid), "external_user")
+    if not operators or channel.own_dm:
+        # No operators: everyone may (the contract's default). A DM with the bot is the
+        # person's own channel: they are its operator.
+        return Decision(True, request, cid)
+    if person.user_id in operators or person.groups & set(operators):
+        return Decision(True, request, cid)
+    unknown = sorted(person.unknown_groups & set(operators))
+    if unknown:
+        return refuse(operator_rule(cid), "groups_unknown", unknown)
+    return refuse(operator_rule(cid), "not_operator")

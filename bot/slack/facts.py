@@ -1,0 +1,223 @@
+"""What Slack says about a request, for the guardrails: the channel's sharing (conversations.info),
+the person's user groups (usergroups.users.list) and organisation, briefly cached."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import ChannelConfig, Deployment, Guardrails
+from bot.metrics import Metrics
+from bot.policy import GUARDED_VERBS, ChannelFacts, Decision, Person, Request, decide
+
+log = logging.getLogger(__name__)
+
+CHANNEL_TTL: Final = 60.0
+GROUP_TTL: Final = 300.0
+#: What a failed Slack call looks like from slack_sdk: an API error, or the network's.
+_SLACK_FAILURES: Final = (SlackApiError, aiohttp.ClientError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Asking:
+    """Who asks and where, read from a payload (command, event envelope or interaction)."""
+
+    channel: str
+    user: str
+    #: The person's own workspace, when the payload says (None: it does not).
+    user_team: str | None = None
+    #: The Events API envelope's `is_ext_shared_channel` (None: not an event).
+    ext_shared: bool | None = None
+
+
+def asking(body: dict[str, Any], event: dict[str, Any] | None = None) -> Asking:
+    """The request's channel, person and their team, from any Slack payload."""
+    event = event if event is not None else body.get("event")
+    if isinstance(event, dict):
+        shared = body.get("is_ext_shared_channel")
+        team = event.get("user_team") or event.get("team")
+        return Asking(
+            str(event.get("channel") or ""),
+            str(event.get("user") or ""),
+            str(team) if team else None,
+            shared if isinstance(shared, bool) else None,
+        )
+    user = body.get("user")
+    if isinstance(user, dict):  # an interaction: block_actions
+        channel = body.get("channel") or {}
+        team = user.get("team_id")
+        return Asking(
+            str(channel.get("id") or "") if isinstance(channel, dict) else "",
+            str(user.get("id") or ""),
+            str(team) if team else None,
+        )
+    team = body.get("user_team_id") or body.get("team_id")  # a slash command
+    return Asking(
+        str(body.get("channel_id") or ""),
+        str(body.get("user_id") or ""),
+        str(team) if team else None,
+    )
+
+
+@dataclass
+class _Cached:
+    value: Any
+    until: float
+
+
+@dataclass
+class SlackFacts:
+    """Answers from Slack about channels and groups, cached for CHANNEL_TTL / GROUP_TTL seconds.
+
+    A call Slack answers with an error (a missing scope, a channel the bot cannot see, a rate
+    limit) or not at all is "Slack cannot say": the channel's sharing or the group's members are
+    then unknown, and the policy fails closed on them. Failures are not cached, so the next
+    request asks again.
+    """
+
+    client: AsyncWebClient
+    metrics: Metrics | None = None
+    clock: Callable[[], float] = time.monotonic
+    _channels: dict[str, _Cached] = field(default_factory=dict, repr=False)
+    _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
+    _home_team: str | None = field(default=None, repr=False)
+
+    async def channel(self, asked: Asking) -> ChannelFacts:
+        cached = self._channels.get(asked.channel)
+        if cached is None or cached.until <= self.clock():
+            info = await self._call(
+                "conversations.info", self.client.conversations_info, channel=asked.channel
+            )
+            if info is None:
+                # The envelope may still know; a DM is never anyone else's without Slack saying.
+                return ChannelFacts(asked.channel, external=asked.ext_shared)
+            cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
+            self._channels[asked.channel] = cached
+        channel: dict[str, Any] = cached.value
+        external = bool(
+            channel.get("is_ext_shared") or channel.get("is_pending_ext_shared") or asked.ext_shared
+        )
+        return ChannelFacts(
+            asked.channel,
+            external=external,
+            private=bool(channel.get("is_private") or channel.get("is_im")),
+            own_dm=bool(channel.get("is_im")) and channel.get("user") == asked.user,
+        )
+
+    async def person(
+        self, asked: Asking, channel: ChannelFacts, groups: Iterable[str] = ()
+    ) -> Person:
+        """The person, their organisation judged against the bot's workspace, and which of
+        `groups` they are in."""
+        external = False
+        if channel.external is not False:
+            # Only a shared channel holds people of other organisations; there, a team Slack
+            # does not name counts as foreign.
+            home = await self.home_team()
+            external = asked.user_team is None or home is None or asked.user_team != home
+        member, unknown = set(), set()
+        for group in groups:
+            users = await self.group_members(group)
+            if users is None:
+                unknown.add(group)
+            elif asked.user in users:
+                member.add(group)
+        return Person(asked.user, external, frozenset(member), frozenset(unknown))
+
+    async def group_members(self, group: str) -> frozenset[str] | None:
+        """A user group's members, or None when Slack will not say."""
+        cached = self._groups.get(group)
+        if cached is not None and cached.until > self.clock():
+            members: frozenset[str] = cached.value
+            return members
+        listed = await self._call(
+            "usergroups.users.list", self.client.usergroups_users_list, usergroup=group
+        )
+        if listed is None:
+            return None
+        members = frozenset(str(u) for u in listed.get("users") or ())
+        self._groups[group] = _Cached(members, self.clock() + GROUP_TTL)
+        return members
+
+    async def home_team(self) -> str | None:
+        if self._home_team is None:
+            found = await self._call("auth.test", self.client.auth_test)
+            team = (found or {}).get("team_id")
+            self._home_team = str(team) if team else None
+        return self._home_team
+
+    async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
+        try:
+            response = await call(**kwargs)
+        except _SLACK_FAILURES as exc:
+            error = (
+                str(exc.response.get("error", "unknown"))
+                if isinstance(exc, SlackApiError) and exc.response is not None
+                else type(exc).__name__
+            )
+            log.warning("Slack %s failed (%s): the guardrails treat it as unknown", method, error)
+            if self.metrics:
+                self.metrics.slack_errors.labels(method, error).inc()
+            return None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A decision and the facts it was made on (`/dliconn policy` shows them)."""
+
+    decision: Decision
+    channel: ChannelFacts
+    person: Person
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The guardrails as every surface calls them: Slack's facts gathered, `decide` asked, a
+    refusal logged as a warning with its rule. Without `facts` (no Slack to ask) nothing is
+    known: changes fail closed and read verbs follow the channel's rule."""
+
+    deployment: Deployment | None = None
+    facts: SlackFacts | None = None
+
+    async def check(self, request: Request, asked: Asking, *, quiet: bool = False) -> Checked:
+        """`quiet`: a refusal that answers no one (a Home tab leaving a channel out) is not
+        logged."""
+        deployment = self.deployment
+        rules = deployment.channel(asked.channel) if deployment else ChannelConfig()
+        operators = rules.operators or []
+        needs_person = request in GUARDED_VERBS or request == "audit"
+        # Groups are asked about only when they could decide: a change, by someone not named.
+        groups = (
+            [o for o in operators if o.startswith("S")]
+            if needs_person and asked.user not in operators
+            else []
+        )
+        if self.facts is None:
+            channel = ChannelFacts(asked.channel, external=asked.ext_shared)
+            person = Person(
+                asked.user, external=channel.external is not False, unknown_groups=frozenset(groups)
+            )
+        else:
+            channel = await self.facts.channel(asked)
+            person = await self.facts.person(asked, channel, groups)
+        decision = decide(
+            deployment.guardrails if deployment else Guardrails(), rules, request, channel, person
+        )
+        if not decision.allowed and not quiet:
+            log.warning(
+                "refused %s for %s in %s by %s: %s",
+                request, asked.user, asked.channel, decision.rule, decision.sentence,
+            )  # fmt: skip
+        return Checked(decision, channel, person)

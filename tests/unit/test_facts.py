@@ -1,0 +1,91 @@
+"""What the guardrails learn from Slack (bot/slack/facts.py), against the local Slack stand-in:
+cached answers, and fail-closed when Slack cannot say (errors injected on the stand-in)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
+from bot.local.fake_slack import TEAM_ID, FakeSlackApi
+from bot.slack.facts import Asking, Guard, SlackFacts
+
+Mode = Literal["deny", "read", "allow"]
+C = "C0PAYMENTS"
+ONCALL, ALICE, BOB = "S0ONCALL", "U0ALICE", "U0BOB"
+
+
+def deployment(mode: Mode = "deny") -> Deployment:
+    project = ProjectConfig(alias="default", project_id="0" * 32)
+    rules = ChannelConfig(operators=[ONCALL])
+    return Deployment(
+        projects=(project,), channels={C: rules}, guardrails=Guardrails(external_channels=mode)
+    )
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlackApi]:
+    async with FakeSlackApi(usergroups={ONCALL: [ALICE]}) as fake:
+        yield fake
+
+
+def guard(slack: FakeSlackApi, mode: Mode = "deny") -> Guard:
+    return Guard(deployment(mode), SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url)))
+
+
+async def test_channel_facts_and_groups_are_cached(slack: FakeSlackApi) -> None:
+    g = guard(slack)
+    for _ in range(3):
+        assert (await g.check("mute", Asking(C, ALICE, TEAM_ID))).allowed
+    assert len(slack.calls_to("conversations.info")) == 1
+    assert len(slack.calls_to("usergroups.users.list")) == 1
+
+
+async def test_a_named_group_slack_cannot_list_fails_closed_and_is_asked_again(
+    slack: FakeSlackApi,
+) -> None:
+    g = guard(slack)
+    slack.fail("usergroups.users.list", "ratelimited")
+    checked = await g.check("ack", Asking(C, ALICE, TEAM_ID))
+    assert checked.decision.why == "groups_unknown"
+    assert (await g.check("lookup", Asking(C, ALICE, TEAM_ID))).allowed  # reads follow the rule
+    assert (await g.check("ack", Asking(C, ALICE, TEAM_ID))).allowed  # the failure not cached
+
+
+async def test_a_channel_slack_will_not_describe_refuses_changes_but_not_reads(
+    slack: FakeSlackApi,
+) -> None:
+    g = guard(slack)
+    slack.fail("conversations.info", "channel_not_found", times=None)
+    assert (await g.check("watch", Asking(C, ALICE, TEAM_ID))).decision.why == "sharing_unknown"
+    assert (await g.check("list", Asking(C, ALICE, TEAM_ID))).allowed
+    # An event's envelope still says it: a Slack Connect channel is refused outright.
+    shared = Asking(C, ALICE, TEAM_ID, ext_shared=True)
+    assert (await g.check("lookup", shared)).decision.why == "external_channel"
+
+
+async def test_a_person_from_another_organisation_never_passes_an_operators_check(
+    slack: FakeSlackApi,
+) -> None:
+    slack.share_externally(C)
+    slack.usergroups[ONCALL].append("U0GUEST")
+    g = guard(slack, mode="allow")
+    assert (await g.check("mute", Asking(C, ALICE, TEAM_ID))).allowed
+    guest = await g.check("mute", Asking(C, "U0GUEST", "T0ELSEWHERE"))
+    assert guest.decision.why == "external_user" and guest.person.external
+    unnamed_team = await g.check("mute", Asking(C, "U0GUEST", None))
+    assert unnamed_team.decision.why == "external_user"
+    assert (await g.check("lookup", Asking(C, "U0GUEST", "T0ELSEWHERE"))).allowed
+
+
+async def test_the_bots_dm_with_the_asker_is_their_own_channel(slack: FakeSlackApi) -> None:
+    slack.direct_message("D0ALICE", ALICE)
+    g = guard(slack)
+    mine = await g.check("mute", Asking("D0ALICE", ALICE, TEAM_ID))
+    assert mine.allowed and mine.channel.own_dm and mine.channel.private
+    # Someone else's DM (Slack would not describe it to the bot): changes fail closed.
+    slack.fail("conversations.info", "channel_not_found", channel="D0OTHERS")
+    assert not (await g.check("mute", Asking("D0OTHERS", BOB, TEAM_ID))).allowed
