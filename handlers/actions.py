@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.actions import (
     ACTION_ACK,
     ACTION_CONSOLE,
+    ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
@@ -19,6 +20,7 @@ from bot.blocks.actions import (
     ALERT_ACTIONS,
     MUTE_ACTION_PATTERN,
 )
+from bot.blocks.history import parse_cursor
 from bot.chat.replies import Reply
 from bot.slack.client import call_slack, message_kwargs
 from bot.slack.kit import Kit, ack_now, channel_of, user_of
@@ -121,6 +123,15 @@ async def acknowledge(kit: Kit, action: dict[str, Any], body: dict[str, Any]) ->
     ))  # fmt: skip
 
 
+async def history(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    """A card's History (a private reply), or a history page's Older (that page replaced)."""
+    connection_id, window, before = parse_cursor(_value(action))
+    reply = await kit.chat.history.history(
+        connection_id, window, channel=channel_of(body), before=before
+    )
+    await (_replace if before is not None else _tell)(kit, body, reply)
+
+
 def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_REFRESH), refresh)
     kit.on(app.action(ACTION_SHOW), show)
@@ -129,5 +140,6 @@ def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_UNWATCH), unwatch)
     kit.on(app.action(re.compile(MUTE_ACTION_PATTERN)), mute)
     kit.on(app.action(ACTION_ACK), acknowledge)
+    kit.on(app.action(ACTION_HISTORY), history)
     # A URL button still sends an action; Slack shows an error unless it is acknowledged.
     app.action(ACTION_CONSOLE)(ack_now)

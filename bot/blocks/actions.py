@@ -21,3 +21,6 @@ ALERT_ACTIONS: Final = "dliconn_alert"
 #: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
 #: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
 MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
+
+# History: on cards ("<connection id>") and a history page's Older ("<id>|<window>|<record>").
+ACTION_HISTORY: Final = "dliconn_history"

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
+from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
     HELP_TEXT,
     Command,
     Help,
+    History,
     ListConnections,
     Route,
     Show,
@@ -35,6 +37,7 @@ class ChatOps:
     watching: Watching
     home: HomeTab
     routing: Routing
+    history: ConnectionHistory
 
     async def command(self, command: Command, *, ephemeral: bool, channel: str, user: str) -> Reply:
         """The whole answer to one `/dliconn …`."""
@@ -51,6 +54,8 @@ class ChatOps:
                 return await self.watching.watches(channel=channel)
             case Route(target=target):
                 return await self.routing.route(target, channel=channel)
+            case History(target=target, window=window):
+                return await self.history.history(target, window, channel=channel)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive

@@ -51,6 +51,17 @@ class Route(_Targeted):
 
 
 @dataclass(frozen=True)
+class History(_Targeted):
+    """Show a connection's recorded transitions over a window (`24h`, `7d`, `30d`, …)."""
+
+    window: str = "7d"
+
+    @property
+    def window_seconds(self) -> float:
+        return window_seconds(self.window)
+
+
+@dataclass(frozen=True)
 class ListConnections:
     """List the project's connections, all or only those in one state."""
 
@@ -68,7 +79,7 @@ class Help:
     reason: str | None = None
 
 
-Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | Help
+Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | History | Help
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
     "show": Show,
@@ -97,6 +108,11 @@ _ITALIC: Final = "_"
 
 _MAX_ECHO_CHARS: Final = 40
 
+#: `/dliconn history` windows: hours or days, up to the 30 days history is kept.
+_WINDOW = re.compile(r"([1-9][0-9]{0,2})([hd])")
+_WINDOW_UNITS: Final = {"h": 3600, "d": 86400}
+MAX_WINDOW_DAYS: Final = 30
+
 HELP_TEXT: Final = f"""\
 *dliconn* looks up DLI enhanced datasource connections.
 • `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn <name>`: the connection's card
@@ -107,6 +123,8 @@ HELP_TEXT: Final = f"""\
 • `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
 • `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
+• `/dliconn history <id-or-name> [24h|7d|30d]`: its failures, recoveries and downtime \
+(7d by default)
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
 
@@ -130,6 +148,8 @@ def parse_command(text: str) -> Command:
         return Help("watches takes no arguments") if args else Watches()
     if keyword == "list":
         return _parse_list(args)
+    if keyword == "history":
+        return _parse_history(args)
     if keyword in _TARGETED:
         if len(args) != 1:
             return Help(f"{keyword} takes one connection id or name")
@@ -181,6 +201,37 @@ def _parse_list(args: list[str]) -> Command:
     if len(args) > 1 or wanted is None:
         return Help(f"list takes one of: {', '.join(LIST_FILTERS[1:])}")
     return ListConnections(wanted)
+
+
+def _parse_history(args: list[str]) -> Command:
+    if not 1 <= len(args) <= 2:
+        return Help("history takes one connection id or name, and a window such as 24h, 7d, 30d")
+    target = _target(args[0])
+    if isinstance(target, Help):
+        return target
+    if len(args) == 1:
+        return History(target)
+    window = args[1].lower()
+    if not is_window(window):
+        return Help(
+            f"not a history window: {_echo(args[1])}; use hours or days up to "
+            f"{MAX_WINDOW_DAYS}d, such as 24h, 7d, 30d"
+        )
+    return History(target, window)
+
+
+def is_window(text: str) -> bool:
+    """`24h`, `7d`, …: hours or days, at most MAX_WINDOW_DAYS days."""
+    match = _WINDOW.fullmatch(text)
+    return match is not None and window_seconds(text) <= MAX_WINDOW_DAYS * 86400
+
+
+def window_seconds(window: str) -> float:
+    """Seconds of a window `is_window` accepts."""
+    match = _WINDOW.fullmatch(window)
+    if match is None:
+        raise ValueError(f"not a window: {window!r}")
+    return int(match.group(1)) * _WINDOW_UNITS[match.group(2)]
 
 
 def _target(word: str) -> str | Help:

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.chatops import ChatOps
 from bot.chat.context import ChatContext
+from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.replies import correlation_id
@@ -113,6 +114,7 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
         ),
         home=HomeTab(context),
         routing=Routing(context, {p.alias: _alerts_of(p) for p in services.projects}),
+        history=ConnectionHistory(context, {p.alias: p.watch.state for p in services.projects}),
     )
 
 

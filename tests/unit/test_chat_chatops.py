@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.blocks.actions import ACTION_REFRESH, ACTION_SHARE, ACTION_WATCH
+from bot.blocks.actions import ACTION_HISTORY, ACTION_REFRESH, ACTION_SHARE, ACTION_WATCH
 from bot.chat.chatops import help_reply
 from bot.chat.parsing import (
     Help,
@@ -40,7 +40,8 @@ async def test_each_command_reaches_its_feature() -> None:
 async def test_a_card_asked_for_the_channel_has_no_share_button() -> None:
     async with chat_parts(healthy(ORDERS, "orders")) as parts:
         reply = await parts.chat.command(Show(ORDERS), ephemeral=False, channel="C1", user="U1")
-    assert [action for action, _ in buttons(reply.message)] == [ACTION_REFRESH, ACTION_WATCH]
+    actions = [action for action, _ in buttons(reply.message)]
+    assert actions == [ACTION_REFRESH, ACTION_WATCH, ACTION_HISTORY]
 
 
 async def test_help_and_bad_input_are_not_shareable() -> None:
