@@ -17,6 +17,7 @@ recovery and adds no downtime; one still going on is counted by the reader from 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -82,16 +83,29 @@ class Tally:
         )
 
     def __sub__(self, other: Tally) -> Tally:
+        # Never below zero, even for tallies that restarted (state lost, log kept).
         return Tally(
-            self.failures - other.failures,
-            self.recoveries - other.recoveries,
+            max(0, self.failures - other.failures),
+            max(0, self.recoveries - other.recoveries),
             max(0.0, self.downtime - other.downtime),
-            self.entries - other.entries,
+            max(0, self.entries - other.entries),
         )
 
     @property
     def mean_time_to_recover(self) -> float | None:
         return self.downtime / self.recoveries if self.recoveries else None
+
+    @staticmethod
+    def of_state(state: ConnState) -> Tally:
+        failures, recoveries, downtime_ms, entries = state.tally
+        return Tally(failures, recoveries, downtime_ms / 1000, entries)
+
+    def as_state(self) -> tuple[int, int, int, int]:
+        return (self.failures, self.recoveries, round(self.downtime * 1000), self.entries)
+
+
+#: An entry and its connection's running tally with it counted: what a commit appends.
+Tallied = tuple["HistoryEntry", Tally]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +137,44 @@ def window_totals(newest: HistoryRecord | None, oldest: HistoryRecord | None) ->
 
 def record(
     previous: Mapping[str, ConnState],
+    changed: dict[str, ConnState],
+    events: Iterable[ConnectionEvent],
+    now: float,
+) -> list[Tallied]:
+    """The history of one cycle, each entry with its running tally; the tallies are moved on
+    in `changed` (updated in place), so the state committed with the entries carries them.
+
+    Entries: each binding's status change among the `changed` states, a connection deleted
+    or gone, a binding reported stuck. A connection seen for the first time records only its
+    bindings that are not ACTIVE (a first cycle over a large project must not write an entry
+    per healthy queue)."""
+    return tallied(changed, _entries(previous, changed, events, now))
+
+
+def tallied(changed: dict[str, ConnState], entries: Iterable[HistoryEntry]) -> list[Tallied]:
+    """Each entry with its connection's running tally, moved on from the one in `changed`
+    (updated in place). An entry whose connection is not in `changed` is left out."""
+    found: list[Tallied] = []
+    running: dict[str, Tally] = {}
+    for entry in entries:
+        cid = entry.connection_id
+        state = changed.get(cid)
+        if state is None:
+            continue
+        tally = running.get(cid) or Tally.of_state(state)
+        running[cid] = tally = tally + Tally.of(entry)
+        found.append((entry, tally))
+    for cid, tally in running.items():
+        changed[cid] = changed[cid].model_copy(update={"tally": tally.as_state()})
+    return found
+
+
+def _entries(
+    previous: Mapping[str, ConnState],
     changed: Mapping[str, ConnState],
     events: Iterable[ConnectionEvent],
     now: float,
 ) -> list[HistoryEntry]:
-    """The history entries of one cycle: each binding's status change among the `changed`
-    states, a connection deleted or gone, a binding reported stuck.
-
-    A connection seen for the first time records only its bindings that are not ACTIVE (a
-    first cycle over a large project must not write an entry per healthy queue)."""
     entries: list[HistoryEntry] = []
     for connection_id, new in changed.items():
         prev = previous.get(connection_id)
@@ -173,9 +216,9 @@ def record(
 
 # --------------------------------------------------------------------------- storage format
 
-#: One short field per value, the same set on every entry: a Redis stream stores the field
-#: names once per node when every entry repeats them, so an entry costs its values only.
-_FIELDS: Final = ("t", "k", "b", "o", "s", "u", "e", "d", "F", "R", "D", "N")
+#: One field per entry, always the same: a Redis stream stores the field name once per node
+#: when every entry repeats it, so an entry costs its value (a JSON array) only.
+_FIELD: Final = "v"
 _KIND_CODES: Final[dict[EntryKind, str]] = {
     "status": "s",
     "stuck": "x",
@@ -185,17 +228,17 @@ _KIND_CODES: Final[dict[EntryKind, str]] = {
 _KINDS: Final[dict[str, EntryKind]] = {code: kind for kind, code in _KIND_CODES.items()}
 
 
-def _ms(seconds: float | None) -> int | str:
-    return "" if seconds is None else round(seconds * 1000)
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
-def _seconds(raw: str) -> float | None:
-    return None if raw == "" else int(raw) / 1000
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
 
 
-def stored_fields(entry: HistoryEntry, tally: Tally) -> dict[str, str | int]:
+def stored_fields(entry: HistoryEntry, tally: Tally) -> dict[str, str]:
     """The stream fields of `entry`, whose running tally (itself included) is `tally`."""
-    values: tuple[str | int, ...] = (
+    values = [
         _ms(entry.at),
         _KIND_CODES[entry.kind],
         entry.binding,
@@ -204,12 +247,9 @@ def stored_fields(entry: HistoryEntry, tally: Tally) -> dict[str, str | int]:
         _ms(entry.since),
         entry.err_msg,
         _ms(entry.down),
-        tally.failures,
-        tally.recoveries,
-        round(tally.downtime * 1000),
-        tally.entries,
-    )
-    return dict(zip(_FIELDS, values, strict=True))
+        *tally.as_state(),
+    ]
+    return {_FIELD: json.dumps(values, ensure_ascii=False, separators=(",", ":"))}
 
 
 def read_record(
@@ -219,21 +259,24 @@ def read_record(
     not read as one (written by something else): it is left out rather than failing a reply."""
     try:
         return _read(connection_id, record_id, fields)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):
         return None
 
 
-def _read(connection_id: str, record_id: str, f: Mapping[str, str]) -> HistoryRecord:
+def _read(connection_id: str, record_id: str, fields: Mapping[str, str]) -> HistoryRecord:
+    at, kind, binding, old, status, since, err, down, failures, recoveries, downtime, count = (
+        json.loads(fields[_FIELD])
+    )
     entry = HistoryEntry(
         connection_id,
-        _KINDS.get(f["k"], "status"),
-        int(f["t"]) / 1000,
-        f["b"],
-        f["o"],
-        f["s"],
-        _seconds(f["u"]),
-        f["e"],
-        _seconds(f["d"]),
+        _KINDS[kind],
+        int(at) / 1000,
+        str(binding),
+        str(old),
+        str(status),
+        _seconds(since),
+        str(err),
+        _seconds(down),
     )
-    tally = Tally(int(f["F"]), int(f["R"]), int(f["D"]) / 1000, int(f["N"]))
+    tally = Tally(int(failures), int(recoveries), int(downtime) / 1000, int(count))
     return HistoryRecord(record_id, entry, tally)

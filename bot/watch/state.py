@@ -42,6 +42,7 @@ from bot.watch.history import (
     HistoryEntry,
     HistoryPage,
     HistoryRecord,
+    Tallied,
     Tally,
     read_record,
     stored_fields,
@@ -80,7 +81,7 @@ class Commit:
     incidents: dict[str, Incident] = field(default_factory=dict)
     jobs: Sequence[Job] = ()
     epoch: Epoch | None = None  # a new epoch to record with this state (after a reset)
-    history: Sequence[HistoryEntry] = ()  # appended to each connection's history log
+    history: Sequence[Tallied] = ()  # appended to each connection's history log
 
 
 @dataclass(frozen=True)
@@ -211,23 +212,20 @@ class MemoryWatchStore:
             self._epoch = commit.epoch
         self._incidents.update(commit.incidents)
         self._add(commit.jobs)
-        for entry in commit.history:
-            self._append(entry)
+        for entry, tally in commit.history:
+            self._append(entry, tally)
         return True
 
-    def _append(self, entry: HistoryEntry) -> None:
+    def _append(self, entry: HistoryEntry, tally: Tally) -> None:
         """Onto the connection's log, with an id that grows (ms-seq, as a Redis stream's), and
         only the last 30 days and MEMORY_HISTORY_MAX entries kept."""
         kept = self._history[entry.connection_id]
         ms, seq = round(entry.at * 1000), 0
-        tally = Tally()
         if kept:
-            last = kept[-1]
-            last_ms, last_seq = _id_parts(last.id)
+            last_ms, last_seq = _id_parts(kept[-1].id)
             if ms <= last_ms:
                 ms, seq = last_ms, last_seq + 1
-            tally = last.tally
-        kept.append(HistoryRecord(f"{ms}-{seq}", entry, tally + Tally.of(entry)))
+        kept.append(HistoryRecord(f"{ms}-{seq}", entry, tally))
         horizon = entry.at - HISTORY_TTL
         drop = 0
         while drop < len(kept) and (
@@ -399,10 +397,6 @@ class RedisWatchStore:
 
     async def commit(self, commit: Commit, *, lease_token: str | None) -> bool:
         first = await self._sequence(len(commit.jobs))
-        # Each log's running tally goes on: read before the transaction, which WATCHes the
-        # version, and every append is made by a commit that moves the version, so a tally
-        # read here is still the last one when EXEC succeeds.
-        histories = await self._last_tallies(commit.history)
         version_key, lease_key = self._key("version"), self._key("lease")
         async with self._redis.pipeline(transaction=True) as pipe:
             await pipe.watch(version_key, lease_key, self._key("epoch"))
@@ -432,7 +426,7 @@ class RedisWatchStore:
                     px=self._record_ttl_ms,
                 )
             self._queue_jobs(pipe, commit.jobs, first)
-            self._append_history(pipe, histories)
+            self._append_history(pipe, commit.history)
             try:
                 await pipe.execute()
             except WatchError:
@@ -443,41 +437,20 @@ class RedisWatchStore:
     def _history_key(self, connection_id: str) -> str:
         return self._key(f"hist:{connection_id}")
 
-    async def _last_tallies(
-        self, entries: Sequence[HistoryEntry]
-    ) -> dict[str, tuple[Tally, list[HistoryEntry]]]:
-        """The entries by connection, each with the running tally of its log's last entry."""
-        by_connection: dict[str, list[HistoryEntry]] = {}
-        for entry in entries:
-            by_connection.setdefault(entry.connection_id, []).append(entry)
-        if not by_connection:
-            return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for connection_id in by_connection:
-                pipe.xrevrange(self._history_key(connection_id), count=1)
-            lasts = await pipe.execute()
-        found: dict[str, tuple[Tally, list[HistoryEntry]]] = {}
-        for (connection_id, appended), last in zip(by_connection.items(), lasts, strict=True):
-            newest = _record(connection_id, last[0]) if last else None
-            tally = newest.tally if newest is not None else Tally()
-            found[connection_id] = (tally, appended)
-        return found
-
-    def _append_history(
-        self, pipe: Any, histories: Mapping[str, tuple[Tally, list[HistoryEntry]]]
-    ) -> None:
+    def _append_history(self, pipe: Any, history: Sequence[Tallied]) -> None:
         """XADDs (Redis's own time as the id) trimmed to 30 days, and each log expiring 30
         days after its last entry, so a connection gone quiet leaves nothing behind."""
-        if not histories:
+        if not history:
             return
         oldest = f"{round((time.time() - HISTORY_TTL) * 1000)}-0"
+        keys: dict[str, None] = {}
+        for entry, tally in history:
+            key = self._history_key(entry.connection_id)
+            fields: dict[FieldT, EncodableT] = dict(stored_fields(entry, tally).items())
+            pipe.xadd(key, fields, minid=oldest, approximate=True)
+            keys[key] = None
         ttl_ms = round(HISTORY_TTL * 1000)
-        for connection_id, (tally, entries) in histories.items():
-            key = self._history_key(connection_id)
-            for entry in entries:
-                tally = tally + Tally.of(entry)
-                fields: dict[FieldT, EncodableT] = dict(stored_fields(entry, tally).items())
-                pipe.xadd(key, fields, minid=oldest, approximate=True)
+        for key in keys:
             pipe.pexpire(key, ttl_ms)
 
     async def history(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.blocks.actions import ACTION_HISTORY
 from bot.blocks.history import parse_cursor, span
 from bot.chat.parsing import Help, History, parse_command
-from bot.watch.history import HistoryEntry
+from bot.watch.history import HistoryEntry, tallied
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import BindingState, ConnState, Meta
 from tests.fakes.chat import ChatParts, buttons, chat_parts, connection_id, healthy, text_of
@@ -24,9 +24,9 @@ async def seen(
         bindings["queue:q1"] = BindingState(
             name="q1", kind="queue", status="FAILED", since=failed_since
         )
-    conn = ConnState(name="orders", status="ACTIVE", bindings=bindings)
+    changed = {ORDERS: ConnState(name="orders", status="ACTIVE", bindings=bindings)}
     version = (await state.load()).version
-    commit = Commit(version, Meta(), {ORDERS: conn}, history=entries)
+    commit = Commit(version, Meta(), changed, history=tallied(changed, entries))
     assert await state.commit(commit, lease_token=None)
 
 

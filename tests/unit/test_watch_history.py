@@ -20,6 +20,7 @@ from bot.watch.history import (
     read_record,
     record,
     stored_fields,
+    tallied,
     window_totals,
 )
 from bot.watch.state import Commit, MemoryWatchStore, RedisWatchStore, WatchStore
@@ -50,9 +51,9 @@ class Cycles:
     def poll(self, now: float, *connections: ListedConnection) -> list[HistoryEntry]:
         detection = detect(self.states, connections, None, now, Policy(stuck_after=600))
         changed = {k: v for k, v in detection.states.items() if self.states.get(k) is not v}
-        entries = record(self.states, changed, detection.events, now)
-        self.states = detection.states
-        return entries
+        recorded = record(self.states, changed, detection.events, now)
+        self.states = {**detection.states, **changed}
+        return [entry for entry, _ in recorded]
 
 
 def summary(entries: list[HistoryEntry]) -> list[tuple[str, str, str, str]]:
@@ -150,9 +151,12 @@ def flip(at: float, old: str, new: str, down: float | None = None) -> HistoryEnt
 
 
 async def commit(store: WatchStore, *entries: HistoryEntry) -> None:
-    version = (await store.load()).version
-    state = {CID: ConnState(name="orders", status="ACTIVE")}
-    assert await store.commit(Commit(version, Meta(), state, history=entries), lease_token=None)
+    """A watcher commit of `entries`, their tallies going on from the stored state's."""
+    snapshot = await store.load()
+    changed = {CID: snapshot.states.get(CID) or ConnState(name="orders", status="ACTIVE")}
+    history = tallied(changed, entries)
+    commit = Commit(snapshot.version, Meta(), changed, history=history)
+    assert await store.commit(commit, lease_token=None)
 
 
 async def after_this_millisecond(records: list[HistoryRecord]) -> float:
@@ -181,7 +185,9 @@ async def test_history_reads_newest_first_with_window_totals(make: Make) -> None
     ]  # fmt: skip
     assert page.records[1].entry.err_msg == "boom"
     assert page.totals == Tally(failures=2, recoveries=2, downtime=180.0, entries=4)
-    assert page.recorded and page.state == ConnState(name="orders", status="ACTIVE")
+    assert page.recorded and page.state == ConnState(
+        name="orders", status="ACTIVE", tally=(2, 2, 180_000, 4)
+    )
     later = await store.history(CID, since=middle)
     assert later.totals == Tally(failures=1, recoveries=1, downtime=120.0, entries=2)
     assert len(later.records) == 2
@@ -221,7 +227,7 @@ async def test_running_tallies_carry_on_across_commits(make: Make) -> None:
 async def test_a_commit_that_fails_records_no_history(make: Make) -> None:
     store = make()
     now = time.time()
-    stale = Commit(0, Meta(), history=[flip(now, "ACTIVE", "FAILED")])
+    stale = Commit(0, Meta(), history=[(flip(now, "ACTIVE", "FAILED"), Tally(1, 0, 0.0, 1))])
     await commit(store, flip(now, "ACTIVE", "FAILED"))
     assert not await store.commit(stale, lease_token=None)
     assert (await store.history(CID, since=now - 60)).totals.entries == 1
