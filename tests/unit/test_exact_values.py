@@ -268,8 +268,8 @@ def test_the_history_timeline_shows_every_value_exactly(
     page = HistoryPage(records[::-1], True, Tally(30, 1, 60.0, 31), state, True)
     message = history_message(conn, ProjectRef("prod", "cn-north-4"), page, window="7d", now=NOW)
     inert(message)
-    for shown in (name if name.strip() else conn.id, queue, status, err):
+    for shown in (conn.name or conn.id, queue, status, err):
         assert_shows(message.blocks, shown)
     for plain in (not_recorded_message(conn, None), never_seen_message(conn, None)):
         inert(plain)
-        assert_shows(plain.blocks, name if name.strip() else conn.id)
+        assert_shows(plain.blocks, conn.name or conn.id)
