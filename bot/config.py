@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     dliconn_watch_all_channels: str = ""
     # A queue CREATING for longer than this (seconds) is reported once.
     dliconn_watch_stuck_after: float = Field(default=1800.0, gt=0)
+    # Record every transition for /dliconn history (off: only to measure what it costs).
+    dliconn_watch_history: bool = True
     dliconn_log_format: Literal["json", "text"] | None = None
     dliconn_log_level: str = "INFO"
     # The projects / channels / guardrails file; without it, ./dliconn.toml when it exists.

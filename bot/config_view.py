@@ -81,6 +81,7 @@ def _settings(settings: Settings) -> Description:
         "cache_ttl": settings.dliconn_cache_ttl,
         "watch_interval": settings.dliconn_watch_interval,
         "watch_stuck_after": settings.dliconn_watch_stuck_after,
+        "watch_history": settings.dliconn_watch_history,
         "stale_horizon": settings.dliconn_stale_horizon,
         "negative_ttl": settings.dliconn_negative_ttl,
         "dli_timeout": settings.dliconn_dli_timeout,

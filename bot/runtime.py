@@ -138,7 +138,10 @@ async def run_watcher(
         stop=stop,
         interval=settings.dliconn_watch_interval,
         options=options
-        or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after)),
+        or WatchOptions(
+            policy=Policy(stuck_after=settings.dliconn_watch_stuck_after),
+            history=settings.dliconn_watch_history,
+        ),
         metrics=services.metrics,
     )
 

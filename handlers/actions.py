@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.actions import (
     ACTION_ACK,
     ACTION_CONSOLE,
+    ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
@@ -23,6 +24,7 @@ from bot.blocks.actions import (
     MUTE_ACTION_PATTERN,
 )
 from bot.blocks.guardrails import refusal
+from bot.blocks.history import parse_cursor
 from bot.chat.diagnosis import what_to_check as what_to_check_view
 from bot.chat.replies import Reply
 from bot.policy import Request
@@ -157,9 +159,22 @@ async def what_to_check(
     kit: Kit, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
 ) -> None:
     """A modal with the likely cause's checklist, what the bot checked itself, and the link."""
+    if not await _permitted(kit, body, "lookup"):
+        return
     view = await what_to_check_view(kit.chat.lookups.context, _value(action), channel_of(body))
     await call_slack(kit.metrics, "views.open", client.views_open,
                      trigger_id=str(body.get("trigger_id", "")), view=view)  # fmt: skip
+
+
+async def history(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
+    """A card's History (a private reply), or a history page's Older (that page replaced)."""
+    if not await _permitted(kit, body, "history"):
+        return
+    connection_id, window, before = parse_cursor(_value(action))
+    reply = await kit.chat.history.history(
+        connection_id, window, channel=channel_of(body), before=before
+    )
+    await (_replace if before is not None else _tell)(kit, body, reply)
 
 
 def register(app: AsyncApp, kit: Kit) -> None:
@@ -170,6 +185,7 @@ def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_UNWATCH), unwatch)
     kit.on(app.action(re.compile(MUTE_ACTION_PATTERN)), mute)
     kit.on(app.action(ACTION_ACK), acknowledge)
+    kit.on(app.action(ACTION_HISTORY), history)
     # A URL button still sends an action; Slack shows an error unless it is acknowledged.
     app.action(ACTION_CONSOLE)(ack_now)
     kit.on(app.action(ACTION_WHAT_TO_CHECK), what_to_check)

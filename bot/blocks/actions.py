@@ -27,3 +27,5 @@ MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
 ACTION_WHAT_TO_CHECK: Final = "dliconn_what_to_check"
 ACTION_WHAT_TO_CHECK_DOC: Final = "dliconn_what_to_check_doc"
 VIEW_WHAT_TO_CHECK: Final = "dliconn_what_to_check_view"
+# History: on cards ("<connection id>") and a history page's Older ("<id>|<window>|<record>").
+ACTION_HISTORY: Final = "dliconn_history"

@@ -8,6 +8,7 @@ from typing import Any, Final, Literal
 
 from bot.blocks.actions import (
     ACTION_CONSOLE,
+    ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_UNWATCH,
@@ -305,6 +306,7 @@ def _card_actions(
             buttons.append(button_element("Unwatch", ACTION_UNWATCH, value=connection.id))
         else:
             buttons.append(button_element("Watch", ACTION_WATCH, value=connection.id))
+        buttons.append(button_element("History", ACTION_HISTORY, value=connection.id))
         if ephemeral:
             buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
     if console_url and len(console_url) <= BUTTON_URL_MAX:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
 from bot.chat.audit import AuditTrail
+from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
@@ -19,6 +20,7 @@ from bot.chat.parsing import (
     Audit,
     Command,
     Help,
+    History,
     ListConnections,
     Policy,
     Route,
@@ -42,6 +44,7 @@ class ChatOps:
     routing: Routing
     policy: PolicyView
     audit: AuditTrail
+    history: ConnectionHistory
 
     async def command(
         self,
@@ -72,6 +75,8 @@ class ChatOps:
                 return self.policy.describe(*seen)
             case Audit(count=count):
                 return await self.audit.recent(channel, count)
+            case History(target=target, window=window):
+                return await self.history.history(target, window, channel=channel)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive
@@ -80,15 +85,19 @@ class ChatOps:
 def request_of(command: Command) -> Request:
     """What the guardrails are asked about for a command."""
     match command:
-        case Show():
+        case Show() | Route():
             return "lookup"
+        case History():
+            return "history"
         case ListConnections() | Watches():
             return "list"
         case Watch() | Unwatch():
             return "watch"
         case Audit():
             return "audit"
-    return "help"  # help and policy show no connection data
+        case Help() | Policy():
+            return "help"  # they show no connection data
+    raise AssertionError(f"no guardrail verb for {command!r}")  # pragma: no cover - exhaustive
 
 
 def help_reply(reason: str | None) -> Message:

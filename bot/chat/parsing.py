@@ -53,6 +53,17 @@ class Route(_Targeted):
 
 
 @dataclass(frozen=True)
+class History(_Targeted):
+    """Show a connection's recorded transitions over a window (`24h`, `7d`, `30d`, …)."""
+
+    window: str = "7d"
+
+    @property
+    def window_seconds(self) -> float:
+        return window_seconds(self.window)
+
+
+@dataclass(frozen=True)
 class ListConnections:
     """List the project's connections, all or only those in one state."""
 
@@ -83,7 +94,7 @@ class Help:
 
 
 Command: TypeAlias = (
-    Show | ListConnections | Watch | Unwatch | Watches | Route | Policy | Audit | Help
+    Show | ListConnections | Watch | Unwatch | Watches | Route | History | Policy | Audit | Help
 )
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
@@ -113,6 +124,11 @@ _ITALIC: Final = "_"
 
 _MAX_ECHO_CHARS: Final = 40
 
+#: `/dliconn history` windows: hours or days, up to the 30 days history is kept.
+_WINDOW = re.compile(r"([1-9][0-9]{0,2})([hd])")
+_WINDOW_UNITS: Final = {"h": 3600, "d": 86400}
+MAX_WINDOW_DAYS: Final = 30
+
 HELP_TEXT: Final = f"""\
 *dliconn* looks up DLI enhanced datasource connections.
 • `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn <name>`: the connection's card
@@ -125,6 +141,8 @@ HELP_TEXT: Final = f"""\
 • `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
 • `/dliconn policy`: what this channel allows, and who its operators are
 • `/dliconn audit [N]`: the last N changes made here (watch, mute, ack…)
+• `/dliconn history <id-or-name> [24h|7d|30d]`: its failures, recoveries and downtime \
+(7d by default)
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
 
@@ -152,6 +170,8 @@ def parse_command(text: str) -> Command:
         return _parse_audit(args)
     if keyword == "list":
         return _parse_list(args)
+    if keyword == "history":
+        return _parse_history(args)
     if keyword in _TARGETED:
         if len(args) != 1:
             return Help(f"{keyword} takes one connection id or name")
@@ -211,6 +231,37 @@ def _parse_audit(args: list[str]) -> Command:
     if len(args) == 1 and _DIGITS.fullmatch(args[0]) and 1 <= int(args[0]) <= MAX_AUDIT_ENTRIES:
         return Audit(int(args[0]))
     return Help(f"audit takes a number of entries from 1 to {MAX_AUDIT_ENTRIES}")
+
+
+def _parse_history(args: list[str]) -> Command:
+    if not 1 <= len(args) <= 2:
+        return Help("history takes one connection id or name, and a window such as 24h, 7d, 30d")
+    target = _target(args[0])
+    if isinstance(target, Help):
+        return target
+    if len(args) == 1:
+        return History(target)
+    window = args[1].lower()
+    if not is_window(window):
+        return Help(
+            f"not a history window: {_echo(args[1])}; use hours or days up to "
+            f"{MAX_WINDOW_DAYS}d, such as 24h, 7d, 30d"
+        )
+    return History(target, window)
+
+
+def is_window(text: str) -> bool:
+    """`24h`, `7d`, …: hours or days, at most MAX_WINDOW_DAYS days."""
+    match = _WINDOW.fullmatch(text)
+    return match is not None and window_seconds(text) <= MAX_WINDOW_DAYS * 86400
+
+
+def window_seconds(window: str) -> float:
+    """Seconds of a window `is_window` accepts."""
+    match = _WINDOW.fullmatch(window)
+    if match is None:
+        raise ValueError(f"not a window: {window!r}")
+    return int(match.group(1)) * _WINDOW_UNITS[match.group(2)]
 
 
 def _target(word: str) -> str | Help:

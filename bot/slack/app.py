@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.audit import AuditTrail
 from bot.chat.chatops import ChatOps
 from bot.chat.context import ChatContext
+from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.policy import PolicyView
@@ -123,6 +124,7 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
         routing=Routing(context, {p.alias: _alerts_of(p) for p in services.projects}),
         policy=PolicyView(deployment),
         audit=AuditTrail(services.audit),
+        history=ConnectionHistory(context, {p.alias: p.watch.state for p in services.projects}),
     )
 
 

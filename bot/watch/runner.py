@@ -39,6 +39,7 @@ from bot.retry import RetryPolicy
 from bot.watch import messages
 from bot.watch.backend import WatchBackend
 from bot.watch.epoch import new_epoch
+from bot.watch.history import record
 from bot.watch.jobs import Job, late_alerts, plan_jobs
 from bot.watch.lease import LEASE_TTL, LeaseKeeper
 from bot.watch.notifier import ChannelPacing, Notifier, sleep_until
@@ -89,6 +90,7 @@ class WatchOptions:
     # attempts plus about 7 s of backoff, and recording the post up to 3 s more.
     claim_ttl: float = 60.0
     send_backoff: RetryPolicy | None = None  # None: 1 s doubling up to 5 min, jittered
+    history: bool = True  # record every transition (bot.watch.history)
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,10 @@ class Watcher:
         cycle_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
         project: ProjectRef | None = None,
+        history: bool = True,
     ) -> None:
         self._dli = dli
+        self._history = history
         self._subscriptions = backend.subscriptions
         self._state = backend.state
         self._resets = backend.resets
@@ -193,6 +197,7 @@ class Watcher:
         states, removed = {}, frozenset[str]()
         incidents = {}
         late: list[Job] = []
+        history = []
         known: Iterable[str] = snapshot.states
         if error is None:
             detection = detect(snapshot.states, connections, None, now, self._policy)
@@ -210,6 +215,8 @@ class Watcher:
             incidents = {**detection.incidents, **routed.incidents}
             late = routed.jobs
             known = current
+            if self._history:
+                history = record(snapshot.states, states, detection.events, now)
         else:
             log.warning("%scould not list DLI connections: %s", self._name, error)
         if not all_events and not states and not removed and meta == snapshot.meta:
@@ -229,7 +236,7 @@ class Watcher:
             project=self._project,
         )
         jobs += late
-        commit = Commit(snapshot.version, meta, states, removed, incidents, jobs)
+        commit = Commit(snapshot.version, meta, states, removed, incidents, jobs, history=history)
         committed = await self._state.commit(commit, lease_token=lease_token)
         if not committed:
             log.info(
@@ -315,9 +322,9 @@ class Watcher:
             for channel in sorted(routing.every_channel(detection.states))
         ]
         removed = frozenset(snapshot.states) - frozenset(detection.states)
-        commit = Commit(
-            snapshot.version, Meta(), detection.states, removed, detection.incidents, jobs, epoch
-        )
+        history = record({}, detection.states, detection.events, now) if self._history else []
+        commit = Commit(snapshot.version, Meta(), detection.states, removed,
+                        detection.incidents, jobs, epoch, history)  # fmt: skip
         if not await self._state.commit(commit, lease_token=lease_token):
             log.info("%sanother watcher took stock first or took the lease", self._name)
             return CycleOutcome(True, True, False, 0)
@@ -434,6 +441,7 @@ class _ProjectLoop:
             page_size=options.page_size,
             cycle_timeout=timeout,
             project=project.project,
+            history=options.history,
         )
         self.notifier = Notifier(
             slack,

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -35,6 +37,17 @@ from redis.typing import EncodableT, FieldT
 
 from bot.store import redis_backed
 from bot.watch.epoch import Epoch
+from bot.watch.history import (
+    HISTORY_TTL,
+    HistoryEntry,
+    HistoryPage,
+    HistoryRecord,
+    Tallied,
+    Tally,
+    read_record,
+    stored_fields,
+    window_totals,
+)
 from bot.watch.jobs import Job
 from bot.watch.lease import Lease, MemoryLease, RedisLease
 from bot.watch.transitions import ConnState, Incident, Meta
@@ -44,6 +57,9 @@ log = logging.getLogger(__name__)
 STATE_KEYS: Final = "watch:v1:"
 #: How long incidents, their alert ts and acknowledgements are kept after their last change.
 RECORD_TTL: Final = 30 * 86400.0
+#: The most history entries the memory store keeps per connection (one process, no Redis).
+MEMORY_HISTORY_MAX: Final = 10_000
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class Commit:
     incidents: dict[str, Incident] = field(default_factory=dict)
     jobs: Sequence[Job] = ()
     epoch: Epoch | None = None  # a new epoch to record with this state (after a reset)
+    history: Sequence[Tallied] = ()  # appended to each connection's history log
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,14 @@ class WatchStore(Protocol):
 
     async def acknowledged_by(self, incident_id: str, channel: str) -> str | None: ...
 
+    async def history(
+        self, connection_id: str, *, since: float, before: str | None = None, limit: int = 20
+    ) -> HistoryPage:
+        """Up to `limit` of the connection's history entries from `since` (epoch seconds) on,
+        newest first, older than the entry `before` (a record id; None: from the newest), with
+        the totals of the whole window and the connection's last seen state."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -157,6 +182,7 @@ class MemoryWatchStore:
         self._mutes: dict[tuple[str, str], Mute] = {}
         self._nonce = 0
         self._epoch: Epoch | None = None
+        self._history: defaultdict[str, list[HistoryRecord]] = defaultdict(list)
 
     def lease(self, ttl: float) -> MemoryLease:
         return MemoryLease(self._leases, "lease", ttl, clock=self._clock)
@@ -186,7 +212,43 @@ class MemoryWatchStore:
             self._epoch = commit.epoch
         self._incidents.update(commit.incidents)
         self._add(commit.jobs)
+        for entry, tally in commit.history:
+            self._append(entry, tally)
         return True
+
+    def _append(self, entry: HistoryEntry, tally: Tally) -> None:
+        """Onto the connection's log, with an id that grows (ms-seq, as a Redis stream's), and
+        only the last 30 days and MEMORY_HISTORY_MAX entries kept."""
+        kept = self._history[entry.connection_id]
+        ms, seq = round(entry.at * 1000), 0
+        if kept:
+            last_ms, last_seq = _id_parts(kept[-1].id)
+            if ms <= last_ms:
+                ms, seq = last_ms, last_seq + 1
+        kept.append(HistoryRecord(f"{ms}-{seq}", entry, tally))
+        horizon = entry.at - HISTORY_TTL
+        drop = 0
+        while drop < len(kept) and (
+            len(kept) - drop > MEMORY_HISTORY_MAX or kept[drop].entry.at < horizon
+        ):
+            drop += 1
+        if drop:
+            del kept[:drop]
+
+    async def history(
+        self, connection_id: str, *, since: float, before: str | None = None, limit: int = 20
+    ) -> HistoryPage:
+        start = (round(since * 1000), 0)
+        window = [r for r in self._history.get(connection_id, ()) if _id_parts(r.id) >= start]
+        end = _cursor(before)
+        older = [r for r in reversed(window) if end is None or _id_parts(r.id) < end]
+        return HistoryPage(
+            older[:limit],
+            len(older) > limit,
+            window_totals(window[-1] if window else None, window[0] if window else None),
+            self._states.get(connection_id),
+            self._version > 0,
+        )
 
     def _lease_holder(self) -> str | None:
         entry = self._leases.get("lease")
@@ -271,7 +333,7 @@ class RedisWatchStore:
     """Keys under `<prefix>watch:v1:<project>:` — state (hash id -> ConnState), meta, version,
     stamp (who committed that version), epoch, lease, jobs (hash id -> Job), outbox (zset id by
     sequence), seq, claim:<job>, incident:<id>, alerts:<incident> (hash channel -> ts),
-    acks:<incident>, mutes.
+    acks:<incident>, mutes, hist:<connection> (a stream: its history, bot.watch.history).
 
     The snapshot last loaded or committed is kept: `load` reads it again only when the version
     and stamp in Redis are no longer the ones it had (another replica committed, or Redis lost
@@ -364,12 +426,57 @@ class RedisWatchStore:
                     px=self._record_ttl_ms,
                 )
             self._queue_jobs(pipe, commit.jobs, first)
+            self._append_history(pipe, commit.history)
             try:
                 await pipe.execute()
             except WatchError:
                 return False
         self._hold_committed(commit, _maybe_text(base_stamp), stamp)
         return True
+
+    def _history_key(self, connection_id: str) -> str:
+        return self._key(f"hist:{connection_id}")
+
+    def _append_history(self, pipe: Any, history: Sequence[Tallied]) -> None:
+        """XADDs (Redis's own time as the id) trimmed to 30 days, and each log expiring 30
+        days after its last entry, so a connection gone quiet leaves nothing behind."""
+        if not history:
+            return
+        oldest = f"{round((time.time() - HISTORY_TTL) * 1000)}-0"
+        keys: dict[str, None] = {}
+        for entry, tally in history:
+            key = self._history_key(entry.connection_id)
+            fields: dict[FieldT, EncodableT] = dict(stored_fields(entry, tally).items())
+            pipe.xadd(key, fields, minid=oldest, approximate=True)
+            keys[key] = None
+        ttl_ms = round(HISTORY_TTL * 1000)
+        for key in keys:
+            pipe.pexpire(key, ttl_ms)
+
+    async def history(
+        self, connection_id: str, *, since: float, before: str | None = None, limit: int = 20
+    ) -> HistoryPage:
+        key = self._history_key(connection_id)
+        start = f"{max(0, round(since * 1000))}-0"
+        end = _cursor(before)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrevrange(key, "+", start, count=1)
+            pipe.xrange(key, start, "+", count=1)
+            pipe.xrevrange(key, f"({end[0]}-{end[1]}" if end else "+", start, count=limit + 1)
+            pipe.hget(self._key("state"), connection_id)
+            pipe.exists(self._key("version"))
+            newest, oldest, page, raw_state, recorded = await pipe.execute()
+        records = [r for row in page if (r := _record(connection_id, row)) is not None]
+        return HistoryPage(
+            records[:limit],
+            len(records) > limit,
+            window_totals(
+                _record(connection_id, newest[0]) if newest else None,
+                _record(connection_id, oldest[0]) if oldest else None,
+            ),
+            ConnState.model_validate_json(raw_state) if raw_state else None,
+            bool(recorded),
+        )
 
     def _hold_committed(self, commit: Commit, base_stamp: str | None, stamp: str) -> None:
         """What Redis holds now is the commit on top of its base: kept if the base was held."""
@@ -511,6 +618,26 @@ class RedisWatchStore:
 
     async def aclose(self) -> None:
         return None  # the client belongs to whoever built it
+
+
+def _record(connection_id: str, row: tuple[bytes, Mapping[bytes, bytes]]) -> HistoryRecord | None:
+    record_id, fields = row
+    return read_record(
+        connection_id, _text(record_id), {_text(k): _text(v) for k, v in fields.items()}
+    )
+
+
+def _id_parts(record_id: str) -> tuple[int, int]:
+    ms, _, seq = record_id.partition("-")
+    return int(ms), int(seq)
+
+
+def _cursor(before: str | None) -> tuple[int, int] | None:
+    """A paging cursor (it arrives in a button's value): a record id, or None when it is not
+    one, so a tampered value reads from the newest rather than failing."""
+    if before is None or not _STREAM_ID.fullmatch(before):
+        return None
+    return _id_parts(before)
 
 
 def _parse_job(job_id: str, record: bytes | str) -> Job | None:

@@ -119,6 +119,9 @@ class ConnState(_Frozen):
     bindings: dict[str, BindingState] = {}
     incidents: dict[str, Incident] = {}  # the open ones
     seq: int = 0  # makes event and incident ids unique and deterministic
+    #: Its history's running tally (failures, recoveries, downtime ms, entries; see
+    #: bot.watch.history), committed with the entries that moved it.
+    tally: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def gone(self) -> bool:
@@ -292,6 +295,7 @@ class _Tracker:
         self.connection_id = connection_id
         self.name = name
         self.seq = prev.seq if prev else 0
+        self.tally = prev.tally if prev else (0, 0, 0, 0)
         self.now = now
         self.events: list[ConnectionEvent] = []
         self.incidents: dict[str, Incident] = dict(prev.incidents) if prev else {}
@@ -332,6 +336,7 @@ class _Tracker:
             bindings=bindings or {},
             incidents=self.incidents,
             seq=self.seq,
+            tally=self.tally,
         )
 
     # -- one binding ------------------------------------------------------------------------

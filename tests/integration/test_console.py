@@ -61,7 +61,7 @@ async def test_a_name_gets_its_card_with_numbered_buttons(console: Console) -> N
 
     assert "withvpc" in reply and WITHVPC in reply
     assert "resource_mode_1 · queue · ACTIVE" in reply
-    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 Share in channel")
+    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 History  !4 Share in channel")
 
 
 async def test_refresh_button_fetches_a_live_copy(console: Console) -> None:
@@ -117,12 +117,12 @@ async def test_garbage_points_to_help(console: Console, line: str, reason: str) 
 async def test_pressing_a_button_that_does_not_exist(console: Console) -> None:
     await console.say("/dliconn withvpc")
 
-    assert await console.say("!9") == "(no button 9; the last reply has 3)"
+    assert await console.say("!9") == "(no button 9; the last reply has 4)"
 
 
 async def test_run_console_reads_stdin_and_writes_replies(settings: Settings) -> None:
     stdout = io.StringIO()
-    stdin = io.StringIO("/dliconn withvpc\n!3\n\nquit\n/dliconn list\n")
+    stdin = io.StringIO("/dliconn withvpc\n!4\n\nquit\n/dliconn list\n")
 
     await run_console(settings, stdin=stdin, stdout=stdout)
 
@@ -156,7 +156,7 @@ async def test_demo_cards_have_no_console_link_even_with_a_region() -> None:
     finally:
         await services.aclose()
     assert "withvpc" in reply
-    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 Share in channel")
+    assert reply.endswith("buttons: !1 Refresh  !2 Watch  !3 History  !4 Share in channel")
     assert "console" not in reply.lower().split("buttons:")[1]
 
 

@@ -73,6 +73,7 @@ CALLS: Final[dict[tuple[type[Any], str], Call]] = {
     (WatchStore, "acknowledge"): _state(lambda s: s.acknowledge(CID, "C1", "U1")),
     (WatchStore, "acknowledged_by"): _state(lambda s: s.acknowledged_by("i1", "C1")),
     (WatchStore, "epoch"): _state(lambda s: s.epoch()),
+    (WatchStore, "history"): _state(lambda s: s.history(CID, since=0.0)),
     (WatchStore, "begin_epoch"): _state(lambda s: s.begin_epoch(new_epoch(0.0))),
     (SubscriptionStore, "subscribe"): _subs(lambda s: s.subscribe("C1", CID, "orders", "U1")),
     (SubscriptionStore, "unsubscribe"): _subs(lambda s: s.unsubscribe("C1", CID)),

@@ -290,12 +290,14 @@ def test_action_buttons_follow_watch_state_and_visibility() -> None:
     assert _buttons(card(connection(), console_url="https://console.example/c")) == [
         ("dliconn_refresh", conn_id),
         ("dliconn_watch", conn_id),
+        ("dliconn_history", conn_id),
         ("dliconn_share", conn_id),
         ("dliconn_console", "https://console.example/c"),
     ]
     assert _buttons(card(connection(), watch_state="watching", ephemeral=False)) == [
         ("dliconn_refresh", conn_id),
         ("dliconn_unwatch", conn_id),
+        ("dliconn_history", conn_id),
     ]
     # An id too long for a button value would act on a different connection: no such buttons.
     assert not any(b["type"] == "actions" for b in card(connection(id="x" * 2001)).blocks)

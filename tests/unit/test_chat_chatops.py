@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bot.blocks.actions import ACTION_REFRESH, ACTION_SHARE, ACTION_WATCH
-from bot.chat.chatops import help_reply
+import pytest
+
+from bot.blocks.actions import ACTION_HISTORY, ACTION_REFRESH, ACTION_SHARE, ACTION_WATCH
+from bot.chat.chatops import help_reply, request_of
 from bot.chat.parsing import (
     Help,
     ListConnections,
@@ -40,7 +42,8 @@ async def test_each_command_reaches_its_feature() -> None:
 async def test_a_card_asked_for_the_channel_has_no_share_button() -> None:
     async with chat_parts(healthy(ORDERS, "orders")) as parts:
         reply = await parts.chat.command(Show(ORDERS), ephemeral=False, channel="C1", user="U1")
-    assert [action for action, _ in buttons(reply.message)] == [ACTION_REFRESH, ACTION_WATCH]
+    actions = [action for action, _ in buttons(reply.message)]
+    assert actions == [ACTION_REFRESH, ACTION_WATCH, ACTION_HISTORY]
 
 
 async def test_help_and_bad_input_are_not_shareable() -> None:
@@ -58,3 +61,22 @@ async def test_help_and_bad_input_are_not_shareable() -> None:
 def test_help_reply_cuts_a_long_reason() -> None:
     text = text_of(help_reply("x" * 500))
     assert "x" * 101 not in text and "more characters" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "verb"),
+    [
+        ("withvpc", "lookup"),
+        ("route withvpc", "lookup"),
+        ("history withvpc 24h", "history"),
+        ("list failed", "list"),
+        ("watches", "list"),
+        ("watch withvpc", "watch"),
+        ("unwatch withvpc", "watch"),
+        ("audit 5", "audit"),
+        ("policy", "help"),
+        ("help", "help"),
+    ],
+)
+def test_every_command_asks_the_guardrails_about_its_verb(text: str, verb: str) -> None:
+    assert request_of(parse_command(text)) == verb

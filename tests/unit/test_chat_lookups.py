@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.blocks.actions import (
+    ACTION_HISTORY,
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
@@ -43,6 +44,7 @@ async def test_a_card_by_id_shows_the_failed_queue_and_its_buttons() -> None:
     assert buttons(reply.message) == [
         (ACTION_REFRESH, ORDERS),
         (ACTION_WATCH, ORDERS),
+        (ACTION_HISTORY, ORDERS),
         (ACTION_SHARE, ORDERS),
     ]
 
@@ -54,7 +56,8 @@ async def test_a_card_by_name_is_the_one_connection_of_that_name() -> None:
     assert "orders" in text_of(reply.message)
     assert ORDERS in text_of(reply.message)
     # Not ephemeral: already in the channel, so nothing to share.
-    assert [action for action, _ in buttons(reply.message)] == [ACTION_REFRESH, ACTION_WATCH]
+    actions = [action for action, _ in buttons(reply.message)]
+    assert actions == [ACTION_REFRESH, ACTION_WATCH, ACTION_HISTORY]
 
 
 async def test_a_card_in_a_channel_that_watches_it_offers_unwatch() -> None:

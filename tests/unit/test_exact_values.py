@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.blocks.card import connection_card
+from bot.blocks.history import history_message, never_seen_message, not_recorded_message
 from bot.blocks.home import home_view
 from bot.blocks.lists import choose_connection, connection_list, watches_message
 from bot.blocks.message import Message
@@ -18,6 +19,7 @@ from bot.blocks.text import code, is_user_id, words
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.lookup.cache import Lookup, ProjectRef
+from bot.watch.history import HistoryEntry, HistoryPage, HistoryRecord, Tally
 from bot.watch.messages import (
     alert_message,
     flipped_reply,
@@ -28,6 +30,8 @@ from bot.watch.messages import (
     unreachable_notice,
 )
 from bot.watch.transitions import (
+    BindingState,
+    ConnState,
     DliUnreachable,
     Flipped,
     Gone,
@@ -245,3 +249,27 @@ def test_the_route_dry_run_and_grouped_lists_show_every_value_exactly(
     )
     inert(grouped)
     assert_shows(grouped.blocks, name)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, queue=_ANY, status=_ANY, err=_ANY)
+def test_the_history_timeline_shows_every_value_exactly(
+    name: str, cid: str, queue: str, status: str, err: str
+) -> None:
+    conn = a_connection(name, cid, "ACTIVE", "", "")
+    at = NOW.timestamp()
+    entries = [
+        HistoryEntry(cid, "status", at - n, f"queue:{queue}", status, "FAILED", at, err)
+        for n in range(30)
+    ] + [HistoryEntry(cid, "status", at, f"pool:{queue}", "FAILED", status, None, "", 60.0)]
+    records = [HistoryRecord(f"{n}-0", e, Tally(n, 1, 60.0, n)) for n, e in enumerate(entries)]
+    bindings = {f"queue:{queue}": BindingState(name=queue, kind="queue", status="FAILED", since=at)}
+    state = ConnState(name=name, status="ACTIVE", bindings=bindings)
+    page = HistoryPage(records[::-1], True, Tally(30, 1, 60.0, 31), state, True)
+    message = history_message(conn, ProjectRef("prod", "cn-north-4"), page, window="7d", now=NOW)
+    inert(message)
+    for shown in (conn.name or conn.id, queue, status, err):
+        assert_shows(message.blocks, shown)
+    for plain in (not_recorded_message(conn, None), never_seen_message(conn, None)):
+        inert(plain)
+        assert_shows(plain.blocks, conn.name or conn.id)

@@ -30,7 +30,7 @@ def test_card_renders_name_failed_first_and_err_msg_as_sent() -> None:
     assert text.index("q_failed") < text.index("q_active")
     assert "  › 💾 Cached 12 s ago" in lines
     assert lines[-1] == (
-        "[Refresh] [Watch] [Share in channel] [Open in console → https://console.example/c]"
+        "[Refresh] [Watch] [History] [Share in channel] [Open in console → https://console.example/c]"
     )
     for leftover in ("&lt;", "&gt;", "&amp;", "<!date", "```", "∗", "ˍ", "ˋ", "＠"):
         assert leftover not in text
