@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+from dataclasses import replace
 from typing import Self
 
 from aiohttp import web
@@ -132,13 +133,17 @@ async def run_watcher(
     Slack are seen here even without Redis. Every configured project is watched, each on its
     own lease; several replicas share the projects between them."""
     settings = services.settings
+    options = options or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after))
+    deployment = services.deployment
     await run_watch_projects(
         [WatchedProject(p.dli, p.watch, p.ref) for p in services.projects],
         slack,
         stop=stop,
         interval=settings.dliconn_watch_interval,
-        options=options
-        or WatchOptions(policy=Policy(stuck_after=settings.dliconn_watch_stuck_after)),
+        # MERGE: the guardrails' policy decision may take this over (`test` in `allow`).
+        options=replace(
+            options, can_test=lambda channel: "test" in deployment.channel(channel).allowed_verbs
+        ),
         metrics=services.metrics,
     )
 

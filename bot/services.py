@@ -58,6 +58,8 @@ class Services:
     directory: Directory
     # Replies still being composed after an ack: shutdown waits for them.
     inflight: InFlight = field(default_factory=InFlight)
+    #: How this process waits (DLI retries, connectivity-test polls); tests pass one that does not.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     # The first project's parts: the only ones of a single-project deployment.
@@ -192,7 +194,7 @@ async def _assemble(
         projects.append(
             ProjectServices(config, ref, client, lookup, finder, watch, config.mode == "demo")
         )
-    return assemble(settings, deployment, metrics, store, projects, closers=closers)
+    return assemble(settings, deployment, metrics, store, projects, closers=closers, sleep=sleep)
 
 
 def assemble(
@@ -203,11 +205,19 @@ def assemble(
     projects: Sequence[ProjectServices],
     *,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Services:
     """Services over parts already built (`build_services`, or a test's own)."""
     directory = Directory([ProjectLookups(p.ref, p.lookup, p.finder) for p in projects], store)
     return Services(
-        settings, deployment, metrics, store, tuple(projects), directory, _closers=closers or []
+        settings,
+        deployment,
+        metrics,
+        store,
+        tuple(projects),
+        directory,
+        sleep=sleep or asyncio.sleep,
+        _closers=closers or [],
     )
 
 

@@ -21,3 +21,10 @@ ALERT_ACTIONS: Final = "dliconn_alert"
 #: Slack wants action ids unique within a block, so each mute button gets a suffix; handlers
 #: match the prefix (`re.compile(MUTE_ACTION_PATTERN)`) and read "<connection_id>|<hours>".
 MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
+
+# Connectivity test: the button on FAILED queues (value "<connection_id>|<queue>") and the
+# modal it opens (its callback id; its two inputs' block and action ids).
+ACTION_TEST: Final = "dliconn_test"
+VIEW_TEST: Final = "dliconn_test_view"
+TEST_QUEUE_INPUT: Final = "dliconn_test_queue"
+TEST_ADDRESS_INPUT: Final = "dliconn_test_address"

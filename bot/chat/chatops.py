@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
+from bot.chat.conntest import ConnTest
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
@@ -20,6 +21,7 @@ from bot.chat.parsing import (
     ListConnections,
     Route,
     Show,
+    Test,
     Unwatch,
     Watch,
     Watches,
@@ -35,6 +37,7 @@ class ChatOps:
     watching: Watching
     home: HomeTab
     routing: Routing
+    conntest: ConnTest
 
     async def command(self, command: Command, *, ephemeral: bool, channel: str, user: str) -> Reply:
         """The whole answer to one `/dliconn …`."""
@@ -51,6 +54,10 @@ class ChatOps:
                 return await self.watching.watches(channel=channel)
             case Route(target=target):
                 return await self.routing.route(target, channel=channel)
+            case Test(target=target, queue=queue, address=address):
+                return await self.conntest.test(
+                    target, queue, address, channel=channel, user=user
+                )
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive

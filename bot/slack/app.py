@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.chatops import ChatOps
+from bot.chat.conntest import ConnTest
 from bot.chat.context import ChatContext
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
@@ -106,13 +107,25 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     context = ChatContext(
         services.directory, services.subscriptions, clock=now, demo=services.demo, scope=scope
     )
+    conntest = ConnTest(
+        context,
+        {p.alias: p.dli for p in services.projects},
+        # MERGE: the guardrails' policy decision takes this over.
+        allowed_verbs=lambda channel: deployment.channel(channel).allowed_verbs,
+        sleep=services.sleep,
+    )
     return ChatOps(
-        lookups=Lookups(context, console_url=lambda found: _console_link(services, found)),
+        lookups=Lookups(
+            context,
+            console_url=lambda found: _console_link(services, found),
+            can_test=lambda channel: conntest.refusal(channel) is None,
+        ),
         watching=Watching(
             context, {p.alias: p.watch.state for p in services.projects}, watch_all=watch_all
         ),
         home=HomeTab(context),
         routing=Routing(context, {p.alias: _alerts_of(p) for p in services.projects}),
+        conntest=conntest,
     )
 
 
