@@ -13,7 +13,7 @@ from bot.blocks.actions import (
     ACTION_UNWATCH,
     ACTION_WATCH,
 )
-from bot.blocks.conntest import test_button
+from bot.blocks.conntest import conntest_button
 from bot.blocks.message import (
     BUTTON_URL_MAX,
     SECTION_TEXT_MAX,
@@ -281,7 +281,7 @@ def _card_actions(
         if ephemeral:
             buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
         failed = [q for q in connection.available_queue_info if q.is_failed] if can_test else []
-        test = test_button(connection.id, failed[0].name) if failed else None
+        test = conntest_button(connection.id, failed[0].name) if failed else None
         if test is not None:
             buttons.append(test)
     if console_url and len(console_url) <= BUTTON_URL_MAX:

@@ -54,7 +54,7 @@ UNREACHABLE_CHECKLIST: Final = (
 )
 
 
-def test_button(connection_id: str, queue: str) -> dict[str, Any] | None:
+def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
     """"Test connectivity" for one FAILED queue, behind a confirmation; None when the value
     would not fit (a cut value would test the wrong queue)."""
     button_value = f"{connection_id}{VALUE_SEPARATOR}{queue}"
@@ -73,7 +73,7 @@ def test_button(connection_id: str, queue: str) -> dict[str, Any] | None:
     return button
 
 
-def test_modal(connection: Connection, queue: str, *, metadata: str) -> dict[str, Any]:
+def conntest_modal(connection: Connection, queue: str, *, metadata: str) -> dict[str, Any]:
     """The modal a button opens: the queue and the address (the connection's first host),
     prefilled; `metadata` comes back with the submission."""
     hosts = [h for h in connection.hosts if h.ip or h.name]
@@ -147,7 +147,7 @@ def _connection(connection: Connection) -> Pieces:
     return [*code(name, 80), words(" ("), *code(connection.id, 64), words(")")]
 
 
-def test_result(
+def conntest_result(
     connection: Connection,
     project: ProjectRef | None,
     *,

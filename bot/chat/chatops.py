@@ -21,7 +21,7 @@ from bot.chat.parsing import (
     ListConnections,
     Route,
     Show,
-    Test,
+    ConnectivityTest,
     Unwatch,
     Watch,
     Watches,
@@ -54,7 +54,7 @@ class ChatOps:
                 return await self.watching.watches(channel=channel)
             case Route(target=target):
                 return await self.routing.route(target, channel=channel)
-            case Test(target=target, queue=queue, address=address):
+            case ConnectivityTest(target=target, queue=queue, address=address):
                 return await self.conntest.test(
                     target, queue, address, channel=channel, user=user
                 )

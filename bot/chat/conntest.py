@@ -19,8 +19,8 @@ from bot.blocks.conntest import (
     dli_refused,
     not_allowed,
     not_bound,
-    test_modal,
-    test_result,
+    conntest_modal,
+    conntest_result,
 )
 from bot.blocks.lists import choose_connection
 from bot.blocks.message import Message
@@ -165,7 +165,7 @@ class ConnTest:
         connection = found.connection
         cid = normalise_id(connection.id)
         with_id = Origin(origin.channel, cid, origin.thread_ts, origin.response_url)
-        return Form(test_modal(connection, queue, metadata=with_id.dumps()))
+        return Form(conntest_modal(connection, queue, metadata=with_id.dumps()))
 
     async def _test(self, target: str, queue: str, address: str, channel: str, user: str) -> Message:
         found = await self.context.find(target, channel)
@@ -198,7 +198,7 @@ class ConnTest:
             if exc.kind != DliError.kind:  # throttled, unreachable, …: explained as usual
                 raise
             return dli_refused(queue, _reason(exc), exc.code, exc.request_id)
-        return test_result(
+        return conntest_result(
             connection,
             found.project,
             queue=queue,

@@ -52,7 +52,7 @@ class Route(_Targeted):
 
 
 @dataclass(frozen=True)
-class Test(_Targeted):
+class ConnectivityTest(_Targeted):
     """Run DLI's connectivity test from one of the connection's queues to `host[:port]`."""
 
     queue: str = ""
@@ -77,7 +77,7 @@ class Help:
     reason: str | None = None
 
 
-Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | Test | Help
+Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | ConnectivityTest | Help
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
     "show": Show,
@@ -208,7 +208,7 @@ def _parse_test(args: list[str]) -> Command:
     problem = address_problem(address)
     if problem is not None:
         return Help(f"{problem}: {_echo(address)}")
-    return Test(target, queue, address)
+    return ConnectivityTest(target, queue, address)
 
 
 def _target(word: str) -> str | Help:

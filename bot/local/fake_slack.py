@@ -114,6 +114,8 @@ class FakeSlackApi(LocalServer):
         self._arrived = asyncio.Condition()
         self._messages: dict[tuple[str, str], Payload] = {}
         self._home_views: dict[str, Payload] = {}
+        #: Modals opened with views.open, in order, as Slack stored them (id, hash, state…).
+        self.modals: list[Payload] = []
         self._response_url_uses: dict[str, int] = {}
         self._expired_response_urls: set[str] = set()
         self._ts_counter = 0
@@ -379,6 +381,7 @@ class FakeSlackApi(LocalServer):
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "views.publish": self._views_publish,
+            "views.open": self._views_open,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
             "users.conversations": self._users_conversations,
@@ -467,6 +470,32 @@ class FakeSlackApi(LocalServer):
         }
         self._home_views[user_id] = published
         return {"view": published}
+
+    def _views_open(self, args: Payload) -> Payload:
+        trigger_id, view = args.get("trigger_id"), args.get("view")
+        if not isinstance(trigger_id, str) or not trigger_id:
+            raise _ApiError("invalid_trigger_id")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise _ApiError("invalid_arguments", detail="views.open needs a view of type modal")
+        title = (view.get("title") or {}).get("text", "")
+        if not title or len(title) > 24:
+            raise _ApiError("invalid_arguments", detail="a modal's title is 1-24 characters")
+        if len(str(view.get("private_metadata", ""))) > 3000:
+            raise _ApiError("invalid_arguments", detail="private_metadata over 3000 characters")
+        _check_blocks(view.get("blocks", []), _VIEW_MAX_BLOCKS)
+        opened = {
+            "id": f"V{uuid4().hex[:10].upper()}",
+            "team_id": TEAM_ID,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "private_metadata": "",
+            "callback_id": "",
+            "hash": uuid4().hex,
+            "state": {"values": {}},
+            **view,
+        }
+        self.modals.append(opened)
+        return {"view": opened}
 
     def _conversations_info(self, args: Payload) -> Payload:
         channel = _require_channel(args)

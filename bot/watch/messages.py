@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
-from bot.blocks.conntest import test_button
+from bot.blocks.conntest import conntest_button
 from bot.blocks.message import (
     BUTTON_VALUE_MAX,
     SECTION_TEXT_MAX,
@@ -190,7 +190,7 @@ def _alert_buttons(incident: Incident, *, can_test: bool) -> list[dict[str, Any]
         ]
         buttons.append(button_element("Acknowledge", ACTION_ACK, value=connection_id))
         queues = [q for q in incident.queues if q.kind == "queue"] if can_test else []
-        test = test_button(connection_id, queues[0].name) if queues else None
+        test = conntest_button(connection_id, queues[0].name) if queues else None
         buttons += [test] if test is not None else []
     return buttons
 
