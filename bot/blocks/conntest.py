@@ -55,7 +55,7 @@ UNREACHABLE_CHECKLIST: Final = (
 
 
 def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
-    """"Test connectivity" for one FAILED queue, behind a confirmation; None when the value
+    """ "Test connectivity" for one FAILED queue, behind a confirmation; None when the value
     would not fit (a cut value would test the wrong queue)."""
     button_value = f"{connection_id}{VALUE_SEPARATOR}{queue}"
     if not fits_value(button_value):
@@ -176,7 +176,9 @@ def conntest_result(
     if word == UNREACHABLE:
         checks = list(UNREACHABLE_CHECKLIST)
         if queue_failed:
-            checks.insert(0, "The queue's binding is FAILED: its err_msg (on the card) comes first.")
+            checks.insert(
+                0, "The queue's binding is FAILED: its err_msg (on the card) comes first."
+            )
         steps = [[words(f"{n}. {check}")] for n, check in enumerate(checks, 1)]
         blocks.append(rich_block([words("What to check", bold=True), words("\n"),
                                   *joined(steps, "\n")]))  # fmt: skip
@@ -221,8 +223,13 @@ def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Messa
 
 def dli_refused(queue: str, reason: str, code_: str | None, request_id: str | None) -> Message:
     """DLI would not run the test (no such queue, a parameter it refused): its words, exactly."""
-    body: Pieces = [emoji("no_entry"), words(" DLI would not run the test from queue "),
-                    *code(queue, 128), words(": "), *value(reason or "no reason given", 600)]  # fmt: skip
+    body: Pieces = [
+        emoji("no_entry"),
+        words(" DLI would not run the test from queue "),
+        *code(queue, 128),
+        words(": "),
+        *value(reason or "no reason given", 600),
+    ]
     parts = [plain_text(f"DLI error {shortened(code_, 40)}")] if code_ else []
     if request_id:
         parts.append(plain_text(f"DLI request id {shortened(request_id, 100)}"))

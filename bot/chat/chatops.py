@@ -17,11 +17,11 @@ from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
     HELP_TEXT,
     Command,
+    ConnectivityTest,
     Help,
     ListConnections,
     Route,
     Show,
-    ConnectivityTest,
     Unwatch,
     Watch,
     Watches,
@@ -55,9 +55,7 @@ class ChatOps:
             case Route(target=target):
                 return await self.routing.route(target, channel=channel)
             case ConnectivityTest(target=target, queue=queue, address=address):
-                return await self.conntest.test(
-                    target, queue, address, channel=channel, user=user
-                )
+                return await self.conntest.test(target, queue, address, channel=channel, user=user)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive

@@ -16,11 +16,11 @@ from typing import Any, Final, Protocol
 from bot.blocks.actions import TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.blocks.conntest import (
     VALUE_SEPARATOR,
+    conntest_modal,
+    conntest_result,
     dli_refused,
     not_allowed,
     not_bound,
-    conntest_modal,
-    conntest_result,
 )
 from bot.blocks.lists import choose_connection
 from bot.blocks.message import Message
@@ -30,7 +30,7 @@ from bot.chat.replies import Reply, guarded
 from bot.dli.ids import is_id, normalise_id
 from bot.dli.models import CHECKING, ConnectivityResult, ConnectivityTask, Fetched
 from bot.dli.targets import address_problem, is_queue_name
-from bot.errors import DliError, NotFound
+from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
 
@@ -159,7 +159,7 @@ class ConnTest:
             # Within the channel's scope: a forged value naming a connection of a project the
             # channel cannot see is answered exactly like an unknown id.
             found = await self.context.find(connection_id, origin.channel)
-        except Exception as exc:  # broad, and not swallowed: explained as every lookup is
+        except (DliError, StoreUnavailable) as exc:  # explained as every lookup's failure is
             return await guarded(connection_id, _raise(exc))
         assert isinstance(found, Lookup)  # an id never gives a shortlist
         connection = found.connection
@@ -167,7 +167,9 @@ class ConnTest:
         with_id = Origin(origin.channel, cid, origin.thread_ts, origin.response_url)
         return Form(conntest_modal(connection, queue, metadata=with_id.dumps()))
 
-    async def _test(self, target: str, queue: str, address: str, channel: str, user: str) -> Message:
+    async def _test(
+        self, target: str, queue: str, address: str, channel: str, user: str
+    ) -> Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
             return choose_connection(found.matches, found.query, project_of=found.project_of)
@@ -181,14 +183,14 @@ class ConnTest:
         try:
             created = await client.create_connectivity_task(queue, address)
             task_id = created.value.task_id
-            result, waited = created, 0.0
+            request_id, waited = created.request_id, 0.0
             connectivity = CHECKING
             for _ in range(self.polls):
                 # DLI has only just started: there is nothing to read before the first wait.
                 await self.sleep(self.interval)
                 waited += self.interval
                 polled = await client.show_connectivity_task(queue, task_id)
-                result, connectivity = polled, polled.value.connectivity
+                request_id, connectivity = polled.request_id, polled.value.connectivity
                 if connectivity.upper() != CHECKING:
                     break
         except NotFound as exc:
@@ -205,7 +207,7 @@ class ConnTest:
             address=address,
             connectivity=connectivity,
             task_id=task_id,
-            request_id=result.request_id,
+            request_id=request_id,
             user_id=user,
             waited=waited,
             queue_failed=bound[queue].is_failed,
@@ -218,7 +220,7 @@ def _reason(exc: DliError) -> str:
     return detail if colon else summary
 
 
-def _raise(exc: Exception) -> Callable[[], Awaitable[Message]]:
+def _raise(exc: DliError | StoreUnavailable) -> Callable[[], Awaitable[Message]]:
     """Work that fails with `exc`: so that `guarded` words a failure already caught."""
 
     async def work() -> Message:

@@ -77,7 +77,9 @@ class Help:
     reason: str | None = None
 
 
-Command: TypeAlias = Show | ListConnections | Watch | Unwatch | Watches | Route | ConnectivityTest | Help
+Command: TypeAlias = (
+    Show | ListConnections | Watch | Unwatch | Watches | Route | ConnectivityTest | Help
+)
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
     "show": Show,

@@ -532,9 +532,7 @@ class DliClient(Closing):
         async for connection in _walk(page, page_size):
             yield connection
 
-    async def create_connectivity_task(
-        self, queue: str, address: str
-    ) -> Fetched[ConnectivityTask]:
+    async def create_connectivity_task(self, queue: str, address: str) -> Fetched[ConnectivityTask]:
         """Start DLI's test of whether `queue` reaches `address` (`host[:port]`): the task id.
 
         The queue must be a plain name and the address an IPv4 address or a domain name with an
@@ -548,9 +546,7 @@ class DliClient(Closing):
         # Retried like a read: a test changes nothing, so one started twice costs only a task.
         return await self._fetch("test_create", path, [], ConnectivityTask, body=body)
 
-    async def show_connectivity_task(
-        self, queue: str, task_id: str
-    ) -> Fetched[ConnectivityResult]:
+    async def show_connectivity_task(self, queue: str, task_id: str) -> Fetched[ConnectivityResult]:
         """Where one connectivity test stands: REACHABLE, UNREACHABLE, CHECKING, or DLI's word."""
         if not sendable(task_id):
             raise ValueError("a task id is a plain token (DLI gives numbers)")
@@ -638,7 +634,7 @@ class DliClient(Closing):
 
 
 class _Direct:
-    """Requests over our transport, signed here with AK/SK (when given), one fresh signature each."""
+    """Requests over our transport, signed here with AK/SK (when given), a fresh signature each."""
 
     def __init__(
         self,

@@ -30,9 +30,8 @@ def address_problem(address: str) -> str | None:
     if not address or len(address) > MAX_ADDRESS_CHARS:
         return f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters"
     host, colon, port = address.partition(":")
-    if colon:
-        if not _DIGITS.fullmatch(port) or not 1 <= int(port) <= MAX_PORT:
-            return f"the port must be a number from 1 to {MAX_PORT}"
+    if colon and (not _DIGITS.fullmatch(port) or not 1 <= int(port) <= MAX_PORT):
+        return f"the port must be a number from 1 to {MAX_PORT}"
     if _DOTTED_DIGITS.fullmatch(host):
         # Digits and dots only: an IPv4 address or nothing (not a domain "10.1").
         try:

@@ -568,7 +568,7 @@ class FakeDli(LocalServer):
             payload = json.loads(await request.read())
             address = payload["address"]
         except (ValueError, KeyError, TypeError):
-            return _error(400, "DLI.0001", "The request body must be {\"address\": \"...\"}.")
+            return _error(400, "DLI.0001", 'The request body must be {"address": "..."}.')
         if not isinstance(address, str) or not is_address(address):
             return _error(400, "DLI.0001", "Parameter address is invalid.")
         task_id = len(self._tasks) + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+
 import pytest
 
 from bot.blocks.actions import ACTION_TEST, ALERT_ACTIONS, TEST_ADDRESS_INPUT, VIEW_TEST
@@ -64,7 +65,7 @@ async def test_the_card_button_opens_a_prefilled_modal_and_the_submission_answer
     # The card in C1 offers the test (and in C2 it does not).
     _, url = await stack.command("orders-mysql-peering", channel=ALLOWED)
     [card] = await stack.replies(url)
-    tests = [v for a, v in buttons(message_of(card)) if a == ACTION_TEST]
+    tests = [v or "" for a, v in buttons(message_of(card)) if a == ACTION_TEST]
     assert tests == [f"{FAILING}|{QUEUE}"]
     confirm = next(
         e for b in card.body["blocks"] if b["type"] == "actions" for e in b["elements"]
@@ -97,8 +98,14 @@ async def test_the_card_button_opens_a_prefilled_modal_and_the_submission_answer
 async def test_the_alert_button_posts_the_result_in_the_alerts_thread(stack: SlackStack) -> None:
     stack.dli.reachable = set()
     alert_ts = new_ts()
-    alert = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": "", "ts": alert_ts,
-             "blocks": [{"type": "actions", "block_id": ALERT_ACTIONS, "elements": []}]}  # fmt: skip
+    alert = {
+        "type": "message",
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "text": "",
+        "ts": alert_ts,
+        "blocks": [{"type": "actions", "block_id": ALERT_ACTIONS, "elements": []}],
+    }
     await stack.post(block_action_body(ACTION_TEST, f"{FAILING}|{QUEUE}", channel_id=ALLOWED,
                                        message=alert, response_url=stack.slack.response_url(),
                                        ephemeral=False))  # fmt: skip

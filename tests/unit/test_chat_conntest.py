@@ -41,7 +41,9 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(*, allowed: tuple[str, ...] = ("lookup", "test"), polls: int = 10) -> AsyncIterator[Rig]:
+async def rig(
+    *, allowed: tuple[str, ...] = ("lookup", "test"), polls: int = 10
+) -> AsyncIterator[Rig]:
     async with (
         chat_parts(failing(ORDERS, "orders")) as parts,
         running_fake([], queues={"etl_queue", "adhoc"}) as fake,
@@ -176,7 +178,9 @@ def test_the_modal_inputs_are_checked_by_block_with_our_words() -> None:
     def values(queue: str, address: str) -> dict[str, object]:
         return {
             TEST_QUEUE_INPUT: {TEST_QUEUE_INPUT: {"type": "plain_text_input", "value": queue}},
-            TEST_ADDRESS_INPUT: {TEST_ADDRESS_INPUT: {"type": "plain_text_input", "value": address}},
+            TEST_ADDRESS_INPUT: {
+                TEST_ADDRESS_INPUT: {"type": "plain_text_input", "value": address}
+            },
         }
 
     assert submission_errors(values("etl_queue", " 10.0.0.5:80 ")) is None
