@@ -27,3 +27,9 @@ MUTE_ACTION_PATTERN: Final = r"^dliconn_mute(_\d+h)?$"
 ACTION_WHAT_TO_CHECK: Final = "dliconn_what_to_check"
 ACTION_WHAT_TO_CHECK_DOC: Final = "dliconn_what_to_check_doc"
 VIEW_WHAT_TO_CHECK: Final = "dliconn_what_to_check_view"
+# Connectivity test: the button on FAILED queues (value "<connection_id>|<queue>") and the
+# modal it opens (its callback id; its two inputs' block and action ids).
+ACTION_TEST: Final = "dliconn_test"
+VIEW_TEST: Final = "dliconn_test_view"
+TEST_QUEUE_INPUT: Final = "dliconn_test_queue"
+TEST_ADDRESS_INPUT: Final = "dliconn_test_address"

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
 from bot.chat.audit import AuditTrail
+from bot.chat.conntest import ConnTest
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
     HELP_TEXT,
     Audit,
     Command,
+    ConnectivityTest,
     Help,
     ListConnections,
     Policy,
@@ -42,6 +44,7 @@ class ChatOps:
     routing: Routing
     policy: PolicyView
     audit: AuditTrail
+    conntest: ConnTest
 
     async def command(
         self,
@@ -72,6 +75,8 @@ class ChatOps:
                 return self.policy.describe(*seen)
             case Audit(count=count):
                 return await self.audit.recent(channel, count)
+            case ConnectivityTest(target=target, queue=queue, address=address):
+                return await self.conntest.test(target, queue, address, channel=channel, user=user)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive
@@ -86,6 +91,8 @@ def request_of(command: Command) -> Request:
             return "list"
         case Watch() | Unwatch():
             return "watch"
+        case ConnectivityTest():
+            return "test"
         case Audit():
             return "audit"
     return "help"  # help and policy show no connection data

@@ -9,6 +9,7 @@ from typing import Final, Literal, TypeAlias, get_args
 
 from bot.config import ALIAS_RULE
 from bot.dli import ids
+from bot.dli.targets import address_problem, is_queue_name
 
 MAX_COMMAND_CHARS: Final = 4000
 #: More ids than this in one message is a paste of a log, not a question; answer the first ones.
@@ -53,6 +54,14 @@ class Route(_Targeted):
 
 
 @dataclass(frozen=True)
+class ConnectivityTest(_Targeted):
+    """Run DLI's connectivity test from one of the connection's queues to `host[:port]`."""
+
+    queue: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
 class ListConnections:
     """List the project's connections, all or only those in one state."""
 
@@ -83,7 +92,16 @@ class Help:
 
 
 Command: TypeAlias = (
-    Show | ListConnections | Watch | Unwatch | Watches | Route | Policy | Audit | Help
+    Show
+    | ListConnections
+    | Watch
+    | Unwatch
+    | Watches
+    | Route
+    | ConnectivityTest
+    | Policy
+    | Audit
+    | Help
 )
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
@@ -123,8 +141,10 @@ HELP_TEXT: Final = f"""\
 • `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
 • `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
+• `/dliconn test <id-or-name> <queue> <host:port>`: DLI's connectivity test from a bound queue \
+(where the channel allows it)
 • `/dliconn policy`: what this channel allows, and who its operators are
-• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack…)
+• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack, test…)
 • `/dliconn help`: this message
 Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
 
@@ -152,6 +172,8 @@ def parse_command(text: str) -> Command:
         return _parse_audit(args)
     if keyword == "list":
         return _parse_list(args)
+    if keyword == "test":
+        return _parse_test(args)
     if keyword in _TARGETED:
         if len(args) != 1:
             return Help(f"{keyword} takes one connection id or name")
@@ -211,6 +233,21 @@ def _parse_audit(args: list[str]) -> Command:
     if len(args) == 1 and _DIGITS.fullmatch(args[0]) and 1 <= int(args[0]) <= MAX_AUDIT_ENTRIES:
         return Audit(int(args[0]))
     return Help(f"audit takes a number of entries from 1 to {MAX_AUDIT_ENTRIES}")
+
+
+def _parse_test(args: list[str]) -> Command:
+    if len(args) != 3:
+        return Help("test takes a connection id or name, a queue and an address (host:port)")
+    target = _target(args[0])
+    if isinstance(target, Help):
+        return target
+    queue, address = args[1], args[2]
+    if not is_queue_name(queue):
+        return Help(f"not a queue name: {_echo(queue)}")
+    problem = address_problem(address)
+    if problem is not None:
+        return Help(f"{problem}: {_echo(address)}")
+    return ConnectivityTest(target, queue, address)
 
 
 def _target(word: str) -> str | Help:

@@ -89,6 +89,8 @@ class WatchOptions:
     # attempts plus about 7 s of backoff, and recording the post up to 3 s more.
     claim_ttl: float = 60.0
     send_backoff: RetryPolicy | None = None  # None: 1 s doubling up to 5 min, jittered
+    # Channels whose alerts carry "Test connectivity" (the ones whose `allow` names `test`).
+    can_test: Callable[[str], bool] = field(default=lambda channel: False)
 
 
 @dataclass(frozen=True)
@@ -446,6 +448,7 @@ class _ProjectLoop:
             may_post=self.keeper.valid,
             pacing=pacing,
             project=project.project,
+            can_test=options.can_test,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.blocks.card import connection_card
+from bot.blocks.conntest import conntest_modal, conntest_result, dli_refused, not_bound
 from bot.blocks.home import home_view
 from bot.blocks.lists import choose_connection, connection_list, watches_message
 from bot.blocks.message import Message
@@ -40,6 +41,7 @@ from bot.watch.transitions import (
 from tests.slack_limits import (
     assert_home_view_within_limits,
     assert_shows,
+    assert_view_blocks,
     assert_within_slack_limits,
     text_objects,
 )
@@ -245,3 +247,32 @@ def test_the_route_dry_run_and_grouped_lists_show_every_value_exactly(
     )
     inert(grouped)
     assert_shows(grouped.blocks, name)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, queue=_ANY, address=_ANY, word=_ANY, other=_ANY)
+def test_the_connectivity_test_shows_every_value_exactly(
+    name: str, cid: str, queue: str, address: str, word: str, other: str
+) -> None:
+    conn = a_connection(name, cid, "ACTIVE", other, "")
+    project = ProjectRef("p", other)
+    for connectivity in ("REACHABLE", "UNREACHABLE", "CHECKING", word):
+        result = conntest_result(
+            conn, project, queue=queue, address=address, connectivity=connectivity,
+            task_id=other, request_id=other, user_id="U0ALICE", waited=20.0, queue_failed=True,
+        )  # fmt: skip
+        inert(result, mentions=("U0ALICE",))
+        for shown in (queue, address, conn.id, name if name.strip() else conn.id, other):
+            assert_shows(result.blocks, shown)
+    assert_shows(result.blocks, word if word.strip() else "")
+    unbound = not_bound(conn, queue, [name, other])
+    inert(unbound)
+    for shown in (queue, name, other):
+        assert_shows(unbound.blocks, shown)
+    refused = dli_refused(queue, word, other, other)
+    inert(refused)
+    for shown in (queue, word if word.strip() else "", other):
+        assert_shows(refused.blocks, shown)
+    modal = conntest_modal(conn, queue, metadata="{}")
+    assert_view_blocks(modal["blocks"], max_blocks=100)
+    assert_shows(modal["blocks"], conn.id)
