@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT, VIEW_TEST
+from bot.blocks.diagnosis import check_blocks, source_blocks
 from bot.blocks.message import (
     Message,
     button_element,
@@ -14,6 +15,7 @@ from bot.blocks.message import (
     fits_value,
     plain_text,
     rich_block,
+    section_block,
 )
 from bot.blocks.replies import notice
 from bot.blocks.status import project_label
@@ -24,10 +26,12 @@ from bot.blocks.text import (
     is_user_id,
     joined,
     shortened,
+    trusted,
     user,
     value,
     words,
 )
+from bot.diagnosis import Entry
 from bot.dli.models import CHECKING, REACHABLE, UNREACHABLE, Connection
 from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_QUEUE_CHARS
 from bot.lookup.cache import ProjectRef
@@ -159,9 +163,11 @@ def conntest_result(
     user_id: str = "",
     waited: float = 0.0,
     queue_failed: bool = False,
+    diagnosis: Entry | None = None,
 ) -> Message:
     """The outcome: REACHABLE, UNREACHABLE (with what to check), still CHECKING after the wait
-    (with the task id), or DLI's own word, shown exactly."""
+    (with the task id), or DLI's own word, shown exactly. `diagnosis`: the catalogue entry the
+    queue's FAILED err_msg matches, whose checks and page then replace our general checklist."""
     word = connectivity.upper()
     line: Pieces = [emoji(_ICONS.get(word, "grey_question")), words(" "), *_what(queue, address)]
     if word == REACHABLE:
@@ -173,7 +179,17 @@ def conntest_result(
     else:
         line += [words(" — DLI answered "), *value(connectivity or "(nothing)", 200, bold=True)]
     blocks = [rich_block(line, [words("on connection "), *_connection(connection)])]
-    if word == UNREACHABLE:
+    if word == UNREACHABLE and diagnosis is not None:
+        # The queue's own FAILED err_msg is a known failure: its checks and page say more
+        # than a general list could.
+        blocks.append(
+            section_block(
+                "*What to check* (the queue is FAILED; likely cause: "
+                f"{trusted(diagnosis.cause, 400)})"
+            )
+        )
+        blocks += [*check_blocks(diagnosis), *source_blocks(diagnosis)]
+    elif word == UNREACHABLE:
         checks = list(UNREACHABLE_CHECKLIST)
         if queue_failed:
             checks.insert(

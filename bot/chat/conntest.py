@@ -24,6 +24,7 @@ from bot.blocks.conntest import (
     dli_refused,
     not_bound,
 )
+from bot.blocks.diagnosis import diagnosed
 from bot.blocks.lists import choose_connection
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message
@@ -215,6 +216,7 @@ class ConnTest:
             user_id=user,
             waited=waited,
             queue_failed=bound[queue].is_failed,
+            diagnosis=diagnosed(bound[queue].err_msg) if bound[queue].is_failed else None,
         )
 
 

@@ -16,6 +16,7 @@ from bot.chat.chatops import request_of
 from bot.chat.conntest import ConnTest, Form, Origin, submission_errors
 from bot.chat.parsing import ConnectivityTest, parse_command
 from bot.config import ChannelConfig, Guardrails
+from bot.diagnosis import default_catalogue
 from bot.dli.client import DliClient
 from bot.local.fake_dli import FakeDli
 from bot.policy import ChannelFacts, Person, decide
@@ -46,9 +47,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(*, polls: int = 10) -> AsyncIterator[Rig]:
+async def rig(*, polls: int = 10, etl_err: str | None = None) -> AsyncIterator[Rig]:
+    payload = failing(ORDERS, "orders")
+    if etl_err is not None:  # etl_queue FAILED with this err_msg instead
+        payload["available_queue_info"][0]["err_msg"] = etl_err
     async with (
-        chat_parts(failing(ORDERS, "orders")) as parts,
+        chat_parts(payload) as parts,
         running_fake([], queues={"etl_queue", "adhoc"}) as fake,
         client_for(fake) as client,
     ):
@@ -84,6 +88,27 @@ async def test_unreachable_comes_with_what_to_check_failed_binding_first() -> No
         assert "1. The queue's binding is FAILED" in text
         assert "security group allows inbound traffic" in text
         assert r.sleep.delays == [2.0]
+
+
+async def test_unreachable_from_a_queue_failed_for_a_known_cause_gives_the_catalogues_checks() -> (
+    None
+):
+    err = "Failed to add route 10.20.0.0/16: the route table has reached the upper limit (200)."
+    entry = default_catalogue().match(err)
+    assert entry is not None and entry.id == "route-table-full"
+    async with rig(etl_err=err) as r:
+        r.fake.checking_polls = 0
+        reply = await r.feature.test("orders", "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        text = text_of(reply.message)
+        assert f"likely cause: {entry.cause}" in text
+        for number, check in enumerate(entry.checks, 1):
+            assert f"{number}. {check}" in text
+        # The catalogue's list replaces ours, and its page is one button away.
+        assert "security group allows inbound traffic" not in text
+        assert "binding is FAILED: its err_msg" not in text
+        links = [e for b in reply.message.blocks if b["type"] == "section"
+                 for e in [b.get("accessory") or {}] if e.get("url")]  # fmt: skip
+        assert [e["url"] for e in links] == [entry.doc_url]
 
 
 async def test_polling_stops_at_its_bound_and_says_still_checking_with_the_task_id() -> None:

@@ -16,6 +16,7 @@ from bot.blocks.message import Message
 from bot.blocks.replies import error_message, notice
 from bot.blocks.route import RouteLine, route_message
 from bot.blocks.text import code, is_user_id, words
+from bot.diagnosis import default_catalogue
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.lookup.cache import Lookup, ProjectRef
@@ -265,6 +266,15 @@ def test_the_connectivity_test_shows_every_value_exactly(
         for shown in (queue, address, conn.id, name if name.strip() else conn.id, other):
             assert_shows(result.blocks, shown)
     assert_shows(result.blocks, word if word.strip() else "")
+    # UNREACHABLE with the catalogue's entry (the longest checklist): still within the limits.
+    entry = max(default_catalogue().entries, key=lambda e: sum(map(len, e.checks)))
+    diagnosed = conntest_result(
+        conn, project, queue=queue, address=address, connectivity="UNREACHABLE",
+        task_id=other, request_id=other, user_id="U0ALICE", queue_failed=True, diagnosis=entry,
+    )  # fmt: skip
+    inert(diagnosed, mentions=("U0ALICE",))
+    for shown in (queue, address, conn.id, other):
+        assert_shows(diagnosed.blocks, shown)
     unbound = not_bound(conn, queue, [name, other])
     inert(unbound)
     for shown in (queue, name, other):
