@@ -131,6 +131,12 @@ def allow_rule(channel_id: str) -> str:
 EXTERNAL_RULE: Final = "guardrails.external_channels"
 
 
+def offers(rules: ChannelConfig, verb: Verb) -> bool:
+    """Whether a channel's cards and alerts offer a button for `verb` (one not offered by
+    default, like `test`): its `allow` names it. Who may press it is `decide`d when pressed."""
+    return verb in rules.allowed_verbs
+
+
 def decide(
     guardrails: Guardrails,
     rules: ChannelConfig,

@@ -7,12 +7,14 @@ import contextlib
 import gc
 import logging
 import signal
+from dataclasses import replace
 from typing import Self
 
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.policy import offers
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
 from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
@@ -132,15 +134,19 @@ async def run_watcher(
     Slack are seen here even without Redis. Every configured project is watched, each on its
     own lease; several replicas share the projects between them."""
     settings = services.settings
+    options = options or WatchOptions(
+        policy=Policy(stuck_after=settings.dliconn_watch_stuck_after),
+        history=settings.dliconn_watch_history,
+    )
+    deployment = services.deployment
     await run_watch_projects(
         [WatchedProject(p.dli, p.watch, p.ref) for p in services.projects],
         slack,
         stop=stop,
         interval=settings.dliconn_watch_interval,
-        options=options
-        or WatchOptions(
-            policy=Policy(stuck_after=settings.dliconn_watch_stuck_after),
-            history=settings.dliconn_watch_history,
+        # Alerts offer the test where cards do; pressing it asks the guardrails (handlers/).
+        options=replace(
+            options, can_test=lambda channel: offers(deployment.channel(channel), "test")
         ),
         metrics=services.metrics,
     )

@@ -61,6 +61,8 @@ class Services:
     inflight: InFlight = field(default_factory=InFlight)
     #: The trail of changes guarded verbs made (Redis stream, or memory without Redis).
     audit: AuditLog = field(default_factory=lambda: AuditLog(MemoryAuditStore()))
+    #: How this process waits (DLI retries, connectivity-test polls); tests pass one that does not.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     @property
@@ -189,7 +191,7 @@ async def _assemble(
         )
     return assemble(
         settings, deployment, metrics, store, projects, closers=closers,
-        audit=AuditLog(audit_store),
+        audit=AuditLog(audit_store), sleep=sleep,
     )  # fmt: skip
 
 
@@ -202,12 +204,14 @@ def assemble(
     *,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
     audit: AuditLog | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Services:
     """Services over parts already built (`build_services`, or a test's own)."""
     directory = Directory([ProjectLookups(p.ref, p.lookup, p.finder) for p in projects], store)
     return Services(
         settings, deployment, metrics, store, tuple(projects), directory,
-        audit=audit or AuditLog(MemoryAuditStore()), _closers=closers or [],
+        audit=audit or AuditLog(MemoryAuditStore()), sleep=sleep or asyncio.sleep,
+        _closers=closers or [],
     )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.kit import Kit
-from handlers import actions, commands, home, mentions
+from handlers import actions, commands, home, mentions, views
 
 
 def register_handlers(app: AsyncApp, kit: Kit) -> None:
@@ -13,3 +13,4 @@ def register_handlers(app: AsyncApp, kit: Kit) -> None:
     mentions.register(app, kit)
     actions.register(app, kit)
     home.register(app, kit)
+    views.register(app, kit)

@@ -1,5 +1,5 @@
 """Buttons on cards and alerts: Refresh, Show, Share, Watch/Unwatch, Mute, Acknowledge, console,
-What to check."""
+What to check, Test connectivity (which opens a modal; its submission is handlers/views.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.blocks.actions import (
     ACTION_REFRESH,
     ACTION_SHARE,
     ACTION_SHOW,
+    ACTION_TEST,
     ACTION_UNWATCH,
     ACTION_WATCH,
     ACTION_WHAT_TO_CHECK,
@@ -25,6 +26,7 @@ from bot.blocks.actions import (
 )
 from bot.blocks.guardrails import refusal
 from bot.blocks.history import parse_cursor
+from bot.chat.conntest import Origin
 from bot.chat.diagnosis import what_to_check as what_to_check_view
 from bot.chat.replies import Reply
 from bot.policy import Request
@@ -177,6 +179,28 @@ async def history(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> Non
     await (_replace if before is not None else _tell)(kit, body, reply)
 
 
+async def test_connectivity(
+    kit: Kit, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Open the test's modal (the click's trigger_id lasts 3 s); the result goes to the alert's
+    thread, or privately to the card's response_url."""
+    if not await _permitted(kit, body, "test"):
+        return
+    message = body.get("message") or {}
+    thread_ts = message.get("thread_ts") or message.get("ts") if _is_alert(body) else None
+    origin = Origin(
+        channel_of(body), "", thread_ts=thread_ts, response_url=body.get("response_url") or None
+    )
+    form = await kit.chat.conntest.form(_value(action), origin=origin)
+    if isinstance(form, Reply):
+        await _tell(kit, body, form)
+        return
+    await call_slack(
+        kit.metrics, "views.open", client.views_open,
+        trigger_id=str(body.get("trigger_id", "")), view=form.view,
+    )  # fmt: skip
+
+
 def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(ACTION_REFRESH), refresh)
     kit.on(app.action(ACTION_SHOW), show)
@@ -186,6 +210,7 @@ def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.action(re.compile(MUTE_ACTION_PATTERN)), mute)
     kit.on(app.action(ACTION_ACK), acknowledge)
     kit.on(app.action(ACTION_HISTORY), history)
+    kit.on(app.action(ACTION_TEST), test_connectivity)
     # A URL button still sends an action; Slack shows an error unless it is acknowledged.
     app.action(ACTION_CONSOLE)(ack_now)
     kit.on(app.action(ACTION_WHAT_TO_CHECK), what_to_check)

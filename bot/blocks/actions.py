@@ -29,3 +29,9 @@ ACTION_WHAT_TO_CHECK_DOC: Final = "dliconn_what_to_check_doc"
 VIEW_WHAT_TO_CHECK: Final = "dliconn_what_to_check_view"
 # History: on cards ("<connection id>") and a history page's Older ("<id>|<window>|<record>").
 ACTION_HISTORY: Final = "dliconn_history"
+# Connectivity test: the button on FAILED queues (value "<connection_id>|<queue>") and the
+# modal it opens (its callback id; its two inputs' block and action ids).
+ACTION_TEST: Final = "dliconn_test"
+VIEW_TEST: Final = "dliconn_test_view"
+TEST_QUEUE_INPUT: Final = "dliconn_test_queue"
+TEST_ADDRESS_INPUT: Final = "dliconn_test_address"

@@ -14,6 +14,7 @@ from bot.blocks.actions import (
     ACTION_UNWATCH,
     ACTION_WATCH,
 )
+from bot.blocks.conntest import conntest_button
 from bot.blocks.diagnosis import cause_blocks
 from bot.blocks.message import (
     BUTTON_URL_MAX,
@@ -297,7 +298,12 @@ def _binding_layout(
 
 
 def _card_actions(
-    connection: Connection, *, console_url: str | None, watch_state: WatchState, ephemeral: bool
+    connection: Connection,
+    *,
+    console_url: str | None,
+    watch_state: WatchState,
+    ephemeral: bool,
+    can_test: bool,
 ) -> dict[str, Any] | None:
     buttons: list[dict[str, Any]] = []
     if fits_value(connection.id):
@@ -309,6 +315,10 @@ def _card_actions(
         buttons.append(button_element("History", ACTION_HISTORY, value=connection.id))
         if ephemeral:
             buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
+        failed = [q for q in connection.available_queue_info if q.is_failed] if can_test else []
+        test = conntest_button(connection.id, failed[0].name) if failed else None
+        if test is not None:
+            buttons.append(test)
     if console_url and len(console_url) <= BUTTON_URL_MAX:
         buttons.append(button_element("Open in console", ACTION_CONSOLE, url=console_url))
     return {"type": "actions", "elements": buttons} if buttons else None
@@ -334,8 +344,10 @@ def connection_card(
     watch_state: WatchState = "not_watching",
     ephemeral: bool = True,
     demo: bool = False,
+    can_test: bool = False,
 ) -> Message:
-    """The card for one connection: FAILED queues and pools first, with their err_msg."""
+    """The card for one connection: FAILED queues and pools first, with their err_msg.
+    `can_test`: the channel may run connectivity tests (a button for the first FAILED queue)."""
     connection = lookup.connection
     icon = connection_icon(connection)
     head = [
@@ -355,7 +367,11 @@ def connection_card(
     )
     tail = [context_block(context)]
     actions = _card_actions(
-        connection, console_url=console_url, watch_state=watch_state, ephemeral=ephemeral
+        connection,
+        console_url=console_url,
+        watch_state=watch_state,
+        ephemeral=ephemeral,
+        can_test=can_test,
     )
     if actions:
         tail.append(actions)

@@ -130,17 +130,26 @@ def what_to_check_view(
     if connection is not None:
         blocks += _seen_on(entry, connection)
     blocks.append(section_block("*What to check, in order*"))
-    blocks += [
+    blocks += check_blocks(entry)
+    blocks += _checked(entry, connection, why_not)
+    blocks += source_blocks(entry)
+    return {**view, "blocks": blocks}
+
+
+def check_blocks(entry: Entry) -> list[dict[str, Any]]:
+    """The entry's checks, numbered, in the order to work through them."""
+    return [
         section_block(f"*{number}.* {trusted(check, 2900)}")
         for number, check in enumerate(entry.checks, start=1)
     ]
-    blocks += _checked(entry, connection, why_not)
+
+
+def source_blocks(entry: Entry) -> list[dict[str, Any]]:
+    """The Huawei page the entry comes from: a line with a button to it, and its address."""
     source = f"From Huawei Cloud's documentation, page {trusted(entry.page_id, 60)}."
     link = (
         button_element("Open the Huawei page", ACTION_WHAT_TO_CHECK_DOC, url=entry.doc_url)
         if len(entry.doc_url) <= BUTTON_URL_MAX
         else None
     )
-    blocks.append(section_block(source, accessory=link))
-    blocks.append(context_block([plain_text(entry.doc_url)]))
-    return {**view, "blocks": blocks}
+    return [section_block(source, accessory=link), context_block([plain_text(entry.doc_url)])]

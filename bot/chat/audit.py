@@ -1,13 +1,64 @@
-"""`/dliconn audit [N]`: the channel's last recorded changes (who watched, muted, acknowledged)."""
+"""The audit trail in chat: a change recorded once with its outcome (`audited`), and
+`/dliconn audit [N]`, the channel's last recorded changes (who watched, muted, acknowledged,
+tested)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.audit import AuditLog
+from bot.audit import AuditEntry, AuditLog
 from bot.blocks.guardrails import audit_message
 from bot.blocks.message import Message
 from bot.chat.replies import Reply, guarded
+from bot.config import Verb
+from bot.errors import DliError, NotFound, StoreUnavailable
+
+
+@dataclass
+class Note:
+    """What a change did, filled in as it goes, for its audit entry."""
+
+    connection: str
+    project: str | None = None
+    result: str = "ok"
+
+
+async def audited(
+    log: AuditLog,
+    verb: Verb,
+    action: str,
+    target: str,
+    channel: str,
+    user: str,
+    work: Callable[[Note], Awaitable[Message]],
+) -> Message:
+    """`work`, recorded once in the audit trail with its outcome, whatever it is."""
+    note = Note(target)
+    try:
+        return await work(note)
+    except Exception as exc:
+        note.result = failure(exc)
+        raise
+    finally:
+        await log.record(
+            AuditEntry(
+                at=time.time(), user=user, channel=channel, verb=verb, action=action,
+                connection=note.connection, project=note.project, result=note.result,
+            )
+        )  # fmt: skip
+
+
+def failure(exc: Exception) -> str:
+    """An audit entry's result for a change that raised `exc`."""
+    if isinstance(exc, NotFound):
+        return "failed: not found"
+    if isinstance(exc, DliError):
+        return f"failed: DLI {exc.kind}"
+    if isinstance(exc, StoreUnavailable):
+        return "failed: storage unavailable"
+    return "failed: unexpected error"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
 from bot.chat.audit import AuditTrail
+from bot.chat.conntest import ConnTest
 from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
@@ -19,6 +20,7 @@ from bot.chat.parsing import (
     HELP_TEXT,
     Audit,
     Command,
+    ConnectivityTest,
     Help,
     History,
     ListConnections,
@@ -45,6 +47,7 @@ class ChatOps:
     policy: PolicyView
     audit: AuditTrail
     history: ConnectionHistory
+    conntest: ConnTest
 
     async def command(
         self,
@@ -77,6 +80,8 @@ class ChatOps:
                 return await self.audit.recent(channel, count)
             case History(target=target, window=window):
                 return await self.history.history(target, window, channel=channel)
+            case ConnectivityTest(target=target, queue=queue, address=address):
+                return await self.conntest.test(target, queue, address, channel=channel, user=user)
             case Help(reason=reason):
                 return Reply(help_reply(reason), shareable=False)
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive
@@ -93,6 +98,8 @@ def request_of(command: Command) -> Request:
             return "list"
         case Watch() | Unwatch():
             return "watch"
+        case ConnectivityTest():
+            return "test"
         case Audit():
             return "audit"
         case Help() | Policy():

@@ -34,6 +34,8 @@ class Lookups:
 
     context: ChatContext
     console_url: ConsoleUrl
+    #: Whether a channel may run connectivity tests (its cards then offer one).
+    can_test: Callable[[str], bool] = lambda channel: False
 
     async def card(
         self, target: str, *, ephemeral: bool, channel: str | None = None, force: bool = False
@@ -94,6 +96,7 @@ class Lookups:
             watch_state=await self._watch_state(channel, found.connection.id),
             ephemeral=ephemeral,
             demo=self.context.demo,
+            can_test=channel is not None and self.can_test(channel),
         )
 
     async def _watch_state(self, channel: str | None, connection_id: str) -> WatchState:

@@ -9,6 +9,7 @@ from typing import Final, Literal, TypeAlias, get_args
 
 from bot.config import ALIAS_RULE
 from bot.dli import ids
+from bot.dli.targets import address_problem, is_queue_name
 
 MAX_COMMAND_CHARS: Final = 4000
 #: More ids than this in one message is a paste of a log, not a question; answer the first ones.
@@ -64,6 +65,14 @@ class History(_Targeted):
 
 
 @dataclass(frozen=True)
+class ConnectivityTest(_Targeted):
+    """Run DLI's connectivity test from one of the connection's queues to `host[:port]`."""
+
+    queue: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
 class ListConnections:
     """List the project's connections, all or only those in one state."""
 
@@ -94,7 +103,17 @@ class Help:
 
 
 Command: TypeAlias = (
-    Show | ListConnections | Watch | Unwatch | Watches | Route | History | Policy | Audit | Help
+    Show
+    | ListConnections
+    | Watch
+    | Unwatch
+    | Watches
+    | Route
+    | History
+    | ConnectivityTest
+    | Policy
+    | Audit
+    | Help
 )
 
 _TARGETED: Final[dict[str, type[Show | Watch | Unwatch | Route]]] = {
@@ -139,8 +158,10 @@ HELP_TEXT: Final = f"""\
 • `/dliconn unwatch <id-or-name>`: stop those alerts
 • `/dliconn watches`: what this channel watches
 • `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
+• `/dliconn test <id-or-name> <queue> <host:port>`: DLI's connectivity test from a bound queue \
+(where the channel allows it)
 • `/dliconn policy`: what this channel allows, and who its operators are
-• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack…)
+• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack, test…)
 • `/dliconn history <id-or-name> [24h|7d|30d]`: its failures, recoveries and downtime \
 (7d by default)
 • `/dliconn help`: this message
@@ -172,6 +193,8 @@ def parse_command(text: str) -> Command:
         return _parse_list(args)
     if keyword == "history":
         return _parse_history(args)
+    if keyword == "test":
+        return _parse_test(args)
     if keyword in _TARGETED:
         if len(args) != 1:
             return Help(f"{keyword} takes one connection id or name")
@@ -262,6 +285,21 @@ def window_seconds(window: str) -> float:
     if match is None:
         raise ValueError(f"not a window: {window!r}")
     return int(match.group(1)) * _WINDOW_UNITS[match.group(2)]
+
+
+def _parse_test(args: list[str]) -> Command:
+    if len(args) != 3:
+        return Help("test takes a connection id or name, a queue and an address (host:port)")
+    target = _target(args[0])
+    if isinstance(target, Help):
+        return target
+    queue, address = args[1], args[2]
+    if not is_queue_name(queue):
+        return Help(f"not a queue name: {_echo(queue)}")
+    problem = address_problem(address)
+    if problem is not None:
+        return Help(f"{problem}: {_echo(address)}")
+    return ConnectivityTest(target, queue, address)
 
 
 def _target(word: str) -> str | Help:

@@ -6,17 +6,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.audit import AuditEntry, AuditLog, MemoryAuditStore
+from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import notice
 from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
+from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
 from bot.config import Verb
 from bot.dli.ids import is_id, normalise_id
-from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.errors import DliError, NotFound
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
 from bot.watch.state import WatchStore
@@ -51,7 +52,7 @@ class Watching:
         return await guarded(None, lambda: self._watches(channel))
 
     async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
-        async def work(note: _Note) -> Message:
+        async def work(note: Note) -> Message:
             note.project, state = await self._state_of(connection_id, channel)
             await state.mute(connection_id, channel, time.time() + hours * 3600, user)
             return notice(
@@ -71,7 +72,7 @@ class Watching:
         ))  # fmt: skip
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
-        async def work(note: _Note) -> Message:
+        async def work(note: Note) -> Message:
             note.project, state = await self._state_of(connection_id, channel)
             incidents = await state.acknowledge(connection_id, channel, user)
             if not incidents:
@@ -104,22 +105,9 @@ class Watching:
         target: str,
         channel: str,
         user: str,
-        work: Callable[[_Note], Awaitable[Message]],
+        work: Callable[[Note], Awaitable[Message]],
     ) -> Message:
-        """`work`, recorded once in the audit trail with its outcome, whatever it is."""
-        note = _Note(target)
-        try:
-            return await work(note)
-        except Exception as exc:
-            note.result = _failure(exc)
-            raise
-        finally:
-            await self.audit.record(
-                AuditEntry(
-                    at=time.time(), user=user, channel=channel, verb=verb, action=action,
-                    connection=note.connection, project=note.project, result=note.result,
-                )
-            )  # fmt: skip
+        return await audited(self.audit, verb, action, target, channel, user, work)
 
     async def _state_of(self, connection_id: str, channel: str) -> tuple[str, WatchStore]:
         """The project the connection is in and its watcher state, among those the channel sees.
@@ -142,7 +130,7 @@ class Watching:
             raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
         return alias, self.states[alias]
 
-    async def _watch(self, target: str, channel: str, user: str, note: _Note) -> Message:
+    async def _watch(self, target: str, channel: str, user: str, note: Note) -> Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
             note.result = "unchanged: the name matches several connections"
@@ -196,7 +184,7 @@ class Watching:
             ],
         )
 
-    async def _unwatch(self, target: str, channel: str, note: _Note) -> Message:
+    async def _unwatch(self, target: str, channel: str, note: Note) -> Message:
         # No DLI call: unwatching must work while DLI is down and for deleted connections.
         subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         wanted = target.strip().lower()
@@ -265,25 +253,6 @@ class Watching:
                 "from the channel?). Watching again resumes them."
             )
         return notes
-
-
-@dataclass
-class _Note:
-    """What a change did, filled in as it goes, for its audit entry."""
-
-    connection: str
-    project: str | None = None
-    result: str = "ok"
-
-
-def _failure(exc: Exception) -> str:
-    if isinstance(exc, NotFound):
-        return "failed: not found"
-    if isinstance(exc, DliError):
-        return f"failed: DLI {exc.kind}"
-    if isinstance(exc, StoreUnavailable):
-        return "failed: storage unavailable"
-    return "failed: unexpected error"
 
 
 def _who(user_id: str) -> Pieces:

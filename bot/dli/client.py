@@ -22,6 +22,8 @@ from bot.dli.auth import AkSkAuth
 from bot.dli.ids import sendable
 from bot.dli.models import (
     Connection,
+    ConnectivityResult,
+    ConnectivityTask,
     Fetched,
     ListConnectionsResponse,
     ListedConnection,
@@ -30,6 +32,7 @@ from bot.dli.models import (
     salvage,
 )
 from bot.dli.signing import canonical_query
+from bot.dli.targets import address_problem, is_queue_name
 from bot.dli.transport import AiohttpTransport, Answer, timeouts
 from bot.errors import (
     AuthFailed,
@@ -61,6 +64,7 @@ _UNAVAILABLE_CODES: Final = frozenset({"DLI.0999", "APIGW.0613"})
 _SIGNATURE_CODE: Final = "APIGW.0301"
 _EXPIRED_CODE: Final = "APIGW.0307"
 _ENVELOPE_FIELDS: Final = {"is_success", "message"}
+_JSON_BODY: Final = {"Content-Type": "application/json;charset=UTF-8"}
 
 
 def _truncate(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
@@ -242,6 +246,8 @@ def _read_field_by_field(body: dict[str, Any], model: type[M], bad_data: BadData
     answer with nothing readable at all is a change of format, not one bad record: None, so
     that the watcher counts it as DLI failing instead of every connection disappearing.
     """
+    if not issubclass(model, Connection | ListConnectionsResponse | ListedConnections):
+        return None  # only connections are worth reading in part; any other answer is whole
     entry_kind = _ENTRY.get(model)
     entries = body.get("connections")
     if entry_kind is None or not isinstance(entries, list):
@@ -416,6 +422,7 @@ class DliClient(Closing):
             raise ConfigError("DLI_PROJECT_ID is empty")
         self.project_id = project_id
         self._prefix = f"/v2.0/{quote(project_id, safe='')}/datasource/enhanced-connections"
+        self._queues = f"/v1.0/{quote(project_id, safe='')}/queues"
         self._retry = retry
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -525,17 +532,52 @@ class DliClient(Closing):
         async for connection in _walk(page, page_size):
             yield connection
 
+    async def create_connectivity_task(self, queue: str, address: str) -> Fetched[ConnectivityTask]:
+        """Start DLI's test of whether `queue` reaches `address` (`host[:port]`): the task id.
+
+        The queue must be a plain name and the address an IPv4 address or a domain name with an
+        optional port 1-65535; anything else is ValueError, before any request.
+        """
+        path = self._test_path(queue)
+        problem = address_problem(address)
+        if problem is not None:
+            raise ValueError(problem)
+        body = json.dumps({"address": address}).encode()
+        # Retried like a read: a test changes nothing, so one started twice costs only a task.
+        return await self._fetch("test_create", path, [], ConnectivityTask, body=body)
+
+    async def show_connectivity_task(self, queue: str, task_id: str) -> Fetched[ConnectivityResult]:
+        """Where one connectivity test stands: REACHABLE, UNREACHABLE, CHECKING, or DLI's word."""
+        if not sendable(task_id):
+            raise ValueError("a task id is a plain token (DLI gives numbers)")
+        path = f"{self._test_path(queue)}/{quote(task_id, safe='')}"
+        return await self._fetch("test_show", path, [], ConnectivityResult)
+
+    def _test_path(self, queue: str) -> str:
+        if not is_queue_name(queue):
+            raise ValueError("a queue name is letters, digits, _ and - (at most 128)")
+        # Quoted although the check leaves nothing to encode: the path stays safe should it
+        # ever be loosened.
+        return f"{self._queues}/{quote(queue, safe='')}/connection-test"
+
     async def _fetch(
-        self, operation: str, path: str, query: list[tuple[str, str]], model: type[M]
+        self,
+        operation: str,
+        path: str,
+        query: list[tuple[str, str]],
+        model: type[M],
+        *,
+        body: bytes | None = None,
     ) -> Fetched[M]:
-        """A GET decoded as `model`, retried while the failure is Throttled or Unavailable."""
+        """A GET (a POST of the JSON `body`, when given) decoded as `model`, retried while the
+        failure is Throttled or Unavailable."""
         # The query goes on the wire exactly in its canonical (signed) form.
         wire_query = canonical_query(query)
         attempts = self._retry.attempts
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             try:
-                fetched = await self._exchange(path, query, wire_query, model)
+                fetched = await self._exchange(path, query, wire_query, model, body)
             except DliError as exc:
                 self._observe(operation, started, exc)
                 failure = _failed_attempt(attempt, attempts, exc)
@@ -553,22 +595,31 @@ class DliClient(Closing):
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _exchange(
-        self, path: str, query: list[tuple[str, str]], wire_query: str, model: type[M]
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        wire_query: str,
+        model: type[M],
+        body: bytes | None,
     ) -> Fetched[M]:
         try:
             if self._direct is not None:
-                answer = await self._direct.get(path, query, wire_query)
+                answer = await self._direct.send(path, query, wire_query, body)
             else:
-                answer = await self._get_through_httpx(f"{path}?{wire_query}" if query else path)
+                url = f"{path}?{wire_query}" if query else path
+                answer = await self._send_through_httpx(url, body)
         except httpx.HTTPError as exc:
             raise _error_for_transport(exc) from exc
         if not 200 <= answer.status < 300:
             raise _error_for_answer(answer)
         return _decode(answer, model, self._bad_data)
 
-    async def _get_through_httpx(self, url: str) -> Answer:
+    async def _send_through_httpx(self, url: str, body: bytes | None) -> Answer:
         # A new request() each time, so the auth flow signs again with a fresh X-Sdk-Date.
-        response = await self._http.get(url)
+        if body is None:
+            response = await self._http.get(url)
+        else:
+            response = await self._http.post(url, content=body, headers=_JSON_BODY)
         return Answer(response.status_code, response.headers, response.content)
 
     def _observe(self, operation: str, started: float, error: DliError | None) -> None:
@@ -583,7 +634,7 @@ class DliClient(Closing):
 
 
 class _Direct:
-    """GETs over our transport, signed here with AK/SK (when given), one fresh signature each."""
+    """Requests over our transport, signed here with AK/SK (when given), a fresh signature each."""
 
     def __init__(
         self,
@@ -602,13 +653,21 @@ class _Direct:
         self._auth = auth
         self._timeout = timeout
 
-    async def get(self, path: str, query: list[tuple[str, str]], wire_query: str) -> Answer:
+    async def send(
+        self, path: str, query: list[tuple[str, str]], wire_query: str, body: bytes | None
+    ) -> Answer:
+        """A GET, or a POST of the JSON `body` when there is one."""
         path = self._root + path
         headers = self._headers.copy()
+        method = "GET" if body is None else "POST"
+        if body is not None:
+            headers.update(_JSON_BODY)
         if self._auth is not None:
-            self._auth.stamp(headers, method="GET", host=self._host, path=path, query=query)
+            self._auth.stamp(
+                headers, method=method, host=self._host, path=path, query=query, body=body or b""
+            )
         url = f"{self._origin}{path}?{wire_query}" if query else self._origin + path
-        return await self._transport.send("GET", url, headers, self._timeout)
+        return await self._transport.send(method, url, headers, self._timeout, body=body)
 
 
 def _without_envelope(shown: ShowConnectionResponse) -> Connection:

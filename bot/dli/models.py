@@ -237,6 +237,39 @@ class ListedConnections(_Model):
     connections: Annotated[tuple[ListedConnection, ...], _NULL_IS_EMPTY] = ()
 
 
+# --------------------------------------------------------------------------- connectivity test
+
+#: The answers DLI's connectivity test gives (`CHECKING` is inferred: while the test runs).
+REACHABLE: Final = "REACHABLE"
+UNREACHABLE: Final = "UNREACHABLE"
+CHECKING: Final = "CHECKING"
+
+
+def _task_id_text(value: Any) -> Any:
+    # The SDK types it as an integer and the show request takes it as a string: either is kept
+    # as the digits it is (a bool is no id).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class ConnectivityTask(_Model):
+    """The answer to starting a connectivity test: the task to poll."""
+
+    is_success: bool = True
+    message: Text = ""
+    task_id: Annotated[str, BeforeValidator(_task_id_text), Field(min_length=1)]
+
+
+class ConnectivityResult(_Model):
+    """The answer to polling a connectivity test: REACHABLE, UNREACHABLE, CHECKING or DLI's own
+    word (kept verbatim)."""
+
+    is_success: bool = True
+    message: Text = ""
+    connectivity: Text = ""
+
+
 @dataclass(frozen=True)
 class Fetched(Generic[T]):
     """A parsed DLI answer plus the gateway's request id (what Huawei support asks for)."""

@@ -36,7 +36,7 @@ def timeouts(timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
 
     aiohttp's `connect` covers waiting for a pooled connection as well as opening one, so it
     carries httpx's pool timeout while `sock_connect` bounds the connecting alone. aiohttp has
-    no write timeout: DLI requests carry no body to be slow with.
+    no write timeout: DLI requests carry no body, or a few bytes, to be slow with.
     """
     return aiohttp.ClientTimeout(
         total=None,
@@ -122,14 +122,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         url: str,
         headers: Mapping[str, str],
         limits: aiohttp.ClientTimeout,
+        *,
+        body: bytes | None = None,
     ) -> Answer:
-        """One request; `url` goes on the wire exactly as given (it is already encoded)."""
+        """One request; `url` goes on the wire exactly as given (it is already encoded), `body`
+        exactly as given (its Content-Type among `headers`)."""
         session = self._session or self._open()
         try:
             async with session.request(
                 method,
                 URL(url, encoded=True),
                 headers=headers,
+                data=body,
                 allow_redirects=False,
                 timeout=limits,
                 proxy=self._proxy,

@@ -14,6 +14,11 @@ Choices where the real service is not documented:
 - A connection's `tags` (`[{"key", "value"}]`) only serve the `tags` filter; they are not
   returned. `isPrivis` is only returned by the list, defaulting to true.
 - Faults apply to authenticated DLI requests only (not to control endpoints nor IAM).
+- Connectivity tests: the queues are those bound to any connection (plus `queues`); another
+  queue gets 400 DLI.0002. A task answers `CHECKING` to its first `checking_polls` polls, then
+  `REACHABLE` when its address, or its host without the port, is in `reachable`, else
+  `UNREACHABLE`. An address that is not `host[:port]` gets 400 DLI.0001, an unknown task id
+  400 DLI.0002.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.dli import signing
+from bot.dli.targets import is_address
 from bot.lifecycle import LocalServer
 from bot.local.demo import (
     DEMO_ACCESS_KEY,
@@ -48,6 +54,7 @@ from bot.local.demo import (
 
 CONTROL_PREFIX: Final = "/_fake/"
 _API_PREFIX: Final = "/v2.0/{project_id}/datasource/enhanced-connections"
+_TEST_PREFIX: Final = "/v1.0/{project_id}/queues/{queue_name}/connection-test"
 _JSON: Final = "application/json"
 _DEFAULT_LIMIT: Final = 100
 _BODY_CACHE_SIZE: Final = 256
@@ -59,7 +66,7 @@ _ACCESS_KEY: Final = web.RequestKey("access_key", str)
 _ERROR_CODE: Final = web.ResponseKey("error_code", str)
 _DROPPED: Final = web.ResponseKey("dropped", bool)
 
-Operation = Literal["show", "list"]
+Operation = Literal["show", "list", "test_create", "test_show"]
 FaultKind = Literal[
     "latency", "throttle", "server_error", "dli_error", "malformed", "drop", "success_false"
 ]
@@ -147,6 +154,15 @@ class _ActiveFault:
     remaining: int | None
 
 
+@dataclass
+class _Task:
+    """One connectivity test: what it tests, and how many polls it has answered."""
+
+    queue: str
+    address: str
+    polls: int = 0
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -218,8 +234,17 @@ class FakeDli(LocalServer):
         token_ttl: timedelta = timedelta(hours=24),
         max_recorded: int = 10_000,
         control_routes: bool = True,
+        queues: Iterable[str] = (),
+        reachable: Iterable[str] = (),
+        checking_polls: int = 1,
     ) -> None:
         self.project_id = project_id
+        #: Connectivity tests: queues known beyond the bound ones, the addresses (or hosts) a
+        #: test finds reachable, and how many polls of a task answer CHECKING first.
+        self.queues: set[str] = set(queues)
+        self.reachable: set[str] = set(reachable)
+        self.checking_polls = checking_polls
+        self._tasks: dict[str, _Task] = {}
         self._control_routes = control_routes
         self._credentials = dict(
             credentials if credentials is not None else {DEMO_ACCESS_KEY: DEMO_SECRET_KEY}
@@ -253,6 +278,8 @@ class FakeDli(LocalServer):
             self._add_control_routes(app.router)
         app.router.add_get(_API_PREFIX, self._list)
         app.router.add_get(f"{_API_PREFIX}/{{connection_id}}", self._show)
+        app.router.add_post(_TEST_PREFIX, self._create_test)
+        app.router.add_get(f"{_TEST_PREFIX}/{{task_id}}", self._show_test)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         return app
 
@@ -444,7 +471,7 @@ class FakeDli(LocalServer):
         request: web.Request,
         operation: Operation,
         connection_id: str | None,
-        answer: Callable[[web.Request], _Reply],
+        answer: Callable[[web.Request], _Reply | Awaitable[_Reply]],
     ) -> _Reply:
         request_id = request[_REQUEST_ID]
         try:
@@ -466,7 +493,8 @@ class FakeDli(LocalServer):
                 await self._sleep(fault.seconds)
             else:
                 return self._fault_reply(fault, request_id)
-        return answer(request)
+        reply = answer(request)
+        return reply if isinstance(reply, _Reply) else await reply
 
     def _fault_reply(self, fault: Fault, request_id: str) -> _Reply:
         match fault.kind:
@@ -503,6 +531,68 @@ class FakeDli(LocalServer):
                 f"The enhanced datasource connection {connection_id} does not exist.",
             )
         return _Reply(200, body)
+
+    async def _create_test(self, request: web.Request) -> web.StreamResponse:
+        return self._respond(
+            request, await self._serve(request, "test_create", None, self._create_test_body)
+        )
+
+    async def _show_test(self, request: web.Request) -> web.StreamResponse:
+        return self._respond(
+            request, await self._serve(request, "test_show", None, self._show_test_body)
+        )
+
+    @property
+    def tasks(self) -> dict[str, tuple[str, str]]:
+        """Every connectivity test started: task id -> (queue, address)."""
+        return {task_id: (t.queue, t.address) for task_id, t in self._tasks.items()}
+
+    def _known_queue(self, name: str) -> bool:
+        if name in self.queues:
+            return True
+        return any(
+            queue.get("name") == name
+            for connection in self._connections.values()
+            for key in ("available_queue_info", "elastic_resource_pools")
+            for queue in connection.get(key) or []
+        )
+
+    def _no_queue(self, name: str) -> _Reply:
+        return _error(400, "DLI.0002", f"There is no queue named {name}.")
+
+    async def _create_test_body(self, request: web.Request) -> _Reply:
+        queue = request.match_info["queue_name"]
+        if not self._known_queue(queue):
+            return self._no_queue(queue)
+        try:
+            payload = json.loads(await request.read())
+            address = payload["address"]
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "DLI.0001", 'The request body must be {"address": "..."}.')
+        if not isinstance(address, str) or not is_address(address):
+            return _error(400, "DLI.0001", "Parameter address is invalid.")
+        task_id = len(self._tasks) + 1
+        self._tasks[str(task_id)] = _Task(queue, address)
+        return _Reply(200, _dumps({"is_success": True, "message": "", "task_id": task_id}))
+
+    def _show_test_body(self, request: web.Request) -> _Reply:
+        queue, task_id = request.match_info["queue_name"], request.match_info["task_id"]
+        if not self._known_queue(queue):
+            return self._no_queue(queue)
+        task = self._tasks.get(task_id)
+        if task is None or task.queue != queue:
+            return _error(400, "DLI.0002", f"The connectivity task {task_id} does not exist.")
+        task.polls += 1
+        if task.polls <= self.checking_polls:
+            connectivity = "CHECKING"
+        else:
+            host = task.address.partition(":")[0]
+            reached = task.address in self.reachable or host in self.reachable
+            connectivity = "REACHABLE" if reached else "UNREACHABLE"
+        message = f"Get node connectivity status successfully for addressId:{task_id}"
+        return _Reply(
+            200, _dumps({"is_success": True, "message": message, "connectivity": connectivity})
+        )
 
     def _list_body(self, request: web.Request) -> _Reply:
         query = request.query

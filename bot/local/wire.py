@@ -262,6 +262,44 @@ def block_action_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def view_submission_body(
+    view: Event, typed: dict[str, str], *, user_id: str = "U1", trigger_id: str | None = None
+) -> str:
+    """The form body of a modal's submission, as Slack posts it: `view` as views.open stored
+    it, with `typed` (input block id -> text) as the state of its plain_text_inputs (each
+    input's action id, as the bot's modals give them, is its block id)."""
+    values = {
+        block["block_id"]: {
+            block["element"]["action_id"]: {
+                "type": "plain_text_input",
+                "value": typed.get(block["block_id"], block["element"].get("initial_value")),
+            }
+        }
+        for block in view.get("blocks", [])
+        if block.get("type") == "input"
+    }
+    state = {"values": values}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": {
+            "id": user_id,
+            "username": _user_name(user_id),
+            "name": _user_name(user_id),
+            "team_id": TEAM_ID,
+        },
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": trigger_id or _trigger_id(),
+        # The stand-in's stored view also names the trigger that opened it; Slack's does not.
+        "view": {**{k: v for k, v in view.items() if k != "trigger_id"}, "state": state},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def signed_headers(
     body: str | bytes,
     secret: str,

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.audit import AuditTrail
 from bot.chat.chatops import ChatOps
+from bot.chat.conntest import ConnTest
 from bot.chat.context import ChatContext
 from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
@@ -24,6 +25,7 @@ from bot.config import Settings
 from bot.dli.endpoints import console_url
 from bot.dli.ids import normalise_id
 from bot.lookup.cache import Lookup
+from bot.policy import offers
 from bot.services import ProjectServices, Services
 from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
@@ -112,8 +114,16 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     context = ChatContext(
         services.directory, services.subscriptions, clock=now, demo=services.demo, scope=scope
     )
+    conntest = ConnTest(
+        context, {p.alias: p.dli for p in services.projects}, audit=services.audit,
+        sleep=services.sleep,
+    )  # fmt: skip
     return ChatOps(
-        lookups=Lookups(context, console_url=lambda found: _console_link(services, found)),
+        lookups=Lookups(
+            context,
+            console_url=lambda found: _console_link(services, found),
+            can_test=lambda channel: offers(deployment.channel(channel), "test"),
+        ),
         watching=Watching(
             context,
             {p.alias: p.watch.state for p in services.projects},
@@ -125,6 +135,7 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
         policy=PolicyView(deployment),
         audit=AuditTrail(services.audit),
         history=ConnectionHistory(context, {p.alias: p.watch.state for p in services.projects}),
+        conntest=conntest,
     )
 
 

@@ -52,8 +52,17 @@ class Kit:
         """The guardrails' decision; every handler asks before it looks up or changes anything."""
         return await self.guard.check(request, asked, quiet=quiet)
 
-    def on(self, register: Callable[..., Any], work: Callable[..., Awaitable[None]]) -> None:
+    def on(
+        self,
+        register: Callable[..., Any],
+        work: Callable[..., Awaitable[None]],
+        *,
+        refuse: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> None:
         """Register `work(kit, ...)` as background work behind an immediate, empty ack.
+
+        `refuse(body)`, when given, runs first: the arguments it returns are the ack itself
+        (a modal's `response_action="errors"`), and then no work starts.
 
         The ack answers Slack at once; `work` (given this kit, then the arguments Bolt would
         inject into a listener, by name) composes and sends the reply after. The reply is
@@ -104,6 +113,10 @@ class Kit:
             if event_id is not None and not await kit.dedupe.claim(event_id):
                 # 200, not an error: anything else makes Slack deliver the duplicate again.
                 await args.ack()
+                return
+            refusal = refuse(body) if refuse is not None else None
+            if refusal is not None:
+                await args.ack(**refusal)
                 return
             kwargs = {name: getattr(args, name) for name in arg_names}
             response_url = body.get("response_url")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
+from bot.blocks.conntest import conntest_button
 from bot.blocks.diagnosis import cause_blocks
 from bot.blocks.message import (
     BUTTON_VALUE_MAX,
@@ -110,9 +111,14 @@ def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
 
 
 def alert_message(
-    incident: Incident, *, acknowledged_by: str | None = None, project: ProjectRef | None = None
+    incident: Incident,
+    *,
+    acknowledged_by: str | None = None,
+    project: ProjectRef | None = None,
+    can_test: bool = False,
 ) -> Message:
-    """The alert for an incident; rendered again when it is acknowledged and when it resolves."""
+    """The alert for an incident; rendered again when it is acknowledged and when it resolves.
+    `can_test`: the channel may run connectivity tests (a button for the first FAILED queue)."""
     name = incident.connection_name or incident.connection_id
     queues = incident.queues[:_QUEUES_SHOWN]
     flapping = incident.kind == "flapping"
@@ -166,7 +172,7 @@ def alert_message(
             )
         )
     blocks.append(context_block(notes))
-    buttons = _alert_buttons(incident)
+    buttons = _alert_buttons(incident, can_test=can_test)
     if buttons:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS, "elements": buttons})
     state = "resolved" if resolved else "FAILED"
@@ -175,7 +181,7 @@ def alert_message(
     return Message(text=fallback_text(f"{name}: {names} {verb}"), blocks=blocks)
 
 
-def _alert_buttons(incident: Incident) -> list[dict[str, Any]]:
+def _alert_buttons(incident: Incident, *, can_test: bool) -> list[dict[str, Any]]:
     connection_id = incident.connection_id
     if len(connection_id) + 4 > BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
         return []
@@ -188,6 +194,9 @@ def _alert_buttons(incident: Incident) -> list[dict[str, Any]]:
             for hours in MUTE_HOURS
         ]
         buttons.append(button_element("Acknowledge", ACTION_ACK, value=connection_id))
+        queues = [q for q in incident.queues if q.kind == "queue"] if can_test else []
+        test = conntest_button(connection_id, queues[0].name) if queues else None
+        buttons += [test] if test is not None else []
     return buttons
 
 

@@ -94,6 +94,7 @@ class Notifier:
         rng: random.Random | None = None,
         pacing: ChannelPacing | None = None,
         project: ProjectRef | None = None,
+        can_test: Callable[[str], bool] | None = None,
     ) -> None:
         self._slack = slack
         self._store = store
@@ -110,6 +111,7 @@ class Notifier:
         self._token = uuid.uuid4().hex
         self._channel_free_at = (pacing or ChannelPacing()).free_at
         self._project = project
+        self._can_test = can_test or (lambda channel: False)
         # In memory: a restart grants a poisoned job a few more tries, which is harmless.
         self._unexpected: dict[str, int] = {}
 
@@ -242,7 +244,12 @@ class Notifier:
         if incident is None:
             raise _Drop(f"incident {job.incident_id} is no longer stored")
         acked = await self._store.acknowledged_by(job.incident_id, job.channel)
-        return messages.alert_message(incident, acknowledged_by=acked, project=self._project)
+        return messages.alert_message(
+            incident,
+            acknowledged_by=acked,
+            project=self._project,
+            can_test=self._can_test(job.channel),
+        )
 
     def _fence(self) -> None:
         """Right before a Slack call: the reads before it may have outlasted the lease."""

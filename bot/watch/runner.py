@@ -91,6 +91,8 @@ class WatchOptions:
     claim_ttl: float = 60.0
     send_backoff: RetryPolicy | None = None  # None: 1 s doubling up to 5 min, jittered
     history: bool = True  # record every transition (bot.watch.history)
+    # Channels whose alerts carry "Test connectivity" (the ones whose `allow` names `test`).
+    can_test: Callable[[str], bool] = field(default=lambda channel: False)
 
 
 @dataclass(frozen=True)
@@ -454,6 +456,7 @@ class _ProjectLoop:
             may_post=self.keeper.valid,
             pacing=pacing,
             project=project.project,
+            can_test=options.can_test,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

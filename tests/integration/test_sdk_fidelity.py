@@ -30,8 +30,11 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
         from huaweicloudsdkcore.auth.credentials import BasicCredentials
         from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
         from huaweicloudsdkdli.v1 import (
+            CreateConnectivityTaskRequest,
+            CreateConnectivityTaskRequestBody,
             DliClient,
             ListEnhancedConnectionsRequest,
+            ShowConnectivityTaskRequest,
             ShowEnhancedConnectionRequest,
         )
 
@@ -41,6 +44,9 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             DliClient=DliClient,
             List=ListEnhancedConnectionsRequest,
             Show=ShowEnhancedConnectionRequest,
+            CreateTest=CreateConnectivityTaskRequest,
+            CreateTestBody=CreateConnectivityTaskRequestBody,
+            ShowTest=ShowConnectivityTaskRequest,
         )
 
 
@@ -168,3 +174,53 @@ def test_sdk_with_a_wrong_secret_key_gets_apigw_0301(sdk: SimpleNamespace, fake:
         wrong.show_enhanced_connection(sdk.Show(connection_id=WITHVPC))
     assert (caught.value.status_code, caught.value.error_code) == (401, "APIGW.0301")
     assert caught.value.request_id
+
+
+def test_sdk_runs_a_connectivity_test_checking_then_reachable(
+    sdk: SimpleNamespace, fake: FakeDli
+) -> None:
+    fake.clear_requests()
+    fake.reachable = {"172.16.1.10"}
+    fake.checking_polls = 1
+    dli = client(sdk, fake)
+    body = sdk.CreateTestBody(address="172.16.1.10:3306")
+    created = dli.create_connectivity_task(sdk.CreateTest(queue_name="sql_prod", body=body))
+    assert (created.is_success, created.message) == (True, "")
+    assert isinstance(created.task_id, int)
+    polls = [
+        dli.show_connectivity_task(
+            sdk.ShowTest(queue_name="sql_prod", task_id=str(created.task_id))
+        )
+        for _ in range(2)
+    ]
+    assert [p.connectivity for p in polls] == ["CHECKING", "REACHABLE"]
+    assert polls[-1].message == (
+        f"Get node connectivity status successfully for addressId:{created.task_id}"
+    )
+    post = fake.requests[0]
+    assert (post.method, post.path) == (
+        "POST",
+        f"/v1.0/{DEMO_PROJECT_ID}/queues/sql_prod/connection-test",
+    )
+    # The SDK signed its JSON body; the fake verified the payload hash.
+    assert post.status == 200 and post.access_key == DEMO_ACCESS_KEY
+
+
+def test_sdk_sees_an_unreachable_address_and_an_unknown_queue(
+    sdk: SimpleNamespace, fake: FakeDli
+) -> None:
+    fake.reachable = set()
+    fake.checking_polls = 0
+    dli = client(sdk, fake)
+    created = dli.create_connectivity_task(
+        sdk.CreateTest(queue_name="sql_prod", body=sdk.CreateTestBody(address="db.internal"))
+    )
+    shown = dli.show_connectivity_task(
+        sdk.ShowTest(queue_name="sql_prod", task_id=str(created.task_id))
+    )
+    assert shown.connectivity == "UNREACHABLE"
+    with pytest.raises(sdk.ClientRequestException) as caught:
+        dli.create_connectivity_task(
+            sdk.CreateTest(queue_name="no_such_queue", body=sdk.CreateTestBody(address="x.y"))
+        )
+    assert (caught.value.status_code, caught.value.error_code) == (400, "DLI.0002")

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.blocks.card import connection_card
+from bot.blocks.conntest import conntest_modal, conntest_result, dli_refused, not_bound
 from bot.blocks.history import history_message, never_seen_message, not_recorded_message
 from bot.blocks.home import home_view
 from bot.blocks.lists import choose_connection, connection_list, watches_message
@@ -16,6 +17,7 @@ from bot.blocks.message import Message
 from bot.blocks.replies import error_message, notice
 from bot.blocks.route import RouteLine, route_message
 from bot.blocks.text import code, is_user_id, words
+from bot.diagnosis import default_catalogue
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.lookup.cache import Lookup, ProjectRef
@@ -44,6 +46,7 @@ from bot.watch.transitions import (
 from tests.slack_limits import (
     assert_home_view_within_limits,
     assert_shows,
+    assert_view_blocks,
     assert_within_slack_limits,
     text_objects,
 )
@@ -273,3 +276,41 @@ def test_the_history_timeline_shows_every_value_exactly(
     for plain in (not_recorded_message(conn, None), never_seen_message(conn, None)):
         inert(plain)
         assert_shows(plain.blocks, conn.name or conn.id)
+
+
+@_SETTINGS
+@given(name=_ANY, cid=_ANY, queue=_ANY, address=_ANY, word=_ANY, other=_ANY)
+def test_the_connectivity_test_shows_every_value_exactly(
+    name: str, cid: str, queue: str, address: str, word: str, other: str
+) -> None:
+    conn = a_connection(name, cid, "ACTIVE", other, "")
+    project = ProjectRef("p", other)
+    for connectivity in ("REACHABLE", "UNREACHABLE", "CHECKING", word):
+        result = conntest_result(
+            conn, project, queue=queue, address=address, connectivity=connectivity,
+            task_id=other, request_id=other, user_id="U0ALICE", waited=20.0, queue_failed=True,
+        )  # fmt: skip
+        inert(result, mentions=("U0ALICE",))
+        for shown in (queue, address, conn.id, name if name.strip() else conn.id, other):
+            assert_shows(result.blocks, shown)
+    assert_shows(result.blocks, word if word.strip() else "")
+    # UNREACHABLE with the catalogue's entry (the longest checklist): still within the limits.
+    entry = max(default_catalogue().entries, key=lambda e: sum(map(len, e.checks)))
+    diagnosed = conntest_result(
+        conn, project, queue=queue, address=address, connectivity="UNREACHABLE",
+        task_id=other, request_id=other, user_id="U0ALICE", queue_failed=True, diagnosis=entry,
+    )  # fmt: skip
+    inert(diagnosed, mentions=("U0ALICE",))
+    for shown in (queue, address, conn.id, other):
+        assert_shows(diagnosed.blocks, shown)
+    unbound = not_bound(conn, queue, [name, other])
+    inert(unbound)
+    for shown in (queue, name, other):
+        assert_shows(unbound.blocks, shown)
+    refused = dli_refused(queue, word, other, other)
+    inert(refused)
+    for shown in (queue, word if word.strip() else "", other):
+        assert_shows(refused.blocks, shown)
+    modal = conntest_modal(conn, queue, metadata="{}")
+    assert_view_blocks(modal["blocks"], max_blocks=100)
+    assert_shows(modal["blocks"], conn.id)

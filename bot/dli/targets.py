@@ -1,0 +1,49 @@
+"""What a connectivity test may name: a queue (one path segment) and an address `host[:port]`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Final
+
+MAX_QUEUE_CHARS: Final = 128
+MAX_ADDRESS_CHARS: Final = 260
+MAX_PORT: Final = 65535
+
+# DLI queue and elastic resource pool names: letters, digits and `_` (`-` tolerated), starting
+# with a letter or digit. Nothing in them needs encoding, so no path games are possible.
+_QUEUE: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_QUEUE_CHARS - 1}}}")
+# One label of a domain name (RFC 1123): no leading or trailing hyphen.
+_LABEL: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_DIGITS: Final = re.compile(r"[0-9]+")
+_DOTTED_DIGITS: Final = re.compile(r"[0-9.]+")
+
+
+def is_queue_name(name: str) -> bool:
+    """Whether `name` can be a queue's (or pool's) name, and so go into a request path as is."""
+    return _QUEUE.fullmatch(name) is not None
+
+
+def address_problem(address: str) -> str | None:
+    """Why `address` is not `host[:port]` (an IPv4 address or a domain name, port 1-65535), or
+    None when it is. The words are ours: they never quote the address."""
+    if not address or len(address) > MAX_ADDRESS_CHARS:
+        return f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters"
+    host, colon, port = address.partition(":")
+    if colon and (not _DIGITS.fullmatch(port) or not 1 <= int(port) <= MAX_PORT):
+        return f"the port must be a number from 1 to {MAX_PORT}"
+    if _DOTTED_DIGITS.fullmatch(host):
+        # Digits and dots only: an IPv4 address or nothing (not a domain "10.1").
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "the host is not an IPv4 address (four numbers from 0 to 255)"
+        return None
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
+    return None
+
+
+def is_address(address: str) -> bool:
+    return address_problem(address) is None
