@@ -254,8 +254,12 @@ def _binding_blocks(
     # (at most a third of the room: the queues themselves come first).
     reserved = [line[0] for line in causes.values()][: max(0, room // 3)]
     individual, summaries = _binding_layout(
-        bindings, room=room - len(reserved), budget=budget - block_text_length(reserved)
+        bindings,
+        room=room - len(reserved),
+        budget=budget - (block_text_length(reserved) if reserved else 0),
     )
+    if not causes:
+        return [section for _, section in individual] + summaries
     spare = room - len(individual) - len(summaries)
     text_left = budget - block_text_length([section for _, section in individual] + summaries)
     blocks: list[dict[str, Any]] = []

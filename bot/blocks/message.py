@@ -36,16 +36,23 @@ class Message:
 def block_text_length(blocks: Iterable[dict[str, Any]]) -> int:
     """Characters of text in serialised blocks (text objects and rich text elements alike, a
     date's fallback included): what Slack's undocumented size limit counts."""
-
-    def walk(node: Any) -> int:
-        if isinstance(node, dict):
-            own = sum(len(node[k]) for k in ("text", "fallback") if isinstance(node.get(k), str))
-            return own + sum(walk(value) for value in node.values())
-        if isinstance(node, list):
-            return sum(walk(item) for item in node)
-        return 0
-
-    return sum(walk(block) for block in blocks)
+    # A loop over an explicit stack rather than recursion: every card is measured several
+    # times while it is laid out, and rich text nests deeply (bench/slack_commands).
+    total = 0
+    stack: list[Any] = list(blocks)
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                kind = type(value)
+                if kind is str:
+                    if key == "text" or key == "fallback":
+                        total += len(value)
+                elif kind is dict or kind is list:
+                    stack.append(value)
+        elif type(node) is list:
+            stack.extend(node)
+    return total
 
 
 def room_left(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from typing import Any
 
 import aiohttp
@@ -21,6 +23,17 @@ from bot.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every Slack call of the process.
+
+    Without one, each session slack_sdk opens (one per Web API call) loads the system's CA
+    certificates again: tens of milliseconds of CPU during which nothing else on the event loop
+    runs, so a burst of calls delays every ack behind it (bench/slack_commands).
+    """
+    return ssl.create_default_context()
+
+
 def make_slack_client(
     token: str | None, base_url: str, *, retries: int = 3, retry_rate_limits: bool = True
 ) -> AsyncWebClient:
@@ -37,6 +50,7 @@ def make_slack_client(
         token=token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         timeout=10,
+        ssl=tls_context(),
         retry_handlers=handlers,
     )
 
@@ -93,6 +107,7 @@ class Responder:
             response_url,
             timeout=self._timeout,
             session=self._session,
+            ssl=tls_context(),
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
         )
         body: dict[str, Any] = message_kwargs(message) if message else {}

@@ -3,6 +3,7 @@ the person's user groups (usergroups.users.list) and organisation, briefly cache
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -88,6 +89,11 @@ class SlackFacts:
     _channels: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _home_team: str | None = field(default=None, repr=False)
+    # Calls under way, by method and argument: concurrent misses share one (a burst of commands
+    # in a channel not yet cached asks Slack once, not once per command).
+    _asking: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
@@ -154,6 +160,16 @@ class SlackFacts:
         return self._home_team
 
     async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
+        key = (method, repr(sorted(kwargs.items())))
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(method, call, **kwargs))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+        # Shielded: one request giving up must not cancel the answer the others wait for.
+        return await asyncio.shield(asking)
+
+    async def _ask(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
         try:
             response = await call(**kwargs)
         except _SLACK_FAILURES as exc:

@@ -3,6 +3,7 @@ cached answers, and fail-closed when Slack cannot say (errors injected on the st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -89,3 +90,16 @@ async def test_the_bots_dm_with_the_asker_is_their_own_channel(slack: FakeSlackA
     # Someone else's DM (Slack would not describe it to the bot): changes fail closed.
     slack.fail("conversations.info", "channel_not_found", channel="D0OTHERS")
     assert not (await g.check("mute", Asking("D0OTHERS", BOB, TEAM_ID))).allowed
+
+
+async def test_concurrent_checks_in_an_uncached_channel_ask_slack_once(
+    slack: FakeSlackApi,
+) -> None:
+    g = guard(slack)
+    checks = [g.check("mute", Asking(C, ALICE, TEAM_ID)) for _ in range(20)]
+
+    results = await asyncio.gather(*checks)
+
+    assert all(c.allowed for c in results)
+    assert len(slack.calls_to("conversations.info")) == 1
+    assert len(slack.calls_to("usergroups.users.list")) == 1
