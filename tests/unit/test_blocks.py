@@ -22,7 +22,7 @@ from bot.blocks.message import (
     room_left,
     section_block,
 )
-from bot.blocks.replies import about, error_message, help_message, notice
+from bot.blocks.replies import about, error_message, help_message, notice, ours
 from bot.blocks.text import (
     MORE_MARKER,
     as_plain,
@@ -563,3 +563,16 @@ def test_about_puts_the_value_between_our_words_exact_and_inert() -> None:
     ]  # fmt: skip
     message = notice(line, fallback="Watching")
     assert message.blocks[0]["elements"][0]["elements"] == line
+
+
+def test_ours_reads_an_icon_and_backticks_as_rich_text() -> None:
+    assert ours(":eyes: Stop one with `/dliconn unwatch <id>`, or `x`.") == [
+        {"type": "emoji", "name": "eyes"},
+        {"type": "text", "text": " "},
+        {"type": "text", "text": "Stop one with "},
+        {"type": "text", "text": "/dliconn unwatch <id>", "style": {"code": True}},
+        {"type": "text", "text": ", or "},
+        {"type": "text", "text": "x", "style": {"code": True}},
+        {"type": "text", "text": "."},
+    ]
+    assert ours("no code, no :icon: here") == [{"type": "text", "text": "no code, no :icon: here"}]
