@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.dli.endpoints import api_base_url
 from bot.errors import ConfigError
+from bot.files import read_text
 from bot.local.demo import DEMO_PROJECT_ID
 
 DliMode = Literal["aksk", "iam", "demo"]
@@ -484,21 +484,13 @@ def load_deployment(settings: Settings) -> Deployment:
 
 
 def _read_file(path: Path) -> _File:
+    file = read_text(path, missing="no such file (DLICONN_CONFIG names it)")
     try:
-        text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (DLICONN_CONFIG names it)") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(file.text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {_toml_problem(str(exc))}") from None
     try:
-        data = _expand(raw, (), others_can_read=bool(stat.S_IMODE(mode) & 0o077))
+        data = _expand(raw, (), others_can_read=file.others_can_read)
         projects = data.get("projects")
         if isinstance(projects, dict):
             data["projects"] = {alias: _with_alias(alias, t) for alias, t in projects.items()}

@@ -4,6 +4,7 @@ What to check, Test connectivity (which opens a modal; its submission is handler
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -71,6 +72,15 @@ async def _permitted(kit: Kit, body: dict[str, Any], request: Request) -> bool:
     return checked.allowed
 
 
+async def _tell_if_permitted(
+    kit: Kit, body: dict[str, Any], request: Request, answer: Callable[[], Awaitable[Reply]]
+) -> None:
+    """`answer`'s reply, told privately, when the policy permits `request`; it is not asked
+    at all otherwise."""
+    if await _permitted(kit, body, request):
+        await _tell(kit, body, await answer())
+
+
 async def _replace(kit: Kit, body: dict[str, Any], reply: Reply) -> None:
     await kit.responder(str(body.get("response_url", "")), reply.message, replace_original=True)
 
@@ -123,36 +133,28 @@ async def share(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
 
 
 async def watch(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
-    if not await _permitted(kit, body, "watch"):
-        return
-    await _tell(kit, body, await kit.chat.watching.watch(
+    await _tell_if_permitted(kit, body, "watch", lambda: kit.chat.watching.watch(
         _value(action), channel=channel_of(body), user=user_of(body)
     ))  # fmt: skip
 
 
 async def unwatch(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
-    if not await _permitted(kit, body, "watch"):
-        return
-    await _tell(kit, body, await kit.chat.watching.unwatch(
+    await _tell_if_permitted(kit, body, "watch", lambda: kit.chat.watching.unwatch(
         _value(action), channel=channel_of(body), user=user_of(body)
     ))  # fmt: skip
 
 
 async def mute(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
-    if not await _permitted(kit, body, "mute"):
-        return
     connection_id, _, hours = _value(action).partition("|")
     # Only the durations the alert offers: an altered value cannot mute for a year.
-    await _tell(kit, body, await kit.chat.watching.mute(
+    await _tell_if_permitted(kit, body, "mute", lambda: kit.chat.watching.mute(
         connection_id, int(hours) if hours.isdigit() and int(hours) in MUTE_HOURS else 1,
         channel=channel_of(body), user=user_of(body),
     ))  # fmt: skip
 
 
 async def acknowledge(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
-    if not await _permitted(kit, body, "ack"):
-        return
-    await _tell(kit, body, await kit.chat.watching.acknowledge(
+    await _tell_if_permitted(kit, body, "ack", lambda: kit.chat.watching.acknowledge(
         _value(action), channel=channel_of(body), user=user_of(body)
     ))  # fmt: skip
 

@@ -18,7 +18,7 @@ from bot.blocks.message import (
     rich_block,
     room_left,
 )
-from bot.blocks.replies import notice
+from bot.blocks.replies import about, notice
 from bot.blocks.status import counted, project_label, status_icon
 from bot.blocks.text import (
     Element,
@@ -85,17 +85,11 @@ def _binding(record: HistoryRecord) -> Pieces:
 
 def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher never committed anything for the connection's project."""
-    where = f" for project {project_label(project)}" if project is not None else ""
-    return notice(
-        [
-            emoji("information_source"),
-            words(" No history for "),
-            *code(connection.name or connection.id, 80),
-            words(
-                f": the watcher has not run{where} yet. It records every transition from its "
-                "first poll on."
-            ),
-        ],
+    return _no_history(
+        " No history for ",
+        connection,
+        f": the watcher has not run{_in_project(' for', project)} yet. It records every "
+        "transition from its first poll on.",
         fallback="No history: the watcher has not run yet",
         context=["Start it with `python -m bot watch` (the Procfile's `worker`)."],
     )
@@ -103,18 +97,25 @@ def not_recorded_message(connection: Connection, project: ProjectRef | None) -> 
 
 def never_seen_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher runs for the project but has never listed this connection."""
-    where = f" in project {project_label(project)}" if project is not None else ""
-    return notice(
-        [
-            emoji("information_source"),
-            words(" The watcher has never seen "),
-            *code(connection.name or connection.id, 80),
-            words(
-                f"{where}, so it has no history yet: it is recorded from the first poll that "
-                "lists it (made since the watcher's last poll?)."
-            ),
-        ],
+    return _no_history(
+        " The watcher has never seen ",
+        connection,
+        f"{_in_project(' in', project)}, so it has no history yet: it is recorded from the "
+        "first poll that lists it (made since the watcher's last poll?).",
         fallback="No history: the watcher has never seen that connection",
+    )
+
+
+def _in_project(preposition: str, project: ProjectRef | None) -> str:
+    return f"{preposition} project {project_label(project)}" if project is not None else ""
+
+
+def _no_history(
+    before: str, connection: Connection, after: str, *, fallback: str, context: Sequence[str] = ()
+) -> Message:
+    shown = code(connection.name or connection.id, 80)
+    return notice(
+        about("information_source", before, shown, after), fallback=fallback, context=context
     )
 
 

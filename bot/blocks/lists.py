@@ -22,6 +22,7 @@ from bot.blocks.message import (
     room_left,
     section_block,
 )
+from bot.blocks.replies import ours
 from bot.blocks.status import (
     connection_icon,
     counted,
@@ -161,13 +162,7 @@ def connection_list(
         head,
         lines,
         context,
-        more_hint=[
-            words("Look one up with "),
-            words("/dliconn <id>", code=True),
-            words(", or narrow with "),
-            words("/dliconn list failed", code=True),
-            words("."),
-        ],
+        more_hint=ours("Look one up with `/dliconn <id>`, or narrow with `/dliconn list failed`."),
         sentence=f"{len(ordered)} DLI connections ({shortened(filter_label, 60, marker='…')})",
         failing=with_failed,
     )
@@ -321,11 +316,7 @@ def watches_message(
         head,
         lines,
         context,
-        more_hint=[
-            words("Stop one with "),
-            words("/dliconn unwatch <id-or-name>", code=True),
-            words("."),
-        ],
+        more_hint=ours("Stop one with `/dliconn unwatch <id-or-name>`."),
         sentence=f"{total} connections watched here",
         failing=failing,
     )

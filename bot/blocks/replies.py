@@ -129,6 +129,12 @@ def help_message(help_text: str) -> Message:
 # --------------------------------------------------------------------------- notices, watches
 
 
+def about(icon: str, before: str, shown: Pieces, after: str) -> Pieces:
+    """A notice's usual line: `icon`, our words, the value it is about (built with `code` or
+    `value`, so it stays exact and inert), our words again."""
+    return [emoji(icon), words(before), *shown, words(after)]
+
+
 def notice(body: Pieces, *, fallback: str, context: Sequence[str] = ()) -> Message:
     """A short reply: `body` is rich text (values in it built with `code`/`value`, so they stay
     exact and inert); `context` lines are our own mrkdwn (escaped here); `fallback` the sentence

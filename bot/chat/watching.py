@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
-from bot.blocks.replies import notice
+from bot.blocks.replies import about, notice
 from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
@@ -142,12 +142,7 @@ class Watching:
         if connection.is_deleted:
             note.result = "unchanged: deleted"
             return notice(
-                [
-                    emoji("black_circle"),
-                    words(" "),
-                    *name,
-                    words(" is DELETED; there is nothing left to watch."),
-                ],
+                about("black_circle", " ", name, " is DELETED; there is nothing left to watch."),
                 fallback="That connection is deleted",
             )
         new = await self.context.subscriptions.subscribe(
@@ -156,7 +151,7 @@ class Watching:
         if not new:
             note.result = "unchanged: already watched"
             return notice(
-                [emoji("eyes"), words(" "), *name, words(" is already watched in this channel.")],
+                about("eyes", " ", name, " is already watched in this channel."),
                 fallback="Already watched here",
             )
         failing = len(connection.failed)
@@ -196,12 +191,9 @@ class Watching:
         if not matches:
             note.result = "unchanged: not watched here"
             return notice(
-                [
-                    emoji("information_source"),
-                    words(" "),
-                    *code(target, 80),
-                    words(" is not watched in this channel."),
-                ],
+                about(
+                    "information_source", " ", code(target, 80), " is not watched in this channel."
+                ),
                 fallback="Not watched here",
                 context=["`/dliconn watches` lists what is."],
             )
@@ -211,7 +203,7 @@ class Watching:
             await self.context.subscriptions.unsubscribe(channel, subscription.connection_id)
         names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], ", ")
         return notice(
-            [emoji("no_bell"), words(" Stopped watching "), *names, words(" here.")],
+            about("no_bell", " Stopped watching ", names, " here."),
             fallback="Stopped watching",
         )
 

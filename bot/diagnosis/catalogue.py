@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
+from bot.files import read_text
 
 #: Only this much of an err_msg is searched: DLI's are a few hundred characters, and a pasted
 #: stack trace must not make every card render slowly.
@@ -142,14 +143,9 @@ def packaged_path() -> Path:
 def load_catalogue(path: Path) -> Catalogue:
     """Read and validate a catalogue file; any problem is one ConfigError line naming the file
     and the entry."""
+    text = read_text(path, missing="the diagnosis catalogue is missing").text
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: the diagnosis catalogue is missing") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     try:

@@ -148,7 +148,9 @@ def record(
     or gone, a binding reported stuck. A connection seen for the first time records only its
     bindings that are not ACTIVE (a first cycle over a large project must not write an entry
     per healthy queue)."""
-    return tallied(changed, _entries(previous, changed, events, now))
+    return tallied(
+        changed, [*_status_entries(previous, changed, now), *_event_entries(events, now)]
+    )
 
 
 def tallied(changed: dict[str, ConnState], entries: Iterable[HistoryEntry]) -> list[Tallied]:
@@ -169,11 +171,8 @@ def tallied(changed: dict[str, ConnState], entries: Iterable[HistoryEntry]) -> l
     return found
 
 
-def _entries(
-    previous: Mapping[str, ConnState],
-    changed: Mapping[str, ConnState],
-    events: Iterable[ConnectionEvent],
-    now: float,
+def _status_entries(
+    previous: Mapping[str, ConnState], changed: Mapping[str, ConnState], now: float
 ) -> list[HistoryEntry]:
     entries: list[HistoryEntry] = []
     for connection_id, new in changed.items():
@@ -203,6 +202,11 @@ def _entries(
                     max(0.0, now - old.since) if old is not None and was_failed else None,
                 )
             )
+    return entries
+
+
+def _event_entries(events: Iterable[ConnectionEvent], now: float) -> list[HistoryEntry]:
+    entries: list[HistoryEntry] = []
     for event in events:
         if isinstance(event, Stuck):
             key = binding_key(event.kind, event.binding)

@@ -1,0 +1,32 @@
+"""Reading the bot's own files (configuration, diagnosis catalogue): every problem one line."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A file's text, and whether users other than its owner may read it (secrets must not)."""
+
+    text: str
+    others_can_read: bool
+
+
+def read_text(path: Path, *, missing: str) -> FileText:
+    """`path` as UTF-8 text; a problem is a ConfigError naming the file, `missing` saying what
+    an absent one means."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {missing}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    return FileText(text, others_can_read=bool(stat.S_IMODE(mode) & 0o077))
