@@ -101,7 +101,10 @@ def _redis(dsn: str | None) -> str:
         return "not configured: in memory, one process"
     # The URL may carry a password: show where it points, never who logs in.
     parts = urlsplit(dsn)
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ":(invalid port)"
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 

@@ -148,7 +148,7 @@ async def mute(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
     connection_id, _, hours = _value(action).partition("|")
     # Only the durations the alert offers: an altered value cannot mute for a year.
     await _tell_if_permitted(kit, body, "mute", lambda: kit.chat.watching.mute(
-        connection_id, int(hours) if hours.isdigit() and int(hours) in MUTE_HOURS else 1,
+        connection_id, int(hours) if hours in {str(h) for h in MUTE_HOURS} else 1,
         channel=channel_of(body), user=user_of(body),
     ))  # fmt: skip
 

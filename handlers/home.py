@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import home_view
+from bot.blocks.text import escape_entities
 from bot.slack.client import call_slack
 from bot.slack.facts import Asking, asking
 from bot.slack.kit import Kit
@@ -26,7 +28,7 @@ async def _user_channels(client: AsyncWebClient, user: str) -> set[str] | None:
     try:
         for _ in range(_MAX_CHANNEL_PAGES):
             page = await client.users_conversations(
-                user=user, types="public_channel,private_channel", exclude_archived=True,
+                user=user, types="public_channel,private_channel,im", exclude_archived=True,
                 limit=200, cursor=cursor,
             )  # fmt: skip
             listed: list[dict[str, Any]] = page.get("channels") or []
@@ -35,8 +37,12 @@ async def _user_channels(client: AsyncWebClient, user: str) -> set[str] | None:
             if not cursor:
                 break
     except SlackApiError as exc:
-        log.info("users.conversations failed (%s); showing every watched connection",
+        log.info("users.conversations failed (%s); the Home tab shows nothing",
                  (exc.response or {}).get("error"))  # fmt: skip
+        return None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.info("users.conversations failed (%s); the Home tab shows nothing",
+                 type(exc).__name__)  # fmt: skip
         return None
     return channels
 
@@ -50,13 +56,13 @@ async def on_home_opened(
     asked = asking(body or {}, event)
     checked = await kit.check("list", asked)
     if not checked.allowed:
-        view = home_view([], now=kit.chat.home.context.clock(),
-                         note=f":no_entry: {checked.decision.sentence}")  # fmt: skip
+        refused = escape_entities(checked.decision.sentence)
+        view = home_view([], now=kit.chat.home.context.clock(), note=f":no_entry: {refused}")
     else:
 
         async def permitted(channel: str) -> bool:
             here = Asking(channel, user, asked.user_team)
-            return (await kit.check("lookup", here, quiet=True)).allowed
+            return (await kit.check("list", here, quiet=True)).allowed
 
         view = await kit.chat.home.view(await _user_channels(client, user), permitted=permitted)
     await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user, view=view)

@@ -90,8 +90,12 @@ class ChatOps:
 def request_of(command: Command) -> Request:
     """What the guardrails are asked about for a command."""
     match command:
-        case Show() | Route():
+        case Show():
             return "lookup"
+        case Route():
+            # It names other channels and who watches there: as much an operator's matter as
+            # the audit trail (and so refused where Slack Connect may only read).
+            return "audit"
         case History():
             return "history"
         case ListConnections() | Watches():

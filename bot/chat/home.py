@@ -51,7 +51,12 @@ class HomeTab:
             candidates = frozenset().union(*watched.values()) & mine if watched else frozenset()
             mine = frozenset([c for c in sorted(candidates) if await permitted(c)])
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
-        found = await lookup_many(self.context.directory, list(watched))
+        # Only the projects some of those channels may see are asked (None: one sees them all).
+        scopes = [self.context.scope(c) for c in sorted(mine)]
+        visible = (
+            None if any(v is None for v in scopes) else sorted({a for v in scopes for a in v or ()})
+        )
+        found = await lookup_many(self.context.directory, list(watched), visible=visible)
         entries, project_of = [], {}
         for cid, result in found.items():
             if not isinstance(result, Lookup):

@@ -104,7 +104,11 @@ def build_chat(services: Services, *, clock: Callable[[], datetime] | None = Non
     deployment = services.deployment
 
     def scope(channel: str | None) -> Sequence[str] | None:
-        return deployment.visible_projects(channel) if channel else None
+        # None: no channel at all (the console's and the CLI's own lookups) sees every project;
+        # an empty id (an interaction Slack sent without one) sees none.
+        if channel is None:
+            return None
+        return deployment.visible_projects(channel) if channel else ()
 
     def watch_all(channel: str) -> list[str]:
         return [

@@ -67,7 +67,7 @@ def test_help_reply_cuts_a_long_reason() -> None:
     ("text", "verb"),
     [
         ("withvpc", "lookup"),
-        ("route withvpc", "lookup"),
+        ("route withvpc", "audit"),
         ("history withvpc 24h", "history"),
         ("list failed", "list"),
         ("watches", "list"),

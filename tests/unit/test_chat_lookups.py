@@ -247,3 +247,10 @@ async def test_lookup_many_keeps_found_missing_and_unreadable_apart() -> None:
     assert orders.connection.name == "orders"
     assert isinstance(found[BILLING], Unavailable)
     assert found[GONE] is None
+
+
+async def test_an_interaction_without_a_channel_sees_no_project() -> None:
+    async with chat_parts(failing(ORDERS, "orders-mysql")) as parts:
+        reply = await parts.chat.lookups.card(ORDERS, ephemeral=True, channel="")
+    text = text_of(reply.message)
+    assert not reply.shareable and "orders-mysql" not in text and "No connection" in text

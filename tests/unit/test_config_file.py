@@ -500,3 +500,11 @@ def test_a_deployment_built_in_code_is_checked_the_same_way() -> None:
         Deployment(projects=(prod,), channels={"C0X": ChannelConfig(projects=["nosuch"])})
     with pytest.raises(ValueError, match="the alias is used twice"):
         Deployment(projects=(prod, prod))
+
+
+def test_a_redis_url_with_a_bad_port_is_shown_not_raised() -> None:
+    from bot.config_view import _redis
+
+    assert (
+        _redis("redis://:secret@cache.internal:abc/0") == "redis://cache.internal:(invalid port)/0"
+    )

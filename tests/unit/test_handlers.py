@@ -370,7 +370,10 @@ async def test_unwatch_removes_the_channels_subscription() -> None:
     assert "Stopped watching orders" in text
 
 
-@pytest.mark.parametrize(("value", "hours"), [(f"{ORDERS}|24", 24), (ORDERS, 1)])
+@pytest.mark.parametrize(
+    ("value", "hours"),
+    [(f"{ORDERS}|24", 24), (ORDERS, 1), (f"{ORDERS}|²", 1), (f"{ORDERS}|8760", 1)],
+)
 async def test_mute_stores_the_mute_for_the_hours_on_the_button(value: str, hours: int) -> None:
     async with harness() as h:
         action, body = click(f"{ACTION_MUTE}_{hours}h", value, message=alert_message("1.2"))
