@@ -59,11 +59,15 @@ class Policy:
     flap_window: float = 3600.0
     flap_quiet: float = 1800.0
     outage_after: int = 3  # consecutive failed polls before "cannot reach DLI"
+    #: How long a connection gone from DLI's list is remembered (its state, for a reappearance
+    #: to be told apart): as long as its history is kept. After that it is forgotten, so a
+    #: project's churn does not grow the watcher's state for ever.
+    forget_gone_after: float = 30 * 86400.0
 
     def __post_init__(self) -> None:
         if self.flap_threshold < 1 or self.outage_after < 1:
             raise ValueError("flap_threshold and outage_after must be at least 1")
-        if min(self.stuck_after, self.flap_window, self.flap_quiet) < 0:
+        if min(self.stuck_after, self.flap_window, self.flap_quiet, self.forget_gone_after) < 0:
             raise ValueError("durations must not be negative")
 
 
@@ -122,6 +126,8 @@ class ConnState(_Frozen):
     #: Its history's running tally (failures, recoveries, downtime ms, entries; see
     #: bot.watch.history), committed with the entries that moved it.
     tally: tuple[int, int, int, int] = (0, 0, 0, 0)
+    #: When it was first seen gone from the list (None: listed, or gone before this was kept).
+    gone_since: float | None = None
 
     @property
     def gone(self) -> bool:
@@ -459,12 +465,17 @@ def detect(
         if connection_id in seen or (watched is not None and connection_id not in watched):
             continue
         if prev.gone:
-            result.states[connection_id] = prev
+            if prev.gone_since is None:
+                # Gone before the time was recorded: the clock starts now.
+                result.states[connection_id] = prev.model_copy(update={"gone_since": now})
+            elif now - prev.gone_since < policy.forget_gone_after:
+                result.states[connection_id] = prev
+            # Else it is left out: the caller drops it from the stored state.
             continue
         tracker = _Tracker(connection_id, prev.name, prev, now)
         tracker.close_all("disappeared")
         tracker.events.append(Gone(tracker.next_id(), connection_id, prev.name, deleted=False))
-        result.states[connection_id] = tracker.state(GONE)
+        result.states[connection_id] = tracker.state(GONE).model_copy(update={"gone_since": now})
         result.events.extend(tracker.events)
     return result
 

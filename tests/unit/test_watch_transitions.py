@@ -388,3 +388,27 @@ def test_reusing_unchanged_states_never_changes_what_detection_finds(
             assert found.states == {CID: expected_state}
             assert found.events == expected_events
             states = found.states
+
+
+def test_a_connection_gone_from_the_list_is_forgotten_once_its_history_would_be() -> None:
+    policy = Policy(flap_threshold=1000, forget_gone_after=100.0)
+    history = History(policy)
+    history.step(0.0, conn({"q1": "FAILED"}))
+    assert kinds(history.step(10.0)) == ["Resolved", "Gone"]
+    assert history.states[CID].gone and history.states[CID].gone_since == 10.0
+
+    assert history.step(109.0) == [] and CID in history.states
+    assert history.step(111.0) == [] and CID not in history.states
+    # Listed again later: a connection seen for the first time, its FAILED queue alerted.
+    [event] = history.step(200.0, conn({"q1": "FAILED"}))
+    assert isinstance(event, Failed) and event.first_sight
+
+
+def test_a_gone_connection_from_before_the_clock_was_kept_gets_one() -> None:
+    policy = Policy(flap_threshold=1000, forget_gone_after=100.0)
+    history = History(policy)
+    history.states = {CID: ConnState(name="orders", status=GONE)}
+    assert history.step(5.0) == []
+    assert history.states[CID].gone_since == 5.0
+    history.step(106.0)
+    assert CID not in history.states
