@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
 from bot.blocks.conntest import conntest_button
-from bot.blocks.diagnosis import cause_blocks
+from bot.blocks.diagnosis import cause_block, cause_blocks
 from bot.blocks.message import (
     BUTTON_VALUE_MAX,
     SECTION_TEXT_MAX,
@@ -36,6 +36,7 @@ from bot.blocks.text import (
     value,
     words,
 )
+from bot.diagnosis.catalogue import default_catalogue
 from bot.lookup.cache import ProjectRef
 from bot.watch.transitions import (
     UNBOUND,
@@ -268,6 +269,10 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
     )
 
 
+#: The catalogue entry (Huawei's dli_03_0257) for a binding that stays in CREATING.
+STUCK_CREATING_ENTRY: Final = "queue-not-ready"
+
+
 def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("hourglass"),
@@ -279,7 +284,12 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
         _at(event.since),
     ]
     fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
-    return _labelled(Message(text=fallback_text(fallback), blocks=[rich_block(line)]), project)
+    blocks = [rich_block(line)]
+    # A binding stuck in CREATING has no err_msg to match; the catalogue's entry for it does.
+    stuck = default_catalogue().get(STUCK_CREATING_ENTRY)
+    if stuck is not None:
+        blocks.append(cause_block(stuck, event.connection_id))
+    return _labelled(Message(text=fallback_text(fallback), blocks=blocks), project)
 
 
 def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> Message:

@@ -157,3 +157,11 @@ def test_every_watcher_message_is_within_slack_limits_and_inert() -> None:
 
     for message in messages:
         assert_within_slack_limits(message, mentions=["U0ACKER"])
+
+
+def test_a_stuck_notice_carries_the_catalogue_entry_for_a_queue_stuck_creating() -> None:
+    notice = stuck_notice(Stuck("e8", CID, "orders", "etl_q1", "queue", 1_700_000_000.0))
+
+    [cause] = [b for b in notice.blocks if b.get("accessory")]
+    assert "Likely cause" in cause["text"]["text"]
+    assert cause["accessory"]["value"] == f"queue-not-ready|{CID}"
