@@ -26,8 +26,8 @@ from tests.fakes.dli import WITHVPC, running_fake
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY
 from tests.integration import test_projects_slack as projects
 from tests.integration.test_projects_slack import IN_PROD, IN_SG, PAYMENTS, PLATFORM, Two, ask
-from tests.integration.test_watch_projects import Logs, worker
-from tests.integration.test_watch_worker import QUEUE, configured_env, until
+from tests.integration.test_watch_projects import Logs
+from tests.integration.test_watch_worker import QUEUE, configured_env, until, worker
 
 two = projects.two  # the same two-project stack (a fixture, found by its name here)
 WEEK: Final = 7 * 86400.0

@@ -12,9 +12,8 @@ import contextlib
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -37,7 +36,7 @@ from bot.watch.subscriptions import RedisSubscriptionStore
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import HeldSleep, running_fake
 from tests.fakes.slack_stack import BOT_TOKEN, clean_environment
-from tests.integration.test_watch_worker import list_calls, until, worker_env
+from tests.integration.test_watch_worker import list_calls, until, worker, worker_env
 
 PROD_ID: Final = "0123456789abcdef0123456789abcdef"
 SG_ID: Final = "fedcba9876543210fedcba9876543210"
@@ -303,20 +302,6 @@ class Logs:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-
-
-@asynccontextmanager
-async def worker(env: dict[str, str], cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "watch", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_two_replicas_share_the_projects_and_a_survivor_takes_over_after_kill_9(

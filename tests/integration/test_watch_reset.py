@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,8 +26,9 @@ from bot.errors import StoreUnavailable
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch.backend import WatchBackend, build_watch_backend
 from tests.fakes.dli import running_fake
+from tests.fakes.processes import bot_process
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SIGNING_SECRET
-from tests.integration.test_watch_worker import configured_env, until, worker
+from tests.integration.test_watch_worker import configured_env, until
 
 ORDERS: Final = "a1b2c3d4-0000-4000-8000-00000000000a"
 BILLING: Final = "a1b2c3d4-0000-4000-8000-00000000000b"
@@ -114,26 +114,6 @@ def is_alert(call: SlackCall) -> bool:
 
 def shown(call: SlackCall) -> str:
     return json.dumps(call.body.get("blocks", [])) + str(call.body.get("text", ""))
-
-
-@asynccontextmanager
-async def bot_process(
-    verb: str, env: dict[str, str], cwd: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    if verb == "watch":
-        async with worker(env, cwd) as process:
-            yield process
-        return
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", verb, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
 
 
 async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(

@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +34,7 @@ from bot.services import build_services
 from bot.watch.backend import WatchBackend, build_watch_backend
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import WITHVPC, dli_requests, running_fake
+from tests.fakes.processes import bot_process
 from tests.fakes.slack_stack import (
     ACCESS_KEY,
     BOT_TOKEN,
@@ -76,19 +78,9 @@ def configured_env(home: Path, dli: FakeDli, slack: FakeSlackApi, prefix: str) -
     )
 
 
-@asynccontextmanager
-async def worker(env: dict[str, str], cwd: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+def worker(env: dict[str, str], cwd: Path) -> AbstractAsyncContextManager[Process]:
     """`python -m bot watch` running; killed on the way out if a test left it running."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "watch", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.communicate()
+    return bot_process("watch", env, cwd)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
