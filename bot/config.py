@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.dli.endpoints import api_base_url
 from bot.errors import ConfigError
 from bot.files import read_text
+from bot.i18n import DEFAULT_LOCALE, Locale
 from bot.local.demo import DEMO_PROJECT_ID
 
 DliMode = Literal["aksk", "iam", "demo"]
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     dliconn_watch_stuck_after: float = Field(default=1800.0, gt=0)
     # Record every transition for /dliconn history (off: only to measure what it costs).
     dliconn_watch_history: bool = True
+    # The language of channel posts (alerts, notices) where the channel names none; replies to
+    # a person follow their Slack locale.
+    dliconn_locale: Locale = DEFAULT_LOCALE
     dliconn_log_format: Literal["json", "text"] | None = None
     dliconn_log_level: str = "INFO"
     # The projects / channels / guardrails file; without it, ./dliconn.toml when it exists.
@@ -209,7 +213,6 @@ Verb = Literal["lookup", "list", "history", "watch", "mute", "ack", "test"]
 VERBS: Final[tuple[Verb, ...]] = get_args(Verb)
 # Without an `allow`, a channel may use every verb but `test` (a DLI connectivity test).
 DEFAULT_VERBS: Final[tuple[Verb, ...]] = tuple(v for v in VERBS if v != "test")
-Locale = Literal["en", "zh-CN"]
 DEFAULT_CONFIG_FILE: Final = Path("dliconn.toml")
 DEFAULT_PROJECT: Final = "default"
 # The keys whose values must not sit in a file other users can read.
@@ -426,6 +429,10 @@ class Deployment(_Strict):
     def channel(self, channel_id: str) -> ChannelConfig:
         """The channel's rules: its table, or the defaults for a channel the file does not name."""
         return self.channels.get(channel_id) or ChannelConfig()
+
+    def post_locale(self, channel_id: str, default: Locale = DEFAULT_LOCALE) -> Locale:
+        """The language of posts to a channel: its `locale`, else `default` (DLICONN_LOCALE)."""
+        return self.channel(channel_id).locale or default
 
     def visible_projects(self, channel_id: str) -> tuple[str, ...]:
         """The aliases a channel may see, in the file's order."""

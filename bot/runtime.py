@@ -146,7 +146,9 @@ async def run_watcher(
         interval=settings.dliconn_watch_interval,
         # Alerts offer the test where cards do; pressing it asks the guardrails (handlers/).
         options=replace(
-            options, can_test=lambda channel: offers(deployment.channel(channel), "test")
+            options,
+            can_test=lambda channel: offers(deployment.channel(channel), "test"),
+            locale_of=lambda channel: deployment.post_locale(channel, settings.dliconn_locale),
         ),
         metrics=services.metrics,
     )

@@ -38,7 +38,6 @@ from bot.blocks.status import (
     binding_summary,
     bindings_of,
     connection_icon,
-    counted,
     freshness_line,
     project_label,
     short_id,
@@ -55,6 +54,7 @@ from bot.blocks.text import (
     date,
     emoji,
     joined,
+    phrase,
     pieces_length,
     preformatted,
     shortened,
@@ -63,6 +63,7 @@ from bot.blocks.text import (
     words,
 )
 from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, Host, QueueInfo, Route, is_unknown
+from bot.i18n import N_, _, ngettext
 from bot.lookup.cache import Lookup, ProjectRef
 
 WatchState = Literal["watching", "not_watching"]
@@ -75,28 +76,28 @@ _NAME_MAX: Final = 100
 _MIN_ERR_SHARE: Final = 200
 _INDIVIDUAL_LIMIT: Final = 20
 _SUMMARY_MAX: Final = 700
-_OTHER_LABEL: Final = "Other statuses"
+_OTHER_LABEL: Final = N_("Other statuses")
 # What an err_msg's code block costs beyond its text: the marker of a cut one, at most.
 _ERR_OVERHEAD: Final = 40
 
 
 def _field(label: str, shown: Pieces) -> Pieces:
     gap = [] if shown and shown[0].get("text", "").startswith("\n") else [words(" ")]
-    return [words(f"{label}:", bold=True), *gap, *shown]
+    return [words(_("{label}:").format(label=label), bold=True), *gap, *shown]
 
 
 def _collapsed(entries: list[Pieces], total: int) -> Pieces:
     if not entries:
-        return [words("none")]
+        return [words(_("none"))]
     more = total - len(entries)
     lines = [[words("\n    "), *entry] for entry in entries]
     return [piece for line in lines for piece in line] + (
-        [words(f"\n    and {more} more")] if more > 0 else []
+        [words("\n    " + _("and {n} more").format(n=more))] if more > 0 else []
     )
 
 
 def _unknown() -> Pieces:
-    return [words("unknown", italic=True)]
+    return [words(_("unknown"), italic=True)]
 
 
 def _or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: Pieces) -> Pieces:
@@ -108,9 +109,9 @@ def _partly(connection: Connection, field: str, shown: Pieces) -> Pieces:
     """A list field's pieces, with a note if some (or all) of its entries could not be read."""
     if not is_unknown(connection, field):
         return shown
-    if as_plain(shown) in ("none", "0"):
+    if as_plain(shown) in (_("none"), "0"):
         return _unknown()
-    return [*shown, words("\n    and some that could not be read", italic=True)]
+    return [*shown, words("\n    " + _("and some that could not be read"), italic=True)]
 
 
 def _fields(connection: Connection, project: ProjectRef | None) -> Pieces:
@@ -132,25 +133,26 @@ def _fields(connection: Connection, project: ProjectRef | None) -> Pieces:
         ]
         for r in c.routes[:_ROUTES_SHOWN]
     ]
-    ipv6 = {True: "enabled", False: "disabled", None: "unknown"}[c.ipv6_enable]
+    ipv6 = {True: _("enabled"), False: _("disabled"), None: _("unknown")}[c.ipv6_enable]
     created = c.create_time
     pools = [words(str(len(c.elastic_resource_pools)))]
     fields = [
-        *([_field("Project", code(project_label(project), 80))] if project else []),
-        _field("Id", code(c.id, 80)),
-        _field("Status", [shown_value(shown_status(c))]),
-        _field("VPC", _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
-        _field("Subnet", _or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
+        *([_field(_("Project"), code(project_label(project), 80))] if project else []),
+        _field(_("Id"), code(c.id, 80)),
+        _field(_("Status"), [shown_value(shown_status(c))]),
+        _field(_("VPC"), _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
+        _field(_("Subnet"), _or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
         _field(
-            "Created", _or_unknown(c, "create_time", [date(created)] if created else [words("–")])
+            _("Created"),
+            _or_unknown(c, "create_time", [date(created)] if created else [words("–")]),
         ),
-        _field("Hosts", _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
-        _field("Routes", _partly(c, "routes", _collapsed(routes, len(c.routes)))),
-        _field("Elastic resource pools", _partly(c, "elastic_resource_pools", pools)),
-        _field("IPv6", [words(ipv6)]),
+        _field(_("Hosts"), _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
+        _field(_("Routes"), _partly(c, "routes", _collapsed(routes, len(c.routes)))),
+        _field(_("Elastic resource pools"), _partly(c, "elastic_resource_pools", pools)),
+        _field(_("IPv6"), [words(ipv6)]),
     ]
     if connection.is_privis is False:
-        fields.append(_field("Owner", [words("granted by another project")]))
+        fields.append(_field(_("Owner"), [words(_("granted by another project"))]))
     return joined(fields, "\n")
 
 
@@ -166,11 +168,11 @@ def _binding_title(binding: Binding) -> Pieces:
         [shown_value(shown_status(info), bold=info.is_failed)],
     ]
     if is_unknown(info, "update_time"):
-        parts.append([words("updated "), *_unknown()])
+        parts.append(phrase(_("updated {time}"), time=_unknown()))
     elif info.update_time:
-        parts.append([words("updated "), date(info.update_time)])
+        parts.append(phrase(_("updated {time}"), time=date(info.update_time)))
     if is_unknown(info, "err_msg"):
-        parts.append([words("error message "), *_unknown()])
+        parts.append(phrase(_("error message {unknown}"), unknown=_unknown()))
     return joined(parts, " · ")
 
 
@@ -210,24 +212,33 @@ def _binding_sections(bindings: Sequence[Binding], budget: int) -> list[dict[str
 def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
     """One line for many bindings: "ACTIVE (180 queues, 2 pools): `q1`, `q2`, … and 170 more"."""
     pools = sum(b.is_pool for b in bindings)
-    counts = [counted(len(bindings) - pools, "queue", "queues"), counted(pools, "pool", "pools")]
-    counts = [c for c in counts if not c.startswith("0 ")]
-    head = [emoji(icon), words(" "), words(label, bold=True), words(f" ({', '.join(counts)}): ")]
+    queues = len(bindings) - pools
+    counts = [
+        *([ngettext("{n} queue", "{n} queues", queues).format(n=queues)] if queues else []),
+        *([ngettext("{n} pool", "{n} pools", pools).format(n=pools)] if pools else []),
+    ]
+    shown_label = _(_OTHER_LABEL) if label == _OTHER_LABEL else label
+    head = [
+        emoji(icon),
+        words(" "),
+        words(shown_label, bold=True),
+        words(" " + _("({counts}):").format(counts=_(", ").join(counts)) + " "),
+    ]
     items: list[Pieces] = []
     used = pieces_length(head)
     for shown, binding in enumerate(bindings):
         item = code(binding.info.name, 60)
         if binding.is_pool:
-            item.append(words(" (pool)"))
+            item.append(words(" " + _("(pool)")))
         if label == _OTHER_LABEL:
             item += [words(" "), shown_value(shown_status(binding.info))]
-        tail = f" … and {len(bindings) - shown} more"
+        tail = " … " + _("and {n} more").format(n=len(bindings) - shown)
         size = pieces_length(item)
         if used + size + 2 + len(tail) > _SUMMARY_MAX:
-            return head + joined(items, ", ") + [words(tail)]
+            return head + joined(items, _(", ")) + [words(tail)]
         items.append(item)
         used += size + 2
-    return head + joined(items, ", ")
+    return head + joined(items, _(", "))
 
 
 def _summary_groups(bindings: Sequence[Binding]) -> list[tuple[str, str, list[Binding]]]:
@@ -311,32 +322,37 @@ def _card_actions(
 ) -> dict[str, Any] | None:
     buttons: list[dict[str, Any]] = []
     if fits_value(connection.id):
-        buttons.append(button_element("Refresh", ACTION_REFRESH, value=connection.id))
+        buttons.append(button_element(_("Refresh"), ACTION_REFRESH, value=connection.id))
         if watch_state == "watching":
-            buttons.append(button_element("Unwatch", ACTION_UNWATCH, value=connection.id))
+            buttons.append(button_element(_("Unwatch"), ACTION_UNWATCH, value=connection.id))
         else:
-            buttons.append(button_element("Watch", ACTION_WATCH, value=connection.id))
-        buttons.append(button_element("History", ACTION_HISTORY, value=connection.id))
+            buttons.append(button_element(_("Watch"), ACTION_WATCH, value=connection.id))
+        buttons.append(button_element(_("History"), ACTION_HISTORY, value=connection.id))
         if ephemeral:
-            buttons.append(button_element("Share in channel", ACTION_SHARE, value=connection.id))
+            share = _("Share in channel")
+            buttons.append(button_element(share, ACTION_SHARE, value=connection.id))
         failed = [q for q in connection.available_queue_info if q.is_failed] if can_test else []
         test = conntest_button(connection.id, failed[0].name) if failed else None
         if test is not None:
             buttons.append(test)
     if console_url and len(console_url) <= BUTTON_URL_MAX:
-        buttons.append(button_element("Open in console", ACTION_CONSOLE, url=console_url))
+        buttons.append(button_element(_("Open in console"), ACTION_CONSOLE, url=console_url))
     return {"type": "actions", "elements": buttons} if buttons else None
 
 
 def _card_fallback(connection: Connection) -> str:
-    name = shortened(connection.name, 80, marker="…") or "(unnamed)"
-    sentence = f"{name} ({short_id(connection.id)}) is {shown_status(connection)}; "
-    sentence += binding_summary(connection)
+    name = shortened(connection.name, 80, marker="…") or _("(unnamed)")
+    sentence = _("{name} ({id}) is {status}; {summary}").format(
+        name=name,
+        id=short_id(connection.id),
+        status=shown_status(connection),
+        summary=binding_summary(connection),
+    )
     failed = [b.info for b in bindings_of(connection) if b.info.is_failed]
     if failed:
-        names = [shortened(q.name, 60, marker="…") or "(unnamed)" for q in failed[:5]]
-        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
-        sentence += ": " + ", ".join(names) + more
+        names = [shortened(q.name, 60, marker="…") or _("(unnamed)") for q in failed[:5]]
+        more = " " + _("and {n} more").format(n=len(failed) - 5) if len(failed) > 5 else ""
+        sentence += _(": ") + _(", ").join(names) + more
     return fallback_text(sentence)
 
 

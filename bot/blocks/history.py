@@ -19,7 +19,7 @@ from bot.blocks.message import (
     room_left,
 )
 from bot.blocks.replies import about, notice
-from bot.blocks.status import counted, project_label, status_icon
+from bot.blocks.status import project_label, status_icon
 from bot.blocks.text import (
     Element,
     Pieces,
@@ -32,6 +32,7 @@ from bot.blocks.text import (
     words,
 )
 from bot.dli.models import FAILED, Connection
+from bot.i18n import ngettext
 from bot.lookup.cache import ProjectRef
 from bot.watch.history import HISTORY_DAYS, HistoryPage, HistoryRecord
 from bot.watch.transitions import UNBOUND, ConnState
@@ -144,9 +145,7 @@ def history_message(
         if fits_value(cursor):
             button = button_element("Older", ACTION_HISTORY, value=cursor)
             tail.append({"type": "actions", "elements": [button]})
-    sentence = (
-        f"{name}: {counted(page.totals.failures, 'failure', 'failures')} in the last {window}"
-    )
+    sentence = f"{name}: {_failures(page.totals.failures)} in the last {window}"
     return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
@@ -154,7 +153,7 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
     totals = page.totals
     pieces: Pieces = [
         words(f"Last {window}: ", bold=True),
-        words(counted(totals.failures, "failure", "failures")),
+        words(_failures(totals.failures)),
     ]
     ongoing = _ongoing(page.state, now.timestamp())
     downtime = totals.downtime + sum(seconds for _, seconds in ongoing)
@@ -162,7 +161,9 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
         pieces.append(words(f" · down {span(downtime)} in all"))
     mttr = totals.mean_time_to_recover
     if mttr is not None:
-        recoveries = counted(totals.recoveries, "recovery", "recoveries")
+        recoveries = ngettext("{n} recovery", "{n} recoveries", totals.recoveries).format(
+            n=totals.recoveries
+        )
         pieces.append(words(f" · mean time to recover {span(mttr)} ({recoveries})"))
     for key, seconds in ongoing:
         kind, _, binding = key.partition(":")
@@ -253,7 +254,12 @@ def _context(page: HistoryPage, project: ProjectRef | None) -> Sequence[str | El
         parts.append(plain_text(f"Project {project_label(project)}"))
     total = page.totals.entries
     parts.append(
-        f"{counted(total, 'transition', 'transitions')} in this window · recorded by the "
+        ngettext("{n} transition", "{n} transitions", total).format(n=total)
+        + " in this window · recorded by the "
         f"watcher, kept {HISTORY_DAYS} days · times in your time zone"
     )
     return parts
+
+
+def _failures(count: int) -> str:
+    return ngettext("{n} failure", "{n} failures", count).format(n=count)

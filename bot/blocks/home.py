@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from bot.blocks.lists import list_line, list_rank
 from bot.blocks.message import context_block, header_block, rich_block, room_left, section_block
-from bot.blocks.status import counted, project_label
+from bot.blocks.status import connections_count, project_label
 from bot.blocks.text import Pieces, channel, code, emoji, humanize_age, joined, pieces_length, words
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
@@ -37,8 +37,7 @@ def home_view(
     blocks: list[dict[str, Any]] = [
         header_block("DLI connections you watch"),
         section_block(
-            f"*{counted(len(ordered), 'connection', 'connections')}* watched · "
-            f"{failing} with FAILED queues"
+            f"*{connections_count(len(ordered))}* watched · {failing} with FAILED queues"
             if ordered
             else "No connection is watched in your channels yet. In a channel, type "
             "`/dliconn watch &lt;id-or-name&gt;`."

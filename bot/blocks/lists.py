@@ -25,7 +25,7 @@ from bot.blocks.message import (
 from bot.blocks.replies import ours
 from bot.blocks.status import (
     connection_icon,
-    counted,
+    connections_count,
     freshness_line,
     project_label,
     short_id,
@@ -47,6 +47,7 @@ from bot.blocks.text import (
 )
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
+from bot.i18n import ngettext
 from bot.lookup.cache import ProjectRef, Source
 
 # --------------------------------------------------------------------------- connection list
@@ -86,7 +87,9 @@ def list_line(connection: Connection) -> Pieces:
             words(f"{len(connection.failed)} of {len(bindings)} FAILED", bold=True),
         ]
     elif bindings:
-        line.append(words(f" · {counted(len(bindings), 'queue/pool', 'queues/pools')}"))
+        count = len(bindings)
+        counted = ngettext("{n} queue/pool", "{n} queues/pools", count).format(n=count)
+        line.append(words(f" · {counted}"))
     return line
 
 
@@ -138,7 +141,7 @@ def connection_list(
     lines = _grouped_lines(ordered, project_of or {}, unlisted)
     with_failed = [c for c in ordered if c.failed]
     deleted = sum(c.is_deleted for c in ordered)
-    counts = [counted(len(ordered), "connection", "connections")]
+    counts = [connections_count(len(ordered))]
     counts.append(f"{len(with_failed)} with FAILED queues")
     if deleted:
         counts.append(f"{deleted} deleted")
@@ -187,7 +190,7 @@ def _grouped_lines(
         lines.append(
             [
                 words(project_label(project) or "other", bold=True),
-                words(f" · {counted(len(members), 'connection', 'connections')}"),
+                words(f" · {connections_count(len(members))}"),
                 words(f", {failed} with FAILED queues" if failed else ""),
             ]
         )
@@ -247,7 +250,7 @@ def choose_connection(
         emoji("mag"),
         words(" "),
         *code(query, 100),
-        words(f" matches {counted(len(matches), 'connection', 'connections')}. Which one?"),
+        words(f" matches {connections_count(len(matches))}. Which one?"),
     ]
     blocks = [rich_block(intro)]
     budget = TEXT_BUDGET - pieces_length(intro) - 100  # 100: the closing "and N more" line
@@ -298,7 +301,7 @@ def watches_message(
     head = [
         header_block("Watched in this channel"),
         section_block(
-            f"*{counted(total, 'connection', 'connections')}* · {len(failing)} with FAILED queues"
+            f"*{connections_count(total)}* · {len(failing)} with FAILED queues"
             if total
             else "Nothing is watched here yet. Add one with `/dliconn watch &lt;id-or-name&gt;`."
         ),

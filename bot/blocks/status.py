@@ -19,6 +19,7 @@ from bot.dli.models import (
     QueueInfo,
     is_unknown,
 )
+from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef, Source
 
 # --------------------------------------------------------------------------- statuses
@@ -52,22 +53,23 @@ def status_icon(status: str) -> str:
 def status_text(status: str) -> str:
     """A status exactly as DLI sent it (unknown ones too), visibly cut when long; a raw value."""
     if not status:
-        return "(no status)"
+        return _("(no status)")
     return shortened(status, _STATUS_SHOWN_MAX)
 
 
 def shown_status(value: Connection | QueueInfo) -> str:
     """`status_text` of a connection's or binding's status, or "unknown" if unreadable."""
-    return "unknown" if is_unknown(value, "status") else status_text(value.status)
+    return _("unknown") if is_unknown(value, "status") else status_text(value.status)
+
+
+def connections_count(count: int) -> str:
+    """ "3 connections", in the reader's language."""
+    return ngettext("{n} connection", "{n} connections", count).format(n=count)
 
 
 def short_id(connection_id: str) -> str:
     """The first 8 characters of an id (like a short git hash); the full id is on the card."""
     return whole_prefix(connection_id, 8) + "…" if len(connection_id) > 9 else connection_id
-
-
-def counted(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count == 1 else plural}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class Binding:
 
     @property
     def kind(self) -> str:
-        return "elastic resource pool" if self.is_pool else "queue"
+        """What it is, in the reader's language."""
+        return _("elastic resource pool") if self.is_pool else _("queue")
 
 
 def bindings_of(connection: Connection) -> list[Binding]:
@@ -88,13 +91,36 @@ def bindings_of(connection: Connection) -> list[Binding]:
     return sorted(bindings, key=lambda b: (status_rank(b.info.status), b.info.name.casefold()))
 
 
-def _noun(bindings: Sequence[Binding], count: int) -> str:
+def _all_of(bindings: Sequence[Binding], total: int, status: str) -> str:
     pools = sum(b.is_pool for b in bindings)
     if pools == 0:
-        return "queue" if count == 1 else "queues"
-    if pools == len(bindings):
-        return "elastic resource pool" if count == 1 else "elastic resource pools"
-    return "queues and pools"
+        text = ngettext("{total} queue {status}", "All {total} queues {status}", total)
+    elif pools == len(bindings):
+        text = ngettext(
+            "{total} elastic resource pool {status}",
+            "All {total} elastic resource pools {status}",
+            total,
+        )
+    else:
+        text = _("All {total} queues and pools {status}")
+    return text.format(total=total, status=status)
+
+
+def _some_of(bindings: Sequence[Binding], count: int, total: int, status: str) -> str:
+    pools = sum(b.is_pool for b in bindings)
+    if pools == 0:
+        text = ngettext(
+            "{count} of {total} queue {status}", "{count} of {total} queues {status}", total
+        )
+    elif pools == len(bindings):
+        text = ngettext(
+            "{count} of {total} elastic resource pool {status}",
+            "{count} of {total} elastic resource pools {status}",
+            total,
+        )
+    else:
+        text = _("{count} of {total} queues and pools {status}")
+    return text.format(count=count, total=total, status=status)
 
 
 def binding_summary(connection: Connection) -> str:
@@ -103,25 +129,28 @@ def binding_summary(connection: Connection) -> str:
     lists = ("available_queue_info", "elastic_resource_pools")
     if any(is_unknown(connection, field) for field in lists):
         # Some bindings could not be read: "All 2 queues ACTIVE" would claim too much.
-        return " · ".join([*status_counts(bindings), "some queues or pools could not be read"])
+        return " · ".join([*status_counts(bindings), _("some queues or pools could not be read")])
     if not bindings:
-        return "No queues or elastic resource pools bound"
+        return _("No queues or elastic resource pools bound")
     counts = Counter(shown_status(b.info) for b in bindings)
     ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
     (top, top_count), rest = ordered[0], ordered[1:]
     total = len(bindings)
     if top_count == total:
-        noun = _noun(bindings, total)
-        head = f"All {total} {noun} {top}" if total > 1 else f"1 {noun} {top}"
+        head = _all_of(bindings, total, top)
     else:
-        head = f"{top_count} of {total} {_noun(bindings, total)} {top}"
-    return " · ".join([head, *(f"{count} {status}" for status, count in rest)])
+        head = _some_of(bindings, top_count, total, top)
+    return " · ".join([head, *(_status_count(count, status) for status, count in rest)])
+
+
+def _status_count(count: int, status: str) -> str:
+    return _("{count} {status}").format(count=count, status=status)
 
 
 def status_counts(bindings: Sequence[Binding]) -> list[str]:
     counts = Counter(shown_status(b.info) for b in bindings)
     ordered = sorted(counts.items(), key=lambda item: (status_rank(item[0]), item[0]))
-    return [f"{count} {status}" for status, count in ordered]
+    return [_status_count(count, status) for status, count in ordered]
 
 
 def connection_icon(connection: Connection) -> str:
@@ -137,7 +166,9 @@ def verdict_of(connection: Connection) -> str:
     summary = binding_summary(connection)
     if _norm(connection.status) == ACTIVE:
         return summary
-    return f"Connection {shown_status(connection)} · {summary}"
+    return _("Connection {status} · {summary}").format(
+        status=shown_status(connection), summary=summary
+    )
 
 
 def freshness_line(
@@ -151,18 +182,27 @@ def freshness_line(
 ) -> list[str | Element]:
     """Where the data came from, for a context line: our words as mrkdwn, values as plain_text."""
     parts: list[str | Element] = []
-    age = f" {humanize_age(now - fetched_at)} ago" if fetched_at else ""
+    age = humanize_age(now - fetched_at) if fetched_at else None
     if source == "live":
-        parts.append(":satellite_antenna: Live from DLI")
+        parts.append(_(":satellite_antenna: Live from DLI"))
     elif source == "cache":
-        parts.append(f":floppy_disk: Cached{age}")
+        parts.append(
+            _(":floppy_disk: Cached {age} ago").format(age=age)
+            if age
+            else _(":floppy_disk: Cached")
+        )
     elif source == "stale":
-        reason = shortened(stale_reason or "DLI unreachable", 200)
-        parts.append(plain_text(f"⚠️ Stale ({reason}) — copy from{age or ' earlier'}"))
+        reason = shortened(stale_reason or _("DLI unreachable"), 200)
+        stale = (
+            _("⚠️ Stale ({reason}) — copy from {age} ago")
+            if age
+            else _("⚠️ Stale ({reason}) — copy from earlier")
+        )
+        parts.append(plain_text(stale.format(reason=reason, age=age)))
     if request_id:
-        parts.append(plain_text(f"request id {shortened(request_id, 100)}"))
+        parts.append(plain_text(_("request id {id}").format(id=shortened(request_id, 100))))
     if demo:
-        parts.append(":test_tube: *Demo data* — not a real DLI project")
+        parts.append(_(":test_tube: *Demo data* — not a real DLI project"))
     return parts
 
 

@@ -37,16 +37,20 @@ tests/slack_limits.py checks that each block round-trips through slack_sdk's val
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from bot.i18n import N_, _
+
 Element = dict[str, Any]
 #: A run of rich text elements (one line, or a few), to go into a rich_text_section.
 Pieces = list[Element]
 
-MORE_MARKER: Final = "… {n} more characters"
+#: What follows a cut value (`{n}`: the characters left out), in the reader's language.
+MORE_MARKER: Final = N_("… {n} more characters")
 
 # The emoji the builders use, by shortcode: rich_text takes them as `emoji` elements, plain_text
 # (sent with "emoji": false) as the character itself, and the terminal renderer shows these.
@@ -94,6 +98,7 @@ _ENTITIES: Final[dict[str, str]] = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ENTITY_CHARS = re.compile("[&<>]")
 _UNLINKED: Final[dict[str, bool]] = {"unlink": True}
 _CODE: Final[dict[str, bool]] = {"code": True}
+_FORMATTER: Final = string.Formatter()
 
 
 # --------------------------------------------------------------------------- characters
@@ -141,15 +146,17 @@ def _fit(text: str, room: int) -> tuple[str, str]:
     return prefix, shown
 
 
-def cut(text: str, limit: int, *, marker: str = MORE_MARKER) -> tuple[str, str]:
+def cut(text: str, limit: int, *, marker: str | None = None) -> tuple[str, str]:
     """`text` made sendable and isolated, cut to fit `limit` together with its marker.
 
     Returns (shown, marker): `marker` is "" when nothing was cut, else the formatted marker
-    (`{n}` is what was left out). When not even the marker fits, shown is a bare whole prefix.
+    (`{n}` is what was left out; by default MORE_MARKER in the reader's language). When not
+    even the marker fits, shown is a bare whole prefix.
     """
     shown = isolated(text)
     if len(shown) <= limit:
         return shown, ""
+    marker = _(MORE_MARKER) if marker is None else marker
     room = limit - len(marker.format(n=len(text)))  # n <= len(text): the widest marker
     if room < 0:
         return _fit(text, limit)[1], ""
@@ -157,7 +164,7 @@ def cut(text: str, limit: int, *, marker: str = MORE_MARKER) -> tuple[str, str]:
     return shown, marker.format(n=len(text) - len(prefix))
 
 
-def shortened(text: str, limit: int, *, marker: str = MORE_MARKER) -> str:
+def shortened(text: str, limit: int, *, marker: str | None = None) -> str:
     """`cut`, joined: for a plain_text object or a fallback, where the marker sits inline."""
     shown, more = cut(text, limit, marker=marker)
     return shown + more
@@ -175,7 +182,7 @@ def words(text: str, *, bold: bool = False, italic: bool = False, code: bool = F
     return element
 
 
-def value(text: str, limit: int = 200, *, bold: bool = False, marker: str = MORE_MARKER) -> Pieces:
+def value(text: str, limit: int = 200, *, bold: bool = False, marker: str | None = None) -> Pieces:
     """An untrusted value as plain (unlinked) rich text, cut visibly; [] when empty."""
     shown, more = cut(text, limit, marker=marker)
     pieces = [shown_value(shown, bold=bold)] if shown else []
@@ -339,11 +346,32 @@ def date_token(moment: datetime) -> str:
 
 
 def humanize_age(age: timedelta) -> str:
+    """An age in its largest whole unit, in the reader's language ("3 min")."""
     seconds = max(0, int(age.total_seconds()))
     if seconds < 60:
-        return f"{seconds} s"
+        return _("{n} s").format(n=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return _("{n} min").format(n=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
+        return _("{n} h").format(n=seconds // 3600)
+    return _("{n} d").format(n=seconds // 86400)
+
+
+def phrase(template: str, /, **slots: Pieces | Element | str) -> Pieces:
+    """A sentence of ours with values in it: each `{name}` of the (translated) `template`
+    becomes that slot, a value's own pieces or an element, exact; a str slot is our own words.
+    The words around the slots are ours. A translation may order the slots as it likes."""
+    pieces: Pieces = []
+    for literal, name, _spec, _conversion in _FORMATTER.parse(template):
+        if literal:
+            pieces.append(words(literal))
+        if name is None:
+            continue
+        slot = slots[name]
+        if isinstance(slot, str):
+            pieces.append(words(slot))
+        elif isinstance(slot, dict):
+            pieces.append(slot)
+        else:
+            pieces += slot
+    return pieces

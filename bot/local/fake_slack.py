@@ -103,6 +103,7 @@ class FakeSlackApi(LocalServer):
         valid_tokens: frozenset[str] | None = None,
         member_of: dict[str, list[str]] | None = None,
         usergroups: dict[str, list[str]] | None = None,
+        locales: dict[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.calls: list[SlackCall] = []
@@ -112,6 +113,8 @@ class FakeSlackApi(LocalServer):
         self.member_of: dict[str, list[str]] = member_of or {}
         # usergroups.users.list: each user group's members (an unknown group: no_such_subteam).
         self.usergroups: dict[str, list[str]] = usergroups or {}
+        # users.info with include_locale: each user's Slack locale (anyone else: en-US).
+        self.locales: dict[str, str] = locales or {}
         # conversations.info: fields that differ from an internal channel's, by channel id.
         self.channel_fields: dict[str, Payload] = {}
         self._valid_tokens = valid_tokens
@@ -552,16 +555,17 @@ class FakeSlackApi(LocalServer):
         user = args.get("user")
         if not isinstance(user, str) or not user:
             raise _ApiError("user_not_found")
-        return {
-            "user": {
-                "id": user,
-                "team_id": TEAM_ID,
-                "name": f"user-{user.lower()}",
-                "real_name": f"User {user}",
-                "tz": "UTC",
-                "is_bot": user == BOT_USER_ID,
-            }
+        found: Payload = {
+            "id": user,
+            "team_id": TEAM_ID,
+            "name": f"user-{user.lower()}",
+            "real_name": f"User {user}",
+            "tz": "UTC",
+            "is_bot": user == BOT_USER_ID,
         }
+        if str(args.get("include_locale", "")).lower() in ("true", "1"):
+            found["locale"] = self.locales.get(user, "en-US")
+        return {"user": found}
 
 
 async def _read_args(request: web.Request) -> Payload:

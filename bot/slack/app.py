@@ -31,6 +31,7 @@ from bot.slack.client import Responder, make_slack_client
 from bot.slack.dedupe import EventDedupe
 from bot.slack.facts import Guard, SlackFacts
 from bot.slack.kit import Kit
+from bot.slack.languages import Languages
 from bot.watch.routes import ProjectRoutes, ProjectSubscriptions, TagSet
 from handlers import register_handlers
 
@@ -78,10 +79,11 @@ def build_app(
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)
-    guard = Guard(services.deployment, SlackFacts(app.client, services.metrics))
+    facts = SlackFacts(app.client, services.metrics)
     kit = Kit(
         build_chat(services), settings, responder, services.inflight, dedupe, services.metrics,
-        guard=guard,
+        guard=Guard(services.deployment, facts),
+        languages=Languages(services.deployment, settings.dliconn_locale, facts),
     )  # fmt: skip
     register_handlers(app, kit)
     app.error(_report_unexpected)

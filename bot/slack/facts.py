@@ -1,5 +1,6 @@
-"""What Slack says about a request, for the guardrails: the channel's sharing (conversations.info),
-the person's user groups (usergroups.users.list) and organisation, briefly cached."""
+"""What Slack says about a request: for the guardrails, the channel's sharing (conversations.info),
+the person's user groups (usergroups.users.list) and organisation; for replies, the person's
+language (users.info). Briefly cached."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL_TTL: Final = 60.0
 GROUP_TTL: Final = 300.0
+# A person's Slack language changes rarely; a failed users.info (an install without users:read)
+# is remembered for a while too, so every reply does not ask again.
+LOCALE_TTL: Final = 3600.0
+LOCALE_FAILURE_TTL: Final = 300.0
+_LOCALES_KEPT: Final = 50_000
 #: What a failed Slack call looks like from slack_sdk: an API error, or the network's.
 _SLACK_FAILURES: Final = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
@@ -88,6 +94,7 @@ class SlackFacts:
     clock: Callable[[], float] = time.monotonic
     _channels: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
+    _locales: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _home_team: str | None = field(default=None, repr=False)
     # Calls under way, by method and argument: concurrent misses share one (a burst of commands
     # in a channel not yet cached asks Slack once, not once per command).
@@ -152,6 +159,23 @@ class SlackFacts:
         self._groups[group] = _Cached(members, self.clock() + GROUP_TTL)
         return members
 
+    async def user_locale(self, user: str) -> str | None:
+        """The person's Slack locale (`zh-CN`, `en-US`, …), or None when Slack will not say."""
+        cached = self._locales.get(user)
+        if cached is None or cached.until <= self.clock():
+            found = await self._call(
+                "users.info", self.client.users_info, user=user, include_locale=True
+            )
+            locale = ((found or {}).get("user") or {}).get("locale")
+            locale = locale if isinstance(locale, str) and locale else None
+            ttl = LOCALE_TTL if found is not None else LOCALE_FAILURE_TTL
+            if len(self._locales) >= _LOCALES_KEPT:
+                self._locales.clear()  # a workspace's people, many times over: start afresh
+            cached = _Cached(locale, self.clock() + ttl)
+            self._locales[user] = cached
+        remembered: str | None = cached.value
+        return remembered
+
     async def home_team(self) -> str | None:
         if self._home_team is None:
             found = await self._call("auth.test", self.client.auth_test)
@@ -178,7 +202,7 @@ class SlackFacts:
                 if isinstance(exc, SlackApiError) and exc.response is not None
                 else type(exc).__name__
             )
-            log.warning("Slack %s failed (%s): the guardrails treat it as unknown", method, error)
+            log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
             if self.metrics:
                 self.metrics.slack_errors.labels(method, error).inc()
             return None

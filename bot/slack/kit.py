@@ -17,12 +17,14 @@ from bot.blocks.replies import error_message
 from bot.chat.chatops import ChatOps
 from bot.chat.replies import correlation_id
 from bot.config import Settings
+from bot.i18n import speaking
 from bot.metrics import Metrics
 from bot.policy import Request
 from bot.slack.client import Responder
 from bot.slack.dedupe import EventDedupe
-from bot.slack.facts import Asking, Checked, Guard
+from bot.slack.facts import Asking, Checked, Guard, asking
 from bot.slack.inflight import InFlight
+from bot.slack.languages import Languages
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class Kit:
     metrics: Metrics
     #: The guardrails; without one nothing is known about Slack: changes are refused.
     guard: Guard = field(default_factory=Guard)
+    #: The language of each reply (the reader's); without one, the channel's or English.
+    languages: Languages = field(default_factory=Languages)
     # Strong references: the event loop keeps only weak ones to running tasks.
     _running: set[asyncio.Task[None]] = field(default_factory=set, repr=False, compare=False)
 
@@ -65,9 +69,10 @@ class Kit:
         (a modal's `response_action="errors"`), and then no work starts.
 
         The ack answers Slack at once; `work` (given this kit, then the arguments Bolt would
-        inject into a listener, by name) composes and sends the reply after. The reply is
-        counted in flight from the ack until `work` ends, so a graceful stop, or the console,
-        can wait for it.
+        inject into a listener, by name) composes and sends the reply after, in the language of
+        the person who asked (`bot.slack.languages`; a post to a channel chooses its own). The
+        reply is counted in flight from the ack until `work` ends, so a graceful stop, or the
+        console, can wait for it.
 
         An Events API delivery is claimed on its `event_id` before the ack and marked done
         when `work` ends, here for every event kind: a retried delivery never answers twice,
@@ -85,10 +90,11 @@ class Kit:
             raise TypeError(f"{work.__name__} asks for {sorted(unknown)}, which Bolt never injects")
 
         async def run(
-            kwargs: dict[str, Any], response_url: str | None, event_id: str | None
+            kwargs: dict[str, Any], asked: Asking, response_url: str | None, event_id: str | None
         ) -> None:
             try:
-                await work(kit, **kwargs)
+                with speaking(await kit.languages.of_reader(asked)):
+                    await work(kit, **kwargs)
                 if event_id is not None:
                     await kit.dedupe.finish(event_id)
             except Exception:  # broad: the net for a bug in background work
@@ -98,9 +104,11 @@ class Kit:
                 log.exception("unexpected error [ref %s] in %s", ref, work.__name__)
                 if response_url:
                     try:
+                        with speaking(kit.languages.of_channel(asked.channel)):
+                            message = error_message("unexpected", correlation_id=ref)
                         await responder(
-                            response_url, error_message("unexpected", correlation_id=ref),
-                            response_type="ephemeral", replace_original=False,
+                            response_url, message, response_type="ephemeral",
+                            replace_original=False,
                         )  # fmt: skip
                     except Exception:  # broad: the bug is logged; nothing may escape the task
                         log.exception("could not tell the user about error [ref %s]", ref)
@@ -125,9 +133,9 @@ class Kit:
                 await args.ack()
             finally:
                 # Started whatever happens in ack(), as a lazy listener would be.
+                url = response_url if isinstance(response_url, str) else None
                 task = asyncio.create_task(
-                    run(kwargs, response_url if isinstance(response_url, str) else None, event_id),
-                    name=f"dliconn-{work.__name__}",
+                    run(kwargs, asking(body), url, event_id), name=f"dliconn-{work.__name__}"
                 )
                 running.add(task)
                 task.add_done_callback(running.discard)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot.blocks.message import Message
+from bot.i18n import DEFAULT_LOCALE, Locale, speaking
 from bot.lookup.cache import ProjectRef
 from bot.watch import messages
 from bot.watch.transitions import (
@@ -71,21 +72,21 @@ def plan_jobs(
     every_channel: Iterable[str],
     muted: Callable[[str, str], bool],
     project: ProjectRef | None = None,
+    locale_of: Callable[[str], Locale] = lambda channel: DEFAULT_LOCALE,
 ) -> list[Job]:
-    """The posts these events mean, in order. Muted channels get no new posts for that
-    connection, but a resolved alert is still updated (an edit notifies nobody)."""
+    """The posts these events mean, in order, each in its channel's language. Muted channels
+    get no new posts for that connection, but a resolved alert is still updated (an edit
+    notifies nobody)."""
     jobs: list[Job] = []
     for event in events:
         if isinstance(event, DliUnreachable | DliReachable):
-            message = (
-                messages.unreachable_notice(event, project)
-                if isinstance(event, DliUnreachable)
-                else messages.reachable_notice(event, project)
-            )
-            jobs += [
-                Job.carrying(f"{event.event_id}:{c}", c, "notice", message)
-                for c in sorted(set(every_channel))
-            ]
+            by_locale: dict[Locale, Message] = {}
+            for c in sorted(set(every_channel)):
+                locale = locale_of(c)
+                if locale not in by_locale:
+                    with speaking(locale):
+                        by_locale[locale] = _outage_notice(event, project)
+                jobs.append(Job.carrying(f"{event.event_id}:{c}", c, "notice", by_locale[locale]))
             continue
         connection_id = (
             event.incident.connection_id
@@ -93,10 +94,17 @@ def plan_jobs(
             else event.connection_id
         )
         for channel in sorted(set(subscribers(connection_id))):
-            job = _job(event, channel, project)
+            with speaking(locale_of(channel)):
+                job = _job(event, channel, project)
             if job is not None and (job.kind == "refresh" or not muted(connection_id, channel)):
                 jobs.append(job)
     return jobs
+
+
+def _outage_notice(event: DliUnreachable | DliReachable, project: ProjectRef | None) -> Message:
+    if isinstance(event, DliUnreachable):
+        return messages.unreachable_notice(event, project)
+    return messages.reachable_notice(event, project)
 
 
 def _job(event: Event, channel: str, project: ProjectRef | None) -> Job | None:

@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
 from bot.errors import StoreUnavailable
+from bot.i18n import DEFAULT_LOCALE, Locale, speaking
 from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy, parse_retry_after
@@ -95,6 +96,7 @@ class Notifier:
         pacing: ChannelPacing | None = None,
         project: ProjectRef | None = None,
         can_test: Callable[[str], bool] | None = None,
+        locale_of: Callable[[str], Locale] | None = None,
     ) -> None:
         self._slack = slack
         self._store = store
@@ -112,6 +114,7 @@ class Notifier:
         self._channel_free_at = (pacing or ChannelPacing()).free_at
         self._project = project
         self._can_test = can_test or (lambda channel: False)
+        self._locale_of = locale_of or (lambda channel: DEFAULT_LOCALE)
         # In memory: a restart grants a poisoned job a few more tries, which is harmless.
         self._unexpected: dict[str, int] = {}
 
@@ -244,12 +247,13 @@ class Notifier:
         if incident is None:
             raise _Drop(f"incident {job.incident_id} is no longer stored")
         acked = await self._store.acknowledged_by(job.incident_id, job.channel)
-        return messages.alert_message(
-            incident,
-            acknowledged_by=acked,
-            project=self._project,
-            can_test=self._can_test(job.channel),
-        )
+        with speaking(self._locale_of(job.channel)):
+            return messages.alert_message(
+                incident,
+                acknowledged_by=acked,
+                project=self._project,
+                can_test=self._can_test(job.channel),
+            )
 
     def _fence(self) -> None:
         """Right before a Slack call: the reads before it may have outlasted the lease."""

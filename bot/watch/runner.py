@@ -32,7 +32,9 @@ from typing import Protocol, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.message import Message
 from bot.errors import DliError, StoreUnavailable, Throttled
+from bot.i18n import DEFAULT_LOCALE, Locale, speaking
 from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
@@ -46,7 +48,7 @@ from bot.watch.notifier import ChannelPacing, Notifier, sleep_until
 from bot.watch.replicas import Spread
 from bot.watch.routes import ProjectSubscriptions, TagSet
 from bot.watch.state import Commit, Snapshot
-from bot.watch.transitions import Event, Listed, Meta, Policy, detect, track_outage
+from bot.watch.transitions import Event, Incident, Listed, Meta, Policy, detect, track_outage
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class WatchOptions:
     history: bool = True  # record every transition (bot.watch.history)
     # Channels whose alerts carry "Test connectivity" (the ones whose `allow` names `test`).
     can_test: Callable[[str], bool] = field(default=lambda channel: False)
+    # The language of each channel's posts (its `locale`, else DLICONN_LOCALE).
+    locale_of: Callable[[str], Locale] = field(default=lambda channel: DEFAULT_LOCALE)
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,11 @@ class Watcher:
         clock: Callable[[], float] = time.time,
         project: ProjectRef | None = None,
         history: bool = True,
+        locale_of: Callable[[str], Locale] = lambda channel: DEFAULT_LOCALE,
     ) -> None:
         self._dli = dli
         self._history = history
+        self._locale_of = locale_of
         self._subscriptions = backend.subscriptions
         self._state = backend.state
         self._resets = backend.resets
@@ -172,6 +178,10 @@ class Watcher:
         self._routes = routes
         #: Tag set -> the ids DLI last listed for it (kept while a tag list fails).
         self._members: dict[TagSet, frozenset[str]] = {}
+
+    def _reset_summary(self, channel: str, failing: list[Incident], now: float) -> Message:
+        with speaking(self._locale_of(channel)):
+            return messages.reset_summary(failing, noticed_at=now, project=self._project)
 
     async def observe_epoch(self) -> None:
         """A standby's look at the stored epoch, so that it knows a reset when it leads."""
@@ -236,6 +246,7 @@ class Watcher:
             every_channel=routing.every_channel(known),
             muted=muted,
             project=self._project,
+            locale_of=self._locale_of,
         )
         jobs += late
         commit = Commit(snapshot.version, meta, states, removed, incidents, jobs, history=history)
@@ -315,10 +326,10 @@ class Watcher:
                 f"reset:{epoch.id}:{channel}",
                 channel,
                 "notice",
-                messages.reset_summary(
+                self._reset_summary(
+                    channel,
                     [i for i in failing if channel in routing.channels(i.connection_id)],
-                    noticed_at=now,
-                    project=self._project,
+                    now,
                 ),
             )
             for channel in sorted(routing.every_channel(detection.states))
@@ -444,6 +455,7 @@ class _ProjectLoop:
             cycle_timeout=timeout,
             project=project.project,
             history=options.history,
+            locale_of=options.locale_of,
         )
         self.notifier = Notifier(
             slack,
@@ -457,6 +469,7 @@ class _ProjectLoop:
             pacing=pacing,
             project=project.project,
             can_test=options.can_test,
+            locale_of=options.locale_of,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

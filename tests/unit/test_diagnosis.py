@@ -116,7 +116,9 @@ def test_unknown_failures_get_nothing_invented(err_msg: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=300))
+# Without digits: one entry rightly matches any address in a range Huawei reserves
+# (reserved-cidr-route), and random text once made "100.125.0.0".
+@given(st.text(st.characters(exclude_categories=("Cs", "Nd")), max_size=300))
 def test_random_text_matches_nothing(text: str) -> None:
     assert default_catalogue().match(text) is None
 

@@ -31,6 +31,7 @@ EXPECTED_BOT_SCOPES = {
     "groups:history",
     "im:read",
     "usergroups:read",
+    "users:read",
 }
 EXPECTED_BOT_EVENTS = {"app_mention", "app_home_opened", "message.channels", "message.groups"}
 EVENTS_URL_PATH = "/slack/events"
