@@ -134,10 +134,12 @@ class SlackStack:
         """`body` posted to /slack/events with Slack's signature; options go to SlackSender."""
         return await self.sender.post(self.url(server=server), body, **options)
 
-    async def command(self, text: str, *, channel: str = "C1") -> tuple[httpx.Response, str]:
+    async def command(
+        self, text: str, *, channel: str = "C1", user: str = "U1"
+    ) -> tuple[httpx.Response, str]:
         """`/dliconn text`; returns the ack and the name of the response_url it answers on."""
         url = self.slack.response_url()
-        body = slash_command_body(text, channel_id=channel, response_url=url)
+        body = slash_command_body(text, channel_id=channel, user_id=user, response_url=url)
         return await self.post(body), url.rsplit("/", 1)[1]
 
     async def click(

@@ -1,0 +1,186 @@
+"""Each reader in their own language, end to end: a zh-CN and an en-US person in one channel,
+and alerts in a channel whose `locale` is zh-CN, through the real Bolt app over HTTP.
+
+The fake Slack answers users.info (with include_locale) from `FakeSlackApi.locales`, as Slack
+does from each person's language setting; nobody configures anything per user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from bot.blocks.actions import ACTION_ACK
+from bot.blocks.message import Message
+from bot.blocks.render import render_text
+from bot.i18n import _, speaking
+from bot.local.demo import demo_uuid
+from bot.local.fake_slack import SlackCall
+from bot.local.wire import app_home_opened_event, app_mention_event, new_ts
+from tests.fakes.dli import FAILING
+from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
+from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
+
+ZH_USER: Final = "U0ZHREADER"
+EN_USER: Final = "U0ENREADER"
+SHARED: Final = "C0SHARED"  # no locale of its own
+ZH_CHANNEL: Final = "C0ZHTEAM"  # locale = "zh-CN"
+EN_CHANNEL: Final = "C0ENTEAM"
+#: kafka-stream-pools: exactly one FAILED binding (the elastic resource pool pool_stream_b).
+POOLS: Final = demo_uuid("connection/kafka-stream-pools")
+_CJK = re.compile("[\u4e00-\u9fff]")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)  # a stray .env cannot reach Settings
+
+
+def _config(tmp_path: Path) -> str:
+    path = tmp_path / "dliconn.toml"
+    path.write_text(f'[channels.{ZH_CHANNEL}]\nlocale = "zh-CN"\n', encoding="utf-8")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+@pytest.fixture
+async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
+    """`serve` with its watcher inside (no REDIS_URL), a zh-CN channel, two readers."""
+    async with slack_stack(
+        key_prefix, REDIS_URL=None, DLICONN_WATCH_INTERVAL="0.05", DLICONN_CONFIG=_config(tmp_path)
+    ) as running:
+        running.slack.locales.update({ZH_USER: "zh-CN", EN_USER: "en-US"})
+        yield running
+
+
+def shown(body: dict[str, Any]) -> str:
+    return render_text(Message(str(body.get("text", "")), body.get("blocks") or []))
+
+
+def in_chinese(text: str) -> bool:
+    return _CJK.search(text) is not None
+
+
+def zh(message: str) -> str:
+    with speaking("zh-CN"):
+        return _(message)
+
+
+def preformatted(body: dict[str, Any]) -> list[str]:
+    """The err_msg blocks' exact texts."""
+    return [
+        element["text"]
+        for block in body.get("blocks") or []
+        if block.get("type") == "rich_text"
+        for part in block["elements"]
+        if part.get("type") == "rich_text_preformatted"
+        for element in part["elements"]
+        if element.get("type") == "text"
+    ]
+
+
+def card_labels(locale_text: Callable[[str], str]) -> list[str]:
+    return [locale_text(label) for label in ("Status", "Hosts", "Routes", "Subnet")]
+
+
+async def command_reply(stack: SlackStack, text: str, user: str, channel: str) -> dict[str, Any]:
+    ack, reply_to = await stack.command(text, channel=channel, user=user)
+    assert ack.status_code == 200
+    [reply] = await stack.replies(reply_to)
+    return reply.body
+
+
+async def test_a_chinese_and_an_english_reader_each_get_the_card_in_their_language(
+    stack: SlackStack,
+) -> None:
+    zh_card = await command_reply(stack, FAILING, ZH_USER, SHARED)
+    en_card = await command_reply(stack, FAILING, EN_USER, SHARED)
+    again = await command_reply(stack, FAILING, ZH_USER, SHARED)
+
+    zh_text, en_text = shown(zh_card), shown(en_card)
+    assert all(label in zh_text for label in card_labels(zh))
+    assert not any(f"{label}:" in zh_text for label in card_labels(str))
+    assert all(f"{label}:" in en_text for label in card_labels(str))
+    assert not in_chinese(en_text)
+    # DLI's words are the same bytes in both.
+    assert preformatted(zh_card) == preformatted(en_card) != []
+    assert_within_slack_limits(Message(zh_card["text"], zh_card["blocks"]))
+    assert all(label in shown(again) for label in card_labels(zh))
+    # One users.info per person, with include_locale; the second command used the cache.
+    asked = stack.slack.calls_to("users.info")
+    assert sorted(c.body["user"] for c in asked) == [EN_USER, ZH_USER]
+    assert {str(c.body.get("include_locale")).lower() for c in asked} == {"true"}
+
+
+async def test_a_mention_is_answered_in_the_language_of_who_mentioned(stack: SlackStack) -> None:
+    replies: dict[str, str] = {}
+    for user in (ZH_USER, EN_USER):
+        ts = new_ts()
+        await stack.event(app_mention_event(FAILING, user=user, channel=SHARED, ts=ts))
+        [reply] = await stack.slack.wait_for(
+            "chat.postMessage", predicate=lambda c, ts=ts: c.body.get("thread_ts") == ts
+        )
+        replies[user] = shown(reply.body)
+
+    assert all(label in replies[ZH_USER] for label in card_labels(zh))
+    assert all(f"{label}:" in replies[EN_USER] for label in card_labels(str))
+    assert not in_chinese(replies[EN_USER])
+
+
+async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackStack) -> None:
+    views: dict[str, dict[str, Any]] = {}
+    for user in (ZH_USER, EN_USER):
+        await stack.event(app_home_opened_event(user))
+        [published] = await stack.slack.wait_for(
+            "views.publish", predicate=lambda c, user=user: c.body.get("user_id") == user
+        )
+        views[user] = published.body["view"]
+
+    zh_home = render_text(Message("", views[ZH_USER]["blocks"]))
+    en_home = render_text(Message("", views[EN_USER]["blocks"]))
+    assert in_chinese(zh_home) and not in_chinese(en_home)
+    assert_home_view_within_limits(views[ZH_USER])
+
+
+def _alert_in(channel: str) -> Callable[[SlackCall], bool]:
+    return lambda c: (
+        c.ok
+        and c.channel == channel
+        and "thread_ts" not in c.body
+        and ACTION_ACK in str(c.body.get("blocks"))
+    )
+
+
+async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
+    stack: SlackStack,
+) -> None:
+    # An English reader sets the watch up in the Chinese team's channel: the confirmation is
+    # theirs (English), the alert is the channel's (Chinese). Another channel gets English.
+    confirmed = await command_reply(stack, f"watch {POOLS}", EN_USER, ZH_CHANNEL)
+    await command_reply(stack, f"watch {POOLS}", ZH_USER, EN_CHANNEL)
+    [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(ZH_CHANNEL))
+    [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(EN_CHANNEL))
+
+    assert not in_chinese(shown(confirmed))
+    assert in_chinese(shown(zh_alert.body)) and in_chinese(zh_alert.body["text"])
+    assert not in_chinese(shown(en_alert.body))
+    assert "pool_stream_b" in shown(zh_alert.body)
+    assert preformatted(zh_alert.body) == preformatted(en_alert.body) != []
+    assert_within_slack_limits(Message(zh_alert.body["text"], zh_alert.body["blocks"]))
+
+
+async def test_without_users_read_a_reply_falls_back_to_the_channels_language(
+    stack: SlackStack,
+) -> None:
+    stack.slack.fail("users.info", "missing_scope", times=None)
+    in_zh_channel = await command_reply(stack, FAILING, EN_USER, ZH_CHANNEL)
+    elsewhere = await command_reply(stack, FAILING, ZH_USER, SHARED)
+
+    assert all(label in shown(in_zh_channel) for label in card_labels(zh))
+    assert not in_chinese(shown(elsewhere))
