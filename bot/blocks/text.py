@@ -362,16 +362,17 @@ def phrase(template: str, /, **slots: Pieces | Element | str) -> Pieces:
     becomes that slot, a value's own pieces or an element, exact; a str slot is our own words.
     The words around the slots are ours. A translation may order the slots as it likes."""
     pieces: Pieces = []
+    ours = ""  # our words since the last slot ("{{" and "}}" come in separate runs)
     for literal, name, _spec, _conversion in _FORMATTER.parse(template):
-        if literal:
-            pieces.append(words(literal))
+        ours += literal
         if name is None:
             continue
         slot = slots[name]
         if isinstance(slot, str):
-            pieces.append(words(slot))
-        elif isinstance(slot, dict):
-            pieces.append(slot)
-        else:
-            pieces += slot
-    return pieces
+            ours += slot
+            continue
+        if ours:
+            pieces.append(words(ours))
+            ours = ""
+        pieces += [slot] if isinstance(slot, dict) else slot
+    return [*pieces, words(ours)] if ours else pieces
