@@ -30,21 +30,27 @@ from bot.watch.subscriptions import SubscriptionStore
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ProjectServices:
-    """One DLI project's parts: its client, its cached lookup and finder, its watcher state."""
+@dataclass(frozen=True, kw_only=True)
+class ProjectServices(ProjectLookups):
+    """One DLI project's parts: its read side (cached lookup and finder), its client, its
+    configuration and its watcher state."""
 
     config: ProjectConfig
-    ref: ProjectRef
     dli: DliClient
-    lookup: ConnectionLookup
-    finder: ConnectionFinder
     watch: WatchBackend
     demo: bool
 
-    @property
-    def alias(self) -> str:
-        return self.ref.alias
+
+@dataclass(frozen=True)
+class _Build:
+    """What every part is built from, and where each registers how it is closed."""
+
+    settings: Settings
+    metrics: Metrics
+    closers: list[Callable[[], Awaitable[None]]]
+    transport: httpx.AsyncBaseTransport | None
+    retry: RetryPolicy | None
+    sleep: Callable[[float], Awaitable[None]] | None
 
 
 @dataclass
@@ -112,32 +118,17 @@ async def build_services(
 ) -> Services:
     """The one composition root below the Slack app; tests pass their own settings."""
     closers: list[Callable[[], Awaitable[None]]] = []
+    build = _Build(settings, metrics or Metrics(), closers, transport, retry, sleep)
     try:
-        return await _assemble(
-            settings,
-            deployment or load_deployment(settings),
-            closers,
-            metrics or Metrics(),
-            transport=transport,
-            retry=retry,
-            sleep=sleep,
-        )
+        return await _assemble(build, deployment or load_deployment(settings))
     except BaseException:  # broad, and re-raised: on any failure, cancellation too, close up
         # Half-built: release what did start (the demo server, Redis connections).
         await _close_all(closers)
         raise
 
 
-async def _assemble(
-    settings: Settings,
-    deployment: Deployment,
-    closers: list[Callable[[], Awaitable[None]]],
-    metrics: Metrics,
-    *,
-    transport: httpx.AsyncBaseTransport | None,
-    retry: RetryPolicy | None,
-    sleep: Callable[[float], Awaitable[None]] | None,
-) -> Services:
+async def _assemble(build: _Build, deployment: Deployment) -> Services:
+    settings, metrics, closers = build.settings, build.metrics, build.closers
     raw_store: KeyValueStore = (
         RedisStore.from_url(settings.redis_dsn, prefix=settings.dliconn_redis_prefix)
         if settings.redis_dsn
@@ -165,9 +156,7 @@ async def _assemble(
     closers.append(backends[0].aclose)
     projects = []
     for config, watch in zip(deployment.projects, backends, strict=True):
-        client = await _client(
-            config, settings, store, closers, metrics, transport=transport, retry=retry, sleep=sleep
-        )
+        client = await _client(build, config, store)
         ref = ProjectRef(config.alias, config.region)
         lookup = ConnectionLookup(
             client,
@@ -186,12 +175,14 @@ async def _assemble(
             name_ttl=settings.dliconn_stale_horizon,
             snapshot_ttl=settings.dliconn_cache_ttl,
         )
-        projects.append(
-            ProjectServices(config, ref, client, lookup, finder, watch, config.mode == "demo")
-        )
+        project = ProjectServices(
+            ref=ref, lookup=lookup, finder=finder, config=config, dli=client, watch=watch,
+            demo=config.mode == "demo",
+        )  # fmt: skip
+        projects.append(project)
     return assemble(
         settings, deployment, metrics, store, projects, closers=closers,
-        audit=AuditLog(audit_store), sleep=sleep,
+        audit=AuditLog(audit_store), sleep=build.sleep,
     )  # fmt: skip
 
 
@@ -207,7 +198,7 @@ def assemble(
     sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Services:
     """Services over parts already built (`build_services`, or a test's own)."""
-    directory = Directory([ProjectLookups(p.ref, p.lookup, p.finder) for p in projects], store)
+    directory = Directory(projects, store)
     return Services(
         settings, deployment, metrics, store, tuple(projects), directory,
         audit=audit or AuditLog(MemoryAuditStore()), sleep=sleep or asyncio.sleep,
@@ -215,17 +206,8 @@ def assemble(
     )  # fmt: skip
 
 
-async def _client(
-    config: ProjectConfig,
-    settings: Settings,
-    store: KeyValueStore,
-    closers: list[Callable[[], Awaitable[None]]],
-    metrics: Metrics,
-    *,
-    transport: httpx.AsyncBaseTransport | None,
-    retry: RetryPolicy | None,
-    sleep: Callable[[float], Awaitable[None]] | None,
-) -> DliClient:
+async def _client(build: _Build, config: ProjectConfig, store: KeyValueStore) -> DliClient:
+    settings, closers = build.settings, build.closers
     auth: httpx.Auth
     if config.mode == "demo":
         # No credentials: the real client talks to the built-in demo data over real HTTP, so
@@ -246,10 +228,10 @@ async def _client(
         config.project_id,
         auth=auth,
         timeout=settings.dliconn_dli_timeout,
-        metrics=metrics,
-        transport=transport,
-        retry=retry or RetryPolicy(),
-        sleep=sleep or asyncio.sleep,
+        metrics=build.metrics,
+        transport=build.transport,
+        retry=build.retry or RetryPolicy(),
+        sleep=build.sleep or asyncio.sleep,
     )
     closers.append(client.aclose)
     return client

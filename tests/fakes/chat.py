@@ -210,8 +210,9 @@ async def chat_parts(
     watch = watch or build_watch_backend(None, PROJECT, static_channels=settings.watch_all_channels)
     deployment = deployment or load_deployment(settings)
     project = ProjectServices(
-        deployment.projects[0], ProjectRef("default"), client, lookup, finder, watch, demo=False
-    )
+        ref=ProjectRef("default"), lookup=lookup, finder=finder, config=deployment.projects[0],
+        dli=client, watch=watch, demo=False,
+    )  # fmt: skip
     services = assemble(settings, deployment, metrics, SafeStore(store), [project])
     try:
         yield ChatParts(

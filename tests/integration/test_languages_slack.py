@@ -85,6 +85,14 @@ def preformatted(body: dict[str, Any]) -> list[str]:
     ]
 
 
+def in_thread(ts: str) -> Callable[[SlackCall], bool]:
+    return lambda c: c.body.get("thread_ts") == ts
+
+
+def published_for(user: str) -> Callable[[SlackCall], bool]:
+    return lambda c: c.body.get("user_id") == user
+
+
 def card_labels(locale_text: Callable[[str], str]) -> list[str]:
     return [locale_text(label) for label in ("Status", "Hosts", "Routes", "Subnet")]
 
@@ -123,9 +131,7 @@ async def test_a_mention_is_answered_in_the_language_of_who_mentioned(stack: Sla
     for user in (ZH_USER, EN_USER):
         ts = new_ts()
         await stack.event(app_mention_event(FAILING, user=user, channel=SHARED, ts=ts))
-        [reply] = await stack.slack.wait_for(
-            "chat.postMessage", predicate=lambda c, ts=ts: c.body.get("thread_ts") == ts
-        )
+        [reply] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
         replies[user] = shown(reply.body)
 
     assert all(label in replies[ZH_USER] for label in card_labels(zh))
@@ -137,9 +143,7 @@ async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackS
     views: dict[str, dict[str, Any]] = {}
     for user in (ZH_USER, EN_USER):
         await stack.event(app_home_opened_event(user))
-        [published] = await stack.slack.wait_for(
-            "views.publish", predicate=lambda c, user=user: c.body.get("user_id") == user
-        )
+        [published] = await stack.slack.wait_for("views.publish", predicate=published_for(user))
         views[user] = published.body["view"]
 
     zh_home = render_text(Message("", views[ZH_USER]["blocks"]))
