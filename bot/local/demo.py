@@ -73,11 +73,11 @@ def _queue(
     connection: str, queue: str, status: str, updated_ms: int, err_msg: str = ""
 ) -> dict[str, Any]:
     return {
-        "peer_id": demo_uuid(f"peer/{connection}/{queue}"),
-        "status": status,
         "name": queue,
+        "status": status,
         "err_msg": err_msg,
         "update_time": updated_ms,
+        "peer_id": demo_uuid(f"peer/{connection}/{queue}"),
     }
 
 

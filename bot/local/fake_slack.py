@@ -482,16 +482,7 @@ class FakeSlackApi(LocalServer):
         if view.get("type") != "home":
             raise _ApiError("invalid_arguments", detail="views.publish needs a view of type home")
         _check_blocks(view.get("blocks", []), _VIEW_MAX_BLOCKS)
-        published = {
-            "id": f"V{uuid4().hex[:10].upper()}",
-            "team_id": TEAM_ID,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "private_metadata": "",
-            "callback_id": "",
-            "hash": uuid4().hex,
-            **view,
-        }
+        published = _stored_view({"private_metadata": "", "callback_id": "", **view})
         self._home_views[user_id] = published
         return {"view": published}
 
@@ -507,15 +498,7 @@ class FakeSlackApi(LocalServer):
         if not isinstance(title, dict) or not 0 < len(str(title.get("text", ""))) <= 24:
             raise _ApiError("invalid_arguments", detail="a modal's title is 1 to 24 characters")
         _check_blocks(view.get("blocks", []), _VIEW_MAX_BLOCKS)
-        opened = {
-            "id": f"V{uuid4().hex[:10].upper()}",
-            "team_id": TEAM_ID,
-            "app_id": APP_ID,
-            "bot_id": BOT_ID,
-            "hash": uuid4().hex,
-            **view,
-            "trigger_id": trigger_id,
-        }
+        opened = {**_stored_view(view), "trigger_id": trigger_id}
         self._opened_views.append(opened)
         return {"view": {k: v for k, v in opened.items() if k != "trigger_id"}}
 
@@ -566,6 +549,18 @@ class FakeSlackApi(LocalServer):
         if str(args.get("include_locale", "")).lower() in ("true", "1"):
             found["locale"] = self.locales.get(user, "en-US")
         return {"user": found}
+
+
+def _stored_view(view: Payload) -> Payload:
+    """A view as Slack answers views.publish / views.open: what was sent, with Slack's ids."""
+    return {
+        "id": f"V{uuid4().hex[:10].upper()}",
+        "team_id": TEAM_ID,
+        "app_id": APP_ID,
+        "bot_id": BOT_ID,
+        "hash": uuid4().hex,
+        **view,
+    }
 
 
 async def _read_args(request: web.Request) -> Payload:
