@@ -163,7 +163,8 @@ class Failed(IncidentEvent):
 
 @dataclass(frozen=True)
 class Flapping(IncidentEvent):
-    """A binding flips status too often: one "flapping" alert."""
+    """A binding changed status more than `Policy.flap_threshold` times within
+    `Policy.flap_window`: one "flapping" alert instead of one per flip."""
 
 
 @dataclass(frozen=True)
@@ -193,9 +194,9 @@ class Recovered(BindingChange):
 
 @dataclass(frozen=True)
 class Flipped(BindingChange):
-    """A flapping binding changed status again."""
+    """A flapping binding changed status again (to FAILED: with its err_msg)."""
 
-    err_msg: str
+    err_msg: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,8 @@ class Stabilised(BindingChange):
 
 @dataclass(frozen=True)
 class Gone:
+    """A connection left DLI's list, or DLI now says it is DELETED: one notice."""
+
     event_id: str
     connection_id: str
     connection_name: str
@@ -215,6 +218,8 @@ class Gone:
 
 @dataclass(frozen=True)
 class Stuck:
+    """A binding has been CREATING for longer than `Policy.stuck_after`: one notice."""
+
     event_id: str
     connection_id: str
     connection_name: str
@@ -225,6 +230,8 @@ class Stuck:
 
 @dataclass(frozen=True)
 class DliUnreachable:
+    """`Policy.outage_after` polls in a row failed: one notice to every channel."""
+
     event_id: str
     since: float
     reason: str
@@ -232,6 +239,8 @@ class DliUnreachable:
 
 @dataclass(frozen=True)
 class DliReachable:
+    """DLI answers again after an outage notice: one notice to every channel."""
+
     event_id: str
     down_for: float
 
