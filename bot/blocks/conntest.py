@@ -25,6 +25,7 @@ from bot.blocks.text import (
     emoji,
     is_user_id,
     joined,
+    phrase,
     shortened,
     trusted,
     user,
@@ -32,8 +33,9 @@ from bot.blocks.text import (
     words,
 )
 from bot.diagnosis import Entry
-from bot.dli.models import CHECKING, REACHABLE, UNREACHABLE, Connection
+from bot.dli.models import CHECKING, FAILED, REACHABLE, UNREACHABLE, Connection
 from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_QUEUE_CHARS
+from bot.i18n import _
 from bot.lookup.cache import ProjectRef
 
 #: What the button's value separates: a queue name has no `|` (bot.dli.targets).
@@ -44,18 +46,29 @@ _HOSTS_HINTED: Final = 10
 
 _ICONS: Final = {REACHABLE: "large_green_circle", UNREACHABLE: "red_circle", CHECKING: "hourglass"}
 
-#: What to check when a queue cannot reach an address, most likely first (our own words).
-UNREACHABLE_CHECKLIST: Final = (
-    "The address and port are right and something listens there (without a port, only the "
-    "host is tried).",
-    "The destination's security group allows inbound traffic from the queue's CIDR block on "
-    "that port.",
-    "The connection has a route to the destination's subnet (Routes on the card) and its VPC "
-    "peering is ACTIVE.",
-    "The destination subnet's network ACL allows the traffic both ways.",
-    "A domain name resolves from the queue: add it to the connection's hosts, or check the "
-    "VPC's DNS.",
-)
+
+def unreachable_checklist() -> tuple[str, ...]:
+    """What to check when a queue cannot reach an address, most likely first (our own words),
+    in the reader's language."""
+    return (
+        _(
+            "The address and port are right and something listens there (without a port, only "
+            "the host is tried)."
+        ),
+        _(
+            "The destination's security group allows inbound traffic from the queue's CIDR "
+            "block on that port."
+        ),
+        _(
+            "The connection has a route to the destination's subnet (Routes on the card) and "
+            "its VPC peering is ACTIVE."
+        ),
+        _("The destination subnet's network ACL allows the traffic both ways."),
+        _(
+            "A domain name resolves from the queue: add it to the connection's hosts, or check "
+            "the VPC's DNS."
+        ),
+    )
 
 
 def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
@@ -64,15 +77,17 @@ def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
     button_value = f"{connection_id}{VALUE_SEPARATOR}{queue}"
     if not fits_value(button_value):
         return None
-    button = button_element("Test connectivity", ACTION_TEST, value=button_value)
+    button = button_element(_("Test connectivity"), ACTION_TEST, value=button_value)
     button["confirm"] = {
-        "title": plain_text("Run a connectivity test?"),
+        "title": plain_text(_("Run a connectivity test?")),
         "text": plain_text(
-            "DLI will try to reach an address from this queue's network. You choose the "
-            "address next; nothing is changed."
+            _(
+                "DLI will try to reach an address from this queue's network. You choose the "
+                "address next; nothing is changed."
+            )
         ),
-        "confirm": plain_text("Choose the address"),
-        "deny": plain_text("Cancel"),
+        "confirm": plain_text(_("Choose the address")),
+        "deny": plain_text(_("Cancel")),
     }
     return button
 
@@ -82,37 +97,43 @@ def conntest_modal(connection: Connection, queue: str, *, metadata: str) -> dict
     prefilled; `metadata` comes back with the submission."""
     hosts = [h for h in connection.hosts if h.ip or h.name]
     first = next((h.ip or h.name for h in hosts), "")
-    listed = ", ".join(
+    listed = _(", ").join(
         f"{h.name} → {h.ip}" if h.name and h.ip else h.ip or h.name for h in hosts[:_HOSTS_HINTED]
     )
-    more = f" and {len(hosts) - _HOSTS_HINTED} more" if len(hosts) > _HOSTS_HINTED else ""
+    more = len(hosts) - _HOSTS_HINTED
+    if more > 0:
+        hosts_hint = _("The connection's hosts: {hosts} and {n} more. Add :port to test a port.")
+    else:
+        hosts_hint = _("The connection's hosts: {hosts}. Add :port to test a port.")
     hint = (
-        f"The connection's hosts: {listed}{more}. Add :port to test a port."
+        hosts_hint.format(hosts=listed, n=more)
         if hosts
-        else "An IPv4 address or a domain name, with :port to test a port."
+        else _("An IPv4 address or a domain name, with :port to test a port.")
     )
     name = connection.name or connection.id
     return {
         "type": "modal",
         "callback_id": VIEW_TEST,
-        "title": plain_text("Connectivity test"[:_TITLE_MAX]),
-        "submit": plain_text("Run the test"),
-        "close": plain_text("Cancel"),
+        "title": plain_text(_("Connectivity test")[:_TITLE_MAX]),
+        "submit": plain_text(_("Run the test")),
+        "close": plain_text(_("Cancel")),
         "private_metadata": metadata,
         "blocks": [
             rich_block(
-                [
-                    words("From a queue of "),
-                    *code(name, 80),
-                    words(" ("),
-                    *code(connection.id, 64),
-                    words("), DLI tries to reach the address. It takes up to about 20 s."),
-                ]
+                phrase(
+                    _(
+                        "From a queue of {name} ({id}), DLI tries to reach the address. It "
+                        "takes up to about {seconds} s."
+                    ),
+                    name=code(name, 80),
+                    id=code(connection.id, 64),
+                    seconds="20",
+                )
             ),
-            _text_input(TEST_QUEUE_INPUT, "Queue", queue, MAX_QUEUE_CHARS, None),
+            _text_input(TEST_QUEUE_INPUT, _("Queue"), queue, MAX_QUEUE_CHARS, None),
             _text_input(
                 TEST_ADDRESS_INPUT,
-                "Address (host[:port])",
+                _("Address (host[:port])"),
                 first,
                 MAX_ADDRESS_CHARS,
                 shortened(hint, _HINT_MAX),
@@ -143,12 +164,16 @@ def _text_input(
 
 
 def _what(queue: str, address: str) -> Pieces:
-    return [words("queue "), *code(queue, 128), words(" → "), *code(address, MAX_ADDRESS_CHARS)]
+    return phrase(
+        _("queue {queue} → {address}"),
+        queue=code(queue, 128),
+        address=code(address, MAX_ADDRESS_CHARS),
+    )
 
 
 def _connection(connection: Connection) -> Pieces:
     name = connection.name or connection.id
-    return [*code(name, 80), words(" ("), *code(connection.id, 64), words(")")]
+    return phrase(_("{name} ({id})"), name=code(name, 80), id=code(connection.id, 64))
 
 
 def conntest_result(
@@ -169,71 +194,92 @@ def conntest_result(
     (with the task id), or DLI's own word, shown exactly. `diagnosis`: the catalogue entry the
     queue's FAILED err_msg matches, whose checks and page then replace our general checklist."""
     word = connectivity.upper()
-    line: Pieces = [emoji(_ICONS.get(word, "grey_question")), words(" "), *_what(queue, address)]
+    what = _what(queue, address)
     if word == REACHABLE:
-        line.append(words(" is reachable", bold=True))
+        said = _bold_around(phrase(_("{what} is reachable"), what=what), what)
     elif word == UNREACHABLE:
-        line.append(words(" is unreachable", bold=True))
+        said = _bold_around(phrase(_("{what} is unreachable"), what=what), what)
     elif word == CHECKING:
-        line.append(words(f" — DLI was still checking after {waited:g} s", bold=True))
+        waiting = _("{what} — DLI was still checking after {seconds} s")
+        said = _bold_around(phrase(waiting, what=what, seconds=f"{waited:g}"), what)
     else:
-        line += [words(" — DLI answered "), *value(connectivity or "(nothing)", 200, bold=True)]
-    blocks = [rich_block(line, [words("on connection "), *_connection(connection)])]
+        answer = value(connectivity or _("(nothing)"), 200, bold=True)
+        said = phrase(_("{what} — DLI answered {answer}"), what=what, answer=answer)
+    line: Pieces = [emoji(_ICONS.get(word, "grey_question")), words(" "), *said]
+    on = phrase(_("on connection {connection}"), connection=_connection(connection))
+    blocks = [rich_block(line, on)]
     if word == UNREACHABLE and diagnosis is not None:
         # The queue's own FAILED err_msg is a known failure: its checks and page say more
         # than a general list could.
-        blocks.append(
-            section_block(
-                "*What to check* (the queue is FAILED; likely cause: "
-                f"{trusted(diagnosis.cause, 400)})"
-            )
+        heading = _("*What to check* (the queue is {status}; likely cause: {cause})").format(
+            status=FAILED, cause=trusted(diagnosis.shown_cause(), 400)
         )
+        blocks.append(section_block(heading))
         blocks += [*check_blocks(diagnosis), *source_blocks(diagnosis)]
     elif word == UNREACHABLE:
-        checks = list(UNREACHABLE_CHECKLIST)
+        checks = list(unreachable_checklist())
         if queue_failed:
             checks.insert(
-                0, "The queue's binding is FAILED: its err_msg (on the card) comes first."
+                0, _("The queue's binding is FAILED: its err_msg (on the card) comes first.")
             )
         steps = [[words(f"{n}. {check}")] for n, check in enumerate(checks, 1)]
-        blocks.append(rich_block([words("What to check", bold=True), words("\n"),
+        blocks.append(rich_block([words(_("What to check"), bold=True), words("\n"),
                                   *joined(steps, "\n")]))  # fmt: skip
     elif word == CHECKING:
         blocks.append(
             rich_block(
-                [words("Run the test again in a minute; DLI's task id is "), *code(task_id, 40)]
+                phrase(
+                    _("Run the test again in a minute; DLI's task id is {task_id}"),
+                    task_id=code(task_id, 40),
+                )
             )
         )
     notes: list[str | dict[str, Any]] = []
     if project is not None:
-        notes.append(plain_text(f"Project {project_label(project)}"))
-    notes.append(plain_text(f"DLI task id {shortened(task_id, 40)}"))
+        notes.append(plain_text(_("Project {project}").format(project=project_label(project))))
+    notes.append(plain_text(_("DLI task id {id}").format(id=shortened(task_id, 40))))
     if request_id:
-        notes.append(plain_text(f"DLI request id {shortened(request_id, 100)}"))
+        notes.append(_request_id(request_id))
     blocks.append(context_block(notes))
     if is_user_id(user_id):
-        blocks.append(rich_block([words("Run by "), user(user_id)]))
-    sentence = f"Connectivity test: {shortened(queue, 60, marker='…')} → "
-    sentence += f"{shortened(address, 80, marker='…')} is {shortened(connectivity, 40)}"
+        blocks.append(rich_block(phrase(_("Run by {user}"), user=user(user_id))))
+    sentence = _("Connectivity test: {queue} → {address} is {connectivity}").format(
+        queue=shortened(queue, 60, marker="…"),
+        address=shortened(address, 80, marker="…"),
+        connectivity=shortened(connectivity, 40),
+    )
     return Message(text=fallback_text(sentence), blocks=blocks)
+
+
+def _bold_around(pieces: Pieces, what: Pieces) -> Pieces:
+    """The verdict in bold: every piece of `pieces` but those of `what` (which it holds)."""
+    plain = {id(piece) for piece in what}
+    return [p if id(p) in plain else {**p, "style": {"bold": True}} for p in pieces]
+
+
+def _request_id(request_id: str) -> dict[str, Any]:
+    return plain_text(_("DLI request id {id}").format(id=shortened(request_id, 100)))
 
 
 def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Message:
     """The queue asked for is not bound to the connection: the test would say nothing about it."""
-    names = joined([code(name, 60) for name in bound[:20]], ", ") or [words("none")]
-    more = [words(f" and {len(bound) - 20} more")] if len(bound) > 20 else []
+    names = joined([code(name, 60) for name in bound[:20]], _(", ")) or [words(_("none"))]
+    if len(bound) > 20:
+        names += [words(" " + _("and {n} more").format(n=len(bound) - 20))]
     return notice(
         [
             emoji("grey_question"),
-            words(" No queue or pool "),
-            *code(queue, 128),
-            words(" is bound to "),
-            *_connection(connection),
-            words(".\nBound: "),
-            *names,
-            *more,
+            words(" "),
+            *phrase(
+                _("No queue or pool {queue} is bound to {connection}.\nBound: {bound}"),
+                queue=code(queue, 128),
+                connection=_connection(connection),
+                bound=names,
+            ),
         ],
-        fallback=f"{shortened(queue, 60, marker='…')} is not bound to that connection",
+        fallback=_("{queue} is not bound to that connection").format(
+            queue=shortened(queue, 60, marker="…")
+        ),
     )
 
 
@@ -241,13 +287,15 @@ def dli_refused(queue: str, reason: str, code_: str | None, request_id: str | No
     """DLI would not run the test (no such queue, a parameter it refused): its words, exactly."""
     body: Pieces = [
         emoji("no_entry"),
-        words(" DLI would not run the test from queue "),
-        *code(queue, 128),
-        words(": "),
-        *value(reason or "no reason given", 600),
+        words(" "),
+        *phrase(
+            _("DLI would not run the test from queue {queue}: {reason}"),
+            queue=code(queue, 128),
+            reason=value(reason, 600) if reason else _("no reason given"),
+        ),
     ]
-    parts = [plain_text(f"DLI error {shortened(code_, 40)}")] if code_ else []
+    parts = [plain_text(_("DLI error {code}").format(code=shortened(code_, 40)))] if code_ else []
     if request_id:
-        parts.append(plain_text(f"DLI request id {shortened(request_id, 100)}"))
+        parts.append(_request_id(request_id))
     blocks = [rich_block(body)] + ([context_block(parts)] if parts else [])
-    return Message(text=fallback_text("DLI would not run the connectivity test"), blocks=blocks)
+    return Message(text=fallback_text(_("DLI would not run the connectivity test")), blocks=blocks)

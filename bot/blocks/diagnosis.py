@@ -20,9 +20,10 @@ from bot.blocks.message import (
     section_block,
 )
 from bot.blocks.status import bindings_of
-from bot.blocks.text import Pieces, code, emoji, preformatted, trusted, words
+from bot.blocks.text import Pieces, code, emoji, phrase, preformatted, trusted, words
 from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
-from bot.dli.models import Connection
+from bot.dli.models import FAILED, Connection
+from bot.i18n import _
 
 #: What the card line costs beyond the cause: its label and the button's.
 LINE_OVERHEAD: Final = 40
@@ -51,11 +52,15 @@ def cause_block(entry: Entry, connection_id: str) -> dict[str, Any]:
     with an accessory: a button cannot sit in a rich_text block)."""
     value = button_value(entry, connection_id)
     button = (
-        button_element("What to check", ACTION_WHAT_TO_CHECK, value=value)
+        button_element(_("What to check"), ACTION_WHAT_TO_CHECK, value=value)
         if fits_value(value)
         else None
     )
-    return section_block(f"*Likely cause:* {trusted(entry.cause, 400)}", accessory=button)
+    return section_block(_likely_cause(entry), accessory=button)
+
+
+def _likely_cause(entry: Entry) -> str:
+    return _("*Likely cause:* {cause}").format(cause=trusted(entry.shown_cause(), 400))
 
 
 def cause_blocks(err_msg: str, connection_id: str) -> list[dict[str, Any]]:
@@ -75,7 +80,7 @@ def _finding(finding: Finding) -> Pieces:
 def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[dict[str, Any]]:
     if not entry.self_checks:
         return []
-    heading = section_block("*What the bot checked itself*")
+    heading = section_block(_("*What the bot checked itself*"))
     if connection is None:
         return [heading, section_block(trusted(why_not, 500))]
     errors = [
@@ -85,7 +90,7 @@ def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[
     ]
     findings = self_check(entry, errors, connection)
     if not findings:
-        note = "Nothing in the error could be compared with the connection's routes and hosts."
+        note = _("Nothing in the error could be compared with the connection's routes and hosts.")
         return [heading, section_block(note)]
     lines = [[emoji("mag"), words(" "), *_finding(f)] for f in findings]
     return [heading, rich_block(*lines)]
@@ -99,13 +104,23 @@ def _seen_on(entry: Entry, connection: Connection) -> list[dict[str, Any]]:
     ]
     blocks = [
         rich_block(
-            [emoji("red_circle"), words(f" {b.kind} "), *code(b.info.name, 100), words(" FAILED")],
+            [
+                emoji("red_circle"),
+                words(" "),
+                *phrase(
+                    _("{kind} {name} {status}"),
+                    kind=b.kind,
+                    name=code(b.info.name, 100),
+                    status=FAILED,
+                ),
+            ],
             preformatted(b.info.err_msg, _ERR_SHOWN),
         )
         for b in matched[:_BINDINGS_SHOWN]
     ]
     if len(matched) > _BINDINGS_SHOWN:
-        blocks.append(section_block(f"… and {len(matched) - _BINDINGS_SHOWN} more with this cause"))
+        more = _("… and {n} more with this cause").format(n=len(matched) - _BINDINGS_SHOWN)
+        blocks.append(section_block(more))
     return blocks
 
 
@@ -117,19 +132,21 @@ def what_to_check_view(
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": VIEW_WHAT_TO_CHECK,
-        "title": plain_text("What to check"),
-        "close": plain_text("Close"),
+        "title": plain_text(_("What to check")),
+        "close": plain_text(_("Close")),
     }
     if entry is None:
-        gone = "This diagnosis is no longer in the bot's catalogue: refresh the card for a new one."
+        gone = _(
+            "This diagnosis is no longer in the bot's catalogue: refresh the card for a new one."
+        )
         return {**view, "blocks": [section_block(gone)]}
     blocks: list[dict[str, Any]] = [
-        header_block(entry.title),
-        section_block(f"*Likely cause:* {trusted(entry.cause, 400)}"),
+        header_block(entry.shown_title()),
+        section_block(_likely_cause(entry)),
     ]
     if connection is not None:
         blocks += _seen_on(entry, connection)
-    blocks.append(section_block("*What to check, in order*"))
+    blocks.append(section_block(_("*What to check, in order*")))
     blocks += check_blocks(entry)
     blocks += _checked(entry, connection, why_not)
     blocks += source_blocks(entry)
@@ -140,16 +157,18 @@ def check_blocks(entry: Entry) -> list[dict[str, Any]]:
     """The entry's checks, numbered, in the order to work through them."""
     return [
         section_block(f"*{number}.* {trusted(check, 2900)}")
-        for number, check in enumerate(entry.checks, start=1)
+        for number, check in enumerate(entry.shown_checks(), start=1)
     ]
 
 
 def source_blocks(entry: Entry) -> list[dict[str, Any]]:
-    """The Huawei page the entry comes from: a line with a button to it, and its address."""
-    source = f"From Huawei Cloud's documentation, page {trusted(entry.page_id, 60)}."
+    """The Huawei page the entry comes from (in the reader's language when Huawei has one): a
+    line with a button to it, and its address."""
+    page_id, url = entry.shown_page()
+    source = _("From Huawei Cloud's documentation, page {page}.").format(page=trusted(page_id, 60))
     link = (
-        button_element("Open the Huawei page", ACTION_WHAT_TO_CHECK_DOC, url=entry.doc_url)
-        if len(entry.doc_url) <= BUTTON_URL_MAX
+        button_element(_("Open the Huawei page"), ACTION_WHAT_TO_CHECK_DOC, url=url)
+        if len(url) <= BUTTON_URL_MAX
         else None
     )
-    return [section_block(source, accessory=link), context_block([plain_text(entry.doc_url)])]
+    return [section_block(source, accessory=link), context_block([plain_text(url)])]

@@ -18,7 +18,7 @@ from bot.blocks.message import (
     rich_block,
     room_left,
 )
-from bot.blocks.replies import about, notice
+from bot.blocks.replies import notice
 from bot.blocks.status import project_label, status_icon
 from bot.blocks.text import (
     Element,
@@ -26,13 +26,14 @@ from bot.blocks.text import (
     code,
     date,
     emoji,
+    phrase,
     pieces_length,
     preformatted,
     value,
     words,
 )
 from bot.dli.models import FAILED, Connection
-from bot.i18n import ngettext
+from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 from bot.watch.history import HISTORY_DAYS, HistoryPage, HistoryRecord
 from bot.watch.transitions import UNBOUND, ConnState
@@ -51,23 +52,40 @@ def history_cursor(connection_id: str, window: str, before: str) -> str:
 
 def parse_cursor(raw: str) -> tuple[str, str, str | None]:
     """(connection id, window, record id or None) from a History or Older button's value."""
-    connection_id, _, rest = raw.partition("|")
-    window, _, before = rest.partition("|")
+    connection_id, _sep, rest = raw.partition("|")
+    window, _sep, before = rest.partition("|")
     return connection_id, window or "7d", before or None
 
 
 def span(seconds: float) -> str:
-    """A duration, to the minute: "under a minute", "12 min", "3 h 5 min", "2 d 4 h"."""
+    """A duration, to the minute, in the reader's language: "under a minute", "12 min",
+    "3 h 5 min", "2 d 4 h"."""
     minutes = int(seconds // 60)
     if minutes < 1:
-        return "under a minute"
+        return _("under a minute")
     hours, minutes = divmod(minutes, 60)
     if hours == 0:
-        return f"{minutes} min"
+        return _("{minutes} min").format(minutes=minutes)
     days, hours = divmod(hours, 24)
     if days == 0:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{days} d {hours} h" if hours else f"{days} d"
+        if minutes:
+            return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+        return _("{hours} h").format(hours=hours)
+    if hours:
+        return _("{days} d {hours} h").format(days=days, hours=hours)
+    return _("{days} d").format(days=days)
+
+
+def shown_window(window: str) -> str:
+    """A window as the grammar takes it (`24h`, `7d`) in the reader's language."""
+    count, unit = window[:-1], window[-1:]
+    if not count.isdigit():
+        return window
+    if unit == "d":
+        return _("{n}d").format(n=int(count))
+    if unit == "h":
+        return _("{n}h").format(n=int(count))
+    return window
 
 
 def _at(moment: float) -> Element:
@@ -75,49 +93,70 @@ def _at(moment: float) -> Element:
 
 
 def _status(status: str) -> Pieces:
-    return [emoji(status_icon(status)), words(" "), *value(status or "(no status)", _STATUS_SHOWN)]
+    shown = value(status, _STATUS_SHOWN) if status else [words(_("(no status)"))]
+    return [emoji(status_icon(status)), words(" "), *shown]
 
 
-def _binding(record: HistoryRecord) -> Pieces:
-    entry = record.entry
-    noun = "pool " if entry.binding_kind == "pool" else "queue "
-    return [words(noun), *code(entry.binding_name, _NAME_SHOWN)]
+def _binding(kind: str, name: str) -> Pieces:
+    """ "queue `q1`" / "pool `p1`": which binding, its name exact."""
+    template = _("pool {name}") if kind == "pool" else _("queue {name}")
+    return phrase(template, name=code(name, _NAME_SHOWN))
 
 
 def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher never committed anything for the connection's project."""
+    if project is None:
+        said = _(
+            "No history for {name}: the watcher has not run yet. It records every transition "
+            "from its first poll on."
+        )
+    else:
+        said = _(
+            "No history for {name}: the watcher has not run for project {project} yet. It "
+            "records every transition from its first poll on."
+        )
     return _no_history(
-        " No history for ",
+        said,
         connection,
-        f": the watcher has not run{_in_project(' for', project)} yet. It records every "
-        "transition from its first poll on.",
-        fallback="No history: the watcher has not run yet",
-        context=["Start it with `python -m bot watch` (the Procfile's `worker`)."],
+        project,
+        fallback=_("No history: the watcher has not run yet"),
+        context=[_("Start it with `python -m bot watch` (the Procfile's `worker`).")],
     )
 
 
 def never_seen_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher runs for the project but has never listed this connection."""
+    if project is None:
+        said = _(
+            "The watcher has never seen {name}, so it has no history yet: it is recorded from "
+            "the first poll that lists it (made since the watcher's last poll?)."
+        )
+    else:
+        said = _(
+            "The watcher has never seen {name} in project {project}, so it has no history yet: "
+            "it is recorded from the first poll that lists it (made since the watcher's last "
+            "poll?)."
+        )
     return _no_history(
-        " The watcher has never seen ",
+        said,
         connection,
-        f"{_in_project(' in', project)}, so it has no history yet: it is recorded from the "
-        "first poll that lists it (made since the watcher's last poll?).",
-        fallback="No history: the watcher has never seen that connection",
+        project,
+        fallback=_("No history: the watcher has never seen that connection"),
     )
-
-
-def _in_project(preposition: str, project: ProjectRef | None) -> str:
-    return f"{preposition} project {project_label(project)}" if project is not None else ""
 
 
 def _no_history(
-    before: str, connection: Connection, after: str, *, fallback: str, context: Sequence[str] = ()
+    said: str,
+    connection: Connection,
+    project: ProjectRef | None,
+    *,
+    fallback: str,
+    context: Sequence[str] = (),
 ) -> Message:
     shown = code(connection.name or connection.id, 80)
-    return notice(
-        about("information_source", before, shown, after), fallback=fallback, context=context
-    )
+    body = [emoji("information_source"), words(" "),
+            *phrase(said, name=shown, project=project_label(project))]  # fmt: skip
+    return notice(body, fallback=fallback, context=context)
 
 
 def history_message(
@@ -131,49 +170,53 @@ def history_message(
     """One page of the connection's timeline over `window`, newest first, with the window's
     totals; an Older button when more of the window is left."""
     name = connection.name or connection.id
-    head = [header_block("📜 History · ", name), rich_block(_summary(page, window, now))]
+    shown = shown_window(window)
+    head = [header_block(_("📜 History · "), name), rich_block(_summary(page, shown, now))]
     tail = [context_block(_context(page, project))]
     rooms, budget = room_left(head, tail)
-    lines, shown = _timeline(page, now, budget=budget - _RESERVED)
+    lines, count = _timeline(page, now, budget=budget - _RESERVED)
     body = [rich_block(*lines)] if lines else []
     if not page.records:
-        body = [rich_block([words(f"No transitions recorded in the last {window}.",
-                                  italic=True)])]  # fmt: skip
-    more = shown < len(page.records) or page.more
-    if more and shown and rooms > len(body) + 1:
-        cursor = history_cursor(connection.id, window, page.records[shown - 1].id)
+        none = _("No transitions recorded in the last {window}.").format(window=shown)
+        body = [rich_block([words(none, italic=True)])]
+    more = count < len(page.records) or page.more
+    if more and count and rooms > len(body) + 1:
+        cursor = history_cursor(connection.id, window, page.records[count - 1].id)
         if fits_value(cursor):
-            button = button_element("Older", ACTION_HISTORY, value=cursor)
+            button = button_element(_("Older"), ACTION_HISTORY, value=cursor)
             tail.append({"type": "actions", "elements": [button]})
-    sentence = f"{name}: {_failures(page.totals.failures)} in the last {window}"
+    sentence = _("{name}: {failures} in the last {window}").format(
+        name=name, failures=_failures(page.totals.failures), window=shown
+    )
     return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
 def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
     totals = page.totals
     pieces: Pieces = [
-        words(f"Last {window}: ", bold=True),
+        words(_("Last {window}: ").format(window=window), bold=True),
         words(_failures(totals.failures)),
     ]
     ongoing = _ongoing(page.state, now.timestamp())
-    downtime = totals.downtime + sum(seconds for _, seconds in ongoing)
+    downtime = totals.downtime + sum(seconds for _key, seconds in ongoing)
     if totals.failures or ongoing:
-        pieces.append(words(f" · down {span(downtime)} in all"))
+        pieces.append(words(" · " + _("down {span} in all").format(span=span(downtime))))
     mttr = totals.mean_time_to_recover
     if mttr is not None:
         recoveries = ngettext("{n} recovery", "{n} recoveries", totals.recoveries).format(
             n=totals.recoveries
         )
-        pieces.append(words(f" · mean time to recover {span(mttr)} ({recoveries})"))
+        mean = _("mean time to recover {span} ({recoveries})")
+        pieces.append(words(" · " + mean.format(span=span(mttr), recoveries=recoveries)))
     for key, seconds in ongoing:
-        kind, _, binding = key.partition(":")
-        pieces += [
-            words("\n"),
-            emoji(status_icon(FAILED)),
-            words(f" {'pool' if kind == 'pool' else 'queue'} "),
-            *code(binding, _NAME_SHOWN),
-            words(f" is still FAILED, for {span(seconds)} so far"),
-        ]
+        kind, _sep, binding = key.partition(":")
+        still = phrase(
+            _("{binding} is still {status}, for {span} so far"),
+            binding=_binding(kind, binding),
+            status=FAILED,
+            span=span(seconds),
+        )
+        pieces += [words("\n"), emoji(status_icon(FAILED)), words(" "), *still]
     return pieces
 
 
@@ -200,9 +243,10 @@ def _timeline(page: HistoryPage, now: datetime, *, budget: int) -> tuple[list[An
         if entry.failed:
             down = ended.pop(entry.binding, None)
             if down is not None:
-                line.append(words(f" · down {span(down)}"))
+                line.append(words(" · " + _("down {span}").format(span=span(down))))
             elif entry.binding not in seen and _still_failed(page.state, entry.binding):
-                line.append(words(" · still FAILED", bold=True))
+                still = _("still {status}").format(status=FAILED)
+                line += [words(" · "), words(still, bold=True)]
         if entry.down is not None:
             ended[entry.binding] = entry.down
         seen.add(entry.binding)
@@ -227,36 +271,56 @@ def _line(record: HistoryRecord) -> Pieces:
     entry = record.entry
     pieces: Pieces = [_at(entry.at), words("  ")]
     if entry.kind == "deleted":
-        return [*pieces, emoji(status_icon("DELETED")), words(" connection DELETED")]
+        deleted = phrase(_("connection {status}"), status="DELETED")
+        return [*pieces, emoji(status_icon("DELETED")), words(" "), *deleted]
     if entry.kind == "gone":
-        return [*pieces, emoji("grey_question"), words(" connection gone from DLI's list")]
-    pieces += _binding(record)
+        gone = _("connection gone from DLI's list")
+        return [*pieces, emoji("grey_question"), words(" " + gone)]
+    binding = _binding(entry.binding_kind, entry.binding_name)
     if entry.kind == "stuck":
-        pieces += [words(" stuck "), *_status(entry.status)]
-        if entry.since is not None:
-            pieces += [words(" since "), _at(entry.since)]
-        return pieces
+        if entry.since is None:
+            return pieces + phrase(
+                _("{binding} stuck {status}"), binding=binding, status=_status(entry.status)
+            )
+        return pieces + phrase(
+            _("{binding} stuck {status} since {time}"),
+            binding=binding,
+            status=_status(entry.status),
+            time=_at(entry.since),
+        )
     if entry.status == UNBOUND:
-        pieces += [words(" unbound (was "), *value(entry.old, _STATUS_SHOWN), words(")")]
+        pieces += phrase(
+            _("{binding} unbound (was {old})"),
+            binding=binding,
+            old=value(entry.old, _STATUS_SHOWN),
+        )
     elif not entry.old:
-        pieces += [words(" first seen "), *_status(entry.status)]
+        pieces += phrase(
+            _("{binding} first seen {status}"), binding=binding, status=_status(entry.status)
+        )
     else:
-        pieces += [words(" "), *value(entry.old, _STATUS_SHOWN), words(" → "),
-                   *_status(entry.status)]  # fmt: skip
+        pieces += phrase(
+            _("{binding} {old} → {status}"),
+            binding=binding,
+            old=value(entry.old, _STATUS_SHOWN),
+            status=_status(entry.status),
+        )
     if entry.down is not None:
-        pieces.append(words(f" · recovered after {span(entry.down)}"))
+        pieces.append(words(" · " + _("recovered after {span}").format(span=span(entry.down))))
     return pieces
 
 
 def _context(page: HistoryPage, project: ProjectRef | None) -> Sequence[str | Element]:
     parts: list[str | Element] = []
     if project is not None:
-        parts.append(plain_text(f"Project {project_label(project)}"))
+        parts.append(plain_text(_("Project {project}").format(project=project_label(project))))
     total = page.totals.entries
+    transitions = ngettext("{n} transition", "{n} transitions", total).format(n=total)
     parts.append(
-        ngettext("{n} transition", "{n} transitions", total).format(n=total)
-        + " in this window · recorded by the "
-        f"watcher, kept {HISTORY_DAYS} days · times in your time zone"
+        _(
+            "{transitions} in this window · recorded by the watcher, kept {days} days · times "
+            "in your time zone"
+        ).format(transitions=transitions, days=HISTORY_DAYS)
     )
     return parts
 

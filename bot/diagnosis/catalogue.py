@@ -22,6 +22,8 @@ from pydantic import (
 
 from bot.errors import ConfigError
 from bot.files import read_text
+from bot.i18n import current_locale
+from bot.i18n.catalogues import translations
 
 #: Only this much of an err_msg is searched: DLI's are a few hundred characters, and a pasted
 #: stack trace must not make every card render slowly.
@@ -31,6 +33,11 @@ CHECK_MAX: Final = 300
 CHECKS_MAX: Final = 12
 _PATTERN_MAX: Final = 300
 _DOC_PREFIX: Final = "https://support.huaweicloud.com/"
+# Huawei publishes each page twice under one path: in English under /intl/en-us/, in Chinese at
+# the root (an `en-us_topic_` page is a `zh-cn_topic_` one there).
+_ENGLISH_DOCS: Final = _DOC_PREFIX + "intl/en-us/"
+_ENGLISH_TOPIC: Final = "en-us_topic_"
+_CHINESE_TOPIC: Final = "zh-cn_topic_"
 # Our own mrkdwn (escaped when shown), so nothing that Slack would read as markup or a mention.
 _UNSAFE_TEXT: Final = re.compile(r"[<>`\x00-\x1f\x7f]|@(channel|here|everyone)", re.IGNORECASE)
 
@@ -98,6 +105,37 @@ class Entry(BaseModel):
     def matches(self, err_msg: str) -> bool:
         window = err_msg[:MATCH_WINDOW]
         return any(p.search(window) for p in self.patterns)
+
+    # The catalogue keeps English; these are what a reader sees, in their language (the
+    # title, cause and checks are msgids: bot.i18n.extract takes them from catalogue.toml).
+
+    def shown_title(self) -> str:
+        return _in_reader_language(self.title)
+
+    def shown_cause(self) -> str:
+        return _in_reader_language(self.cause)
+
+    def shown_checks(self) -> tuple[str, ...]:
+        return tuple(_in_reader_language(check) for check in self.checks)
+
+    def shown_page(self) -> tuple[str, str]:
+        """(page id, address) of the Huawei page in the reader's language: for zh-CN, Huawei's
+        Chinese page of the same path when doc_url is an English /intl/en-us/ one."""
+        if current_locale() != "zh-CN" or not self.doc_url.startswith(_ENGLISH_DOCS):
+            return self.page_id, self.doc_url
+        folder, _, page = self.doc_url.removeprefix(_ENGLISH_DOCS).rpartition("/")
+        page_id = self.page_id
+        if page.startswith(_ENGLISH_TOPIC):
+            page = _CHINESE_TOPIC + page.removeprefix(_ENGLISH_TOPIC)
+            page_id = _CHINESE_TOPIC + page_id.removeprefix(_ENGLISH_TOPIC)
+        return page_id, f"{_DOC_PREFIX}{folder}/{page}" if folder else _DOC_PREFIX + page
+
+
+def _in_reader_language(text: str) -> str:
+    """Catalogue text in the current reply's language (bot.i18n.speaking); the English itself
+    when it has no translation. Looked up by value, as gettext does: the msgids come from
+    catalogue.toml, not from a literal here."""
+    return translations(current_locale()).gettext(text)
 
 
 class Catalogue(BaseModel):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from bot.diagnosis.catalogue import MATCH_WINDOW, Entry
 from bot.dli.models import Connection
+from bot.i18n import _, ngettext
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -37,6 +39,7 @@ _MAX_FINDINGS: Final = 20
 # is not an address); the host:port form leaves the port out.
 _IPV4: Final = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(/\d{1,2})?(?![\d.]*\d)")
 _UNKNOWN_HOST: Final = re.compile(r"UnknownHostException:?\s*([A-Za-z0-9][A-Za-z0-9.-]{0,252})")
+_FORMATTER: Final = string.Formatter()
 
 
 def addresses_in(err_msg: str) -> list[IPNetwork]:
@@ -65,34 +68,52 @@ def _shown(network: IPNetwork) -> str:
     )
 
 
+def _finding(template: str, /, n: int | None = None, **values: str) -> Finding:
+    """A finding from one sentence of ours, already translated (so a translation may order the
+    values as it likes): each `{name}` becomes that value, kept apart as a `Value`; `{n}` is a
+    count of ours."""
+    parts: list[Part] = []
+    for literal, name, _spec, _conversion in _FORMATTER.parse(template):
+        if literal:
+            parts.append(literal)
+        if name == "n" and n is not None:
+            parts.append(str(n))
+        elif name is not None:
+            parts.append(Value(values[name]))
+    return tuple(parts)
+
+
 def _address_findings(err_msg: str, connection: Connection) -> list[Finding]:
     routes = [(r, net) for r in connection.routes if (net := _network(r.cidr)) is not None]
     hosts = [(h, net) for h in connection.hosts if (net := _network(h.ip)) is not None]
+    unnamed = _("(unnamed)")
     findings: list[Finding] = []
     for route, net in routes:
         if any(net.overlaps(reserved) for reserved in RESERVED if net.version == reserved.version):
-            findings.append((
-                "Route ", Value(route.name or "(unnamed)"), " (", Value(route.cidr),
-                ") is in a range Huawei Cloud reserves for its services (100.64.x.x, 100.125.x.x).",
+            findings.append(_finding(
+                _("Route {route} ({cidr}) is in a range Huawei Cloud reserves for its services "
+                  "(100.64.x.x, 100.125.x.x)."),
+                route=route.name or unnamed, cidr=route.cidr,
             ))  # fmt: skip
     for address in addresses_in(err_msg):
         related: list[Finding] = []
         for route, net in routes:
             if net.version == address.version and net.overlaps(address):
-                related.append((
-                    Value(_shown(address)), " in the error overlaps the connection's route ",
-                    Value(route.name or "(unnamed)"), " (", Value(route.cidr), ").",
+                related.append(_finding(
+                    _("{address} in the error overlaps the connection's route {route} ({cidr})."),
+                    address=_shown(address), route=route.name or unnamed, cidr=route.cidr,
                 ))  # fmt: skip
         for host, net in hosts:
             if net.version == address.version and net.overlaps(address):
-                related.append((
-                    "Host ", Value(host.name or "(unnamed)"), " (", Value(host.ip),
-                    ") is in ", Value(_shown(address)), " from the error.",
+                related.append(_finding(
+                    _("Host {host} ({ip}) is in {address} from the error."),
+                    host=host.name or unnamed, ip=host.ip, address=_shown(address),
                 ))  # fmt: skip
         if not related and (routes or hosts):
-            related.append((
-                Value(_shown(address)), " in the error is outside every route and host "
-                "address of the connection.",
+            related.append(_finding(
+                _("{address} in the error is outside every route and host address of the "
+                  "connection."),
+                address=_shown(address),
             ))  # fmt: skip
         findings += related
     return findings
@@ -100,31 +121,34 @@ def _address_findings(err_msg: str, connection: Connection) -> list[Finding]:
 
 def _host_findings(err_msg: str, connection: Connection) -> list[Finding]:
     if not connection.hosts:
-        return [("The connection has no host information (IP address → host name) at all.",)]
+        return [(_("The connection has no host information (IP address → host name) at all."),)]
     named = {h.name.lower(): h for h in connection.hosts if h.name}
+    count = len(connection.hosts)
     findings: list[Finding] = []
     for match in _UNKNOWN_HOST.finditer(err_msg[:MATCH_WINDOW]):
         name = match.group(1).rstrip(".")
         host = named.get(name.lower())
         if host is None:
-            findings.append((
-                Value(name), " from the error is not in the connection's host information ("
-                f"{_entries(len(connection.hosts))}).",
-            ))  # fmt: skip
+            not_listed = ngettext(
+                "{name} from the error is not in the connection's host information ({n} entry).",
+                "{name} from the error is not in the connection's host information ({n} entries).",
+                count,
+            )
+            findings.append(_finding(not_listed, n=count, name=name))
         else:
-            findings.append((
-                Value(name), " is in the connection's host information, as ", Value(host.ip),
-                ": check that this is the node's current private IP address.",
+            findings.append(_finding(
+                _("{name} is in the connection's host information, as {ip}: check that this is "
+                  "the node's current private IP address."),
+                name=name, ip=host.ip,
             ))  # fmt: skip
     if not findings:
-        findings.append(
-            (f"The connection's host information has {_entries(len(connection.hosts))}.",)
+        has = ngettext(
+            "The connection's host information has {n} entry.",
+            "The connection's host information has {n} entries.",
+            count,
         )
+        findings.append(_finding(has, n=count))
     return findings
-
-
-def _entries(count: int) -> str:
-    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def self_check(entry: Entry, err_msgs: Iterable[str], connection: Connection) -> list[Finding]:
