@@ -12,9 +12,16 @@ from typing import Any
 from bot.config import Deployment, Settings, load_deployment, load_settings
 from bot.diagnosis import default_catalogue
 from bot.errors import ConfigError, DliError, NotFound
+from bot.i18n import LOCALES, Locale, speaking
 from bot.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _add_lang(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--lang", choices=LOCALES, default=None, help=f"{what} (default: DLICONN_LOCALE)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,9 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument(
         "--slack-connect", action="store_true", help="the channel is shared with another org"
     )
+    _add_lang(console, "the language of your Slack, so of the replies and the console")
     show = verbs.add_parser("show", help="look one connection up and print it")
     show.add_argument("target", metavar="id-or-name")
     show.add_argument("--json", action="store_true", help="the connection as DLI's JSON")
+    _add_lang(show, "the language of the card")
     config = verbs.add_parser(
         "config", help="print the effective configuration (secrets masked) and check it"
     )
@@ -83,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any, int]:
     if verb == "show":
-        return _show(settings, args.target, as_json=args.json)
+        lang: Locale = args.lang or settings.dliconn_locale
+        return _show(settings, args.target, as_json=args.json, lang=lang)
     if verb == "console":
         from bot.local.console import run_console, seat_from
 
@@ -131,7 +141,7 @@ def _run(work: Coroutine[Any, Any, int]) -> int:
         return EXIT_OK
 
 
-async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
+async def _show(settings: Settings, target: str, *, as_json: bool, lang: Locale) -> int:
     from datetime import UTC, datetime
 
     from bot.blocks.card import connection_card
@@ -152,13 +162,15 @@ async def _show(settings: Settings, target: str, *, as_json: bool) -> int:
     finally:
         await services.aclose()
     if isinstance(found, Ambiguous):
-        shortlist = choose_connection(found.matches, found.query, project_of=found.project_of)
+        with speaking(lang):
+            shortlist = choose_connection(found.matches, found.query, project_of=found.project_of)
         print(render_text(shortlist), file=sys.stderr)
         return EXIT_FAILED
     if as_json:
         print(json.dumps(found.connection.to_api(), indent=2, ensure_ascii=False))
     else:
-        card = connection_card(found, now=datetime.now(UTC), demo=services.demo)
+        with speaking(lang):
+            card = connection_card(found, now=datetime.now(UTC), demo=services.demo)
         print(render_text(card, color=sys.stdout.isatty()))
     return EXIT_OK
 

@@ -4,6 +4,10 @@ It runs the real Bolt app, handlers and builders. Requests are signed and dispat
 Slack would send them; the app's replies go to a local stand-in for the Slack Web API
 (`bot.local.fake_slack`) and are rendered with `bot.blocks.render`. Buttons are numbered:
 `!2` presses the second button of the last reply.
+
+The person typing has a Slack locale (`--lang`, else DLICONN_LOCALE), which the stand-in's
+users.info reports: the app chooses the language of its replies from it, as in Slack. The
+console's own words (greeting, prompts' notes, where a reply went) are in that language too.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ import asyncio
 import secrets
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, TextIO
+from dataclasses import dataclass, replace
+from typing import Any, Final, TextIO
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.config import Settings
+from bot.i18n import N_, Locale, _, speaking
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import (
     app_mention_event,
@@ -39,12 +44,15 @@ USER = "UCONSOLE"
 TOKEN = "xoxb-console"  # noqa: S105 - the local stand-in's token, not a real secret
 PROMPT = "dliconn> "
 REPLY_WAIT_SECONDS = 60.0
-GREETING = """dliconn console: the bot as Slack would run it, answering here.
-  /dliconn <id or name>     /dliconn list [failed|active|deleted]     /dliconn help
-  @dliconn <text>           a mention; every connection id or name in it is looked up
-  <text with an id>         a plain message, as in an incident channel
-  !N                        press button N of the last reply        quit (or Ctrl-D) to leave
-"""
+GREETING: Final = N_(
+    "dliconn console: the bot as Slack would run it, answering here.\n"
+    "  /dliconn <id or name>     /dliconn list [failed|active|deleted]     /dliconn help\n"
+    "  @dliconn <text>           a mention; every connection id or name in it is looked up\n"
+    "  <text with an id>         a plain message, as in an incident channel\n"
+    "  !N                        press button N of the last reply        quit (or Ctrl-D) to leave"
+)
+#: The Slack locale users.info reports for a person reading the console in each language.
+SLACK_LOCALES: Final[dict[Locale, str]] = {"en": "en-US", "zh-CN": "zh-CN"}
 
 
 @dataclass(frozen=True)
@@ -60,15 +68,19 @@ class Button:
 @dataclass(frozen=True)
 class Seat:
     """Who types and where, to try a policy locally: the person, their user groups, the channel
-    (a `D…` id is their DM with the bot) and whether it is a Slack Connect channel."""
+    (a `D…` id is their DM with the bot), whether it is a Slack Connect channel, and the
+    language of the person's Slack (None: DLICONN_LOCALE)."""
 
     user: str = USER
     channel: str = CHANNEL
     groups: tuple[str, ...] = ()
     slack_connect: bool = False
+    lang: Locale | None = None
 
     def arrange(self, slack: FakeSlackApi) -> None:
         """Tell the Slack stand-in what Slack would say about this person and channel."""
+        if self.lang is not None:
+            slack.locales[self.user] = SLACK_LOCALES[self.lang]
         for group in self.groups:
             slack.usergroups.setdefault(group, []).append(self.user)
         if self.slack_connect:
@@ -86,7 +98,10 @@ class Console:
         self._slack = slack
         self._services = services
         self._secret = secrets.token_hex(16)
-        self.seat = seat or Seat()
+        seat = seat or Seat()
+        #: The language of the person's Slack, and so of the console's own words.
+        self.lang: Locale = seat.lang or settings.dliconn_locale
+        self.seat = replace(seat, lang=self.lang)
         # Every group the file names exists (empty unless the seat is in it), as in Slack.
         for rules in services.deployment.channels.values():
             for group in (o for o in rules.operators or () if o.startswith("S")):
@@ -105,6 +120,8 @@ class Console:
             return self.news()
         if line.startswith("!") and line[1:].isdigit():
             return await self._press(int(line[1:]))
+        # The request goes out in no language of ours: the app chooses the reply's, from the
+        # person's Slack locale, as it does in Slack.
         seat = self.seat
         if line.startswith("/"):
             command, _, text = line.partition(" ")
@@ -121,11 +138,14 @@ class Console:
         return await self._dispatch(body)
 
     async def _press(self, number: int) -> str:
-        if not 1 <= number <= len(self.buttons):
-            return f"(no button {number}; the last reply has {len(self.buttons)})"
-        button = self.buttons[number - 1]
-        if button.url:
-            return f"(opens {button.url})"
+        with speaking(self.lang):
+            if not 1 <= number <= len(self.buttons):
+                return _("(no button {number}; the last reply has {count})").format(
+                    number=number, count=len(self.buttons)
+                )
+            button = self.buttons[number - 1]
+            if button.url:
+                return _("(opens {url})").format(url=button.url)
         # Slack sends the message a button sits on (an ephemeral one excepted); the handlers
         # read it, e.g. to keep an alert when its Refresh is pressed.
         on = None
@@ -148,9 +168,12 @@ class Console:
         response = await self._app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
         # The reply is composed after the ack; every acked request is counted until it is sent.
         await self._services.inflight.wait_idle(REPLY_WAIT_SECONDS)
-        if response.status != 200:
-            return f"(the app answered HTTP {response.status}: {response.body})"
-        return "\n\n".join(filter(None, [earlier, self._show_since() or "(no reply)"]))
+        with speaking(self.lang):
+            if response.status != 200:
+                return _("(the app answered HTTP {status}: {body})").format(
+                    status=response.status, body=response.body
+                )
+            return "\n\n".join(filter(None, [earlier, self._show_since() or _("(no reply)")]))
 
     def _show_since(self) -> str:
         calls = self._slack.calls[self._shown :]
@@ -158,13 +181,17 @@ class Console:
         return self._show(calls)
 
     def _show(self, calls: list[SlackCall]) -> str:
+        with speaking(self.lang):
+            return self._rendered(calls)
+
+    def _rendered(self, calls: list[SlackCall]) -> str:
         shown: list[str] = []
         buttons: list[Button] = []
         for call in calls:
             body = call.body
             if call.method == "views.open" and isinstance(body.get("view"), dict):
                 view = Message("", list(body["view"].get("blocks") or []))
-                shown.append(f"── dliconn (a window opens)\n{render_text(view)}")
+                shown.append(_("── dliconn (a window opens)") + "\n" + render_text(view))
                 continue
             if call.method not in {
                 "chat.postMessage",
@@ -174,7 +201,7 @@ class Console:
             }:
                 continue
             if body.get("delete_original"):
-                shown.append("(the private reply was removed)")
+                shown.append(_("(the private reply was removed)"))
                 continue
             ephemeral = call.method == "chat.postEphemeral" or (
                 call.method == "response_url" and body.get("response_type") != "in_channel"
@@ -187,18 +214,18 @@ class Console:
             shown.append(f"{where}\n{render_text(message)}")
         if buttons:
             self.buttons = buttons
-            shown.append("buttons: " + "  ".join(f"!{i} {b.label}" for i, b in
-                                                  enumerate(buttons, 1)))  # fmt: skip
+            numbered = "  ".join(f"!{i} {b.label}" for i, b in enumerate(buttons, 1))
+            shown.append(_("buttons: {buttons}").format(buttons=numbered))
         return "\n\n".join(shown)
 
 
 def _where(call: SlackCall, ephemeral: bool) -> str:
     if ephemeral:
-        return "── dliconn (only visible to you)"
+        return _("── dliconn (only visible to you)")
     if call.method == "chat.update":
-        return "── dliconn (message updated)"
+        return _("── dliconn (message updated)")
     if call.body.get("thread_ts"):
-        return "── dliconn (in thread)"
+        return _("── dliconn (in thread)")
     return "── dliconn"
 
 
@@ -232,18 +259,25 @@ async def run_console(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> None:
+    lang = (seat.lang if seat is not None else None) or settings.dliconn_locale
+    # The console's channel, unless dliconn.toml gives it a `locale`, gets the watcher's posts
+    # in the same language: one person alone in it reads them.
+    settings = settings.model_copy(update={"dliconn_locale": lang})
     services = await build_services(settings)
     async with FakeSlackApi() as slack:
         console = Console(settings, services, slack, seat)
         # The watcher runs here too, posting to the same stand-in: its alerts show up between
         # replies, exactly as they would appear in the channel.
         watcher = EmbeddedWatcher(services, console.client)
-        stdout.write(GREETING)
-        if seat is not None:
-            stdout.write(f"You are {console.seat.user} in {console.seat.channel}.\n")
-        if services.demo:
-            stdout.write("No DLI credentials configured: answering from the built-in demo data.\n")
-            stdout.write("Try: /dliconn list   or   /dliconn withvpc\n")
+        with speaking(lang):
+            stdout.write(_(GREETING) + "\n")
+            if seat is not None and replace(seat, lang=None) != Seat():
+                you = _("You are {user} in {channel}.").format(user=seat.user, channel=seat.channel)
+                stdout.write(you + "\n")
+            if services.demo:
+                demo = _("No DLI credentials configured: answering from the built-in demo data.")
+                stdout.write(demo + "\n")
+                stdout.write(_("Try: /dliconn list   or   /dliconn withvpc") + "\n")
         try:
             while True:
                 stdout.write(PROMPT)
@@ -258,11 +292,12 @@ async def run_console(
 
 
 def seat_from(args: Any) -> Seat | None:
-    """The seat `python -m bot console --user … --channel … --groups … --slack-connect` asks
-    for; None without any of them (no verb given: the defaults)."""
+    """The seat `python -m bot console --user … --channel … --groups … --slack-connect --lang …`
+    asks for; None without any of them (no verb given: the defaults)."""
     user, channel = getattr(args, "user", None), getattr(args, "channel", None)
     groups = tuple(g.strip() for g in (getattr(args, "groups", "") or "").split(",") if g.strip())
     connect = bool(getattr(args, "slack_connect", False))
-    if not (user or channel or groups or connect):
+    lang: Locale | None = getattr(args, "lang", None)
+    if not (user or channel or groups or connect or lang):
         return None
-    return Seat(user or USER, channel or CHANNEL, groups, connect)
+    return Seat(user or USER, channel or CHANNEL, groups, connect, lang)

@@ -1,4 +1,7 @@
-"""Block Kit for the watcher's posts: alerts, thread replies, the resolved update, notices."""
+"""Block Kit for the watcher's posts: alerts, thread replies, the resolved update, notices.
+
+Each is built in the language of the channel it goes to (`speaking`, chosen by the caller:
+bot.watch.jobs, notifier and runner); DLI's words (names, statuses, err_msg) are slots, exact."""
 
 from __future__ import annotations
 
@@ -31,12 +34,15 @@ from bot.blocks.text import (
     humanize_age,
     is_user_id,
     joined,
+    phrase,
     preformatted,
     shortened,
     value,
     words,
 )
 from bot.diagnosis.catalogue import default_catalogue
+from bot.dli.models import ACTIVE, CREATING, FAILED
+from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 from bot.watch.transitions import (
     UNBOUND,
@@ -55,7 +61,6 @@ MUTE_HOURS: Final = (1, 4, 24)
 
 _QUEUES_SHOWN: Final = 10
 _ERR_BUDGET: Final = 6000
-_ERR_MARKER: Final = "… ({n} more chars)"
 
 
 def _moment(moment: float) -> datetime:
@@ -70,12 +75,36 @@ def _duration(seconds: float) -> str:
     return humanize_age(timedelta(seconds=seconds))
 
 
+def _said(template: str, /, **slots: Pieces | Element | str) -> Pieces:
+    """`phrase`, with neighbouring runs of plain words joined into one element (as they were
+    written before the words were translated): a slot of our own words, such as a status we
+    name (FAILED, ACTIVE, CREATING: a slot, so no translation alters it), reads as one run."""
+    merged: Pieces = []
+    for piece in phrase(template, **slots):
+        last = merged[-1] if merged else None
+        if last is not None and _plain(last) and _plain(piece):
+            merged[-1] = words(last["text"] + piece["text"])
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _plain(piece: Element) -> bool:
+    return piece.get("type") == "text" and "style" not in piece
+
+
 def _binding(kind: str, name: str) -> Pieces:
-    return [words("pool " if kind == "pool" else "queue "), *code(name, 60)]
+    """ "queue `q1`" or "pool `p1`", in the reader's language."""
+    return _said(_("pool {name}") if kind == "pool" else _("queue {name}"), name=code(name, 60))
 
 
 def _connection(name: str, connection_id: str) -> Pieces:
     return [*code(name or connection_id, 80), words(" ("), *code(connection_id, 64), words(")")]
+
+
+def _more(count: int) -> str:
+    """ "… and 3 more", for a section of its own."""
+    return "… " + _("and {n} more").format(n=count)
 
 
 def project_label(project: ProjectRef) -> Element:
@@ -94,21 +123,71 @@ def _labelled(message: Message, project: ProjectRef | None) -> Message:
 def _acknowledged(who: str) -> str | Element:
     """A context part: a real user id becomes a mention (on purpose), anything else is shown."""
     if is_user_id(who):
-        return f":eyes: Acknowledged by <@{who}>"
-    return plain_text(f"👀 Acknowledged by {shortened(who, 80)}")
+        return _(":eyes: Acknowledged by {user}").format(user=f"<@{who}>")
+    return plain_text(_("👀 Acknowledged by {user}").format(user=shortened(who, 80)))
 
 
 def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
     line = [
         emoji("red_circle"),
         words(" "),
-        *_binding(queue.kind, queue.name),
-        words(" FAILED since "),
-        _at(queue.since),
+        *_said(
+            _("{binding} {status} since {time}"),
+            binding=_binding(queue.kind, queue.name),
+            status=FAILED,
+            time=_at(queue.since),
+        ),
     ]
     if queue.err_msg.strip():
         return rich_block(line, preformatted(queue.err_msg, err_cap))
     return rich_block(line)
+
+
+def _alert_title(incident: Incident) -> str:
+    """The header's words before the connection's name."""
+    resolved = incident.resolved_at is not None
+    if incident.kind == "flapping":
+        return _("✅ Resolved: Flapping: ") if resolved else _("🚨 Flapping: ")
+    count = len(incident.queues)
+    if resolved:
+        title = ngettext(
+            "✅ Resolved: {n} queue {status}: ", "✅ Resolved: {n} queues {status}: ", count
+        )
+    else:
+        title = ngettext("🚨 {n} queue {status}: ", "🚨 {n} queues {status}: ", count)
+    return title.format(n=count, status=FAILED)
+
+
+def _alert_line(incident: Incident) -> Pieces:
+    """What failed (or flaps), and on which connection."""
+    where = _connection(incident.connection_name, incident.connection_id)
+    if incident.kind == "flapping":
+        first = incident.queues[0]
+        flips = incident.flips
+        changed = ngettext("changed status {n} time", "changed status {n} times", flips)
+        return _said(
+            _("{binding} {changed} on connection {connection}"),
+            binding=_binding(first.kind, first.name),
+            changed=[words(changed.format(n=flips), bold=True)],
+            connection=where,
+        )
+    count = len(incident.queues)
+    failed = ngettext("{n} queue {status}", "{n} queues {status}", count)
+    return _said(
+        _("{failed} on connection {connection}"),
+        failed=[words(failed.format(n=count, status=FAILED), bold=True)],
+        connection=where,
+    )
+
+
+def _resolution(incident: Incident) -> str:
+    if incident.resolution == "deleted":
+        return _("the connection was deleted")
+    if incident.resolution == "disappeared":
+        return _("the connection disappeared from DLI")
+    if incident.resolution == "stable":
+        return _("stable again")
+    return _("recovered")
 
 
 def alert_message(
@@ -123,22 +202,7 @@ def alert_message(
     name = incident.connection_name or incident.connection_id
     queues = incident.queues[:_QUEUES_SHOWN]
     flapping = incident.kind == "flapping"
-    if flapping:
-        title = "Flapping: "
-        what = [
-            *_binding(queues[0].kind, queues[0].name),
-            words(f" changed status {incident.flips} times", bold=True),
-        ]
-    else:
-        plural = "queues" if len(incident.queues) > 1 else "queue"
-        title = f"{len(incident.queues)} {plural} FAILED: "
-        what = [words(f"{len(incident.queues)} {plural} FAILED", bold=True)]
-    where = _connection(incident.connection_name, incident.connection_id)
-    resolved = incident.resolved_at is not None
-    blocks = [
-        header_block(f"✅ Resolved: {title}" if resolved else f"🚨 {title}", name),
-        rich_block([*what, words(" on connection "), *where]),
-    ]
+    blocks = [header_block(_alert_title(incident), name), rich_block(_alert_line(incident))]
     if not flapping:
         cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
         for queue in queues:
@@ -147,28 +211,26 @@ def alert_message(
                 *cause_blocks(queue.err_msg, incident.connection_id),
             ]
         if len(incident.queues) > len(queues):
-            blocks.append(section_block(f"… and {len(incident.queues) - len(queues)} more"))
-    notes: list[str | Element] = [f"Detected {date_token(_moment(incident.started_at))}"]
+            blocks.append(section_block(_more(len(incident.queues) - len(queues))))
+    detected = _("Detected {time}").format(time=date_token(_moment(incident.started_at)))
+    notes: list[str | Element] = [detected]
     if project is not None:
         notes.insert(0, project_label(project))
     if acknowledged_by:
         notes.append(_acknowledged(acknowledged_by))
     if incident.resolved_at is not None:
-        down = incident.down_for or 0.0
-        how = {
-            "deleted": "the connection was deleted",
-            "disappeared": "the connection disappeared from DLI",
-            "stable": "stable again",
-        }.get(incident.resolution, "recovered")
         blocks.append(
             rich_block(
                 [
                     emoji("white_check_mark"),
                     words(" "),
-                    words("Resolved", bold=True),
-                    words(" "),
-                    _at(incident.resolved_at),
-                    words(f" ({how}) after {_duration(down)} down"),
+                    *_said(
+                        _("{resolved} {time} ({how}) after {duration} down"),
+                        resolved=[words(_("Resolved"), bold=True)],
+                        time=_at(incident.resolved_at),
+                        how=_resolution(incident),
+                        duration=_duration(incident.down_for or 0.0),
+                    ),
                 ]
             )
         )
@@ -176,96 +238,118 @@ def alert_message(
     buttons = _alert_buttons(incident, can_test=can_test)
     if buttons:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS, "elements": buttons})
-    state = "resolved" if resolved else "FAILED"
-    names = ", ".join(q.name for q in queues)
-    verb = "is flapping" if flapping else state
-    return Message(text=fallback_text(f"{name}: {names} {verb}"), blocks=blocks)
+    return Message(text=fallback_text(_alert_fallback(incident, name, queues)), blocks=blocks)
+
+
+def _alert_fallback(incident: Incident, name: str, queues: Sequence[IncidentQueue]) -> str:
+    names = _(", ").join(q.name for q in queues)
+    if incident.kind == "flapping":
+        return _("{name}: {queues} is flapping").format(name=name, queues=names)
+    if incident.resolved_at is not None:
+        return _("{name}: {queues} resolved").format(name=name, queues=names)
+    return _("{name}: {queues} {status}").format(name=name, queues=names, status=FAILED)
 
 
 def _alert_buttons(incident: Incident, *, can_test: bool) -> list[dict[str, Any]]:
     connection_id = incident.connection_id
     if len(connection_id) + 4 > BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
         return []
-    buttons = [button_element("Refresh", ACTION_REFRESH, value=connection_id)]
+    buttons = [button_element(_("Refresh"), ACTION_REFRESH, value=connection_id)]
     if incident.resolved_at is None:
         buttons += [
             button_element(
-                f"Mute {hours} h", f"{ACTION_MUTE}_{hours}h", value=f"{connection_id}|{hours}"
+                _("Mute {hours} h").format(hours=hours),
+                f"{ACTION_MUTE}_{hours}h",
+                value=f"{connection_id}|{hours}",
             )
             for hours in MUTE_HOURS
         ]
-        buttons.append(button_element("Acknowledge", ACTION_ACK, value=connection_id))
+        buttons.append(button_element(_("Acknowledge"), ACTION_ACK, value=connection_id))
         queues = [q for q in incident.queues if q.kind == "queue"] if can_test else []
         test = conntest_button(connection_id, queues[0].name) if queues else None
         buttons += [test] if test is not None else []
     return buttons
 
 
+def _shown_status(status: str, *, bold: bool = False) -> Pieces:
+    """A status DLI sent, exact (cut when long)."""
+    return value(status or _("(no status)"), 40, bold=bold)
+
+
 def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
+    binding = _binding(event.kind, event.binding)
+    duration = _duration(event.down_for)
     if event.status == UNBOUND:
-        change = [words(" is no longer bound to the connection")]
-    elif event.status == "ACTIVE":
-        change = [words(" is ACTIVE again")]
+        line = _said(
+            _("{binding} is no longer bound to the connection after {duration}"),
+            binding=binding,
+            duration=duration,
+        )
+    elif event.status == ACTIVE:
+        line = _said(
+            _("{binding} is {status} again after {duration}"),
+            binding=binding,
+            status=ACTIVE,
+            duration=duration,
+        )
     else:
-        change = [words(" left FAILED and is now "), *value(event.status or "(no status)", 40)]
-    line = [
-        emoji("white_check_mark"),
-        words(" "),
-        *_binding(event.kind, event.binding),
-        *change,
-        words(f" after {_duration(event.down_for)}"),
-    ]
-    return _labelled(
-        Message(text=fallback_text(f"{event.binding} recovered"), blocks=[rich_block(line)]),
-        project,
-    )
+        line = _said(
+            _("{binding} left {failed} and is now {status} after {duration}"),
+            binding=binding,
+            failed=FAILED,
+            status=_shown_status(event.status),
+            duration=duration,
+        )
+    text = fallback_text(_("{name} recovered").format(name=event.binding))
+    blocks = [rich_block([emoji("white_check_mark"), words(" "), *line])]
+    return _labelled(Message(text=text, blocks=blocks), project)
 
 
 def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("repeat"),
         words(" "),
-        *_binding(event.kind, event.binding),
-        words(" is now "),
-        *value(event.status or "(no status)", 40, bold=True),
+        *_said(
+            _("{binding} is now {status}"),
+            binding=_binding(event.kind, event.binding),
+            status=_shown_status(event.status, bold=True),
+        ),
     ]
     block = (
         rich_block(line, preformatted(event.err_msg, 1500))
         if event.err_msg.strip()
         else rich_block(line)
     )
-    return _labelled(
-        Message(text=fallback_text(f"{event.binding} is now {event.status}"), blocks=[block]),
-        project,
-    )
+    text = _("{name} is now {status}").format(name=event.binding, status=event.status)
+    return _labelled(Message(text=fallback_text(text), blocks=[block]), project)
 
 
 def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("large_green_circle"),
         words(" "),
-        *_binding(event.kind, event.binding),
-        words(" has been "),
-        *value(event.status or "(no status)", 40, bold=True),
-        words(f" for {_duration(event.stable_for)}: no longer flapping"),
+        *_said(
+            _("{binding} has been {status} for {duration}: no longer flapping"),
+            binding=_binding(event.kind, event.binding),
+            status=_shown_status(event.status, bold=True),
+            duration=_duration(event.stable_for),
+        ),
     ]
-    return _labelled(
-        Message(text=fallback_text(f"{event.binding} stopped flapping"), blocks=[rich_block(line)]),
-        project,
-    )
+    text = fallback_text(_("{name} stopped flapping").format(name=event.binding))
+    return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
 
 
 def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
-    what = "was deleted" if event.deleted else "is no longer listed by DLI"
-    line = [
-        emoji("wastebasket"),
-        words(" Connection "),
-        *_connection(event.connection_name, event.connection_id),
-        words(f" {what}"),
-    ]
+    if event.deleted:
+        sentence, short = _("Connection {connection} was deleted"), _("{name} was deleted")
+    else:
+        sentence = _("Connection {connection} is no longer listed by DLI")
+        short = _("{name} is no longer listed by DLI")
+    where = _connection(event.connection_name, event.connection_id)
+    line = [emoji("wastebasket"), words(" "), *_said(sentence, connection=where)]
     name = event.connection_name or event.connection_id
     return _labelled(
-        Message(text=fallback_text(f"{name} {what}"), blocks=[rich_block(line)]), project
+        Message(text=fallback_text(short.format(name=name)), blocks=[rich_block(line)]), project
     )
 
 
@@ -277,13 +361,17 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("hourglass"),
         words(" "),
-        *_binding(event.kind, event.binding),
-        words(" of connection "),
-        *_connection(event.connection_name, event.connection_id),
-        words(" has been CREATING since "),
-        _at(event.since),
+        *_said(
+            _("{binding} of connection {connection} has been {status} since {time}"),
+            binding=_binding(event.kind, event.binding),
+            connection=_connection(event.connection_name, event.connection_id),
+            status=CREATING,
+            time=_at(event.since),
+        ),
     ]
-    fallback = f"{event.binding} of {event.connection_name} is stuck in CREATING"
+    fallback = _("{name} of {connection} is stuck in {status}").format(
+        name=event.binding, connection=event.connection_name, status=CREATING
+    )
     blocks = [rich_block(line)]
     # A binding stuck in CREATING has no err_msg to match; the catalogue's entry for it does.
     stuck = default_catalogue().get(STUCK_CREATING_ENTRY)
@@ -296,24 +384,58 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
     line = [
         emoji("warning"),
         words(" "),
-        words("Cannot reach DLI", bold=True),
-        words(" since "),
-        _at(event.since),
-        words(": watched connections are not being checked. Last error: "),
-        *value(event.reason, 500),
+        *_said(
+            _(
+                "{cannot_reach} since {time}: watched connections are not being checked. "
+                "Last error: {error}"
+            ),
+            cannot_reach=[words(_("Cannot reach DLI"), bold=True)],
+            time=_at(event.since),
+            error=value(event.reason, 500),
+        ),
     ]
-    name = f"Cannot reach DLI ({project.alias})" if project else "Cannot reach DLI"
+    name = (
+        _("Cannot reach DLI ({project})").format(project=project.alias)
+        if project
+        else _("Cannot reach DLI")
+    )
     return _labelled(Message(text=fallback_text(name), blocks=[rich_block(line)]), project)
 
 
 def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> Message:
-    text = f":white_check_mark: DLI is reachable again after {_duration(event.down_for)}"
-    name = f"DLI is reachable again ({project.alias})" if project else "DLI is reachable again"
+    text = _(":white_check_mark: DLI is reachable again after {duration}").format(
+        duration=_duration(event.down_for)
+    )
+    name = (
+        _("DLI is reachable again ({project})").format(project=project.alias)
+        if project
+        else _("DLI is reachable again")
+    )
     return _labelled(Message(text=fallback_text(name), blocks=[section_block(text)]), project)
 
 
 _SUMMARY_SHOWN: Final = 15
 _SUMMARY_QUEUES: Final = 5
+
+
+def _reset_line(incident: Incident) -> Pieces:
+    """ "🔴 `orders` (`id`): queue `q1`, queue `q2` FAILED since <date>"."""
+    queues = incident.queues[:_SUMMARY_QUEUES]
+    names = joined([_binding(q.kind, q.name) for q in queues], _(", "))
+    if len(incident.queues) > len(queues):
+        names.append(words(" " + _("and {n} more").format(n=len(incident.queues) - len(queues))))
+    since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
+    return [
+        emoji("red_circle"),
+        words(" "),
+        *_said(
+            _("{connection}: {queues} {status} since {time}"),
+            connection=_connection(incident.connection_name, incident.connection_id),
+            queues=names,
+            status=FAILED,
+            time=_at(since),
+        ),
+    ]
 
 
 def reset_summary(
@@ -323,47 +445,40 @@ def reset_summary(
     every failure that was open before: what is FAILED now (oldest first)."""
     ordered = sorted(incidents, key=lambda i: (i.started_at, i.connection_id))
     shown = ordered[:_SUMMARY_SHOWN]
-    intro = (
-        "*The bot's memory was reset*: Redis lost the watcher's state, so it cannot tell which "
-        "failures were already alerted here. "
-        + (
-            f"These {len(ordered)} connection(s) were already failing; no separate alerts follow "
-            "for them, only for what fails from now on."
-            if ordered
-            else "Nothing watched from this channel is FAILED right now."
-        )
+    count = len(ordered)
+    now = (
+        ngettext(
+            "This {n} connection was already failing; no separate alerts follow for it, only "
+            "for what fails from now on.",
+            "These {n} connections were already failing; no separate alerts follow for them, "
+            "only for what fails from now on.",
+            count,
+        ).format(n=count)
+        if ordered
+        else _("Nothing watched from this channel is {status} right now.").format(status=FAILED)
     )
-    blocks = [header_block("⚠️ The bot's memory was reset"), section_block(intro)]
-    for incident in shown:
-        queues = incident.queues[:_SUMMARY_QUEUES]
-        names = joined([_binding(q.kind, q.name) for q in queues], ", ")
-        if len(incident.queues) > len(queues):
-            names.append(words(f" and {len(incident.queues) - len(queues)} more"))
-        since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
-        where = _connection(incident.connection_name, incident.connection_id)
-        blocks.append(
-            rich_block(
-                [
-                    emoji("red_circle"),
-                    words(" "),
-                    *where,
-                    words(": "),
-                    *names,
-                    words(" FAILED since "),
-                    _at(since),
-                ]
-            )
-        )
+    intro = _(
+        "*The bot's memory was reset*: Redis lost the watcher's state, so it cannot tell which "
+        "failures were already alerted here. {now}"
+    ).format(now=now)
+    blocks = [header_block(_("⚠️ The bot's memory was reset")), section_block(intro)]
+    blocks += [rich_block(_reset_line(incident)) for incident in shown]
     if len(ordered) > len(shown):
-        blocks.append(section_block(f"… and {len(ordered) - len(shown)} more"))
+        blocks.append(section_block(_more(len(ordered) - len(shown))))
     blocks.append(
         context_block(
             [
-                f"Noticed {date_token(_moment(noticed_at))}",
-                "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
-                "shows what this channel still watches",
+                _("Noticed {time}").format(time=date_token(_moment(noticed_at))),
+                _(
+                    "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
+                    "shows what this channel still watches"
+                ),
             ]
         )
     )
-    text = f"The bot's memory was reset: {len(ordered)} watched connection(s) FAILED now"
+    text = ngettext(
+        "The bot's memory was reset: {n} watched connection {status} now",
+        "The bot's memory was reset: {n} watched connections {status} now",
+        count,
+    ).format(n=count, status=FAILED)
     return _labelled(Message(text=fallback_text(text), blocks=blocks), project)
