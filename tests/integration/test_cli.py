@@ -1,4 +1,5 @@
-"""`python -m bot show` as a shell user runs it: a real subprocess in demo mode, exit codes."""
+"""`python -m bot show` as a shell user runs it: a real subprocess in demo mode, exit codes
+(and its `--lang` in-process, through `main`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 import bot
+from bot import __main__ as cli
 from bot.local.demo import demo_connections
 from tests.fakes.dli import WITHVPC
-from tests.fakes.slack_stack import SECRET_KEY
+from tests.fakes.slack_stack import SECRET_KEY, clean_environment
 
 _SETTING_PREFIXES = ("HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "SLACK_", "PORT")
 # The directory holding the `bot` package, so the subprocess imports this checkout.
@@ -65,6 +67,59 @@ def test_show_an_unknown_name_fails_with_a_reason(tmp_path: Path) -> None:
     assert done.stdout == ""
     assert "not found" in done.stderr and "nosuch" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_show_lang_prints_the_card_in_chinese(tmp_path: Path) -> None:
+    done = run_bot(tmp_path, "show", "withvpc", "--lang", "zh-CN")
+
+    assert done.returncode == 0, done.stderr
+    assert "[刷新]" in done.stdout and "[Refresh]" not in done.stdout
+    assert "withvpc" in done.stdout and WITHVPC in done.stdout  # DLI's values, exact
+    assert "resource_mode_1" in done.stdout and "ACTIVE" in done.stdout
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """`main` in this process, in demo mode, leaving the test run's logging as it is."""
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "configure_logging", lambda *args, **kwargs: None)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("argv", "setting", "chinese"),
+    [
+        (["show", "withvpc"], None, False),
+        (["show", "withvpc"], "zh-CN", True),  # without --lang: DLICONN_LOCALE
+        (["show", "withvpc", "--lang", "zh-CN"], None, True),
+        (["show", "withvpc", "--lang", "en"], "zh-CN", False),
+    ],
+)
+def test_show_speaks_the_lang_asked_for_else_dliconn_locale(
+    in_process: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    setting: str | None,
+    chinese: bool,
+) -> None:
+    if setting is not None:
+        in_process.setenv("DLICONN_LOCALE", setting)
+
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert ("[刷新]" in out) is chinese and ("[Refresh]" in out) is not chinese
+    assert WITHVPC in out
+
+
+def test_lang_takes_only_the_languages_the_bot_speaks(
+    in_process: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for verb in ("show", "console"):
+        with pytest.raises(SystemExit) as exited:
+            cli.main([verb, *(["withvpc"] if verb == "show" else []), "--lang", "fr"])
+        assert exited.value.code == 2
+        assert "invalid choice: 'fr'" in capsys.readouterr().err
 
 
 def test_show_without_a_target_is_a_usage_error(tmp_path: Path) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TextIO, cast
 
 import pytest
 
 from bot.config import Settings
-from bot.local.console import Console, Seat, run_console, seat_from
+from bot.local.console import USER, Console, Seat, run_console, seat_from
 from bot.local.fake_slack import FakeSlackApi
 from bot.services import build_services
 from tests.fakes.dli import WITHVPC
@@ -206,3 +208,75 @@ def test_console_flags_make_a_seat() -> None:
     )
     assert seat_from(args) == Seat("U0BOB", "C0X", ("S1", "S2"), slack_connect=True)
     assert seat_from(_parser().parse_args(["console"])) is None
+    assert seat_from(_parser().parse_args(["console", "--lang", "zh-CN"])) == Seat(lang="zh-CN")
+
+
+async def console_reply(
+    settings: Settings, seat: Seat, *lines: str
+) -> tuple[list[str], FakeSlackApi]:
+    services = await build_services(settings)
+    try:
+        async with FakeSlackApi() as slack:
+            console = Console(settings, services, slack, seat)
+            return [await console.say(line) for line in lines], slack
+    finally:
+        await services.aclose()
+
+
+async def test_lang_seats_a_person_whose_slack_speaks_chinese(settings: Settings) -> None:
+    assert settings.dliconn_locale == "en"
+    (card, missing), slack = await console_reply(
+        settings, Seat(lang="zh-CN"), "/dliconn withvpc", "!9"
+    )
+
+    # The console's words and the app's reply, whose language the app chose from Slack.
+    assert card.startswith("── dliconn（仅你可见）")
+    assert "按钮：!1 刷新  " in card and "Refresh" not in card
+    assert "withvpc" in card and WITHVPC in card
+    assert missing == "（没有按钮 9；上一条回复有 4 个按钮）"
+    [asked] = slack.calls_to("users.info")
+    assert asked.body["user"] == USER and slack.locales == {USER: "zh-CN"}
+
+
+async def test_lang_en_answers_in_english_where_dliconn_locale_is_chinese() -> None:
+    settings = Settings(_env_file=None, DLICONN_LOCALE="zh-CN")
+    [card], _ = await console_reply(settings, Seat(lang="en"), "/dliconn withvpc")
+    [chinese], _ = await console_reply(settings, Seat(), "/dliconn withvpc")
+
+    assert card.endswith("buttons: !1 Refresh  !2 Watch  !3 History  !4 Share in channel")
+    assert chinese.startswith("── dliconn（仅你可见）") and "!1 刷新" in chinese
+
+
+class WaitingInput:
+    """Typed lines, then empty ones a little apart (each shows what the bot posted meanwhile)
+    until `done` holds, for at most `seconds`."""
+
+    def __init__(self, text: str, done: Callable[[], bool], seconds: float = 5.0) -> None:
+        self.typed = io.StringIO(text)
+        self.done = done
+        self.deadline = time.monotonic() + seconds
+
+    def readline(self) -> str:
+        line = self.typed.readline()
+        if line or self.done() or time.monotonic() > self.deadline:
+            return line
+        time.sleep(0.05)  # in the console's reading thread
+        return "\n"
+
+
+async def test_run_console_lang_speaks_chinese_and_so_does_its_watcher() -> None:
+    settings = Settings(_env_file=None, DLICONN_WATCH_INTERVAL=0.05)
+    stdout = io.StringIO()
+    alerted = "个队列 FAILED：orders-mysql-peering"
+    stdin = WaitingInput(
+        "/dliconn watch orders-mysql-peering\n", lambda: alerted in stdout.getvalue()
+    )
+
+    await run_console(settings, seat=Seat(lang="zh-CN"), stdin=cast(TextIO, stdin), stdout=stdout)
+
+    out = stdout.getvalue()
+    assert out.startswith("dliconn 控制台")
+    assert "未配置 DLI 凭据" in out and "You are" not in out and "你的身份" not in out
+    # The console's channel names no locale: the watcher's alert follows --lang there too.
+    assert alerted in out
+    assert "静音 1 小时" in out and "Acknowledge" not in out

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.blocks.actions import ALERT_ACTIONS
-from bot.blocks.message import FALLBACK_MAX, block_text_length
+from bot.blocks.message import FALLBACK_MAX, Message, block_text_length
 from bot.blocks.text import is_user_id
+from bot.i18n import LOCALES, Locale, speaking
 from bot.watch.messages import (
     alert_message,
     flipped_reply,
     gone_notice,
     reachable_notice,
     recovered_reply,
+    reset_summary,
     stabilised_reply,
     stuck_notice,
     unreachable_notice,
@@ -60,8 +64,10 @@ def parsed(message: object) -> str:
     return "\n".join([message.text, *mrkdwn])
 
 
-def test_alert_shows_everything_from_dli_exactly_and_inert() -> None:
-    message = alert_message(incident())
+@pytest.mark.parametrize("locale", LOCALES)
+def test_alert_shows_everything_from_dli_exactly_and_inert(locale: Locale) -> None:
+    with speaking(locale):
+        message = alert_message(incident())
     for raw in ("<!channel>", "<!here>", "<http://evil"):
         assert raw not in parsed(message)
     assert_shows(message.blocks, HOSTILE)
@@ -137,9 +143,9 @@ def test_open_and_resolved_alerts_mark_their_buttons_as_an_alerts() -> None:
         assert actions["block_id"] == ALERT_ACTIONS
 
 
-def test_every_watcher_message_is_within_slack_limits_and_inert() -> None:
+def every_message() -> list[Message]:
     evil_name, evil_err = HOSTILE * 3, HOSTILE * 400
-    messages = [
+    return [
         alert_message(incident(queues=40, err_msg=evil_err)),
         alert_message(incident(), acknowledged_by="U0ACKER"),
         alert_message(incident(resolved_at=1_700_003_600.0, resolution="recovered")),
@@ -153,10 +159,58 @@ def test_every_watcher_message_is_within_slack_limits_and_inert() -> None:
         stuck_notice(Stuck("e7", CID, evil_name, evil_name, "pool", 1_700_000_000.0)),
         unreachable_notice(DliUnreachable("e8", 1_700_000_000.0, evil_err)),
         reachable_notice(DliReachable("e9", 600.0)),
+        reset_summary(
+            [
+                incident(queues=9, err_msg=evil_err).model_copy(update={"id": f"i{n}"})
+                for n in range(40)
+            ],
+            noticed_at=1_700_000_000.0,
+        ),
     ]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_watcher_message_is_within_slack_limits_and_inert(locale: Locale) -> None:
+    with speaking(locale):
+        messages = every_message()
 
     for message in messages:
         assert_within_slack_limits(message, mentions=["U0ACKER"])
+
+
+#: An err_msg as DLI writes many of them: in Chinese, with markup-like characters.
+CHINESE_ERR = "创建对等连接失败：网段 172.16.0.0/12 与目标 VPC <!here> 的网段冲突 *请检查*"
+
+
+def test_a_chinese_alert_has_our_words_in_chinese_and_dlis_exactly() -> None:
+    alert = incident(queues=2, err_msg=CHINESE_ERR)
+    with speaking("zh-CN"):
+        message = alert_message(alert, acknowledged_by="U0ACKER", can_test=True)
+        resolved = alert_message(
+            alert.model_copy(update={"resolved_at": 1_700_003_600.0, "down_for": 3540.0})
+        )
+    body = texts(message.blocks)
+    labels = [
+        e["text"]["text"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert labels[:5] == ["刷新", "静音 1 小时", "静音 4 小时", "静音 24 小时", "认领"]
+    assert "Acknowledge" not in body and "Mute" not in body and "queues FAILED" not in body
+    assert "2 个队列 FAILED" in body and "已由 <@U0ACKER> 认领" in body
+    assert_shows(message.blocks, CHINESE_ERR)
+    assert_shows(message.blocks, "orders <!here>")
+    assert "<!here>" not in parsed(message)
+    assert "已解决" in texts(resolved.blocks) and "Resolved" not in texts(resolved.blocks)
+    assert message.text == "orders &lt;!here&gt;：q0、q1 状态为 FAILED"
+    assert_within_slack_limits(message, mentions=["U0ACKER"])
+
+
+def test_dlis_statuses_stay_as_dli_wrote_them_in_chinese() -> None:
+    with speaking("zh-CN"):
+        flipped = flipped_reply(Flipped("e3", "i1", CID, "orders", "pool", "DELETING", ""))
+        back = recovered_reply(Recovered("e1", "i1", CID, "orders", "queue", "SUSPENDED", "q", 60))
+    assert "资源池 " in texts(flipped.blocks) and "DELETING" in texts(flipped.blocks)
+    assert "脱离" in texts(back.blocks) and "SUSPENDED" in texts(back.blocks)
+    assert flipped.text == "orders 现为 DELETING"
 
 
 def test_a_stuck_notice_carries_the_catalogue_entry_for_a_queue_stuck_creating() -> None:
