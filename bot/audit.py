@@ -1,14 +1,19 @@
 """The audit trail of changes guarded verbs make: one entry per change, in Redis (a stream per
-channel, kept 90 days) or in memory, and one structured log line each."""
+channel, kept 90 days) or in memory, and one structured log line each.
+
+What is stored is language-neutral: an entry's action and result are fixed English forms (built
+here, so every writer spells them alike), the same whoever reads them; `shown` words an entry
+for a person, in the language they read, when it is shown."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
@@ -16,6 +21,7 @@ import redis.asyncio as aioredis
 
 from bot.config import Verb
 from bot.errors import StoreUnavailable
+from bot.i18n import _
 from bot.store import redis_backed
 
 log = logging.getLogger(__name__)
@@ -34,10 +40,10 @@ class AuditEntry:
     user: str
     channel: str
     verb: Verb
-    action: str  # "watch", "unwatch", "mute 4 h", "ack", "test"
+    action: str  # "watch", "unwatch", "mute 4 h", "ack", "test q → host:port" (see below)
     connection: str  # the id, or the target as typed when it named nothing
     project: str | None
-    result: str  # "ok", "unchanged: …", or why it failed ("not_found", "store_unavailable", …)
+    result: str  # "ok", "unchanged: …", "not run: …", a test's outcome, or "failed: …"
 
     @property
     def when(self) -> datetime:
@@ -131,7 +137,7 @@ class RedisAuditStore:
     async def recent(self, channel: str, count: int) -> list[AuditEntry]:
         rows = await self._client.xrevrange(self._key(channel), count=count) or []
         oldest = self._clock() - KEEP_SECONDS
-        entries = [AuditEntry.from_fields(_decoded(fields or {})) for _, fields in rows]
+        entries = [AuditEntry.from_fields(_decoded(fields or {})) for _id, fields in rows]
         # MINID trimming is approximate: an entry past 90 days may linger; never show it.
         return [e for e in entries if e.at >= oldest]
 
@@ -163,3 +169,127 @@ class AuditLog:
 
     async def recent(self, channel: str, count: int) -> list[AuditEntry]:
         return await self.store.recent(channel, count)
+
+
+# --------------------------------------------------------------------------- actions and results
+
+#: An entry's action and result as stored. The forms with a value (hours, a queue, DLI's code)
+#: are built by the functions below; `shown_action` and `shown_result` read them back.
+WATCH: Final = "watch"
+UNWATCH: Final = "unwatch"
+ACK: Final = "ack"
+OK: Final = "ok"
+NOTHING_OPEN: Final = "unchanged: nothing open"
+AMBIGUOUS: Final = "unchanged: the name matches several connections"
+DELETED: Final = "unchanged: deleted"
+ALREADY_WATCHED: Final = "unchanged: already watched"
+NOT_WATCHED: Final = "unchanged: not watched here"
+NOT_RUN_AMBIGUOUS: Final = "not run: the name matches several connections"
+NOT_BOUND: Final = "not run: queue not bound"
+REACHABLE: Final = "reachable"
+UNREACHABLE: Final = "unreachable"
+FAILED_NOT_FOUND: Final = "failed: not found"
+FAILED_STORE: Final = "failed: storage unavailable"
+FAILED_UNEXPECTED: Final = "failed: unexpected error"
+
+_MUTE = re.compile(r"mute ([0-9]+) h")
+_TEST = re.compile(r"test (\S+) → (\S+)")
+_REFUSED = re.compile(r"refused by DLI: (.+)", re.DOTALL)
+_CHECKING = re.compile(r"still checking \(task (.*)\)", re.DOTALL)
+_ANSWERED = re.compile(r"DLI answered (.+)", re.DOTALL)
+_FAILED_DLI = re.compile(r"failed: DLI (\S+)")
+#: The words stored where DLI gave no code, or no answer.
+_NO_CODE: Final = ("not found", "error")
+_NO_ANSWER: Final = "(nothing)"
+
+
+def mute_action(hours: int) -> str:
+    return f"mute {hours} h"
+
+
+def conntest_action(queue: str, address: str) -> str:
+    return f"test {queue} → {address}"
+
+
+def refused_by_dli(code: str | None, *, not_found: bool) -> str:
+    """A test DLI refused, with its error code (else whether it did not know the queue)."""
+    return f"refused by DLI: {code or _NO_CODE[0 if not_found else 1]}"
+
+
+def still_checking(task_id: str) -> str:
+    return f"still checking (task {task_id})"
+
+
+def dli_answered(connectivity: str) -> str:
+    """A test's outcome in a word DLI has and the bot does not know."""
+    return f"DLI answered {connectivity or _NO_ANSWER}"
+
+
+def failed_dli(kind: str) -> str:
+    """A change that failed on a DliError of `kind` (throttled, unavailable, …)."""
+    return f"failed: DLI {kind}"
+
+
+def shown(entry: AuditEntry) -> AuditEntry:
+    """The entry as a person reads it, in the current language: our words translated, its
+    values (hours, a queue, an address, DLI's code, a task id) exact. An action or result this
+    version does not know (one an older or newer bot stored) is shown as stored."""
+    return replace(entry, action=shown_action(entry.action), result=shown_result(entry.result))
+
+
+def shown_action(action: str) -> str:
+    fixed = {WATCH: _("watch"), UNWATCH: _("unwatch"), ACK: _("ack")}
+    if action in fixed:
+        return fixed[action]
+    if mute := _MUTE.fullmatch(action):
+        return _("mute {hours} h").format(hours=mute.group(1))
+    if test := _TEST.fullmatch(action):
+        return _("test {queue} → {address}").format(queue=test.group(1), address=test.group(2))
+    return action
+
+
+def shown_result(result: str) -> str:
+    fixed = {
+        OK: _("ok"),
+        NOTHING_OPEN: _("unchanged: nothing open"),
+        AMBIGUOUS: _("unchanged: the name matches several connections"),
+        DELETED: _("unchanged: deleted"),
+        ALREADY_WATCHED: _("unchanged: already watched"),
+        NOT_WATCHED: _("unchanged: not watched here"),
+        NOT_RUN_AMBIGUOUS: _("not run: the name matches several connections"),
+        NOT_BOUND: _("not run: queue not bound"),
+        REACHABLE: _("reachable"),
+        UNREACHABLE: _("unreachable"),
+        FAILED_NOT_FOUND: _("failed: not found"),
+        FAILED_STORE: _("failed: storage unavailable"),
+        FAILED_UNEXPECTED: _("failed: unexpected error"),
+    }
+    if result in fixed:
+        return fixed[result]
+    if refused := _REFUSED.fullmatch(result):
+        code = refused.group(1)
+        words = {"not found": _("not found"), "error": _("error")}
+        return _("refused by DLI: {code}").format(code=words.get(code, code))
+    if checking := _CHECKING.fullmatch(result):
+        return _("still checking (task {task})").format(task=checking.group(1))
+    if answered := _ANSWERED.fullmatch(result):
+        word = answered.group(1)
+        return _("DLI answered {answer}").format(
+            answer=_("(nothing)") if word == _NO_ANSWER else word
+        )
+    if failed := _FAILED_DLI.fullmatch(result):
+        return _("failed: DLI {kind}").format(kind=_dli_kind(failed.group(1)))
+    return result
+
+
+def _dli_kind(kind: str) -> str:
+    """A DliError kind (bot.errors) in words; one this version does not know, as it is."""
+    return {
+        "error": _("error"),
+        "not_found": _("not found"),
+        "auth_failed": _("credentials rejected"),
+        "forbidden": _("permission denied"),
+        "throttled": _("throttled"),
+        "unavailable": _("unreachable"),
+        "bad_response": _("unreadable answer"),
+    }.get(kind, kind)

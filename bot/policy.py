@@ -8,11 +8,15 @@ only data, so the whole policy is one table-tested function.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from bot.config import VERBS, ChannelConfig, Guardrails, Verb
+from bot.i18n import DEFAULT_LOCALE, _, speaking
+
+_FORMATTER: Final = string.Formatter()
 
 #: What a request may be: a verb of the file, or one of the requests that show no connection
 #: data (`help`, and `policy`, answered like it) or the channel's own audit trail.
@@ -24,18 +28,22 @@ READ_VERBS: Final[frozenset[Request]] = frozenset({"lookup", "list", "history"})
 #: audited.
 GUARDED_VERBS: Final[frozenset[Verb]] = frozenset({"watch", "mute", "ack", "test"})
 
-#: How each verb reads in a refusal: "Only members of @oncall may <phrase> in #payments".
-VERB_PHRASES: Final[dict[Request, str]] = {
-    "lookup": "look connections up",
-    "list": "list connections",
-    "history": "see a connection's history",
-    "watch": "watch or unwatch connections",
-    "mute": "mute alerts",
-    "ack": "acknowledge alerts",
-    "test": "run connectivity tests",
-    "help": "ask the bot anything",
-    "audit": "see the audit trail",
-}
+
+def verb_phrase(request: Request) -> str:
+    """How a verb reads in a refusal, in the reader's language: "Only members of @oncall may
+    <phrase> in #payments"."""
+    return {
+        "lookup": _("look connections up"),
+        "list": _("list connections"),
+        "history": _("see a connection's history"),
+        "watch": _("watch or unwatch connections"),
+        "mute": _("mute alerts"),
+        "ack": _("acknowledge alerts"),
+        "test": _("run connectivity tests"),
+        "help": _("ask the bot anything"),
+        "audit": _("see the audit trail"),
+    }[request]
+
 
 Why = Literal[
     "external_channel",  # a Slack Connect channel under external_channels = "deny" / "read"
@@ -84,33 +92,54 @@ class Decision:
 
     @property
     def sentence(self) -> str:
-        """The refusal in one plain sentence (ids as they are), for logs and the fallback text."""
+        """The refusal in one plain sentence (ids as they are) naming its rule, in the current
+        language: for the fallback text and wherever it is shown. `logged` is the log's."""
         if self.allowed:
-            return "allowed"
-        text = "".join(p if isinstance(p, str) else " or ".join(p.ids) for p in self.parts())
-        return f"{text} ({self.rule})."
+            return _("allowed")
+        text = "".join(p if isinstance(p, str) else _(" or ").join(p.ids) for p in self.parts())
+        return _("{refusal} ({rule}).").format(refusal=text, rule=self.rule)
+
+    @property
+    def logged(self) -> str:
+        """`sentence` in English, whoever asked: for the operators' log."""
+        with speaking(DEFAULT_LOCALE):
+            return self.sentence
 
     def parts(self) -> list[str | Ids]:
-        """The refusal's words, with the ids (channel, people, groups) apart for the builder."""
-        phrase = VERB_PHRASES[self.request]
-        where = Ids((self.channel_id,))
+        """The refusal's words in the current language, with the ids (channel, people, groups)
+        apart for the builder. Rendered when shown: the decision itself holds only its rule,
+        reason and ids."""
         match self.why:
             case "external_channel":
-                return [where, " is shared with another organisation (Slack Connect), so the "
-                        f"bot may not {phrase} here"]  # fmt: skip
+                template = _("{channel} is shared with another organisation (Slack Connect), so "
+                             "the bot may not {action} here")  # fmt: skip
             case "verb_not_allowed":
-                return [f"This channel may not {phrase}"]
+                template = _("This channel may not {action}")
             case "sharing_unknown":
-                return ["Slack would not say whether ", where, " is shared with another "
-                        f"organisation, so nobody may {phrase} here just now; try again in a "
-                        "minute"]  # fmt: skip
+                template = _("Slack would not say whether {channel} is shared with another "
+                             "organisation, so nobody may {action} here just now; try again in a "
+                             "minute")  # fmt: skip
             case "groups_unknown":
-                return ["Slack would not list the members of ", Ids(self.unknown_groups),
-                        f" just now, so only the operators named directly may {phrase} in ",
-                        where]  # fmt: skip
+                template = _("Slack would not list the members of {groups} just now, so only the "
+                             "operators named directly may {action} in {channel}")  # fmt: skip
             case "external_user":
-                return [f"People from another organisation may not {phrase} in ", where]
-        return ["Only members of ", Ids(self.operators), f" may {phrase} in ", where]
+                template = _("People from another organisation may not {action} in {channel}")
+            case _:
+                template = _("Only members of {people} may {action} in {channel}")
+        slots: dict[str, str | Ids] = {
+            "action": verb_phrase(self.request),
+            "channel": Ids((self.channel_id,)),
+            "people": Ids(self.operators),
+            "groups": Ids(self.unknown_groups),
+        }
+        parts: list[str | Ids] = []
+        for literal, name, _spec, _conversion in _FORMATTER.parse(template):
+            for part in ([literal] if literal else []) + ([slots[name]] if name else []):
+                if isinstance(part, str) and parts and isinstance(parts[-1], str):
+                    parts[-1] += part
+                else:
+                    parts.append(part)
+        return parts
 
 
 @dataclass(frozen=True)

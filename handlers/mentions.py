@@ -10,14 +10,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.guardrails import refusal
 from bot.blocks.message import Message
 from bot.blocks.replies import help_message
-from bot.chat.parsing import HELP_TEXT, find_connection_ids
+from bot.chat.parsing import find_connection_ids, help_text
+from bot.i18n import _, speaking
 from bot.slack.client import call_slack, message_kwargs
 from bot.slack.facts import asking
 from bot.slack.kit import Kit
 
-NOTHING_FOUND = (
-    "I did not see a connection id or a known connection name in that message.\n\n" + HELP_TEXT
-)
+
+def nothing_found() -> str:
+    """The answer to a mention naming no connection: what was not seen, then the help."""
+    seen = _("I did not see a connection id or a known connection name in that message.")
+    return seen + "\n\n" + help_text()
 
 
 async def on_mention(
@@ -25,10 +28,14 @@ async def on_mention(
 ) -> None:
     if not await _permitted(kit, client, event, body):
         return
-    cards = await kit.chat.lookups.mention_cards(
-        str(event.get("text", "")), with_names=True, channel=str(event.get("channel", ""))
-    )
-    await _reply_in_thread(kit, client, event, cards or [help_message(NOTHING_FOUND)])
+    channel = str(event.get("channel", ""))
+    # Posted in the thread for everyone: in the channel's language, errors too.
+    with speaking(kit.languages.of_channel(channel)):
+        cards = await kit.chat.lookups.mention_cards(
+            str(event.get("text", "")), with_names=True, channel=channel
+        )
+        replies = cards or [help_message(nothing_found())]
+    await _reply_in_thread(kit, client, event, replies)
 
 
 async def on_message(
@@ -52,9 +59,9 @@ async def on_message(
         or not await _permitted(kit, client, event, body)
     ):
         return
-    cards = await kit.chat.lookups.mention_cards(
-        text, with_names=False, channel=str(event.get("channel", ""))
-    )
+    channel = str(event.get("channel", ""))
+    with speaking(kit.languages.of_channel(channel)):  # posted in the thread, for everyone
+        cards = await kit.chat.lookups.mention_cards(text, with_names=False, channel=channel)
     await _reply_in_thread(kit, client, event, cards)
 
 

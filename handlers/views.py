@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.actions import VIEW_TEST
 from bot.blocks.guardrails import refusal
 from bot.chat.conntest import Origin, submission_errors, submitted
-from bot.chat.replies import Reply
+from bot.chat.replies import Reply, for_everyone
 from bot.slack.client import call_slack, message_kwargs
 from bot.slack.facts import asking
 from bot.slack.kit import Kit, user_of
@@ -39,9 +40,12 @@ async def test_submitted(kit: Kit, body: dict[str, Any], client: AsyncWebClient)
     checked = await kit.check("test", replace(asking(body), channel=origin.channel))
     if checked.allowed:
         queue, address = submitted(_values(body))
-        reply = await kit.chat.conntest.test(
-            origin.connection_id, queue, address, channel=origin.channel, user=user_of(body)
-        )
+        # A result for the alert's thread is for everyone there: in the channel's language.
+        public = bool(origin.thread_ts)
+        with for_everyone(kit.languages.of_channel(origin.channel)) if public else nullcontext():
+            reply = await kit.chat.conntest.test(
+                origin.connection_id, queue, address, channel=origin.channel, user=user_of(body)
+            )
     else:
         reply = Reply(refusal(checked.decision), shareable=False)
     if reply.shareable and origin.thread_ts:

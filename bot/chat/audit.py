@@ -8,10 +8,19 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.audit import AuditEntry, AuditLog
+from bot.audit import (
+    FAILED_NOT_FOUND,
+    FAILED_STORE,
+    FAILED_UNEXPECTED,
+    OK,
+    AuditEntry,
+    AuditLog,
+    failed_dli,
+    shown,
+)
 from bot.blocks.guardrails import audit_message
 from bot.blocks.message import Message
-from bot.chat.replies import Reply, guarded
+from bot.chat.replies import Reply, guarded, privately
 from bot.config import Verb
 from bot.errors import DliError, NotFound, StoreUnavailable
 
@@ -22,7 +31,7 @@ class Note:
 
     connection: str
     project: str | None = None
-    result: str = "ok"
+    result: str = OK
 
 
 async def audited(
@@ -53,12 +62,12 @@ async def audited(
 def failure(exc: Exception) -> str:
     """An audit entry's result for a change that raised `exc`."""
     if isinstance(exc, NotFound):
-        return "failed: not found"
+        return FAILED_NOT_FOUND
     if isinstance(exc, DliError):
-        return f"failed: DLI {exc.kind}"
+        return failed_dli(exc.kind)
     if isinstance(exc, StoreUnavailable):
-        return "failed: storage unavailable"
-    return "failed: unexpected error"
+        return FAILED_STORE
+    return FAILED_UNEXPECTED
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,9 @@ class AuditTrail:
 
     async def recent(self, channel: str, count: int) -> Reply:
         async def work() -> Message:
-            return audit_message(channel, await self.log.recent(channel, count), asked=count)
+            entries = await self.log.recent(channel, count)
+            with privately():  # it names people: for the asker only, in their language
+                return audit_message(channel, [shown(e) for e in entries], asked=count)
 
         reply = await guarded(None, work)
         # Never shared in the channel: it names people.

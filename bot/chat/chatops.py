@@ -17,7 +17,6 @@ from bot.chat.history import ConnectionHistory
 from bot.chat.home import HomeTab
 from bot.chat.lookups import Lookups
 from bot.chat.parsing import (
-    HELP_TEXT,
     Audit,
     Command,
     ConnectivityTest,
@@ -30,9 +29,10 @@ from bot.chat.parsing import (
     Unwatch,
     Watch,
     Watches,
+    help_text,
 )
 from bot.chat.policy import PolicyView
-from bot.chat.replies import Reply
+from bot.chat.replies import Reply, privately
 from bot.chat.routing import Routing
 from bot.chat.watching import Watching
 from bot.policy import ChannelFacts, Person, Request
@@ -75,7 +75,8 @@ class ChatOps:
                 return await self.routing.route(target, channel=channel)
             case Policy():
                 seen = facts or (ChannelFacts(channel, external=None), Person(user))
-                return self.policy.describe(*seen)
+                with privately():  # it names people: it is for the asker only
+                    return self.policy.describe(*seen)
             case Audit(count=count):
                 return await self.audit.recent(channel, count)
             case History(target=target, window=window):
@@ -112,7 +113,9 @@ def request_of(command: Command) -> Request:
 
 
 def help_reply(reason: str | None) -> Message:
-    """The help text, or why the input was not understood."""
-    if reason is None:
-        return help_message(HELP_TEXT)
-    return error_message("bad_input", subject=reason, hint=None)
+    """The help text, or why the input was not understood (a reason `parse_command` wrote in
+    the asker's language, echoing their input exactly): for the asker only."""
+    with privately():
+        if reason is None:
+            return help_message(help_text())
+        return error_message("bad_input", subject=reason, hint=None)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from bot import audit as trail
 from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.actions import TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.blocks.conntest import (
@@ -30,6 +31,7 @@ from bot.blocks.message import Message
 from bot.blocks.replies import error_message
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
+from bot.chat.parsing import address_problem_text
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import is_id, normalise_id
 from bot.dli.models import (
@@ -40,8 +42,9 @@ from bot.dli.models import (
     ConnectivityTask,
     Fetched,
 )
-from bot.dli.targets import address_problem, is_queue_name
+from bot.dli.targets import MAX_QUEUE_CHARS, is_queue_name
 from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.i18n import _
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
 
@@ -64,8 +67,10 @@ class Tester(Protocol):
 def input_problem(queue: str, address: str) -> str | None:
     """Why a queue and address cannot be tested (our words, never echoing them), or None."""
     if not is_queue_name(queue):
-        return "a queue name is letters, digits, _ and - (at most 128 characters)"
-    return address_problem(address)
+        return _("a queue name is letters, digits, _ and - (at most {max} characters)").format(
+            max=MAX_QUEUE_CHARS
+        )
+    return address_problem_text(address)
 
 
 def submission_errors(values: Mapping[str, Any]) -> dict[str, str] | None:
@@ -73,10 +78,14 @@ def submission_errors(values: Mapping[str, Any]) -> dict[str, str] | None:
     queue, address = submitted(values)
     errors = {}
     if not is_queue_name(queue):
-        errors[TEST_QUEUE_INPUT] = "Letters, digits, _ and - only (at most 128)."
-    problem = address_problem(address)
+        errors[TEST_QUEUE_INPUT] = _("Letters, digits, _ and - only (at most {max}).").format(
+            max=MAX_QUEUE_CHARS
+        )
+    problem = address_problem_text(address)
     if problem is not None:
-        errors[TEST_ADDRESS_INPUT] = problem[0].upper() + problem[1:] + "."
+        errors[TEST_ADDRESS_INPUT] = _("{problem}.").format(
+            problem=problem[:1].upper() + problem[1:]
+        )
     return errors or None
 
 
@@ -144,14 +153,14 @@ class ConnTest:
         if problem is not None:  # nothing is run, so nothing is recorded
             return Reply(error_message("bad_input", subject=problem, hint=None), shareable=False)
         return await guarded(target, lambda: audited(
-            self.audit, "test", f"test {queue} → {address}", target, channel, user,
+            self.audit, "test", trail.conntest_action(queue, address), target, channel, user,
             lambda note: self._test(target, queue, address, channel, user, note),
         ))  # fmt: skip
 
     async def form(self, value: str, *, origin: Origin) -> Form | Reply:
         """The modal for a button whose value is "<connection_id>|<queue>", or why not (the
         guardrails allowed the press already)."""
-        connection_id, _, queue = value.partition(VALUE_SEPARATOR)
+        connection_id, _sep, queue = value.partition(VALUE_SEPARATOR)
         if not is_id(connection_id):
             return Reply(error_message("not_found", subject=connection_id[:80]), shareable=False)
         try:
@@ -171,7 +180,7 @@ class ConnTest:
     ) -> Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
-            note.result = "not run: the name matches several connections"
+            note.result = trail.NOT_RUN_AMBIGUOUS
             return choose_connection(found.matches, found.query, project_of=found.project_of)
         connection = found.connection
         alias = found.project.alias if found.project else next(iter(self.clients))
@@ -179,7 +188,7 @@ class ConnTest:
         # Queues only: DLI's test runs from a queue; an elastic resource pool is not one.
         bound = {q.name: q for q in connection.available_queue_info}
         if queue not in bound:
-            note.result = "not run: queue not bound"
+            note.result = trail.NOT_BOUND
             return not_bound(connection, queue, list(bound))
         client = self.clients[alias]
         try:
@@ -187,7 +196,7 @@ class ConnTest:
             task_id = created.value.task_id
             request_id, waited = created.request_id, 0.0
             connectivity = CHECKING
-            for _ in range(self.polls):
+            for _poll in range(self.polls):
                 # DLI has only just started: there is nothing to read before the first wait.
                 await self.sleep(self.interval)
                 waited += self.interval
@@ -197,12 +206,12 @@ class ConnTest:
                     break
         except NotFound as exc:
             # The connection was found: what DLI does not know is the queue (or the task).
-            note.result = f"refused by DLI: {exc.code or 'not found'}"
+            note.result = trail.refused_by_dli(exc.code, not_found=True)
             return dli_refused(queue, _reason(exc), exc.code, exc.request_id)
         except DliError as exc:
             if exc.kind != DliError.kind:  # throttled, unreachable, …: explained as usual
                 raise
-            note.result = f"refused by DLI: {exc.code or 'error'}"
+            note.result = trail.refused_by_dli(exc.code, not_found=False)
             return dli_refused(queue, _reason(exc), exc.code, exc.request_id)
         note.result = _outcome(connectivity, task_id)
         return conntest_result(
@@ -223,11 +232,13 @@ class ConnTest:
 def _outcome(connectivity: str, task_id: str) -> str:
     """A run's result in the audit trail: reachable, unreachable, or what DLI said."""
     word = connectivity.upper()
-    if word in (REACHABLE, UNREACHABLE):
-        return word.lower()
+    if word == REACHABLE:
+        return trail.REACHABLE
+    if word == UNREACHABLE:
+        return trail.UNREACHABLE
     if word == CHECKING:
-        return f"still checking (task {task_id})"
-    return f"DLI answered {connectivity or '(nothing)'}"
+        return trail.still_checking(task_id)
+    return trail.dli_answered(connectivity)
 
 
 def _reason(exc: DliError) -> str:

@@ -12,6 +12,7 @@ from bot.chat.context import ChatContext
 from bot.diagnosis import default_catalogue
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.i18n import _
 from bot.lookup.cache import Lookup
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,24 @@ async def what_to_check(context: ChatContext, value: str, channel: str | None) -
 async def _connection(
     context: ChatContext, connection_id: str, channel: str | None
 ) -> tuple[Connection | None, str]:
-    unchecked = "so the bot checked nothing itself."
     try:
         async with asyncio.timeout(LOOKUP_WAIT):
             found = await context.find(connection_id, channel)
     except NotFound:
         # The same words whether it was deleted or lives in a project this channel cannot see.
-        return None, f"The connection cannot be read from this channel now, {unchecked}"
+        return None, _unreadable()
     except (DliError, StoreUnavailable, TimeoutError) as exc:
         log.info("what to check: connection %s not read: %s", connection_id, type(exc).__name__)
-        return None, f"DLI could not be asked about the connection just now, {unchecked}"
+        return None, _(
+            "DLI could not be asked about the connection just now, so the bot checked nothing "
+            "itself."
+        )
     if not isinstance(found, Lookup):
-        return None, f"The connection cannot be read from this channel now, {unchecked}"
+        return None, _unreadable()
     return found.connection, ""
+
+
+def _unreadable() -> str:
+    return _(
+        "The connection cannot be read from this channel now, so the bot checked nothing itself."
+    )

@@ -12,6 +12,7 @@ from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.dli.ids import normalise_id
 from bot.errors import DliError, StoreUnavailable
+from bot.i18n import _
 from bot.lookup.cache import Lookup
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,17 @@ class HomeTab:
             return home_view(
                 [],
                 now=self.context.clock(),
-                note=":warning: Slack would not say which channels you are in, so nothing is "
-                "shown. Try again in a minute; if it persists, the app may lack the "
-                "`channels:read` / `groups:read` scopes.",
+                note=_(
+                    ":warning: Slack would not say which channels you are in, so nothing is "
+                    "shown. Try again in a minute; if it persists, the app may lack the "
+                    "`channels:read` / `groups:read` scopes."
+                ),
             )
         try:
             watched = await self.context.subscriptions.all_watched()
         except StoreUnavailable:
-            return home_view([], now=self.context.clock(), note=":warning: Storage is unreachable.")
+            unreachable = _(":warning: Storage is unreachable.")
+            return home_view([], now=self.context.clock(), note=unreachable)
         mine = frozenset(user_channels)
         if permitted is not None:
             # Only channels that watch something are asked about: each may be a Slack call.
@@ -73,8 +77,11 @@ class HomeTab:
         if unread:
             # A tab is not a request that can be answered with an error: show what is known.
             log.warning("Home tab: %d watched connection(s) could not be read from DLI", unread)
-            notes.append(f":warning: DLI could not be asked about {unread} of the watched "
-                         "connections just now; they are left out.")  # fmt: skip
+            left_out = _(
+                ":warning: DLI could not be asked about {count} of the watched connections just "
+                "now; they are left out."
+            )
+            notes.append(left_out.format(count=unread))
         return home_view(
             entries,
             project_of=project_of,

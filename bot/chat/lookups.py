@@ -17,6 +17,7 @@ from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable
+from bot.i18n import _
 from bot.lookup.cache import Lookup, ProjectRef
 from bot.lookup.finder import Ambiguous, Snapshot
 from bot.lookup.projects import Directory, NotFoundAnywhere, ProjectFailure
@@ -135,7 +136,7 @@ class Lookups:
         ]
         return connection_list(
             chosen,
-            filter_label="also mentioned",
+            filter_label=_("also mentioned"),
             now=self.context.clock(),
             fetched_at=listed.fetched_at,
             request_id=listed.request_id,
@@ -188,12 +189,13 @@ class Listed:
 
 
 def _why(error: DliError) -> str:
+    """Why a project could not be listed, in the reader's language."""
     return {
-        "throttled": "DLI is throttling requests",
-        "unavailable": "DLI is unreachable",
-        "auth_failed": "DLI rejected the bot's credentials",
-        "forbidden": "the bot's credentials may not read it",
-    }.get(error.kind, "DLI sent an answer the bot could not read")
+        "throttled": _("DLI is throttling requests"),
+        "unavailable": _("DLI is unreachable"),
+        "auth_failed": _("DLI rejected the bot's credentials"),
+        "forbidden": _("the bot's credentials may not read it"),
+    }.get(error.kind) or _("DLI sent an answer the bot could not read")
 
 
 async def lookup_many(

@@ -9,7 +9,8 @@ from typing import Final, Literal, TypeAlias, get_args
 
 from bot.config import ALIAS_RULE
 from bot.dli import ids
-from bot.dli.targets import address_problem, is_queue_name
+from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_PORT, address_problem, is_queue_name
+from bot.i18n import _
 
 MAX_COMMAND_CHARS: Final = 4000
 #: More ids than this in one message is a paste of a log, not a question; answer the first ones.
@@ -148,24 +149,57 @@ _WINDOW = re.compile(r"([1-9][0-9]{0,2})([hd])")
 _WINDOW_UNITS: Final = {"h": 3600, "d": 86400}
 MAX_WINDOW_DAYS: Final = 30
 
-HELP_TEXT: Final = f"""\
-*dliconn* looks up DLI enhanced datasource connections.
-• `/dliconn {EXAMPLE_CONNECTION_ID}` or `/dliconn <name>`: the connection's card
-• `/dliconn show <id-or-name>`: the same; use it for a name that is also a command \
-(`/dliconn show list`)
-• `/dliconn list [failed|active|deleted]`: list connections (all by default)
-• `/dliconn watch <id-or-name>`: alert this channel when its queues or pools fail
-• `/dliconn unwatch <id-or-name>`: stop those alerts
-• `/dliconn watches`: what this channel watches
-• `/dliconn route <id-or-name>`: which channels its alerts would reach, and why
-• `/dliconn test <id-or-name> <queue> <host:port>`: DLI's connectivity test from a bound queue \
-(where the channel allows it)
-• `/dliconn policy`: what this channel allows, and who its operators are
-• `/dliconn audit [N]`: the last N changes made here (watch, mute, ack, test…)
-• `/dliconn history <id-or-name> [24h|7d|30d]`: its failures, recoveries and downtime \
-(7d by default)
-• `/dliconn help`: this message
-Mention `@dliconn` in a message with ids or names to get their cards in a thread."""
+#: The commands of the help text, exactly as typed (never translated), each with what it does.
+_HELP_COMMANDS: Final[tuple[tuple[str, ...], ...]] = (
+    (f"/dliconn {EXAMPLE_CONNECTION_ID}", "/dliconn <name>"),
+    ("/dliconn show <id-or-name>",),
+    ("/dliconn list [failed|active|deleted]",),
+    ("/dliconn watch <id-or-name>",),
+    ("/dliconn unwatch <id-or-name>",),
+    ("/dliconn watches",),
+    ("/dliconn route <id-or-name>",),
+    ("/dliconn test <id-or-name> <queue> <host:port>",),
+    ("/dliconn policy",),
+    ("/dliconn audit [N]",),
+    ("/dliconn history <id-or-name> [24h|7d|30d]",),
+    ("/dliconn help",),
+)
+
+
+def _help_explanations() -> tuple[str, ...]:
+    """What each of _HELP_COMMANDS does, in the reader's language (the same order)."""
+    return (
+        _("the connection's card"),
+        _("the same; use it for a name that is also a command (`/dliconn show list`)"),
+        _("list connections (all by default)"),
+        _("alert this channel when its queues or pools fail"),
+        _("stop those alerts"),
+        _("what this channel watches"),
+        _("which channels its alerts would reach, and why"),
+        _("DLI's connectivity test from a bound queue (where the channel allows it)"),
+        _("what this channel allows, and who its operators are"),
+        _("the last N changes made here (watch, mute, ack, test…)"),
+        _("its failures, recoveries and downtime (7d by default)"),
+        _("this message"),
+    )
+
+
+def help_text() -> str:
+    """`/dliconn help`: every command exactly as typed, explained in the reader's language. Our
+    own mrkdwn, written plainly (`<id>`): help_message escapes it once on the way to Slack."""
+    lines = [_("*dliconn* looks up DLI enhanced datasource connections.")]
+    for commands, explanation in zip(_HELP_COMMANDS, _help_explanations(), strict=True):
+        shown = [f"`{command}`" for command in commands]
+        typed = (
+            shown[0]
+            if len(shown) == 1
+            else _("{one} or {other}").format(one=shown[0], other=shown[1])
+        )
+        lines.append(_("• {command}: {explanation}").format(command=typed, explanation=explanation))
+    lines.append(
+        _("Mention `@dliconn` in a message with ids or names to get their cards in a thread.")
+    )
+    return "\n".join(lines)
 
 
 def is_connection_id(value: str) -> bool:
@@ -176,7 +210,7 @@ def is_connection_id(value: str) -> bool:
 def parse_command(text: str) -> Command:
     """Turn `/dliconn` text into a Command; anything unusable becomes `Help` with a reason."""
     if len(text) > MAX_COMMAND_CHARS:
-        return Help(f"it is longer than {MAX_COMMAND_CHARS} characters")
+        return Help(_("it is longer than {max} characters").format(max=MAX_COMMAND_CHARS))
     words = _words(text)
     if not words:
         return Help()
@@ -184,9 +218,9 @@ def parse_command(text: str) -> Command:
     if keyword == "help":
         return Help()
     if keyword == "watches":
-        return Help("watches takes no arguments") if args else Watches()
+        return Help(_no_arguments("watches")) if args else Watches()
     if keyword == "policy":
-        return Help("policy takes no arguments") if args else Policy()
+        return Help(_no_arguments("policy")) if args else Policy()
     if keyword == "audit":
         return _parse_audit(args)
     if keyword == "list":
@@ -197,13 +231,13 @@ def parse_command(text: str) -> Command:
         return _parse_test(args)
     if keyword in _TARGETED:
         if len(args) != 1:
-            return Help(f"{keyword} takes one connection id or name")
+            return Help(_("{command} takes one connection id or name").format(command=keyword))
         target = _target(args[0])
         if isinstance(target, Help):
             return target
         return _TARGETED[keyword](target)
     if args:
-        return Help(f"unknown command: {_echo(words[0])}")
+        return Help(_("unknown command: {input}").format(input=_echo(words[0])))
     target = _target(words[0])
     return target if isinstance(target, Help) else Show(target)
 
@@ -244,7 +278,7 @@ def _parse_list(args: list[str]) -> Command:
         return ListConnections()
     wanted = _LIST_FILTER_BY_WORD.get(args[0].lower())
     if len(args) > 1 or wanted is None:
-        return Help(f"list takes one of: {', '.join(LIST_FILTERS[1:])}")
+        return Help(_("list takes one of: {filters}").format(filters=", ".join(LIST_FILTERS[1:])))
     return ListConnections(wanted)
 
 
@@ -253,12 +287,12 @@ def _parse_audit(args: list[str]) -> Command:
         return Audit()
     if len(args) == 1 and _DIGITS.fullmatch(args[0]) and 1 <= int(args[0]) <= MAX_AUDIT_ENTRIES:
         return Audit(int(args[0]))
-    return Help(f"audit takes a number of entries from 1 to {MAX_AUDIT_ENTRIES}")
+    return Help(_("audit takes a number of entries from 1 to {max}").format(max=MAX_AUDIT_ENTRIES))
 
 
 def _parse_history(args: list[str]) -> Command:
     if not 1 <= len(args) <= 2:
-        return Help("history takes one connection id or name, and a window such as 24h, 7d, 30d")
+        return Help(_("history takes one connection id or name, and a window such as 24h, 7d, 30d"))
     target = _target(args[0])
     if isinstance(target, Help):
         return target
@@ -267,8 +301,10 @@ def _parse_history(args: list[str]) -> Command:
     window = args[1].lower()
     if not is_window(window):
         return Help(
-            f"not a history window: {_echo(args[1])}; use hours or days up to "
-            f"{MAX_WINDOW_DAYS}d, such as 24h, 7d, 30d"
+            _(
+                "not a history window: {input}; use hours or days up to {max}d, such as 24h, "
+                "7d, 30d"
+            ).format(input=_echo(args[1]), max=MAX_WINDOW_DAYS)
         )
     return History(target, window)
 
@@ -289,17 +325,46 @@ def window_seconds(window: str) -> float:
 
 def _parse_test(args: list[str]) -> Command:
     if len(args) != 3:
-        return Help("test takes a connection id or name, a queue and an address (host:port)")
+        return Help(_("test takes a connection id or name, a queue and an address (host:port)"))
     target = _target(args[0])
     if isinstance(target, Help):
         return target
     queue, address = args[1], args[2]
     if not is_queue_name(queue):
-        return Help(f"not a queue name: {_echo(queue)}")
-    problem = address_problem(address)
+        return Help(_("not a queue name: {input}").format(input=_echo(queue)))
+    problem = address_problem_text(address)
     if problem is not None:
-        return Help(f"{problem}: {_echo(address)}")
+        return Help(_("{problem}: {input}").format(problem=problem, input=_echo(address)))
     return ConnectivityTest(target, queue, address)
+
+
+def _no_arguments(command: str) -> str:
+    return _("{command} takes no arguments").format(command=command)
+
+
+def address_problem_text(address: str) -> str | None:
+    """Why `address` is not `host[:port]`, in the reader's language (never quoting it), or None.
+
+    bot.dli.targets says why in English, for its own ValueError; each of its sentences has its
+    translation here (a test walks them all)."""
+    problem = address_problem(address)
+    if problem is None:
+        return None
+    shown = {
+        f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters": _(
+            "an address is host[:port], at most {max} characters"
+        ).format(max=MAX_ADDRESS_CHARS),
+        f"the port must be a number from 1 to {MAX_PORT}": _(
+            "the port must be a number from 1 to {max}"
+        ).format(max=MAX_PORT),
+        "the host is not an IPv4 address (four numbers from 0 to 255)": _(
+            "the host is not an IPv4 address (four numbers from 0 to 255)"
+        ),
+        "the host must be an IPv4 address or a domain name (IPv6 is not supported)": _(
+            "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
+        ),
+    }
+    return shown.get(problem, problem)
 
 
 def _target(word: str) -> str | Help:
@@ -321,10 +386,14 @@ def _target(word: str) -> str | Help:
     if len(found) == 1:
         return found[0]
     if _DIGITS.fullmatch(word):
-        return Help(f"a connection name cannot be only digits: {_echo(word)}")
+        return Help(_("a connection name cannot be only digits: {input}").format(input=_echo(word)))
     if _NAME_WORD.fullmatch(word) and len(word) > MAX_NAME_CHARS:
-        return Help(f"connection names have at most {MAX_NAME_CHARS} characters: {_echo(word)}")
-    return Help(f"not a connection id or name: {_echo(word)}")
+        return Help(
+            _("connection names have at most {max} characters: {input}").format(
+                max=MAX_NAME_CHARS, input=_echo(word)
+            )
+        )
+    return Help(_("not a connection id or name: {input}").format(input=_echo(word)))
 
 
 def _words(text: str) -> list[str]:

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from bot.blocks.guardrails import policy_message
 from bot.chat.replies import Reply
 from bot.config import VERBS, Deployment
+from bot.i18n import _
 from bot.policy import ChannelFacts, Person, allow_rule, decide
-
-_DEFAULT_RULE = "the default: every verb but test"
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class PolicyView:
             verbs=rules.allowed_verbs,
             verbs_rule=allow_rule(cid)
             if rules.allow is not None
-            else "default: every verb but test",
+            else _("default: every verb but {verb}").format(verb="test"),
             operators=[] if channel.own_dm else rules.operators or [],
             yours=yours,
             projects=self.deployment.visible_projects(cid),
@@ -37,17 +36,20 @@ class PolicyView:
 
 
 def _sharing(channel: ChannelFacts, mode: str) -> str:
+    """Who the channel is shared with, and what follows from it, in the reader's language."""
     if channel.own_dm:
-        return "your direct messages with the bot: you are its only operator"
+        return _("your direct messages with the bot: you are its only operator")
     if channel.external is None:
-        return "unknown (Slack would not say just now): changes are refused until it does"
+        return _("unknown (Slack would not say just now): changes are refused until it does")
     if channel.external:
         rule = {
-            "deny": "the bot answers nothing here",
-            "read": "lookups, lists and history only",
-            "allow": "this channel's own rules apply",
+            "deny": _("the bot answers nothing here"),
+            "read": _("lookups, lists and history only"),
+            "allow": _("this channel's own rules apply"),
         }[mode]
-        return (
-            f"shared with another organisation (Slack Connect); external_channels = {mode}: {rule}"
+        return _("shared with another organisation (Slack Connect); {setting}: {rule}").format(
+            setting=f"external_channels = {mode}", rule=rule
         )
-    return "private, this organisation only" if channel.private else "this organisation only"
+    if channel.private:
+        return _("private, this organisation only")
+    return _("this organisation only")

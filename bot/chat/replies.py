@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message
 from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.i18n import Locale, _, current_locale, speaking
 from bot.lookup.projects import NotFoundAnywhere
 
 log = logging.getLogger(__name__)
+
+#: The language of the person who asked, while a reply for everyone is written in a channel's.
+_asker: ContextVar[Locale | None] = ContextVar("dliconn_asker_locale", default=None)
 
 
 @dataclass(frozen=True)
@@ -28,10 +34,33 @@ def _partly_searched(exc: NotFoundAnywhere) -> str | None:
     if not exc.unreachable:
         return None
     answered = [a for a in exc.searched if a not in exc.unreachable]
-    return (
-        f"Not found in {', '.join(answered) or 'any project'}; "
-        f"{', '.join(exc.unreachable)} could not be reached, so it may be there. Try again soon."
+    return _(
+        "Not found in {answered}; {unreachable} could not be reached, so it may be there. "
+        "Try again soon."
+    ).format(
+        answered=_(", ").join(answered) or _("any project"),
+        unreachable=_(", ").join(exc.unreachable),
     )
+
+
+@contextmanager
+def for_everyone(locale: Locale) -> Iterator[None]:
+    """A reply that will be posted for everyone in a channel: its result is written in the
+    channel's `locale`, but what goes only to the person who asked (an error, help, a reply
+    that names people: see `privately`) stays in the language they read."""
+    token = _asker.set(_asker.get() or current_locale())
+    try:
+        with speaking(locale):
+            yield
+    finally:
+        _asker.reset(token)
+
+
+@contextmanager
+def privately() -> Iterator[None]:
+    """Words for the person who asked only: in their language, also inside `for_everyone`."""
+    with speaking(_asker.get() or current_locale()):
+        yield
 
 
 def correlation_id() -> str:
@@ -43,18 +72,24 @@ async def guarded(subject: str | None, work: Callable[[], Awaitable[Message]]) -
     """Run `work`; any failure becomes an explained, unshareable reply about `subject`."""
     try:
         return Reply(await work(), shareable=True)
-    except NotFoundAnywhere as exc:
-        failure = error_message("not_found", subject=subject, hint=_partly_searched(exc))
-    except NotFound as exc:
-        failure = error_message("not_found", subject=subject, request_id=exc.request_id)
-    except DliError as exc:
+    except Exception as exc:  # noqa: BLE001 - each explained by _failure; a bug with its reference
+        with privately():  # a failure goes to the person who asked, never to the channel
+            return Reply(_failure(subject, exc), shareable=False)
+
+
+def _failure(subject: str | None, exc: Exception) -> Message:
+    """The explained reply for a failure of work about `subject`; an unexpected one is logged
+    with its traceback and a reference the person can quote."""
+    if isinstance(exc, NotFoundAnywhere):
+        return error_message("not_found", subject=subject, hint=_partly_searched(exc))
+    if isinstance(exc, NotFound):
+        return error_message("not_found", subject=subject, request_id=exc.request_id)
+    if isinstance(exc, DliError):
         log.warning("DLI %s while answering about %r: %s", exc.kind, subject, exc)
-        failure = error_message(exc.kind, subject=subject, request_id=exc.request_id)
-    except StoreUnavailable as exc:
+        return error_message(exc.kind, subject=subject, request_id=exc.request_id)
+    if isinstance(exc, StoreUnavailable):
         log.warning("storage unavailable while answering about %r: %s", subject, exc)
-        failure = error_message("store_unavailable", subject=subject)
-    except Exception:  # broad: a bug still gets the person an answer, with a reference
-        ref = correlation_id()
-        log.exception("unexpected error [ref %s] while answering about %r", ref, subject)
-        failure = error_message("unexpected", subject=subject, correlation_id=ref)
-    return Reply(failure, shareable=False)
+        return error_message("store_unavailable", subject=subject)
+    ref = correlation_id()
+    log.error("unexpected error [ref %s] while answering about %r", ref, subject, exc_info=exc)
+    return error_message("unexpected", subject=subject, correlation_id=ref)

@@ -6,18 +6,31 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot import audit as trail
 from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.lists import choose_connection, watches_message
 from bot.blocks.message import Message
-from bot.blocks.replies import about, notice
-from bot.blocks.text import Pieces, code, emoji, is_user_id, joined, user, words
+from bot.blocks.replies import notice
+from bot.blocks.text import (
+    Pieces,
+    code,
+    emoji,
+    is_user_id,
+    joined,
+    phrase,
+    shown_value,
+    user,
+    words,
+)
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
 from bot.config import Verb
 from bot.dli.ids import is_id, normalise_id
+from bot.dli.models import DELETED, FAILED
 from bot.errors import DliError, NotFound
+from bot.i18n import _
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
 from bot.watch.state import WatchStore
@@ -38,13 +51,13 @@ class Watching:
 
     async def watch(self, target: str, *, channel: str, user: str) -> Reply:
         return await guarded(target, lambda: self._audited(
-            "watch", "watch", target, channel, user,
+            "watch", trail.WATCH, target, channel, user,
             lambda note: self._watch(target, channel, user, note),
         ))  # fmt: skip
 
     async def unwatch(self, target: str, *, channel: str, user: str = "") -> Reply:
         return await guarded(target, lambda: self._audited(
-            "watch", "unwatch", target, channel, user,
+            "watch", trail.UNWATCH, target, channel, user,
             lambda note: self._unwatch(target, channel, note),
         ))  # fmt: skip
 
@@ -55,20 +68,15 @@ class Watching:
         async def work(note: Note) -> Message:
             note.project, state = await self._state_of(connection_id, channel)
             await state.mute(connection_id, channel, time.time() + hours * 3600, user)
+            muted = _("Alerts for {connection} are muted here for {hours} h (by {who}).")
             return notice(
-                [
-                    emoji("mute"),
-                    words(" Alerts for "),
-                    *code(connection_id, 60),
-                    words(f" are muted here for {hours} h (by "),
-                    *_who(user),
-                    words(")."),
-                ],
-                fallback=f"Muted for {hours} h",
-            )
+                _line("mute", muted, connection=code(connection_id, 60), hours=str(hours),
+                      who=_who(user)),
+                fallback=_("Muted for {hours} h").format(hours=hours),
+            )  # fmt: skip
 
         return await guarded(connection_id, lambda: self._audited(
-            "mute", f"mute {hours} h", connection_id, channel, user, work
+            "mute", trail.mute_action(hours), connection_id, channel, user, work
         ))  # fmt: skip
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
@@ -76,26 +84,21 @@ class Watching:
             note.project, state = await self._state_of(connection_id, channel)
             incidents = await state.acknowledge(connection_id, channel, user)
             if not incidents:
-                note.result = "unchanged: nothing open"
+                note.result = trail.NOTHING_OPEN
                 return notice(
-                    [
-                        emoji("information_source"),
-                        words(" Nothing is open for that connection here any more."),
-                    ],
-                    fallback="Nothing to acknowledge",
+                    _line(
+                        "information_source",
+                        _("Nothing is open for that connection here any more."),
+                    ),
+                    fallback=_("Nothing to acknowledge"),
                 )
             return notice(
-                [
-                    emoji("eyes"),
-                    words(" Acknowledged by "),
-                    *_who(user),
-                    words("; the alert now shows it."),
-                ],
-                fallback="Acknowledged",
+                _line("eyes", _("Acknowledged by {who}; the alert now shows it."), who=_who(user)),
+                fallback=_("Acknowledged"),
             )
 
         return await guarded(connection_id, lambda: self._audited(
-            "ack", "ack", connection_id, channel, user, work
+            "ack", trail.ACK, connection_id, channel, user, work
         ))  # fmt: skip
 
     async def _audited(
@@ -133,49 +136,50 @@ class Watching:
     async def _watch(self, target: str, channel: str, user: str, note: Note) -> Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
-            note.result = "unchanged: the name matches several connections"
+            note.result = trail.AMBIGUOUS
             return choose_connection(found.matches, found.query, project_of=found.project_of)
         connection = found.connection
         note.connection = normalise_id(connection.id)
         note.project = found.project.alias if found.project else None
         name = code(connection.name or connection.id, 80)
         if connection.is_deleted:
-            note.result = "unchanged: deleted"
+            note.result = trail.DELETED
+            deleted = _("{name} is {status}; there is nothing left to watch.")
             return notice(
-                about("black_circle", " ", name, " is DELETED; there is nothing left to watch."),
-                fallback="That connection is deleted",
+                _line("black_circle", deleted, name=name, status=[shown_value(DELETED)]),
+                fallback=_("That connection is deleted"),
             )
         new = await self.context.subscriptions.subscribe(
             channel, normalise_id(connection.id), connection.name, user
         )
         if not new:
-            note.result = "unchanged: already watched"
+            note.result = trail.ALREADY_WATCHED
             return notice(
-                about("eyes", " ", name, " is already watched in this channel."),
-                fallback="Already watched here",
+                _line("eyes", _("{name} is already watched in this channel."), name=name),
+                fallback=_("Already watched here"),
             )
+        failed = [shown_value(FAILED)]
+        body = [
+            *_line("eyes", _("Watching {name} in this channel (by {who})."), name=name,
+                   who=_who(user)),
+            words(" "),
+            *phrase(_("I will post here when one of its queues or elastic resource pools turns "
+                      "{status}, and in the alert's thread when it recovers."), status=failed),
+        ]  # fmt: skip
         failing = len(connection.failed)
-        now_line = (
-            f" {failing} of its queues and pools are FAILED right now; the alert follows shortly."
-            if failing
-            else ""
-        )
+        if failing:
+            body += [words(" "), *phrase(
+                _("{count} of its queues and pools are {status} right now; the alert follows "
+                  "shortly."), count=str(failing), status=failed,
+            )]  # fmt: skip
         return notice(
-            [
-                emoji("eyes"),
-                words(" Watching "),
-                *name,
-                words(" in this channel (by "),
-                *_who(user),
-                words(
-                    "). I will post here when one of its queues or elastic resource pools turns "
-                    f"FAILED, and in the alert's thread when it recovers.{now_line}"
-                ),
-            ],
-            fallback="Watching it in this channel",
+            body,
+            fallback=_("Watching it in this channel"),
             context=[
-                "Alerts need @dliconn in this channel (`/invite @dliconn` if it is not). "
-                "Stop with `/dliconn unwatch`; see all with `/dliconn watches`."
+                _(
+                    "Alerts need @dliconn in this channel (`/invite @dliconn` if it is not). "
+                    "Stop with `/dliconn unwatch`; see all with `/dliconn watches`."
+                )
             ],
         )
 
@@ -189,22 +193,24 @@ class Watching:
             if s.connection_id.lower() == wanted or s.connection_name.lower() == wanted
         ]
         if not matches:
-            note.result = "unchanged: not watched here"
+            note.result = trail.NOT_WATCHED
             return notice(
-                about(
-                    "information_source", " ", code(target, 80), " is not watched in this channel."
+                _line(
+                    "information_source",
+                    _("{name} is not watched in this channel."),
+                    name=code(target, 80),
                 ),
-                fallback="Not watched here",
-                context=["`/dliconn watches` lists what is."],
+                fallback=_("Not watched here"),
+                context=[_("`/dliconn watches` lists what is.")],
             )
         note.connection = ", ".join(s.connection_id for s in matches)
         note.project = await self.context.directory.where(matches[0].connection_id)
         for subscription in matches:
             await self.context.subscriptions.unsubscribe(channel, subscription.connection_id)
-        names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], ", ")
+        names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], _(", "))
         return notice(
-            about("no_bell", " Stopped watching ", names, " here."),
-            fallback="Stopped watching",
+            _line("no_bell", _("Stopped watching {names} here."), names=names),
+            fallback=_("Stopped watching"),
         )
 
     async def _watches(self, channel: str) -> Message:
@@ -236,15 +242,26 @@ class Watching:
     async def _channel_notes(self, channel: str, subscriptions: list[Subscription]) -> list[str]:
         notes = []
         every = self.watch_all(channel)
-        if every:
-            of = "" if len(self.context.directory.projects) == 1 else " of " + ", ".join(every)
-            notes.append(f":satellite: This channel receives alerts for *every* connection{of}.")
+        if every and len(self.context.directory.projects) == 1:
+            notes.append(_(":satellite: This channel receives alerts for *every* connection."))
+        elif every:
+            notes.append(
+                _(":satellite: This channel receives alerts for *every* connection of {projects}.")
+                .format(projects=_(", ").join(every))
+            )  # fmt: skip
         if await self.context.subscriptions.is_paused(channel):
             notes.append(
-                ":pause_button: Alerts here are paused: the bot could not post (was it removed "
-                "from the channel?). Watching again resumes them."
+                _(
+                    ":pause_button: Alerts here are paused: the bot could not post (was it "
+                    "removed from the channel?). Watching again resumes them."
+                )
             )
         return notes
+
+
+def _line(icon: str, template: str, /, **slots: Pieces | str) -> Pieces:
+    """A notice's line: `icon`, then our (translated) sentence with its values in place."""
+    return [emoji(icon), words(" "), *phrase(template, **slots)]
 
 
 def _who(user_id: str) -> Pieces:

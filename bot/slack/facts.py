@@ -258,6 +258,6 @@ class Guard:
         if not decision.allowed and not quiet:
             log.warning(
                 "refused %s for %s in %s by %s: %s",
-                request, asked.user, asked.channel, decision.rule, decision.sentence,
+                request, asked.user, asked.channel, decision.rule, decision.logged,
             )  # fmt: skip
         return Checked(decision, channel, person)

@@ -17,7 +17,7 @@ from bot.blocks.replies import error_message
 from bot.chat.chatops import ChatOps
 from bot.chat.replies import correlation_id
 from bot.config import Settings
-from bot.i18n import speaking
+from bot.i18n import Locale, speaking
 from bot.metrics import Metrics
 from bot.policy import Request
 from bot.slack.client import Responder
@@ -27,6 +27,9 @@ from bot.slack.inflight import InFlight
 from bot.slack.languages import Languages
 
 log = logging.getLogger(__name__)
+
+#: How long an ack that carries words (a modal's input errors) waits for the reader's language.
+ACK_LANGUAGE_WAIT: Final = 0.5
 
 # What Bolt can hand a listener: AsyncArgs' attributes (plus the long names of req and resp).
 _INJECTABLE: Final = frozenset(inspect.signature(AsyncArgs).parameters) - {"kwargs"} | {
@@ -55,6 +58,15 @@ class Kit:
     async def check(self, request: Request, asked: Asking, *, quiet: bool = False) -> Checked:
         """The guardrails' decision; every handler asks before it looks up or changes anything."""
         return await self.guard.check(request, asked, quiet=quiet)
+
+    async def _ack_language(self, asked: Asking) -> Locale:
+        """The reader's language within ACK_LANGUAGE_WAIT, else the channel's: an ack must not
+        wait on Slack."""
+        try:
+            async with asyncio.timeout(ACK_LANGUAGE_WAIT):
+                return await self.languages.of_reader(asked)
+        except TimeoutError:
+            return self.languages.of_channel(asked.channel)
 
     def on(
         self,
@@ -92,8 +104,11 @@ class Kit:
         async def run(
             kwargs: dict[str, Any], asked: Asking, response_url: str | None, event_id: str | None
         ) -> None:
+            # Until Slack says the reader's language, the channel's (for an error about that).
+            locale = kit.languages.of_channel(asked.channel)
             try:
-                with speaking(await kit.languages.of_reader(asked)):
+                locale = await kit.languages.of_reader(asked)
+                with speaking(locale):
                     await work(kit, **kwargs)
                 if event_id is not None:
                     await kit.dedupe.finish(event_id)
@@ -104,7 +119,7 @@ class Kit:
                 log.exception("unexpected error [ref %s] in %s", ref, work.__name__)
                 if response_url:
                     try:
-                        with speaking(kit.languages.of_channel(asked.channel)):
+                        with speaking(locale):  # it goes to the person only: in their language
                             message = error_message("unexpected", correlation_id=ref)
                         await responder(
                             response_url, message, response_type="ephemeral",
@@ -122,7 +137,12 @@ class Kit:
                 # 200, not an error: anything else makes Slack deliver the duplicate again.
                 await args.ack()
                 return
-            refusal = refuse(body) if refuse is not None else None
+            refusal = None
+            if refuse is not None:
+                # The errors beside a modal's inputs, in the reader's language (cached since the
+                # click that opened it), if Slack says it soon enough for the ack.
+                with speaking(await kit._ack_language(asking(body))):
+                    refusal = refuse(body)
             if refusal is not None:
                 await args.ack(**refusal)
                 return

@@ -35,7 +35,7 @@ from bot.blocks.text import (
     value,
     whole_prefix,
 )
-from bot.chat.parsing import HELP_TEXT
+from bot.chat.parsing import help_text
 from bot.dli.models import Connection
 from bot.local.demo import demo_connections
 from bot.lookup.cache import Lookup, Source
@@ -488,7 +488,7 @@ def test_error_hint_and_stale_copy() -> None:
 
 
 def test_the_real_help_text_is_escaped_exactly_once() -> None:
-    message = help_message(HELP_TEXT)
+    message = help_message(help_text())
 
     assert_within_slack_limits(message)
     assert "`/dliconn watch &lt;id-or-name&gt;`" in all_text(message)

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from bot.chat.parsing import (
     EXAMPLE_CONNECTION_ID,
-    HELP_TEXT,
     MAX_COMMAND_CHARS,
     MAX_SCANNED_MATCHES,
     Audit,
@@ -24,6 +23,7 @@ from bot.chat.parsing import (
     Watches,
     find_connection_ids,
     find_names,
+    help_text,
     is_connection_id,
     parse_command,
     strip_mention,
@@ -269,16 +269,17 @@ def test_find_names_without_known_names_finds_nothing() -> None:
 def test_help_text_documents_every_command_in_safe_mrkdwn() -> None:
     # Raw < or > would be read by Slack as control sequences (links, mentions).
     # Written plainly: help_message escapes it once on the way to Slack.
-    assert "&lt;" not in HELP_TEXT
-    assert "/dliconn watch <id-or-name>" in HELP_TEXT
+    text = help_text()
+    assert "&lt;" not in text
+    assert "/dliconn watch <id-or-name>" in text
     for usage in ["list [failed|active|deleted]", "watch ", "unwatch ", "watches", "help"]:
-        assert usage in HELP_TEXT
-    assert "/dliconn show list" in HELP_TEXT
+        assert usage in text
+    assert "/dliconn show list" in text
     assert parse_command("show list") == Show("list")
 
 
 def test_help_text_example_id_is_a_working_command() -> None:
-    assert EXAMPLE_CONNECTION_ID in HELP_TEXT
+    assert EXAMPLE_CONNECTION_ID in help_text()
     assert parse_command(EXAMPLE_CONNECTION_ID) == Show(EXAMPLE_CONNECTION_ID)
 
 
