@@ -150,7 +150,7 @@ _WINDOW_UNITS: Final = {"h": 3600, "d": 86400}
 MAX_WINDOW_DAYS: Final = 30
 
 #: The commands of the help text, exactly as typed (never translated), each with what it does.
-_HELP_COMMANDS: Final[tuple[tuple[str, ...], ...]] = (
+HELP_COMMANDS: Final[tuple[tuple[str, ...], ...]] = (
     (f"/dliconn {EXAMPLE_CONNECTION_ID}", "/dliconn <name>"),
     ("/dliconn show <id-or-name>",),
     ("/dliconn list [failed|active|deleted]",),
@@ -167,7 +167,7 @@ _HELP_COMMANDS: Final[tuple[tuple[str, ...], ...]] = (
 
 
 def _help_explanations() -> tuple[str, ...]:
-    """What each of _HELP_COMMANDS does, in the reader's language (the same order)."""
+    """What each of HELP_COMMANDS does, in the reader's language (the same order)."""
     return (
         _("the connection's card"),
         _("the same; use it for a name that is also a command (`/dliconn show list`)"),
@@ -188,7 +188,7 @@ def help_text() -> str:
     """`/dliconn help`: every command exactly as typed, explained in the reader's language. Our
     own mrkdwn, written plainly (`<id>`): help_message escapes it once on the way to Slack."""
     lines = [_("*dliconn* looks up DLI enhanced datasource connections.")]
-    for commands, explanation in zip(_HELP_COMMANDS, _help_explanations(), strict=True):
+    for commands, explanation in zip(HELP_COMMANDS, _help_explanations(), strict=True):
         shown = [f"`{command}`" for command in commands]
         typed = (
             shown[0]
