@@ -1,4 +1,8 @@
-"""The `/dliconn` grammar and id/name scanning of free Slack text: pure, never raises."""
+"""The `/dliconn` grammar and id/name scanning of free Slack text: pure, never raises.
+
+The grammar's words (`list failed`, `24h`, `watch`) are what people type, the same in every
+language; the help and the reasons for bad input are in the current one (`bot.i18n.speaking`),
+a reason echoing the person's input exactly."""
 
 from __future__ import annotations
 
@@ -99,7 +103,8 @@ class Audit:
 
 @dataclass(frozen=True)
 class Help:
-    # Plain text that may echo user input: escape it before putting it into mrkdwn.
+    # Plain text in the asker's language that may echo their input (exactly): escape it before
+    # putting it into mrkdwn.
     reason: str | None = None
 
 

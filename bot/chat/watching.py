@@ -158,20 +158,19 @@ class Watching:
                 _line("eyes", _("{name} is already watched in this channel."), name=name),
                 fallback=_("Already watched here"),
             )
-        failed = [shown_value(FAILED)]
-        body = [
-            *_line("eyes", _("Watching {name} in this channel (by {who})."), name=name,
-                   who=_who(user)),
-            words(" "),
-            *phrase(_("I will post here when one of its queues or elastic resource pools turns "
-                      "{status}, and in the alert's thread when it recovers."), status=failed),
-        ]  # fmt: skip
         failing = len(connection.failed)
-        if failing:
-            body += [words(" "), *phrase(
-                _("{count} of its queues and pools are {status} right now; the alert follows "
-                  "shortly."), count=str(failing), status=failed,
-            )]  # fmt: skip
+        watching = (
+            _("Watching {name} in this channel (by {who}). I will post here when one of its "
+              "queues or elastic resource pools turns {status}, and in the alert's thread when it "
+              "recovers. {count} of its queues and pools are {status} right now; the alert "
+              "follows shortly.")
+            if failing
+            else _("Watching {name} in this channel (by {who}). I will post here when one of its "
+                   "queues or elastic resource pools turns {status}, and in the alert's thread "
+                   "when it recovers.")
+        )  # fmt: skip
+        body = _line("eyes", watching, name=name, who=_who(user), status=[shown_value(FAILED)],
+                     count=str(failing))  # fmt: skip
         return notice(
             body,
             fallback=_("Watching it in this channel"),
