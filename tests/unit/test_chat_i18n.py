@@ -282,7 +282,7 @@ STORED_RESULTS = [
     (trail.refused_by_dli(None, not_found=True), "被 DLI 拒绝：未找到"),
     (trail.still_checking("task-7"), "仍在检查（任务 task-7）"),
     (trail.dli_answered("PENDING"), "DLI 返回 PENDING"),
-    (trail.dli_answered(""), "DLI 返回 （无）"),
+    (trail.dli_answered(""), "DLI 返回 （空）"),
     (trail.failed_dli("throttled"), "失败：DLI 被限流"),
     (trail.failed_dli("brand_new_kind"), "失败：DLI brand_new_kind"),
 ]
