@@ -111,7 +111,7 @@ def _marked_constants(tree: ast.Module) -> set[str]:
     """Module-level names bound to `N_("…")`: `_(NAME)` translates an extracted literal."""
     names = set()
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target = node.targets[0]
         value = getattr(node, "value", None)
