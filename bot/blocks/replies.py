@@ -27,41 +27,42 @@ def _error_text(kind: str) -> tuple[str, str]:
     """A kind's headline and default hint, in the reader's language: `{subject}` is filled with
     the id or name, as code; a leading `:name:` is the icon; backticks in our words mark code.
     Anything unknown is "unexpected"."""
-    match kind:
-        case "not_found":
-            headline = _(":mag: No connection {subject} was found.")
-            hint = _("Check the id, or try `/dliconn list`.")
-        case "forbidden":
-            headline = _(
-                ":no_entry: The bot's credentials may not read DLI connections in this project."
-            )
-            hint = _("Ask an administrator to grant the bot's IAM user read access to DLI.")
-        case "throttled":
-            headline = _(
-                ":hourglass_flowing_sand: DLI is throttling requests; the bot is retrying."
-            )
-            hint = _("Try again in a minute if nothing arrives.")
-        case "unavailable":
-            headline = _(":warning: DLI is unreachable right now.")
-            hint = _("Try again in a minute.")
-        case "auth_failed":
-            headline = _(":closed_lock_with_key: DLI rejected the bot's credentials.")
-            hint = _(
-                "Check the AK/SK (or IAM user and password) and that the server clock is correct."
-            )
-        case "bad_response":
-            headline = _(":warning: DLI sent an answer the bot could not read.")
-            hint = _("Try again; if it persists, report the request id.")
-        case "bad_input":
-            headline = _(":grey_question: I did not understand that: {subject}.")
-            hint = _("Try `/dliconn help`.")
-        case "store_unavailable":
-            headline = _(":warning: The bot's storage (Redis) is unreachable right now.")
-            hint = _("Lookups still work; watching needs the storage. Try again in a minute.")
-        case _:
-            headline = _(":boom: Something went wrong on the bot's side.")
-            hint = _("Tell the bot's operators the reference below.")
-    return headline, hint
+    texts = {
+        "not_found": (
+            _(":mag: No connection {subject} was found."),
+            _("Check the id, or try `/dliconn list`."),
+        ),
+        "forbidden": (
+            _(":no_entry: The bot's credentials may not read DLI connections in this project."),
+            _("Ask an administrator to grant the bot's IAM user read access to DLI."),
+        ),
+        "throttled": (
+            _(":hourglass_flowing_sand: DLI is throttling requests; the bot is retrying."),
+            _("Try again in a minute if nothing arrives."),
+        ),
+        "unavailable": (_(":warning: DLI is unreachable right now."), _("Try again in a minute.")),
+        "auth_failed": (
+            _(":closed_lock_with_key: DLI rejected the bot's credentials."),
+            _("Check the AK/SK (or IAM user and password) and that the server clock is correct."),
+        ),
+        "bad_response": (
+            _(":warning: DLI sent an answer the bot could not read."),
+            _("Try again; if it persists, report the request id."),
+        ),
+        "bad_input": (
+            _(":grey_question: I did not understand that: {subject}."),
+            _("Try `/dliconn help`."),
+        ),
+        "store_unavailable": (
+            _(":warning: The bot's storage (Redis) is unreachable right now."),
+            _("Lookups still work; watching needs the storage. Try again in a minute."),
+        ),
+        "unexpected": (
+            _(":boom: Something went wrong on the bot's side."),
+            _("Tell the bot's operators the reference below."),
+        ),
+    }
+    return texts.get(kind, texts["unexpected"])
 
 
 _ICON = re.compile(r":([a-z_]+): ")

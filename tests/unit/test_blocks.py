@@ -412,16 +412,20 @@ def test_list_puts_failed_first_and_counts_on_top() -> None:
     assert message.text == "3 DLI connections (all); 1 with FAILED queues: bad"
 
 
-def test_a_huge_list_pages_with_and_n_more() -> None:
-    connections = [
+def many_connections(name: str = "conn", filler: str = "n") -> list[Connection]:
+    """2,000 connections with long names, every seventh with a FAILED queue."""
+    return [
         connection(
             id=f"{i:08}-0000",
-            name=f"conn-{i:04}-" + "n" * 70,
+            name=f"{name}-{i:04}-" + filler * 70,
             available_queue_info=[queue("q", "FAILED" if i % 7 == 0 else "ACTIVE")],
         )
         for i in range(2_000)
     ]
-    message = connection_list(connections, filter_label="all", now=NOW)
+
+
+def test_a_huge_list_pages_with_and_n_more() -> None:
+    message = connection_list(many_connections(), filter_label="all", now=NOW)
     assert_within_slack_limits(message)
     last = block_texts(message)[-1]
     assert re.search(r"… and \d+ more\. Look one up with /dliconn <id>", last)

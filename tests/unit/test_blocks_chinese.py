@@ -25,7 +25,7 @@ from tests.slack_limits import (
     readable,
     text_objects,
 )
-from tests.unit.test_blocks import NOW, card, connection, queue
+from tests.unit.test_blocks import NOW, card, connection, many_connections, queue
 
 # DLI's own words, some of them Chinese (as its err_msgs often are), some hostile.
 NAME = "订单库 <!here> *peer*"
@@ -199,14 +199,7 @@ def test_chinese_guardrail_replies() -> None:
 
 def test_chinese_builders_keep_within_limits_at_their_largest() -> None:
     # Budgets that reserve room for our words must hold in Chinese too.
-    huge = [
-        connection(
-            id=f"{i:08}-0000",
-            name=f"连接-{i:04}-" + "名" * 70,
-            available_queue_info=[queue("q", "FAILED" if i % 7 == 0 else "ACTIVE")],
-        )
-        for i in range(2_000)
-    ]
+    huge = many_connections("连接", "名")
     listing = chinese(connection_list, huge, filter_label="all", now=NOW)
     assert_within_slack_limits(listing)
     assert "… 还有 " in everything(listing.blocks)
