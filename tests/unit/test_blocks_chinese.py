@@ -202,7 +202,7 @@ def test_chinese_builders_keep_within_limits_at_their_largest() -> None:
     huge = many_connections("连接", "名")
     listing = chinese(connection_list, huge, filter_label="all", now=NOW)
     assert_within_slack_limits(listing)
-    assert "… 还有 " in everything(listing.blocks)
+    assert "… 另有 " in everything(listing.blocks)
     shortlist = chinese(choose_connection, huge[:100], "连接")
     assert_within_slack_limits(shortlist)
     assert "请按 id 查询" in everything(shortlist.blocks)
@@ -213,4 +213,4 @@ def test_chinese_builders_keep_within_limits_at_their_largest() -> None:
     big = chinese(card, connection(available_queue_info=queues))
     assert isinstance(big, Message)
     text = everything(big.blocks)
-    assert "（200 个队列）：" in text and "还有" in text
+    assert "（200 个队列）：" in text and "另有" in text
