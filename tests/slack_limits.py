@@ -11,6 +11,8 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.blocks.message import Message
+from bot.blocks.text import MORE_MARKER
+from bot.i18n import LOCALES, _, speaking
 
 # Block Kit limits as Slack documents them (design/slack-platform.md), independent of bot.blocks.
 MAX_BLOCKS, SECTION_TEXT, FIELDS, FIELD_TEXT, HEADER_TEXT = 50, 3000, 10, 2000, 150
@@ -156,8 +158,29 @@ def assert_home_view_within_limits(view: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- exact values
 
-_MORE = re.compile(r"… (\d+) more characters")
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _markers() -> re.Pattern[str]:
+    """A cut value's marker (`… N more characters`) in any language the bot speaks, N captured."""
+    forms = []
+    for locale in LOCALES:
+        with speaking(locale):
+            forms.append(re.escape(_(MORE_MARKER)).replace(re.escape("{n}"), r"(\d+)"))
+    return re.compile("|".join(f"(?:{form})" for form in forms))
+
+
+_MORE = _markers()
+
+
+def _ends_with(head: str, prefix: str) -> bool:
+    """`head` ends with `prefix`, maybe followed by the isolate closers (PDI) `isolated` adds;
+    the value's own PDIs are part of `prefix` and must be there."""
+    while not head.endswith(prefix):
+        if not head.endswith("\u2069"):
+            return False
+        head = head[:-1]
+    return True
 
 
 def readable(node: Any) -> list[str]:
@@ -178,13 +201,11 @@ def assert_shows(node: Any, value: str) -> None:
         return
     for s in strings:
         for match in _MORE.finditer(s):
-            left_out = int(match.group(1))
+            left_out = int(next(g for g in match.groups() if g is not None))
             prefix = expected[: len(expected) - left_out]
             head = s[: match.start()]
             # A code block's marker sits on a line of its own: the "\n" before it is ours.
             heads = [head, head[:-1]] if head.endswith("\n") else [head]
-            if 0 < left_out <= len(expected) and any(
-                h.rstrip("\u2069").endswith(prefix) for h in heads
-            ):
+            if 0 < left_out <= len(expected) and any(_ends_with(h, prefix) for h in heads):
                 return
     raise AssertionError(f"{value[:200]!r} is not shown exactly in {strings!r:.2000}")

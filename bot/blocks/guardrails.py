@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from bot.audit import AuditEntry
 from bot.blocks.message import Message, context_block, fallback_text, rich_block
+from bot.blocks.replies import styled
 from bot.blocks.text import (
     Element,
     Pieces,
@@ -16,11 +17,13 @@ from bot.blocks.text import (
     emoji,
     is_user_id,
     joined,
+    phrase,
     user,
     usergroup,
     value,
     words,
 )
+from bot.i18n import _, ngettext
 from bot.policy import Decision, Ids
 
 _GROUP = re.compile(r"S[A-Z0-9]{2,20}")
@@ -35,7 +38,7 @@ def someone(slack_id: str) -> Pieces:
 
 
 def _listed(values: Sequence[str], empty: str) -> Pieces:
-    return joined([code(v) for v in values], ", ") if values else [words(empty)]
+    return joined([code(v) for v in values], _(", ")) if values else [words(empty)]
 
 
 def _where(channel_id: str) -> Element:
@@ -44,8 +47,8 @@ def _where(channel_id: str) -> Element:
 
 def _ids(ids: Ids, *, is_channel: bool) -> Pieces:
     if is_channel:
-        return [_where(ids.ids[0])] if ids.ids else [words("this channel")]
-    return joined([someone(i) for i in ids.ids], " or ")
+        return [_where(ids.ids[0])] if ids.ids else [words(_("this channel"))]
+    return joined([someone(i) for i in ids.ids], _(" or "))
 
 
 def refusal(decision: Decision) -> Message:
@@ -56,7 +59,7 @@ def refusal(decision: Decision) -> Message:
             body.append(words(part))
         else:
             body += _ids(part, is_channel=part.ids == (decision.channel_id,))
-    body += [words(" ("), words(decision.rule or "policy", code=True), words(").")]
+    body += phrase(_(" ({rule})."), rule=[words(decision.rule or "policy", code=True)])
     return Message(text=fallback_text(decision.sentence), blocks=[rich_block(body)])
 
 
@@ -72,37 +75,55 @@ def policy_message(
 ) -> Message:
     """What `/dliconn policy` shows: sharing, verbs, who may change things, visible projects."""
     changes: Pieces = (
-        [words("only "), *joined([someone(o) for o in operators], ", "),
-         words(f" (channels.{channel_id}.operators)")]
+        phrase(
+            _("only {operators} ({key})"),
+            operators=joined([someone(o) for o in operators], _(", ")),
+            key=f"channels.{channel_id}.operators",
+        )
         if operators
-        else [words("anyone here (no operators are set)")]
-    )  # fmt: skip
+        else [words(_("anyone here (no operators are set)"))]
+    )
+    title = styled(phrase(_("What {channel} allows"), channel=_where(channel_id)), bold=True)
     lines: list[Pieces] = [
-        [emoji("shield"), words(" What "), _where(channel_id), words(" allows", bold=True)],
-        [words("Sharing: "), words(sharing)],
-        [words("Verbs: "), *_listed(verbs, "none"), words(f" ({verbs_rule})")],
-        [words("Watch, unwatch, mute, ack, test and the audit trail: "), *changes],
-        [words("You may use: "), *_listed(yours, "nothing")],
-        [words("Projects: "), *_listed(projects, "none")],
-    ]  # fmt: skip
+        [emoji("shield"), words(" "), *title],
+        phrase(_("Sharing: {sharing}"), sharing=sharing),
+        phrase(_("Verbs: {verbs} ({rule})"), verbs=_listed(verbs, _("none")), rule=verbs_rule),
+        phrase(_("Watch, unwatch, mute, ack, test and the audit trail: {who}"), who=changes),
+        phrase(_("You may use: {verbs}"), verbs=_listed(yours, _("nothing"))),
+        phrase(_("Projects: {projects}"), projects=_listed(projects, _("none"))),
+    ]
     body = joined(lines, "\n")
-    return Message(text=fallback_text(f"What {channel_id} allows"), blocks=[rich_block(body)])
+    sentence = _("What {channel} allows").format(channel=channel_id)
+    return Message(text=fallback_text(sentence), blocks=[rich_block(body)])
 
 
 def audit_message(channel_id: str, entries: Sequence[AuditEntry], *, asked: int) -> Message:
     """A channel's last changes, newest first: when, who, what, which connection, the result."""
-    title: Pieces = [emoji("scroll"), words(" Last changes in ", bold=True), _where(channel_id)]
+    where = _where(channel_id)
+    title: Pieces = [
+        emoji("scroll"),
+        words(" "),
+        *styled(phrase(_("Last changes in {channel}"), channel=where), bold=True),
+    ]
     if not entries:
-        body = [*title, words("\nNothing was changed here in the last 90 days.")]
-        return Message(text=fallback_text("No recorded changes"), blocks=[rich_block(body)])
+        body = [*title, words("\n" + _("Nothing was changed here in the last 90 days."))]
+        return Message(text=fallback_text(_("No recorded changes")), blocks=[rich_block(body)])
     lines: list[Pieces] = [title]
     for entry in entries:
-        project = [words(" in "), *code(entry.project, 40)] if entry.project else []
-        lines.append(
-            [date(entry.when), words(" "), *someone(entry.user), words(f" {entry.action} "),
-             *code(entry.connection, 80), *project, words(": "), *value(entry.result, 120)]
-        )  # fmt: skip
+        slots: dict[str, Pieces | Element | str] = {
+            "when": [date(entry.when)],
+            "who": someone(entry.user),
+            "action": entry.action,  # the verb as typed (`watch`), not translated
+            "connection": code(entry.connection, 80),
+            "result": value(entry.result, 120),
+        }
+        if entry.project:
+            template = _("{when} {who} {action} {connection} in {project}: {result}")
+            lines.append(phrase(template, project=code(entry.project, 40), **slots))
+        else:
+            lines.append(phrase(_("{when} {who} {action} {connection}: {result}"), **slots))
     blocks = [rich_block(joined(lines, "\n"))]
-    shown = f"The last {len(entries)} (of at most {asked} asked); entries are kept 90 days."
-    blocks.append(context_block([shown]))
-    return Message(text=fallback_text(f"Last {len(entries)} changes"), blocks=blocks)
+    shown = _("The last {count} (of at most {asked} asked); entries are kept 90 days.")
+    blocks.append(context_block([shown.format(count=len(entries), asked=asked)]))
+    sentence = ngettext("Last {n} change", "Last {n} changes", len(entries))
+    return Message(text=fallback_text(sentence.format(n=len(entries))), blocks=blocks)

@@ -7,12 +7,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from bot.blocks.lists import list_line, list_rank
+from bot.blocks.lists import list_line, list_rank, with_failed
 from bot.blocks.message import context_block, header_block, rich_block, room_left, section_block
 from bot.blocks.status import connections_count, project_label
-from bot.blocks.text import Pieces, channel, code, emoji, humanize_age, joined, pieces_length, words
+from bot.blocks.text import (
+    Pieces,
+    channel,
+    code,
+    emoji,
+    escape_entities,
+    humanize_age,
+    joined,
+    phrase,
+    pieces_length,
+    words,
+)
 from bot.dli.ids import normalise_id
-from bot.dli.models import Connection
+from bot.dli.models import FAILED, Connection
+from bot.i18n import _
 from bot.lookup.cache import ProjectRef
 
 HOME_MAX_BLOCKS: Final = 100
@@ -35,17 +47,23 @@ def home_view(
     ordered = sorted(watched, key=lambda item: list_rank(item[0]))
     failing = sum(1 for c, _ in ordered if c.failed)
     blocks: list[dict[str, Any]] = [
-        header_block("DLI connections you watch"),
+        header_block(_("DLI connections you watch")),
         section_block(
-            f"*{connections_count(len(ordered))}* watched · {failing} with FAILED queues"
+            _("*{connections}* watched · {failing}").format(
+                connections=connections_count(len(ordered)), failing=with_failed(failing)
+            )
             if ordered
-            else "No connection is watched in your channels yet. In a channel, type "
-            "`/dliconn watch &lt;id-or-name&gt;`."
+            else escape_entities(
+                _(
+                    "No connection is watched in your channels yet. In a channel, type "
+                    "`/dliconn watch <id-or-name>`."
+                )
+            )
         ),
     ]
     tail = [context_block([note])] if note else []
     if demo:
-        tail.append(context_block([":test_tube: *Demo data* — not a real DLI project"]))
+        tail.append(context_block([_(":test_tube: *Demo data* — not a real DLI project")]))
     # One block less: the closing "and N more".
     room, budget = room_left(blocks, tail, max_blocks=HOME_MAX_BLOCKS - 1)
     for shown, (connection, channels) in enumerate(ordered):
@@ -53,7 +71,7 @@ def home_view(
         entry = _home_entry(connection, channels, now, project)
         budget -= pieces_length(entry)
         if shown >= room or budget < 0:
-            blocks.append(section_block(f"… and {len(ordered) - shown} more"))
+            blocks.append(section_block("… " + _("and {n} more").format(n=len(ordered) - shown)))
             break
         blocks.append(rich_block(entry))
     return {"type": "home", "blocks": blocks + tail}
@@ -64,23 +82,31 @@ def _home_entry(
 ) -> Pieces:
     lines = [list_line(connection)]
     if project is not None:
-        lines.append([words("    in "), words(project_label(project), bold=True)])
+        label = [words(project_label(project), bold=True)]
+        lines.append([words("    "), *phrase(_("in {project}"), project=label)])
     for queue in connection.failed[:3]:
-        since = f" for {humanize_age(now - queue.update_time)}" if queue.update_time else ""
+        since = (
+            _("{status} for {age}").format(status=FAILED, age=humanize_age(now - queue.update_time))
+            if queue.update_time
+            else FAILED
+        )
         lines.append(
             [
                 words("    "),
                 emoji("red_circle"),
                 words(" "),
                 *code(queue.name, 60),
-                words(f" FAILED{since}"),
+                words(f" {since}"),
             ]
         )
     if len(connection.failed) > 3:
-        lines.append([words(f"    … and {len(connection.failed) - 3} more FAILED")])
+        more = _("and {n} more {status}").format(n=len(connection.failed) - 3, status=FAILED)
+        lines.append([words(f"    … {more}")])
     where = [[channel(c)] for c in channels[:5] if _CHANNEL_ID.fullmatch(c)]
     if where:
-        lines.append([words("    watched in "), *joined(where, " ")])
+        lines.append(
+            [words("    "), *phrase(_("watched in {channels}"), channels=joined(where, " "))]
+        )
     return joined(lines, "\n")  # bounded: names cut by `code`, at most 3 queues and 5 channels
 
 

@@ -38,7 +38,9 @@ from bot.blocks.text import (
     as_plain,
     code,
     emoji,
+    escape_entities,
     joined,
+    phrase,
     pieces_length,
     shortened,
     shown_value,
@@ -46,8 +48,8 @@ from bot.blocks.text import (
     words,
 )
 from bot.dli.ids import normalise_id
-from bot.dli.models import Connection
-from bot.i18n import ngettext
+from bot.dli.models import FAILED, Connection
+from bot.i18n import N_, _, ngettext
 from bot.lookup.cache import ProjectRef, Source
 
 # --------------------------------------------------------------------------- connection list
@@ -70,6 +72,11 @@ def _statuses(connection: Connection) -> list[str]:
     return [b.status for b in connection.bindings]
 
 
+def with_failed(count: int) -> str:
+    """ "3 with FAILED queues", in the reader's language (FAILED is DLI's word)."""
+    return _("{count} with {status} queues").format(count=count, status=FAILED)
+
+
 def list_line(connection: Connection) -> Pieces:
     line = [
         emoji(connection_icon(connection)),
@@ -84,7 +91,12 @@ def list_line(connection: Connection) -> Pieces:
     if connection.failed:
         line += [
             words(" · "),
-            words(f"{len(connection.failed)} of {len(bindings)} FAILED", bold=True),
+            words(
+                _("{count} of {total} {status}").format(
+                    count=len(connection.failed), total=len(bindings), status=FAILED
+                ),
+                bold=True,
+            ),
         ]
     elif bindings:
         count = len(bindings)
@@ -101,7 +113,7 @@ def _paged_lines(
     size = spent = 0
     hint = pieces_length(more_hint)
     for shown, line in enumerate(lines):
-        more = [words(f"… and {len(lines) - shown} more. "), *more_hint]
+        more = [words(_("… and {n} more.").format(n=len(lines) - shown) + " "), *more_hint]
         closing_room = pieces_length(more[:1]) + hint + 1
         length = pieces_length(line)
         starts_block = size + length + 1 > SECTION_TEXT_MAX - closing_room
@@ -139,18 +151,17 @@ def connection_list(
     """
     ordered = sorted(connections, key=list_rank)
     lines = _grouped_lines(ordered, project_of or {}, unlisted)
-    with_failed = [c for c in ordered if c.failed]
+    failing = [c for c in ordered if c.failed]
     deleted = sum(c.is_deleted for c in ordered)
-    counts = [connections_count(len(ordered))]
-    counts.append(f"{len(with_failed)} with FAILED queues")
+    counts = [connections_count(len(ordered)), with_failed(len(failing))]
     if deleted:
-        counts.append(f"{deleted} deleted")
+        counts.append(_("{count} deleted").format(count=deleted))
     head = [
-        header_block("DLI connections · ", filter_label),
+        header_block(_("DLI connections") + " · ", filter_label),
         section_block(f"*{counts[0]}* · " + " · ".join(counts[1:]))
         if ordered
         else rich_block(
-            [words("No connections match "), *value(filter_label, 100, bold=True), words(".")]
+            phrase(_("No connections match {filter}."), filter=value(filter_label, 100, bold=True))
         ),
     ]
     context = freshness_line(
@@ -165,9 +176,13 @@ def connection_list(
         head,
         lines,
         context,
-        more_hint=ours("Look one up with `/dliconn <id>`, or narrow with `/dliconn list failed`."),
-        sentence=f"{len(ordered)} DLI connections ({shortened(filter_label, 60, marker='…')})",
-        failing=with_failed,
+        more_hint=ours(
+            _("Look one up with `/dliconn <id>`, or narrow with `/dliconn list failed`.")
+        ),
+        sentence=ngettext(
+            "{n} DLI connection ({filter})", "{n} DLI connections ({filter})", len(ordered)
+        ).format(n=len(ordered), filter=shortened(filter_label, 60, marker="…")),
+        failing=failing,
     )
 
 
@@ -189,9 +204,9 @@ def _grouped_lines(
         failed = sum(1 for c in members if c.failed)
         lines.append(
             [
-                words(project_label(project) or "other", bold=True),
+                words(project_label(project) or _("other"), bold=True),
                 words(f" · {connections_count(len(members))}"),
-                words(f", {failed} with FAILED queues" if failed else ""),
+                words(_(", ") + with_failed(failed) if failed else ""),
             ]
         )
         lines += [list_line(c) for c in members]
@@ -200,9 +215,11 @@ def _grouped_lines(
             [
                 emoji("warning"),
                 words(" "),
-                words(project_label(project), bold=True),
-                words(" could not be listed: "),
-                *value(why, 200),
+                *phrase(
+                    _("{project} could not be listed: {why}"),
+                    project=[words(project_label(project), bold=True)],
+                    why=value(why, 200),
+                ),
             ]
         )
     return lines
@@ -222,11 +239,13 @@ def _listing(
     room, budget = room_left(head, tail)
     body = _paged_lines(lines, room=room, budget=budget, more_hint=more_hint)
     if failing:
-        names = ", ".join(
+        names = _(", ").join(
             shortened(c.name, 40, marker="…") or shortened(c.id, 40, marker="…")
             for c in failing[:5]
         )
-        sentence += f"; {len(failing)} with FAILED queues: {names}"
+        sentence = _("{sentence}; {failing}: {names}").format(
+            sentence=sentence, failing=with_failed(len(failing)), names=names
+        )
     return Message(text=fallback_text(sentence), blocks=head + body + tail)
 
 
@@ -234,6 +253,7 @@ def _listing(
 
 
 _CHOICES_SHOWN: Final = 40
+_CHOICES_MORE: Final = N_("… and {n} more: look one up by its id.")
 
 
 def choose_connection(
@@ -249,35 +269,43 @@ def choose_connection(
     intro = [
         emoji("mag"),
         words(" "),
-        *code(query, 100),
-        words(f" matches {connections_count(len(matches))}. Which one?"),
+        *phrase(
+            _("{query} matches {connections}. Which one?"),
+            query=code(query, 100),
+            connections=connections_count(len(matches)),
+        ),
     ]
     blocks = [rich_block(intro)]
-    budget = TEXT_BUDGET - pieces_length(intro) - 100  # 100: the closing "and N more" line
+    # The closing "and N more" line, measured in the reader's language at its widest.
+    closing = _(_CHOICES_MORE).format(n=len(matches))
+    budget = TEXT_BUDGET - pieces_length(intro) - len(closing)
+    show = _("Show")
     for connection in shown:
         # A section, for its button: plain_text, so the values in it stay inert.
         badge = project_label(badges.get(normalise_id(connection.id)))
         line = f"{as_plain(list_line(connection))}\n{shortened(connection.id, 100)}"
         if badge:
             line += f" · {badge}"
-        budget -= len(line) + len("Show")
+        budget -= len(line) + len(show)
         if budget < 0:
             break
         button = (
-            button_element("Show", ACTION_SHOW, value=connection.id)
+            button_element(show, ACTION_SHOW, value=connection.id)
             if fits_value(connection.id)
             else None
         )
         blocks.append(plain_section(line, accessory=button))
     listed = len(blocks) - 1
     if len(matches) > listed:
-        blocks.append(section_block(f"… and {len(matches) - listed} more: look one up by its id."))
-    options = ", ".join(
+        blocks.append(section_block(_(_CHOICES_MORE).format(n=len(matches) - listed)))
+    options = _(", ").join(
         f"{shortened(c.name, 40, marker='…')} ({short_id(c.id)})" for c in shown[:5]
     )
-    sentence = (
-        f"'{shortened(query, 100, marker='…')}' matches {len(matches)} connections: {options}"
-    )
+    sentence = ngettext(
+        "'{query}' matches {n} connection: {options}",
+        "'{query}' matches {n} connections: {options}",
+        len(matches),
+    ).format(query=shortened(query, 100, marker="…"), n=len(matches), options=options)
     return Message(text=fallback_text(sentence), blocks=blocks)
 
 
@@ -299,28 +327,32 @@ def watches_message(
     total = len(watched) + len(missing) + len(unknown)
     failing = [c for c in watched if c.failed]
     head = [
-        header_block("Watched in this channel"),
+        header_block(_("Watched in this channel")),
         section_block(
-            f"*{connections_count(total)}* · {len(failing)} with FAILED queues"
+            f"*{connections_count(total)}* · {with_failed(len(failing))}"
             if total
-            else "Nothing is watched here yet. Add one with `/dliconn watch &lt;id-or-name&gt;`."
+            else escape_entities(
+                _("Nothing is watched here yet. Add one with `/dliconn watch <id-or-name>`.")
+            )
         ),
     ]
+    gone, unasked = (
+        _("not found in DLI (deleted?)"),
+        _("health unknown: DLI could not be asked just now"),
+    )
     lines = [list_line(c) for c in sorted(watched, key=list_rank)]
-    lines += [_subscription_line("white_circle", n, i, "not found in DLI (deleted?)")
-              for n, i in missing]  # fmt: skip
-    lines += [
-        _subscription_line("grey_question", n, i, "health unknown: DLI could not be asked just now")
-        for n, i in unknown
-    ]
+    lines += [_subscription_line("white_circle", n, i, gone) for n, i in missing]
+    lines += [_subscription_line("grey_question", n, i, unasked) for n, i in unknown]
     context = [*notes, *freshness_line(None, now=now, fetched_at=None, request_id=None,
                                    stale_reason=None, demo=demo)]  # fmt: skip
     return _listing(
         head,
         lines,
         context,
-        more_hint=ours("Stop one with `/dliconn unwatch <id-or-name>`."),
-        sentence=f"{total} connections watched here",
+        more_hint=ours(_("Stop one with `/dliconn unwatch <id-or-name>`.")),
+        sentence=ngettext(
+            "{n} connection watched here", "{n} connections watched here", total
+        ).format(n=total),
         failing=failing,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 from typing import Any, Final
 
 from bot.blocks.message import Message
@@ -31,6 +32,14 @@ _FORMAT_PAIRS = [
     re.compile(rf"(?<![\w{m}]){re.escape(m)}(?=\S)(?P<inner>[^{m}\n]*?\S){re.escape(m)}(?![\w{m}])")
     for m in ("*", "_", "~")
 ]
+
+
+def _width(text: str) -> int:
+    """Terminal columns of `text`: wide (CJK) characters take two, combining marks none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def _display(text: str) -> str:
@@ -116,7 +125,7 @@ def _block(block: dict[str, Any]) -> str:
     kind = block.get("type")
     if kind == "header":
         title = _text_of(block["text"])
-        return f"{title}\n{'=' * len(title)}"
+        return f"{title}\n{'=' * _width(title)}"
     if kind == "section":
         parts = [_text_of(block["text"])] if "text" in block else []
         parts += [_field(field) for field in block.get("fields", [])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final
 
 from bot.blocks.message import (
     CONTEXT_MAX,
@@ -19,44 +18,51 @@ from bot.blocks.message import (
     section_block,
 )
 from bot.blocks.text import Pieces, code, emoji, shortened, trusted, words
+from bot.i18n import _
 
 # --------------------------------------------------------------------------- errors and help
 
 
-_ERROR_TEXT: Final[dict[str, tuple[str, str]]] = {
-    # kind: (headline, default hint). `{subject}` is filled with the id or name, as code; a
-    # leading `:name:` is the icon; backticks in our words mark code.
-    "not_found": (
-        ":mag: No connection {subject} was found.",
-        "Check the id, or try `/dliconn list`.",
-    ),
-    "forbidden": (
-        ":no_entry: The bot's credentials may not read DLI connections in this project.",
-        "Ask an administrator to grant the bot's IAM user read access to DLI.",
-    ),
-    "throttled": (
-        ":hourglass_flowing_sand: DLI is throttling requests; the bot is retrying.",
-        "Try again in a minute if nothing arrives.",
-    ),
-    "unavailable": (":warning: DLI is unreachable right now.", "Try again in a minute."),
-    "auth_failed": (
-        ":closed_lock_with_key: DLI rejected the bot's credentials.",
-        "Check the AK/SK (or IAM user and password) and that the server clock is correct.",
-    ),
-    "bad_response": (
-        ":warning: DLI sent an answer the bot could not read.",
-        "Try again; if it persists, report the request id.",
-    ),
-    "bad_input": (":grey_question: I did not understand that: {subject}.", "Try `/dliconn help`."),
-    "store_unavailable": (
-        ":warning: The bot's storage (Redis) is unreachable right now.",
-        "Lookups still work; watching needs the storage. Try again in a minute.",
-    ),
-    "unexpected": (
-        ":boom: Something went wrong on the bot's side.",
-        "Tell the bot's operators the reference below.",
-    ),
-}
+def _error_text(kind: str) -> tuple[str, str]:
+    """A kind's headline and default hint, in the reader's language: `{subject}` is filled with
+    the id or name, as code; a leading `:name:` is the icon; backticks in our words mark code.
+    Anything unknown is "unexpected"."""
+    texts = {
+        "not_found": (
+            _(":mag: No connection {subject} was found."),
+            _("Check the id, or try `/dliconn list`."),
+        ),
+        "forbidden": (
+            _(":no_entry: The bot's credentials may not read DLI connections in this project."),
+            _("Ask an administrator to grant the bot's IAM user read access to DLI."),
+        ),
+        "throttled": (
+            _(":hourglass_flowing_sand: DLI is throttling requests; the bot is retrying."),
+            _("Try again in a minute if nothing arrives."),
+        ),
+        "unavailable": (_(":warning: DLI is unreachable right now."), _("Try again in a minute.")),
+        "auth_failed": (
+            _(":closed_lock_with_key: DLI rejected the bot's credentials."),
+            _("Check the AK/SK (or IAM user and password) and that the server clock is correct."),
+        ),
+        "bad_response": (
+            _(":warning: DLI sent an answer the bot could not read."),
+            _("Try again; if it persists, report the request id."),
+        ),
+        "bad_input": (
+            _(":grey_question: I did not understand that: {subject}."),
+            _("Try `/dliconn help`."),
+        ),
+        "store_unavailable": (
+            _(":warning: The bot's storage (Redis) is unreachable right now."),
+            _("Lookups still work; watching needs the storage. Try again in a minute."),
+        ),
+        "unexpected": (
+            _(":boom: Something went wrong on the bot's side."),
+            _("Tell the bot's operators the reference below."),
+        ),
+    }
+    return texts.get(kind, texts["unexpected"])
 
 
 _ICON = re.compile(r":([a-z_]+): ")
@@ -75,6 +81,16 @@ def ours(text: str) -> Pieces:
     return pieces
 
 
+def styled(pieces: Pieces, *, bold: bool = False, italic: bool = False) -> Pieces:
+    """`pieces` (a `phrase`, say) with our own plain words in bold or italic; the values in it
+    (styled elements, dates, mentions) are left as they are."""
+    style = {k: True for k, on in (("bold", bold), ("italic", italic)) if on}
+    return [
+        {**p, "style": dict(style)} if p["type"] == "text" and "style" not in p and style else p
+        for p in pieces
+    ]
+
+
 def error_message(
     kind: str,
     *,
@@ -87,25 +103,27 @@ def error_message(
     """A friendly error reply. `kind` is a DliError.kind or bad_input / unexpected (the fallback
     for anything unknown). `hint` is the bot's own words (backticks mark code); `subject` is
     shown exactly, as code."""
-    headline, default_hint = _ERROR_TEXT.get(kind, _ERROR_TEXT["unexpected"])
+    headline, default_hint = _error_text(kind)
     if kind == "unavailable" and stale_shown:
-        default_hint = "Showing the last known copy below."
+        default_hint = _("Showing the last known copy below.")
     before, has_subject, after = headline.partition("{subject}")
-    shown = (code(subject, 100) if subject else [words("that")]) if has_subject else []
+    shown = (code(subject, 100) if subject else [words(_("that"))]) if has_subject else []
     hint_text = shortened(hint, 2000, marker="…") if hint else default_hint
     body = [*ours(before), *shown, *ours(after), words("\n"), *ours(hint_text)]
     blocks = [rich_block(body)]
     context = []
     if correlation_id:
-        context.append(plain_text(f"reference {shortened(correlation_id, 40)}"))
+        context.append(plain_text(_("reference {id}").format(id=shortened(correlation_id, 40))))
     if request_id:
-        context.append(plain_text(f"DLI request id {shortened(request_id, 100)}"))
+        context.append(plain_text(_("DLI request id {id}").format(id=shortened(request_id, 100))))
     if context:
         blocks.append(context_block(context))
-    subject_text = shortened(subject, 100, marker="…") if subject else "that"
+    subject_text = shortened(subject, 100, marker="…") if subject else _("that")
     sentence = _ICON.sub("", headline, count=1).format(subject=subject_text)
     if correlation_id:
-        sentence += f" (reference {shortened(correlation_id, 40, marker='…')})"
+        sentence = _("{sentence} (reference {id})").format(
+            sentence=sentence, id=shortened(correlation_id, 40, marker="…")
+        )
     return Message(text=fallback_text(sentence), blocks=blocks)
 
 

@@ -15,6 +15,7 @@ from bot.blocks.message import (
     plain_text,
     rich_block,
 )
+from bot.blocks.replies import styled
 from bot.blocks.status import project_label
 from bot.blocks.text import (
     Element,
@@ -25,10 +26,12 @@ from bot.blocks.text import (
     emoji,
     is_user_id,
     joined,
+    phrase,
     user,
     words,
 )
 from bot.dli.models import Connection
+from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 
 Why = Literal["watched", "watch_all", "tags", "hidden"]
@@ -55,54 +58,64 @@ def route_message(
 ) -> Message:
     """Every reason a channel would (or would not) get this connection's alerts."""
     alerted = [line for line in lines if line.why != "hidden" and not line.paused]
+    name = code(connection.name or connection.id, 80)
+    count = len(alerted)
+    intro = (
+        phrase(
+            ngettext("{name} would alert {n} channel", "{name} would alert {n} channels", count),
+            name=name,
+            n=str(count),
+        )
+        if alerted
+        else phrase(
+            _("{name} would alert no channel. Watch it here with {command}"),
+            name=name,
+            command=[words("/dliconn watch", code=True)],
+        )
+    )
     blocks = [
-        header_block("🧭 Alert routes · ", connection.name or connection.id),
-        rich_block(
-            [
-                *code(connection.name or connection.id, 80),
-                words(
-                    f" would alert {len(alerted)} channel{'s' if len(alerted) != 1 else ''}"
-                    if alerted
-                    else " would alert no channel."
-                ),
-                *([words(" Watch it here with "), words("/dliconn watch", code=True)]
-                  if not alerted else []),
-            ]
-        ),
-    ]  # fmt: skip
+        header_block("🧭 " + _("Alert routes") + " · ", connection.name or connection.id),
+        rich_block(intro),
+    ]
     shown = [_line(line) for line in lines[:_SHOWN]]
     if len(lines) > _SHOWN:
-        shown.append([words(f"… and {len(lines) - _SHOWN} more")])
+        shown.append([words("… " + _("and {n} more").format(n=len(lines) - _SHOWN))])
     if shown:
         blocks.append(rich_block(joined(shown, "\n")))
     context: list[str | Element] = [
-        "Routes from dliconn.toml are configuration; watches live in Redis"
+        _("Routes from dliconn.toml are configuration; watches live in Redis")
     ]
     if project is not None:
-        context.insert(0, plain_text(f"Project {project_label(project)}"))
+        context.insert(0, plain_text(_("Project {project}").format(project=project_label(project))))
     blocks.append(context_block(context))
-    sentence = f"{connection.name or connection.id}: alerts reach {len(alerted)} channel(s)"
+    sentence = ngettext(
+        "{name}: alerts reach {n} channel", "{name}: alerts reach {n} channels", count
+    ).format(name=connection.name or connection.id, n=count)
     return Message(text=fallback_text(sentence), blocks=blocks)
 
 
 def _line(line: RouteLine) -> Pieces:
     pieces = [emoji(_ICON[line.why]), words(" "), channel(line.channel), words(" — ")]
     if line.why in ("watched", "hidden"):
-        pieces += [words("watched by "), *_who(line.by)]
+        who = _who(line.by)
         if line.since is not None:
-            pieces += [words(" since "), date(datetime.fromtimestamp(line.since, UTC))]
+            since = date(datetime.fromtimestamp(line.since, UTC))
+            pieces += phrase(_("watched by {who} since {time}"), who=who, time=since)
+        else:
+            pieces += phrase(_("watched by {who}"), who=who)
         if line.why == "hidden":
-            pieces.append(words("; gets nothing: its scope leaves this project out", bold=True))
+            hidden = _("; gets nothing: its scope leaves this project out")
+            pieces.append(words(hidden, bold=True))
     elif line.why == "watch_all":
-        pieces.append(words("every connection of the project (watch_all)"))
+        pieces.append(words(_("every connection of the project (watch_all)")))
     else:
-        tags = joined([code(f"{k}={v}", 60) for k, v in line.tags], ", ")
-        pieces += [words("connections tagged "), *tags, words(" (watch_tags)")]
+        tags = joined([code(f"{k}={v}", 60) for k, v in line.tags], _(", "))
+        pieces += phrase(_("connections tagged {tags} (watch_tags)"), tags=tags)
     if line.paused:
-        pieces.append(words("; paused: the bot could not post there", italic=True))
+        pieces.append(words(_("; paused: the bot could not post there"), italic=True))
     if line.muted_until is not None:
         until = date(datetime.fromtimestamp(line.muted_until, UTC))
-        pieces += [words("; muted until ", italic=True), until]
+        pieces += styled(phrase(_("; muted until {time}"), time=until), italic=True)
     return pieces
 
 

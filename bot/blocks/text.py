@@ -271,10 +271,11 @@ def _mergeable(piece: Element) -> bool:
 
 def preformatted(text: str, limit: int) -> Element:
     """An untrusted multi-line text (an `err_msg`) as a code block, its bytes exact, cut visibly."""
-    shown, more = cut(text, limit, marker="\n" + MORE_MARKER)
+    marker = _(MORE_MARKER)
+    shown, more = cut(text, limit, marker="\n" + marker)
     if not shown:  # no room for any of it: still say how much there was
         return {"type": "rich_text_preformatted",
-                "elements": [words(MORE_MARKER.format(n=len(text)), italic=True)]}  # fmt: skip
+                "elements": [words(marker.format(n=len(text)), italic=True)]}  # fmt: skip
     elements = [{"type": "text", "text": shown}]
     if more:
         elements.append(words(more, italic=True))

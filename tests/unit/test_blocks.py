@@ -37,6 +37,7 @@ from bot.blocks.text import (
 )
 from bot.chat.parsing import help_text
 from bot.dli.models import Connection
+from bot.i18n import LOCALES, Locale, _, speaking
 from bot.local.demo import demo_connections
 from bot.lookup.cache import Lookup, Source
 from tests.slack_limits import (
@@ -133,13 +134,16 @@ def test_cuts_are_visible_and_fall_where_a_whole_character_ends() -> None:
     assert "".join(p["text"] for p in code("n" * 200, 60)) == "n" * 39 + "… 161 more characters"
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @given(text=st.text(max_size=400), limit=st.integers(min_value=0, max_value=500))
-def test_cut_property(text: str, limit: int) -> None:
-    shown, more = cut(text, limit)
+def test_cut_property(locale: Locale, text: str, limit: int) -> None:
+    with speaking(locale):
+        shown, more = cut(text, limit)
+        pattern = re.escape(_(MORE_MARKER)).replace(re.escape("{n}"), r"(\d+)")
     assert len(shown + more) <= limit
     if len(isolated(text)) <= limit:
         assert (shown, more) == (isolated(text), "")
-    elif marker := re.fullmatch(r"… (\d+) more characters", more):
+    elif marker := re.fullmatch(pattern, more):
         left_out = int(marker.group(1))
         assert 0 < left_out <= len(text)
         assert shown == isolated(text[: len(text) - left_out])
@@ -408,16 +412,20 @@ def test_list_puts_failed_first_and_counts_on_top() -> None:
     assert message.text == "3 DLI connections (all); 1 with FAILED queues: bad"
 
 
-def test_a_huge_list_pages_with_and_n_more() -> None:
-    connections = [
+def many_connections(name: str = "conn", filler: str = "n") -> list[Connection]:
+    """2,000 connections with long names, every seventh with a FAILED queue."""
+    return [
         connection(
             id=f"{i:08}-0000",
-            name=f"conn-{i:04}-" + "n" * 70,
+            name=f"{name}-{i:04}-" + filler * 70,
             available_queue_info=[queue("q", "FAILED" if i % 7 == 0 else "ACTIVE")],
         )
         for i in range(2_000)
     ]
-    message = connection_list(connections, filter_label="all", now=NOW)
+
+
+def test_a_huge_list_pages_with_and_n_more() -> None:
+    message = connection_list(many_connections(), filter_label="all", now=NOW)
     assert_within_slack_limits(message)
     last = block_texts(message)[-1]
     assert re.search(r"… and \d+ more\. Look one up with /dliconn <id>", last)
@@ -534,15 +542,18 @@ _connections = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Once per language, 45 examples each (60 in English alone before): about 1.5 times the time.
+@pytest.mark.parametrize("locale", LOCALES)
+@settings(max_examples=45, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conn=_connections, others=st.lists(_connections, max_size=4), query=st.text(max_size=300))
 def test_every_builder_stays_within_limits(
-    conn: Connection, others: list[Connection], query: str
+    locale: Locale, conn: Connection, others: list[Connection], query: str
 ) -> None:
-    card(conn, "stale", console_url="https://console.example/x")
-    assert_within_slack_limits(connection_list([conn, *others], filter_label=query, now=NOW))
-    assert_within_slack_limits(choose_connection([conn, *others], query))
-    assert_within_slack_limits(error_message("not_found", subject=query, correlation_id=query))
+    with speaking(locale):
+        card(conn, "stale", console_url="https://console.example/x")
+        assert_within_slack_limits(connection_list([conn, *others], filter_label=query, now=NOW))
+        assert_within_slack_limits(choose_connection([conn, *others], query))
+        assert_within_slack_limits(error_message("not_found", subject=query, correlation_id=query))
 
 
 def test_room_left_is_what_head_and_tail_leave_of_the_blocks_and_the_text_budget() -> None:

@@ -20,7 +20,7 @@ def test_card_renders_name_failed_first_and_err_msg_as_sent() -> None:
     text = render_text(card(conn, "cache", console_url="https://console.example/c"))
     lines = text.splitlines()
     assert lines[0] == "🔴 with_vpc <prod>"
-    assert lines[1] == "=" * len(lines[0])
+    assert lines[1] == "=" * (len(lines[0]) + 1)  # as wide as the title: 🔴 takes two columns
     assert "Id: 4c693ecc-bab8-4113-a838-129cedc9a563" in lines
     assert "Created: 2019-08-27 06:40 UTC" in lines
     assert "Hosts:" in lines
