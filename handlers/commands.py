@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -10,7 +9,6 @@ from slack_bolt.async_app import AsyncApp
 from bot.blocks.guardrails import refusal
 from bot.chat.chatops import request_of
 from bot.chat.parsing import parse_command
-from bot.chat.replies import for_everyone
 from bot.slack.facts import asking
 from bot.slack.kit import Kit
 
@@ -26,18 +24,15 @@ async def answer(kit: Kit, command: dict[str, Any]) -> None:
         # A refusal changes nothing, looks nothing up, and stays with the person.
         await kit.responder(url, refusal(checked.decision), response_type="ephemeral")
         return
-    channel = str(command.get("channel_id", ""))
-    # A result posted in the channel is for everyone there: in the channel's language (help
-    # and errors, which stay with the person, in theirs).
-    public = response_type == "in_channel"
-    with for_everyone(kit.languages.of_channel(channel)) if public else nullcontext():
-        reply = await kit.chat.command(
-            parsed,
-            ephemeral=not public,
-            channel=channel,
-            user=str(command.get("user_id", "")),
-            facts=(checked.channel, checked.person),
-        )
+    # A reply to the person who asked, in their language (Kit chose it), even where it is
+    # posted in_channel: as a mention's answer is.
+    reply = await kit.chat.command(
+        parsed,
+        ephemeral=response_type == "ephemeral",
+        channel=str(command.get("channel_id", "")),
+        user=str(command.get("user_id", "")),
+        facts=(checked.channel, checked.person),
+    )
     # Help and errors stay with the person who asked, whatever the configured default.
     await kit.responder(
         url, reply.message, response_type=response_type if reply.shareable else "ephemeral"

@@ -29,12 +29,11 @@ async def on_mention(
     if not await _permitted(kit, client, event, body):
         return
     channel = str(event.get("channel", ""))
-    # Posted in the thread for everyone: in the channel's language, errors too.
-    with speaking(kit.languages.of_channel(channel)):
-        cards = await kit.chat.lookups.mention_cards(
-            str(event.get("text", "")), with_names=True, channel=channel
-        )
-        replies = cards or [help_message(nothing_found())]
+    # In the language of who mentioned the bot (Kit chose it): they asked, in their words.
+    cards = await kit.chat.lookups.mention_cards(
+        str(event.get("text", "")), with_names=True, channel=channel
+    )
+    replies = cards or [help_message(nothing_found())]
     await _reply_in_thread(kit, client, event, replies)
 
 
@@ -60,7 +59,8 @@ async def on_message(
     ):
         return
     channel = str(event.get("channel", ""))
-    with speaking(kit.languages.of_channel(channel)):  # posted in the thread, for everyone
+    # Nobody asked the bot: the channel's feature answers, in the channel's language.
+    with speaking(kit.languages.of_channel(channel)):
         cards = await kit.chat.lookups.mention_cards(text, with_names=False, channel=channel)
     await _reply_in_thread(kit, client, event, cards)
 

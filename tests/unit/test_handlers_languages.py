@@ -64,15 +64,16 @@ async def speaking_harness(
         yield replace(h, kit=kit), cards
 
 
-async def test_a_command_answered_in_channel_is_in_the_channels_language() -> None:
+async def test_a_command_answered_in_channel_is_in_the_askers_language() -> None:
+    # The channel speaks Chinese; the person who asked reads English (Kit's default here).
     async with speaking_harness("zh-CN", response_type="in_channel") as (h, _):
         await commands.answer(h.kit, command("watch orders"))
         await commands.answer(h.kit, command("help"))
         await commands.answer(h.kit, command("frobnicate the thing"))
         watched, help_, bad = h.responder.sent
     assert watched.response_type == "in_channel"
-    assert watched.message is not None and ZH in text_of(watched.message)
-    # Help and errors stay with the person: in their language (English here).
+    assert watched.message is not None and EN in text_of(watched.message)
+    # Help and errors stay with the person, in their language too.
     assert help_.response_type == bad.response_type == "ephemeral"
     assert help_.message is not None and HELP_EN in text_of(help_.message)
     assert bad.message is not None and 'unknown command: "frobnicate"' in text_of(bad.message)
@@ -95,7 +96,7 @@ async def test_a_chinese_readers_in_channel_command_in_an_english_channel() -> N
             await commands.answer(h.kit, command("watch orders"))
             await commands.answer(h.kit, command("help"))
         watched, help_ = h.responder.sent
-    assert watched.message is not None and EN in text_of(watched.message)
+    assert watched.message is not None and ZH in text_of(watched.message)
     assert help_.message is not None and HELP_ZH in text_of(help_.message)
 
 
@@ -138,16 +139,19 @@ async def test_refresh_writes_a_channels_card_in_its_language_a_private_one_in_t
     assert cards == ["zh-CN", "en"]
 
 
-async def test_mention_replies_in_the_thread_are_in_the_channels_language() -> None:
+async def test_mention_replies_in_the_thread_are_in_the_language_of_who_mentioned() -> None:
+    # The channel speaks Chinese; Kit chose each reader's language (as `speaking` here).
     async with speaking_harness("zh-CN") as (h, cards):
         with speaking("en"):
+            await mentions.on_mention(h.kit, app_mention_event("hello", channel=CHANNEL), h.client)
+        with speaking("zh-CN"):
             await mentions.on_mention(h.kit, app_mention_event("hello", channel=CHANNEL), h.client)
             await mentions.on_mention(
                 h.kit, app_mention_event(f"is {ORDERS} ok?", channel=CHANNEL), h.client
             )
-        nothing, card = h.posts()
-    assert HELP_ZH in posted(nothing) and "这条消息中没有连接 ID" in posted(nothing)
-    assert "did not see" not in posted(nothing)
+        english, chinese, card = h.posts()
+    assert "did not see" in posted(english) and HELP_ZH not in posted(english)
+    assert HELP_ZH in posted(chinese) and "这条消息中没有连接 ID" in posted(chinese)
     assert cards == ["zh-CN"] and ORDERS in posted(card)
 
 
