@@ -82,8 +82,11 @@ _ERR_OVERHEAD: Final = 40
 
 
 def _field(label: str, shown: Pieces) -> Pieces:
-    gap = [] if shown and shown[0].get("text", "").startswith("\n") else [words(" ")]
-    return [words(_("{label}:").format(label=label), bold=True), *gap, *shown]
+    labelled = _("{label}:").format(label=label)
+    # No space after a line break, nor after a full-width colon (Chinese sets none).
+    next_line = bool(shown) and shown[0].get("text", "").startswith("\n")
+    gap = [] if next_line or labelled.endswith("：") else [words(" ")]
+    return [words(labelled, bold=True), *gap, *shown]
 
 
 def _collapsed(entries: list[Pieces], total: int) -> Pieces:
