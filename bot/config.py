@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args
@@ -27,7 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.dli.endpoints import api_base_url
 from bot.errors import ConfigError
-from bot.files import read_text
+from bot.files import read_toml
 from bot.i18n import DEFAULT_LOCALE, Locale
 from bot.local.demo import DEMO_PROJECT_ID
 
@@ -491,11 +490,7 @@ def load_deployment(settings: Settings) -> Deployment:
 
 
 def _read_file(path: Path) -> _File:
-    file = read_text(path, missing="no such file (DLICONN_CONFIG names it)")
-    try:
-        raw = tomllib.loads(file.text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {_toml_problem(str(exc))}") from None
+    file, raw = read_toml(path, missing="no such file (DLICONN_CONFIG names it)")
     try:
         data = _expand(raw, (), others_can_read=file.others_can_read)
         projects = data.get("projects")
@@ -518,14 +513,6 @@ def _with_alias(alias: str, table: Any) -> Any:
             ("projects", alias, "alias"), "unknown key (the table's name is the alias)"
         )
     return {**table, "alias": alias}
-
-
-def _toml_problem(message: str) -> str:
-    # tomllib says "Invalid value (at line 3, column 5)": lead with the place, like every line.
-    if found := re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message):
-        text, line, column = found.groups()
-        return f"line {line}, column {column}: invalid TOML: {text}"
-    return f"invalid TOML: {message}"
 
 
 def _expand(value: Any, key: Key, *, others_can_read: bool) -> Any:

@@ -15,10 +15,9 @@ from bot.blocks.text import (
     code,
     date,
     emoji,
-    is_user_id,
     joined,
+    person,
     phrase,
-    user,
     usergroup,
     value,
     words,
@@ -34,7 +33,7 @@ def someone(slack_id: str) -> Pieces:
     replies holding them are ephemeral); anything else as the exact text."""
     if _GROUP.fullmatch(slack_id):
         return [usergroup(slack_id)]
-    return [user(slack_id)] if is_user_id(slack_id) else code(slack_id, 40)
+    return person(slack_id)
 
 
 def _listed(values: Sequence[str], empty: str) -> Pieces:

@@ -24,10 +24,9 @@ from bot.blocks.text import (
     code,
     date,
     emoji,
-    is_user_id,
     joined,
+    person,
     phrase,
-    user,
     words,
 )
 from bot.dli.models import Connection
@@ -97,7 +96,7 @@ def route_message(
 def _line(line: RouteLine) -> Pieces:
     pieces = [emoji(_ICON[line.why]), words(" "), channel(line.channel), words(" — ")]
     if line.why in ("watched", "hidden"):
-        who = _who(line.by)
+        who = person(line.by)
         if line.since is not None:
             since = date(datetime.fromtimestamp(line.since, UTC))
             pieces += phrase(_("watched by {who} since {time}"), who=who, time=since)
@@ -117,7 +116,3 @@ def _line(line: RouteLine) -> Pieces:
         until = date(datetime.fromtimestamp(line.muted_until, UTC))
         pieces += styled(phrase(_("; muted until {time}"), time=until), italic=True)
     return pieces
-
-
-def _who(user_id: str) -> Pieces:
-    return [user(user_id)] if is_user_id(user_id) else code(user_id, 40)

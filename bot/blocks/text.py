@@ -216,6 +216,12 @@ def user(user_id: str) -> Element:
     return {"type": "user", "user_id": user_id}
 
 
+def person(who: str) -> Pieces:
+    """Someone the bot names on purpose (who clicked, who watches): a Slack user id becomes a
+    mention of just that person, anything else is shown as its exact text."""
+    return [user(who)] if is_user_id(who) else code(who, 40)
+
+
 def is_user_id(who: str) -> bool:
     """Whether `who` is shaped like a Slack user id (so mentioning it pings just that person)."""
     return _SLACK_USER.fullmatch(who) is not None

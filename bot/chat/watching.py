@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot import audit as trail
@@ -15,18 +15,16 @@ from bot.blocks.text import (
     Pieces,
     code,
     emoji,
-    is_user_id,
     joined,
+    person,
     phrase,
     shown_value,
-    user,
     words,
 )
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.chat.replies import Reply, guarded
-from bot.config import Verb
 from bot.dli.ids import is_id, normalise_id
 from bot.dli.models import DELETED, FAILED
 from bot.errors import DliError, NotFound
@@ -50,14 +48,14 @@ class Watching:
     audit: AuditLog = field(default_factory=lambda: AuditLog(MemoryAuditStore()))
 
     async def watch(self, target: str, *, channel: str, user: str) -> Reply:
-        return await guarded(target, lambda: self._audited(
-            "watch", trail.WATCH, target, channel, user,
+        return await guarded(target, lambda: audited(
+            self.audit, "watch", trail.WATCH, target, channel, user,
             lambda note: self._watch(target, channel, user, note),
         ))  # fmt: skip
 
     async def unwatch(self, target: str, *, channel: str, user: str = "") -> Reply:
-        return await guarded(target, lambda: self._audited(
-            "watch", trail.UNWATCH, target, channel, user,
+        return await guarded(target, lambda: audited(
+            self.audit, "watch", trail.UNWATCH, target, channel, user,
             lambda note: self._unwatch(target, channel, note),
         ))  # fmt: skip
 
@@ -71,12 +69,12 @@ class Watching:
             muted = _("Alerts for {connection} are muted here for {hours} h (by {who}).")
             return notice(
                 _line("mute", muted, connection=code(connection_id, 60), hours=str(hours),
-                      who=_who(user)),
+                      who=person(user)),
                 fallback=_("Muted for {hours} h").format(hours=hours),
             )  # fmt: skip
 
-        return await guarded(connection_id, lambda: self._audited(
-            "mute", trail.mute_action(hours), connection_id, channel, user, work
+        return await guarded(connection_id, lambda: audited(
+            self.audit, "mute", trail.mute_action(hours), connection_id, channel, user, work
         ))  # fmt: skip
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
@@ -93,24 +91,15 @@ class Watching:
                     fallback=_("Nothing to acknowledge"),
                 )
             return notice(
-                _line("eyes", _("Acknowledged by {who}; the alert now shows it."), who=_who(user)),
+                _line(
+                    "eyes", _("Acknowledged by {who}; the alert now shows it."), who=person(user)
+                ),
                 fallback=_("Acknowledged"),
             )
 
-        return await guarded(connection_id, lambda: self._audited(
-            "ack", trail.ACK, connection_id, channel, user, work
+        return await guarded(connection_id, lambda: audited(
+            self.audit, "ack", trail.ACK, connection_id, channel, user, work
         ))  # fmt: skip
-
-    async def _audited(
-        self,
-        verb: Verb,
-        action: str,
-        target: str,
-        channel: str,
-        user: str,
-        work: Callable[[Note], Awaitable[Message]],
-    ) -> Message:
-        return await audited(self.audit, verb, action, target, channel, user, work)
 
     async def _state_of(self, connection_id: str, channel: str) -> tuple[str, WatchStore]:
         """The project the connection is in and its watcher state, among those the channel sees.
@@ -169,7 +158,7 @@ class Watching:
                    "queues or elastic resource pools turns {status}, and in the alert's thread "
                    "when it recovers.")
         )  # fmt: skip
-        body = _line("eyes", watching, name=name, who=_who(user), status=[shown_value(FAILED)],
+        body = _line("eyes", watching, name=name, who=person(user), status=[shown_value(FAILED)],
                      count=str(failing))  # fmt: skip
         return notice(
             body,
@@ -261,8 +250,3 @@ class Watching:
 def _line(icon: str, template: str, /, **slots: Pieces | str) -> Pieces:
     """A notice's line: `icon`, then our (translated) sentence with its values in place."""
     return [emoji(icon), words(" "), *phrase(template, **slots)]
-
-
-def _who(user_id: str) -> Pieces:
-    """The person who clicked or typed: Slack gives their user id, mentioned on purpose."""
-    return [user(user_id)] if is_user_id(user_id) else code(user_id, 40)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,7 +20,7 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
-from bot.files import read_text
+from bot.files import read_toml
 from bot.i18n import current_locale
 from bot.i18n.catalogues import translations
 
@@ -181,11 +180,7 @@ def packaged_path() -> Path:
 def load_catalogue(path: Path) -> Catalogue:
     """Read and validate a catalogue file; any problem is one ConfigError line naming the file
     and the entry."""
-    text = read_text(path, missing="the diagnosis catalogue is missing").text
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    _, raw = read_toml(path, missing="the diagnosis catalogue is missing")
     try:
         return Catalogue.model_validate(raw)
     except ValidationError as exc:

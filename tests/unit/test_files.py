@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.files import read_text
+from bot.files import read_text, read_toml
 
 
 def test_text_and_whether_others_may_read_it(tmp_path: Path) -> None:
@@ -34,3 +34,15 @@ def test_bytes_that_are_not_utf8_and_unreadable_paths_are_one_line(tmp_path: Pat
         read_text(binary, missing="gone")
     with pytest.raises(ConfigError, match=r": cannot be read: Is a directory$"):
         read_text(tmp_path, missing="gone")
+
+
+def test_toml_is_parsed_and_invalid_toml_is_one_line_that_leads_with_where(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[a]\nb = 1\n", encoding="utf-8")
+    assert read_toml(path, missing="gone")[1] == {"a": {"b": 1}}
+    path.write_text("[a]\nb = \n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        read_toml(path, missing="gone")
+    assert str(caught.value) == f"{path}: line 2, column 5: invalid TOML: Invalid value"
