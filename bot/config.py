@@ -217,14 +217,14 @@ DEFAULT_PROJECT: Final = "default"
 # The keys whose values must not sit in a file other users can read.
 SECRET_KEYS: Final = frozenset({"sk", "security_token", "iam_password"})
 
-ALIAS_RULE = re.compile(r"[a-z0-9_-]{1,32}")
-_REGION = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,3}")
-_PROJECT_ID = re.compile(r"[0-9a-f]{32}")
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
-_OPERATOR_ID = re.compile(r"[UWS][A-Z0-9]+")
+ALIAS_RULE: Final = re.compile(r"[a-z0-9_-]{1,32}")
+_REGION: Final = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,3}")
+_PROJECT_ID: Final = re.compile(r"[0-9a-f]{32}")
+_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]+")
+_OPERATOR_ID: Final = re.compile(r"[UWS][A-Z0-9]+")
 # `$$` is a literal `$`; `${NAME}` is read from the environment; any other `${` is a mistake.
-_REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{)")
-_WHOLE_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_REFERENCE: Final = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{)")
+_WHOLE_REFERENCE: Final = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 # Context for the project built from DLI_* variables: today's rules, so no shape checks.
 _FROM_ENV: Final = {"from_env": True}
 

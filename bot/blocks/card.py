@@ -73,10 +73,12 @@ WatchState = Literal["watching", "not_watching"]
 _HOSTS_SHOWN: Final = 5
 _ROUTES_SHOWN: Final = 5
 _NAME_MAX: Final = 100
-_MIN_ERR_SHARE: Final = 200
+# Past this many bindings, only FAILED ones get a section each; the rest are summarised per
+# status, the ones that are neither FAILED, CREATING nor ACTIVE under one label.
 _INDIVIDUAL_LIMIT: Final = 20
-_SUMMARY_MAX: Final = 700
 _OTHER_LABEL: Final = N_("Other statuses")
+_MIN_ERR_SHARE: Final = 200
+_SUMMARY_MAX: Final = 700
 # What an err_msg's code block costs beyond its text: the marker of a cut one, at most.
 _ERR_OVERHEAD: Final = 40
 

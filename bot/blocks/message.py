@@ -11,11 +11,8 @@ from bot.blocks.text import Element, Pieces, fallback, rich_section, shortened
 # Block Kit limits (Slack's Block Kit reference; see design/slack-platform.md).
 MAX_BLOCKS: Final = 50
 SECTION_TEXT_MAX: Final = 3000
-FIELD_MAX: Final = 2000
-MAX_FIELDS: Final = 10
 HEADER_MAX: Final = 150
 CONTEXT_MAX: Final = 10
-ACTIONS_MAX: Final = 25
 BUTTON_TEXT_MAX: Final = 75
 BUTTON_VALUE_MAX: Final = 2000
 BUTTON_URL_MAX: Final = 3000
