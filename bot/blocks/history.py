@@ -105,20 +105,17 @@ def _binding(kind: str, name: str) -> Pieces:
 
 def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher never committed anything for the connection's project."""
-    if project is None:
-        said = _(
-            "No history for {name}: the watcher has not run yet. It records every transition "
-            "from its first poll on."
-        )
-    else:
-        said = _(
-            "No history for {name}: the watcher has not run for project {project} yet. It "
-            "records every transition from its first poll on."
-        )
     return _no_history(
-        said,
         connection,
         project,
+        alone=_(
+            "No history for {name}: the watcher has not run yet. It records every transition "
+            "from its first poll on."
+        ),
+        in_project=_(
+            "No history for {name}: the watcher has not run for project {project} yet. It "
+            "records every transition from its first poll on."
+        ),
         fallback=_("No history: the watcher has not run yet"),
         context=[_("Start it with `python -m bot watch` (the Procfile's `worker`).")],
     )
@@ -126,33 +123,29 @@ def not_recorded_message(connection: Connection, project: ProjectRef | None) -> 
 
 def never_seen_message(connection: Connection, project: ProjectRef | None) -> Message:
     """The watcher runs for the project but has never listed this connection."""
-    if project is None:
-        said = _(
-            "The watcher has never seen {name}, so it has no history yet: it is recorded from "
-            "the first poll that lists it (made since the watcher's last poll?)."
-        )
-    else:
-        said = _(
-            "The watcher has never seen {name} in project {project}, so it has no history yet: "
-            "it is recorded from the first poll that lists it (made since the watcher's last "
-            "poll?)."
-        )
-    return _no_history(
-        said,
-        connection,
-        project,
-        fallback=_("No history: the watcher has never seen that connection"),
+    seen = _(
+        "The watcher has never seen {name} in project {project}, so it has no history yet: "
+        "it is recorded from the first poll that lists it (made since the watcher's last poll?)."
     )
+    unseen = _(
+        "The watcher has never seen {name}, so it has no history yet: it is recorded from "
+        "the first poll that lists it (made since the watcher's last poll?)."
+    )
+    fallback = _("No history: the watcher has never seen that connection")
+    return _no_history(connection, project, alone=unseen, in_project=seen, fallback=fallback)
 
 
 def _no_history(
-    said: str,
     connection: Connection,
     project: ProjectRef | None,
     *,
+    alone: str,
+    in_project: str,
     fallback: str,
     context: Sequence[str] = (),
 ) -> Message:
+    """Why there is no history: `alone` for a single-project deployment, else `in_project`."""
+    said = alone if project is None else in_project
     shown = code(connection.name or connection.id, 80)
     body = [emoji("information_source"), words(" "),
             *phrase(said, name=shown, project=project_label(project))]  # fmt: skip

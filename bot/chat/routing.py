@@ -31,6 +31,9 @@ class ProjectAlerts:
 
 @dataclass(frozen=True)
 class Routing:
+    """`/dliconn route`: a dry run of which channels a connection's alerts would reach, and why
+    (explicit watches, `watch_all`, tag routes, scopes, pauses and mutes)."""
+
     context: ChatContext
     projects: Mapping[str, ProjectAlerts]
 
