@@ -20,7 +20,7 @@ from typing import Final, Protocol
 import redis.asyncio as aioredis
 
 from bot.config import Verb
-from bot.errors import StoreUnavailable
+from bot.errors import StoreUnavailable, dli_problem
 from bot.i18n import _
 from bot.store import redis_backed
 
@@ -278,18 +278,5 @@ def shown_result(result: str) -> str:
             answer=_("(nothing)") if word == _NO_ANSWER else word
         )
     if failed := _FAILED_DLI.fullmatch(result):
-        return _("failed: DLI {kind}").format(kind=_dli_kind(failed.group(1)))
+        return _("failed: {problem}").format(problem=dli_problem(failed.group(1)))
     return result
-
-
-def _dli_kind(kind: str) -> str:
-    """A DliError kind (bot.errors) in words; one this version does not know, as it is."""
-    return {
-        "error": _("error"),
-        "not_found": _("not found"),
-        "auth_failed": _("credentials rejected"),
-        "forbidden": _("permission denied"),
-        "throttled": _("throttled"),
-        "unavailable": _("unreachable"),
-        "bad_response": _("unreadable answer"),
-    }.get(kind, kind)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TypedDict, Unpack
 
+from bot.i18n import _
+
 
 class DliconnError(Exception):
     """Base of every error dliconn raises on purpose."""
@@ -101,3 +103,18 @@ class Unavailable(DliError):
 
 class BadResponse(DliError):
     kind = "bad_response"
+
+
+def dli_problem(kind: str) -> str:
+    """What a DliError of `kind` means, as a short phrase in the reader's language (beside a
+    project that could not be listed, in an audit entry); a kind this version does not know
+    (an entry written by a newer one) is shown as it is."""
+    return {
+        "error": _("DLI answered with an error"),
+        "not_found": _("DLI does not know it"),
+        "throttled": _("DLI is throttling requests"),
+        "unavailable": _("DLI is unreachable"),
+        "auth_failed": _("DLI rejected the bot's credentials"),
+        "forbidden": _("the bot's credentials may not read it"),
+        "bad_response": _("DLI sent an answer the bot could not read"),
+    }.get(kind, kind)

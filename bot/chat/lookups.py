@@ -16,7 +16,7 @@ from bot.chat.parsing import ListFilter, find_connection_ids, find_names, strip_
 from bot.chat.replies import Reply, guarded
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
-from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable
+from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable, dli_problem
 from bot.i18n import _
 from bot.lookup.cache import Lookup, ProjectRef
 from bot.lookup.finder import Ambiguous, Snapshot
@@ -170,7 +170,7 @@ class Lookups:
                 if snap.project is not None
                 for c in snap.connections
             },
-            unlisted=[(f.project, _why(f.error)) for f in failures],
+            unlisted=[(f.project, dli_problem(f.error.kind)) for f in failures],
             fetched_at=min((s.fetched_at for s in snaps), default=self.context.clock()),
             request_id=single.request_id if single else None,
         )
@@ -186,16 +186,6 @@ class Listed:
     unlisted: Sequence[tuple[ProjectRef, str]]
     fetched_at: datetime
     request_id: str | None
-
-
-def _why(error: DliError) -> str:
-    """Why a project could not be listed, in the reader's language."""
-    return {
-        "throttled": _("DLI is throttling requests"),
-        "unavailable": _("DLI is unreachable"),
-        "auth_failed": _("DLI rejected the bot's credentials"),
-        "forbidden": _("the bot's credentials may not read it"),
-    }.get(error.kind) or _("DLI sent an answer the bot could not read")
 
 
 async def lookup_many(
