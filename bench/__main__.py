@@ -8,7 +8,16 @@ import time
 import traceback
 from typing import Final
 
-from bench import dli_client, history, lookup, projects, slack_commands, takeover, watcher
+from bench import (
+    dli_client,
+    history,
+    languages,
+    lookup,
+    projects,
+    slack_commands,
+    takeover,
+    watcher,
+)
 from bench.common import Benchmark, collect, format_table, machine_description, title
 
 #: Every benchmark by name, run in this order. To add one, write a callable returning its rows
@@ -21,6 +30,7 @@ BENCHMARKS: Final[dict[str, Benchmark]] = {
     "takeover": takeover.run,
     "projects": projects.run,
     "history": history.run,
+    "languages": languages.run,
 }
 
 
