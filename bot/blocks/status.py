@@ -19,6 +19,7 @@ from bot.dli.models import (
     QueueInfo,
     is_unknown,
 )
+from bot.errors import Unavailable, dli_problem
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef, Source
 
@@ -192,7 +193,7 @@ def freshness_line(
             else _(":floppy_disk: Cached")
         )
     elif source == "stale":
-        reason = shortened(stale_reason or _("DLI unreachable"), 200)
+        reason = shortened(dli_problem(stale_reason or Unavailable.kind), 200)
         stale = (
             _("⚠️ Stale ({reason}) — copy from {age} ago")
             if age

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection, Fetched
-from bot.errors import DliError, NotFound, Throttled
+from bot.errors import DliError, NotFound
 from bot.metrics import Metrics
 from bot.store import KeyValueStore, make_safe
 
@@ -43,7 +43,9 @@ class Lookup:
     source: Source
     fetched_at: datetime  # when DLI produced this copy (aware, UTC)
     request_id: str | None = None
-    stale_reason: str | None = None  # set when source == "stale": why DLI could not be asked
+    #: Set when source == "stale": why DLI could not be asked (a DliError kind, put in words
+    #: in the reader's language where it is shown).
+    stale_reason: str | None = None
     project: ProjectRef | None = None
 
     def age(self, now: datetime) -> timedelta:
@@ -197,10 +199,9 @@ class ConnectionLookup:
         entry = await self._read(key)
         if not isinstance(entry, Lookup) or entry.age(self._clock()) >= self._stale_horizon:
             return None
-        reason = "DLI throttled" if isinstance(exc, Throttled) else "DLI unreachable"
-        log.info("serving stale copy of connection %s: %s (%s)", key, reason, exc)
+        log.info("serving stale copy of connection %s: DLI %s (%s)", key, exc.kind, exc)
         return Lookup(
-            entry.connection, "stale", entry.fetched_at, entry.request_id, reason, self.project
+            entry.connection, "stale", entry.fetched_at, entry.request_id, exc.kind, self.project
         )
 
     def _counted(self, result: Lookup) -> Lookup:

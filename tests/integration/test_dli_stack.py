@@ -414,9 +414,9 @@ async def test_concurrent_cold_lookups_share_one_request_then_warm_costs_none(
 @pytest.mark.parametrize(
     ("outage", "reason"),
     [
-        (Fault.drop(), "DLI unreachable"),
-        (Fault.server_error(status=502), "DLI unreachable"),
-        (Fault.throttle(retry_after=0), "DLI throttled"),
+        (Fault.drop(), "unavailable"),
+        (Fault.server_error(status=502), "unavailable"),
+        (Fault.throttle(retry_after=0), "throttled"),
     ],
     ids=["drop", "502", "throttle"],
 )
@@ -445,7 +445,7 @@ async def test_stopped_server_serves_the_stale_copy(
 
     stale = await lookup.lookup(FAILING, force=True)
 
-    assert (stale.source, stale.stale_reason) == ("stale", "DLI unreachable")
+    assert (stale.source, stale.stale_reason) == ("stale", "unavailable")
     assert stale.age(clock.now()) == timedelta(seconds=TTL)
 
 
@@ -575,7 +575,7 @@ async def test_a_name_seen_before_reaches_the_stale_copy_while_dli_is_down(
 
     assert not isinstance(found, Ambiguous)
     assert (found.connection.id, found.source) == (WITHVPC, "stale")
-    assert found.stale_reason == "DLI unreachable"
+    assert found.stale_reason == "unavailable"
     with pytest.raises(Unavailable):
         await finder.find("kafka-stream-pools")  # never resolved: nothing to fall back on
 

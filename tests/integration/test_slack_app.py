@@ -530,7 +530,7 @@ async def test_dli_down_serves_a_looked_up_connection_stale(
     assert "Live from DLI" in shown(live)
     text = shown(stale)
     assert "withvpc" in text and "resource_mode_1" in text
-    assert "Stale" in text and "DLI unreachable" in text
+    assert "Stale" in text and "DLI is unreachable" in text
 
 
 async def test_dli_throttling_is_explained(stack: SlackStack) -> None:

@@ -264,7 +264,7 @@ def test_verdict_wording(status: str, queues: list[tuple[str, str]], verdict: st
             "stale",
             {
                 "type": "plain_text",
-                "text": "⚠️ Stale (DLI unreachable) — copy from 7 min ago",
+                "text": "⚠️ Stale (DLI is unreachable) — copy from 7 min ago",
                 "emoji": False,
             },
         ),

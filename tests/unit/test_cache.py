@@ -180,8 +180,8 @@ async def test_the_fetch_is_cancelled_once_every_caller_has_given_up(
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (Unavailable("connect timeout"), "DLI unreachable"),
-        (Throttled("slow down", retry_after=2.0), "DLI throttled"),
+        (Unavailable("connect timeout"), "unavailable"),
+        (Throttled("slow down", retry_after=2.0), "throttled"),
     ],
 )
 async def test_retryable_failure_serves_the_last_good_copy_as_stale(
@@ -312,7 +312,7 @@ async def test_force_falls_back_to_stale_on_a_retryable_error(
     forced = await cache.lookup(CID, force=True)
 
     assert (forced.source, forced.fetched_at) == ("stale", good.fetched_at)
-    assert forced.stale_reason == "DLI throttled"
+    assert forced.stale_reason == "throttled"
 
 
 async def test_remember_seeds_the_cache(

@@ -131,7 +131,7 @@ async def test_while_dli_is_down_the_last_good_copy_is_shown_marked_stale() -> N
         by_name = await parts.chat.lookups.card("orders", ephemeral=True)
     for stale in (reply, by_name):
         text = text_of(stale.message)
-        assert "Stale (DLI unreachable)" in text
+        assert "Stale (DLI is unreachable)" in text
         assert "route table quota exceeded" in text
         assert stale.shareable
 

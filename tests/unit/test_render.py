@@ -40,7 +40,7 @@ def test_context_is_dimmed_only_when_asked() -> None:
     message = card(connection(), "stale")
     assert "\x1b[" not in render_text(message)
     dimmed = [line for line in render_text(message, color=True).splitlines() if "\x1b[2m" in line]
-    assert dimmed == ["\x1b[2m  › ⚠️ Stale (DLI unreachable) — copy from 12 s ago\x1b[0m"]
+    assert dimmed == ["\x1b[2m  › ⚠️ Stale (DLI is unreachable) — copy from 12 s ago\x1b[0m"]
 
 
 def test_mrkdwn_to_text_undoes_escapes_exactly_once() -> None:
