@@ -94,4 +94,4 @@ async def _reply_in_thread(
 
 def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.event("app_mention"), on_mention)
-    kit.on(app.event("message"), on_message)
+    kit.on(app.event("message"), on_message, for_reader=False)

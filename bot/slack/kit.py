@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: How long an ack that carries words (a modal's input errors) waits for the reader's language.
 ACK_LANGUAGE_WAIT: Final = 0.5
+#: How long a reply waits for it (users.info; the answer is still cached when it comes later).
+READER_LANGUAGE_WAIT: Final = 2.0
 
 # What Bolt can hand a listener: AsyncArgs' attributes (plus the long names of req and resp).
 _INJECTABLE: Final = frozenset(inspect.signature(AsyncArgs).parameters) - {"kwargs"} | {
@@ -59,11 +61,11 @@ class Kit:
         """The guardrails' decision; every handler asks before it looks up or changes anything."""
         return await self.guard.check(request, asked, quiet=quiet)
 
-    async def _ack_language(self, asked: Asking) -> Locale:
-        """The reader's language within ACK_LANGUAGE_WAIT, else the channel's: an ack must not
-        wait on Slack."""
+    async def _reader_language(self, asked: Asking, wait: float) -> Locale:
+        """The reader's language if Slack says it within `wait` seconds, else the channel's: a
+        reply must not wait long on users.info (rate-limited, it is retried after a pause)."""
         try:
-            async with asyncio.timeout(ACK_LANGUAGE_WAIT):
+            async with asyncio.timeout(wait):
                 return await self.languages.of_reader(asked)
         except TimeoutError:
             return self.languages.of_channel(asked.channel)
@@ -74,11 +76,14 @@ class Kit:
         work: Callable[..., Awaitable[None]],
         *,
         refuse: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+        for_reader: bool = True,
     ) -> None:
         """Register `work(kit, ...)` as background work behind an immediate, empty ack.
 
         `refuse(body)`, when given, runs first: the arguments it returns are the ack itself
-        (a modal's `response_action="errors"`), and then no work starts.
+        (a modal's `response_action="errors"`), and then no work starts. `for_reader=False`:
+        `work` writes for the channel, not for who sent the event (an incident channel's
+        messages, most of them never answered), so nobody's language is asked for.
 
         The ack answers Slack at once; `work` (given this kit, then the arguments Bolt would
         inject into a listener, by name) composes and sends the reply after, in the language of
@@ -107,7 +112,8 @@ class Kit:
             # Until Slack says the reader's language, the channel's (for an error about that).
             locale = kit.languages.of_channel(asked.channel)
             try:
-                locale = await kit.languages.of_reader(asked)
+                if for_reader:
+                    locale = await kit._reader_language(asked, READER_LANGUAGE_WAIT)
                 with speaking(locale):
                     await work(kit, **kwargs)
                 if event_id is not None:
@@ -141,7 +147,7 @@ class Kit:
             if refuse is not None:
                 # The errors beside a modal's inputs, in the reader's language (cached since the
                 # click that opened it), if Slack says it soon enough for the ack.
-                with speaking(await kit._ack_language(asking(body))):
+                with speaking(await kit._reader_language(asking(body), ACK_LANGUAGE_WAIT)):
                     refusal = refuse(body)
             if refusal is not None:
                 await args.ack(**refusal)

@@ -21,7 +21,7 @@ from bot.blocks.render import render_text
 from bot.i18n import _, speaking
 from bot.local.demo import demo_uuid
 from bot.local.fake_slack import SlackCall
-from bot.local.wire import app_home_opened_event, app_mention_event, new_ts
+from bot.local.wire import app_home_opened_event, app_mention_event, message_event, new_ts
 from tests.fakes.dli import FAILING
 from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
 from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
@@ -51,9 +51,14 @@ def _config(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
-    """`serve` with its watcher inside (no REDIS_URL), a zh-CN channel, two readers."""
+    """`serve` with its watcher inside (no REDIS_URL), a zh-CN channel that is also an
+    incident channel, two readers."""
     async with slack_stack(
-        key_prefix, REDIS_URL=None, DLICONN_WATCH_INTERVAL="0.05", DLICONN_CONFIG=_config(tmp_path)
+        key_prefix,
+        REDIS_URL=None,
+        DLICONN_WATCH_INTERVAL="0.05",
+        DLICONN_CONFIG=_config(tmp_path),
+        DLICONN_INCIDENT_CHANNELS=ZH_CHANNEL,
     ) as running:
         running.slack.locales.update({ZH_USER: "zh-CN", EN_USER: "en-US"})
         yield running
@@ -188,3 +193,17 @@ async def test_without_users_read_a_reply_falls_back_to_the_channels_language(
 
     assert all(label in shown(in_zh_channel) for label in card_labels(zh))
     assert not in_chinese(shown(elsewhere))
+
+
+async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
+    stack: SlackStack,
+) -> None:
+    # Most messages in a channel are never answered: none of them costs a users.info call.
+    await stack.event(message_event("lunch at noon?", user=EN_USER, channel=ZH_CHANNEL))
+    ts = new_ts()
+    await stack.event(message_event(f"is {FAILING} down?", user=EN_USER, channel=ZH_CHANNEL, ts=ts))
+    [card] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
+
+    assert all(label in shown(card.body) for label in card_labels(zh))
+    await stack.stop()  # every reply composed: nothing else is still asking
+    assert stack.slack.calls_to("users.info") == []
