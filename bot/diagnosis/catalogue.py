@@ -32,9 +32,11 @@ CHECK_MAX: Final = 300
 CHECKS_MAX: Final = 12
 _PATTERN_MAX: Final = 300
 _DOC_PREFIX: Final = "https://support.huaweicloud.com/"
-# Huawei publishes each page twice under one path: in English under /intl/en-us/, in Chinese at
-# the root (an `en-us_topic_` page is a `zh-cn_topic_` one there).
+# Huawei's international site publishes each page in English under /intl/en-us/ and in Chinese
+# under /intl/zh-cn/, on the same path (an `en-us_topic_` page is a `zh-cn_topic_` one there);
+# Huawei's SDK docs link both, e.g. /intl/zh-cn/api-vpc/vpc_subnet01_0001.html.
 _ENGLISH_DOCS: Final = _DOC_PREFIX + "intl/en-us/"
+_CHINESE_DOCS: Final = _DOC_PREFIX + "intl/zh-cn/"
 _ENGLISH_TOPIC: Final = "en-us_topic_"
 _CHINESE_TOPIC: Final = "zh-cn_topic_"
 # Our own mrkdwn (escaped when shown), so nothing that Slack would read as markup or a mention.
@@ -118,8 +120,8 @@ class Entry(BaseModel):
         return tuple(_in_reader_language(check) for check in self.checks)
 
     def shown_page(self) -> tuple[str, str]:
-        """(page id, address) of the Huawei page in the reader's language: for zh-CN, Huawei's
-        Chinese page of the same path when doc_url is an English /intl/en-us/ one."""
+        """(page id, address) of the Huawei page in the reader's language: for zh-CN, the
+        international site's Chinese page of the same path when doc_url is its English one."""
         if current_locale() != "zh-CN" or not self.doc_url.startswith(_ENGLISH_DOCS):
             return self.page_id, self.doc_url
         folder, _, page = self.doc_url.removeprefix(_ENGLISH_DOCS).rpartition("/")
@@ -127,7 +129,7 @@ class Entry(BaseModel):
         if page.startswith(_ENGLISH_TOPIC):
             page = _CHINESE_TOPIC + page.removeprefix(_ENGLISH_TOPIC)
             page_id = _CHINESE_TOPIC + page_id.removeprefix(_ENGLISH_TOPIC)
-        return page_id, f"{_DOC_PREFIX}{folder}/{page}" if folder else _DOC_PREFIX + page
+        return page_id, f"{_CHINESE_DOCS}{folder}/{page}" if folder else _CHINESE_DOCS + page
 
 
 def _in_reader_language(text: str) -> str:

@@ -159,9 +159,9 @@ def test_the_cause_line_and_the_modal_in_chinese() -> None:
     assert "机器人自行检查的结果" in text and "What to check" not in text
     for shown in (ERR, "sql_prod", "swr", "100.125.3.0/24", "mysql-primary", "172.16.1.10"):
         assert_shows(view["blocks"], shown)
-    # The Huawei page in Chinese: the same path without /intl/en-us.
+    # The Huawei page in Chinese: the same path under /intl/zh-cn.
     [doc] = [b for b in view["blocks"] if b.get("accessory", {}).get("url")]
-    chinese_page = "https://support.huaweicloud.com/dli_faq/dli_03_0179.html"
+    chinese_page = "https://support.huaweicloud.com/intl/zh-cn/dli_faq/dli_03_0179.html"
     assert doc["accessory"]["action_id"] == ACTION_WHAT_TO_CHECK_DOC
     assert doc["accessory"]["url"] == chinese_page and chinese_page in text
     assert entry.doc_url == "https://support.huaweicloud.com/intl/en-us/dli_faq/dli_03_0179.html"
@@ -173,12 +173,12 @@ def test_the_huawei_page_follows_the_reader() -> None:
     with speaking("zh-CN"):
         assert subnet.shown_page() == (
             "zh-cn_topic_0013748726",
-            "https://support.huaweicloud.com/usermanual-vpc/zh-cn_topic_0013748726.html",
+            "https://support.huaweicloud.com/intl/zh-cn/usermanual-vpc/zh-cn_topic_0013748726.html",
         )
         for entry in ENTRIES:
             page_id, url = entry.shown_page()
-            assert "/intl/" not in url and "en-us" not in url and page_id in url
-            assert url.removeprefix("https://support.huaweicloud.com/") == (
+            assert "en-us" not in url and page_id in url
+            assert url.removeprefix("https://support.huaweicloud.com/intl/zh-cn/") == (
                 entry.doc_url.removeprefix("https://support.huaweicloud.com/intl/en-us/").replace(
                     "en-us_topic_", "zh-cn_topic_"
                 )
@@ -275,7 +275,7 @@ def test_connectivity_replies_in_chinese(connectivity: str) -> None:
     if connectivity == "UNREACHABLE":
         diagnosed, general = (text_of(r) for r in results)
         assert "排查项 （队列状态为 FAILED；可能原因：队列的网络" in diagnosed
-        assert "https://support.huaweicloud.com/dli_faq/dli_03_0179.html" in diagnosed
+        assert "https://support.huaweicloud.com/intl/zh-cn/dli_faq/dli_03_0179.html" in diagnosed
         assert "1. 该队列的绑定状态为 FAILED" in general and "网络ACL双向放通" in general
 
 
