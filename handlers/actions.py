@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -31,7 +30,6 @@ from bot.blocks.history import parse_cursor
 from bot.chat.conntest import Origin
 from bot.chat.diagnosis import what_to_check as what_to_check_view
 from bot.chat.replies import Reply, for_everyone
-from bot.i18n import speaking
 from bot.policy import Request
 from bot.slack.client import call_slack, message_kwargs
 from bot.slack.facts import asking
@@ -87,24 +85,16 @@ async def _replace(kit: Kit, body: dict[str, Any], reply: Reply) -> None:
     await kit.responder(str(body.get("response_url", "")), reply.message, replace_original=True)
 
 
-def _replacing(kit: Kit, body: dict[str, Any]) -> AbstractContextManager[None]:
-    """The language of a reply that replaces the clicked message: the clicker's for a private
-    (ephemeral) one, the channel's for one everyone there sees (errors too: they replace it)."""
-    if _is_ephemeral(body):
-        return nullcontext()
-    return speaking(kit.languages.of_channel(channel_of(body)))
-
-
 async def refresh(
     kit: Kit, action: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
 ) -> None:
     if not await _permitted(kit, body, "lookup"):
         return
     if not _is_alert(body):
-        with _replacing(kit, body):
-            reply = await kit.chat.lookups.card(
-                _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body), force=True
-            )
+        # In the clicker's language, even on a card everyone sees: they asked for it again.
+        reply = await kit.chat.lookups.card(
+            _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body), force=True
+        )
         await _replace(kit, body, reply)
         return
     # On an alert, a fresh card goes into the alert's thread (for everyone; an error only to
@@ -127,10 +117,9 @@ async def refresh(
 async def show(kit: Kit, action: dict[str, Any], body: dict[str, Any]) -> None:
     if not await _permitted(kit, body, "lookup"):
         return
-    with _replacing(kit, body):
-        reply = await kit.chat.lookups.card(
-            _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body)
-        )
+    reply = await kit.chat.lookups.card(
+        _value(action), ephemeral=_is_ephemeral(body), channel=channel_of(body)
+    )
     await _replace(kit, body, reply)
 
 
