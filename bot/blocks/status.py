@@ -93,15 +93,14 @@ def bindings_of(connection: Connection) -> list[Binding]:
 
 
 def _all_of(bindings: Sequence[Binding], total: int, status: str) -> str:
+    # The only one is not "all" (不是"均为"): its own sentence, not a plural form of the others.
     pools = sum(b.is_pool for b in bindings)
-    if pools == 0:
-        text = ngettext("{total} queue {status}", "All {total} queues {status}", total)
+    if total == 1:
+        text = _("1 elastic resource pool {status}") if pools else _("1 queue {status}")
+    elif pools == 0:
+        text = _("All {total} queues {status}")
     elif pools == len(bindings):
-        text = ngettext(
-            "{total} elastic resource pool {status}",
-            "All {total} elastic resource pools {status}",
-            total,
-        )
+        text = _("All {total} elastic resource pools {status}")
     else:
         text = _("All {total} queues and pools {status}")
     return text.format(total=total, status=status)
