@@ -227,7 +227,8 @@ def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
         emoji(icon),
         words(" "),
         words(shown_label, bold=True),
-        words(" " + _("({counts}):").format(counts=_(", ").join(counts)) + " "),
+        # The spaces are the translation's: Chinese sets none around its full-width brackets.
+        words(_(" ({counts}): ").format(counts=_(", ").join(counts))),
     ]
     items: list[Pieces] = []
     used = pieces_length(head)

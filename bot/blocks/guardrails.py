@@ -112,7 +112,9 @@ def audit_message(channel_id: str, entries: Sequence[AuditEntry], *, asked: int)
         slots: dict[str, Pieces | Element | str] = {
             "when": [date(entry.when)],
             "who": someone(entry.user),
-            "action": entry.action,  # the verb as typed (`watch`), not translated
+            # What was done, in the reader's words (bot.audit.shown); it may carry what the
+            # person typed (a queue, an address), so it is a value: nothing in it links.
+            "action": value(entry.action, 200),
             "connection": code(entry.connection, 80),
             "result": value(entry.result, 120),
         }

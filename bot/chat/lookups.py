@@ -116,7 +116,8 @@ class Lookups:
         chosen = [c for c in listed.connections if matches_filter(c, which)]
         return connection_list(
             chosen,
-            filter_label=which,
+            # `failed`, `active`, `deleted` as typed (a filter word); "all" is not typed.
+            filter_label=_("all") if which == "all" else which,
             now=self.context.clock(),
             source="live",
             fetched_at=listed.fetched_at,

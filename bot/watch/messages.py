@@ -99,7 +99,10 @@ def _binding(kind: str, name: str) -> Pieces:
 
 
 def _connection(name: str, connection_id: str) -> Pieces:
-    return [*code(name or connection_id, 80), words(" ("), *code(connection_id, 64), words(")")]
+    """The connection's name and its id, both exact, in the reader's brackets."""
+    return phrase(
+        _("{name} ({id})"), name=code(name or connection_id, 80), id=code(connection_id, 64)
+    )
 
 
 def _more(count: int) -> str:
