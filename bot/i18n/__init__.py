@@ -33,6 +33,12 @@ DEFAULT_LOCALE: Final[Locale] = "en"
 _speaking: ContextVar[Locale] = ContextVar("dliconn_locale", default=DEFAULT_LOCALE)
 
 
+def load_catalogues() -> None:
+    """Compile every catalogue now (at start-up), so no reply, nor a modal's ack, pays for it."""
+    for locale in LOCALES:
+        translations(locale)
+
+
 def locale_for(slack_locale: str | None) -> Locale:
     """The language for a Slack locale (`users.info`'s `locale`, e.g. `zh-CN`, `en-US`): a
     Chinese one (Simplified or Traditional: Simplified reads better to either than English)

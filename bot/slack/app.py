@@ -24,6 +24,7 @@ from bot.chat.watching import Watching
 from bot.config import Settings
 from bot.dli.endpoints import console_url
 from bot.dli.ids import normalise_id
+from bot.i18n import load_catalogues
 from bot.lookup.cache import Lookup
 from bot.policy import offers
 from bot.services import ProjectServices, Services
@@ -76,6 +77,7 @@ def build_app(
         request_verification_enabled=signing_secret is not None,
         logger=_BOLT_LOG,
     )
+    load_catalogues()
     dedupe = EventDedupe(services.store, metrics=services.metrics)
     responder = Responder(services.metrics)
     services.on_close(responder.aclose)

@@ -49,10 +49,13 @@ def fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
-def markup(text: str) -> tuple[int, int, int, tuple[str, ...]]:
-    """What must survive translation unchanged: bold and code marks, line breaks, emoji."""
+def markup(text: str) -> tuple[object, ...]:
+    """What must survive translation unchanged: bold and code marks, line breaks, emoji, and
+    anything Slack could read as a link, a mention or an entity (a translation used as mrkdwn
+    must not add one)."""
     shortcodes = tuple(sorted(re.findall(r":[a-z0-9_+-]+:", text)))
-    return text.count("*"), text.count("`"), text.count("\n"), shortcodes
+    marks = tuple(text.count(mark) for mark in ("*", "`", "\n", "<", ">", "&", "|", "@", "://"))
+    return (*marks, shortcodes)
 
 
 def pairs(message: Message) -> Iterator[tuple[str, str]]:
@@ -168,7 +171,7 @@ def test_slack_locales_choose_a_language() -> None:
 
 
 def test_speaking_chooses_the_language_for_the_block_only() -> None:
-    message = next(iter(sorted(m for m in ids(read_catalogue("zh-CN")) if isinstance(m, str))))
+    message = "Status"  # a card label: 状态
     assert current_locale() == "en"
     assert _(message) == message
     with speaking("zh-CN"):
