@@ -276,7 +276,7 @@ async def test_run_console_lang_speaks_chinese_and_so_does_its_watcher() -> None
 
     out = stdout.getvalue()
     assert out.startswith("dliconn 控制台")
-    assert "未配置 DLI 凭据" in out and "You are" not in out and "你的身份" not in out
+    assert "未配置 DLI 凭证" in out and "You are" not in out and "你的身份" not in out
     # The console's channel names no locale: the watcher's alert follows --lang there too.
     assert alerted in out
     assert "静音 1 小时" in out and "Acknowledge" not in out

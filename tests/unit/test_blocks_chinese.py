@@ -79,11 +79,11 @@ def test_a_chinese_list_and_shortlist_are_in_chinese_with_values_exact() -> None
     assert_within_slack_limits(listing)
     text = everything(listing.blocks)
     assert "DLI 增强型跨源连接 · failed" in text
-    assert "4 个连接" in text and "1 个有 FAILED 队列" in text and "3 个中 2 个 FAILED" in text
+    assert "4 个连接" in text and "1 个含 FAILED 队列" in text and "3 个中 2 个 FAILED" in text
     assert "connections" not in text and "with FAILED queues" not in text
     for exact in (NAME, "备用-0", "failed"):
         assert_shows(listing.blocks, exact)
-    assert listing.text.startswith("4 个 DLI 连接（failed）；1 个有 FAILED 队列：")
+    assert listing.text.startswith("4 个 DLI 连接（failed）；1 个含 FAILED 队列：")
 
     empty = chinese(connection_list, [], filter_label="*失败*", now=NOW)
     assert_within_slack_limits(empty)
@@ -117,7 +117,7 @@ def test_chinese_watches_home_tab_and_route_dry_run() -> None:
     )
     assert_home_view_within_limits(view)
     text = everything(view["blocks"])
-    assert "你关注的 DLI 连接" in text and "已关注 *2 个连接* · 1 个有 FAILED 队列" in text
+    assert "你关注的 DLI 连接" in text and "已关注 *2 个连接* · 1 个含 FAILED 队列" in text
     assert "FAILED 已持续" in text and "演示数据" in text and "项目 生产 · cn-north-4" in text
     assert "you watch" not in text and "watched in" not in text
     for exact in (NAME, "队列_etl", "计费"):

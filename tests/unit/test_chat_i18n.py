@@ -50,7 +50,7 @@ async def test_help_is_in_chinese_with_every_command_exactly_as_typed() -> None:
     text = text_of(reply.message)
     assert_within_slack_limits(reply.message)
     assert "用于查询 DLI 增强型跨源连接" in text and "looks up DLI" not in text
-    assert "其队列或资源池失败时在此频道告警" in text
+    assert "其队列或资源池变为 FAILED 时在此频道告警" in text
     assert "alert this channel" not in text
     for commands in HELP_COMMANDS:
         for typed in commands:

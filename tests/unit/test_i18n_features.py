@@ -265,7 +265,8 @@ def test_connectivity_replies_in_chinese(connectivity: str) -> None:
         assert_within_slack_limits(result, mentions=("U0ALICE",))
         text = text_of(result)
         assert "队列 sql_prod → 172.16.1.10:3306" in text and "连接：orders <!channel>" in text
-        assert "DLI 任务 ID 42" in text and "DLI 请求 ID req-1" in text and "运行者：" in text
+        assert "DLI 任务 ID 42" in text and "DLI 请求 ID req-1" in text
+        assert "由 @U0ALICE 运行" in text
         assert "queue " not in text and "on connection" not in text and "Run by" not in text
         for shown in ("sql_prod", "172.16.1.10:3306", "orders <!channel>", CID, "req-1"):
             assert_shows(result.blocks, shown)
