@@ -105,6 +105,17 @@ class BadResponse(DliError):
     kind = "bad_response"
 
 
+#: Not a DliError kind: a list call that took longer than the watcher's cycle allows.
+TIMEOUT = "timeout"
+
+
+def dli_detail(exc: DliError) -> str:
+    """DLI's own words in an error: what follows our summary in its message (the whole
+    message when there is no summary)."""
+    summary, colon, detail = exc.message.partition(": ")
+    return detail if colon else summary
+
+
 def dli_problem(kind: str) -> str:
     """What a DliError of `kind` means, as a short phrase in the reader's language (beside a
     project that could not be listed, in an audit entry); a kind this version does not know
@@ -117,4 +128,5 @@ def dli_problem(kind: str) -> str:
         "auth_failed": _("DLI rejected the bot's credentials"),
         "forbidden": _("the bot's credentials may not read it"),
         "bad_response": _("DLI sent an answer the bot could not read"),
+        TIMEOUT: _("DLI did not answer in time"),
     }.get(kind, kind)

@@ -43,7 +43,7 @@ from bot.dli.models import (
     Fetched,
 )
 from bot.dli.targets import MAX_QUEUE_CHARS, is_queue_name
-from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.errors import DliError, NotFound, StoreUnavailable, dli_detail
 from bot.i18n import _
 from bot.lookup.cache import Lookup
 from bot.lookup.finder import Ambiguous
@@ -207,12 +207,12 @@ class ConnTest:
         except NotFound as exc:
             # The connection was found: what DLI does not know is the queue (or the task).
             note.result = trail.refused_by_dli(exc.code, not_found=True)
-            return dli_refused(queue, _reason(exc), exc.code, exc.request_id)
+            return dli_refused(queue, dli_detail(exc), exc.code, exc.request_id)
         except DliError as exc:
             if exc.kind != DliError.kind:  # throttled, unreachable, …: explained as usual
                 raise
             note.result = trail.refused_by_dli(exc.code, not_found=False)
-            return dli_refused(queue, _reason(exc), exc.code, exc.request_id)
+            return dli_refused(queue, dli_detail(exc), exc.code, exc.request_id)
         note.result = _outcome(connectivity, task_id)
         return conntest_result(
             connection,
@@ -239,12 +239,6 @@ def _outcome(connectivity: str, task_id: str) -> str:
     if word == CHECKING:
         return trail.still_checking(task_id)
     return trail.dli_answered(connectivity)
-
-
-def _reason(exc: DliError) -> str:
-    """DLI's own message from the error (the part after our summary)."""
-    summary, colon, detail = exc.message.partition(": ")
-    return detail if colon else summary
 
 
 def _raise(exc: DliError | StoreUnavailable) -> Callable[[], Awaitable[Message]]:

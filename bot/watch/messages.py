@@ -42,6 +42,7 @@ from bot.blocks.text import (
 )
 from bot.diagnosis.catalogue import default_catalogue
 from bot.dli.models import ACTIVE, CREATING, FAILED
+from bot.errors import dli_problem
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 from bot.watch.transitions import (
@@ -383,6 +384,16 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     return _labelled(Message(text=fallback_text(fallback), blocks=blocks), project)
 
 
+def _last_error(event: DliUnreachable) -> Pieces:
+    """What the last failure was, in the reader's words, then DLI's own detail of it, exact."""
+    if not event.kind:  # nothing classified it: its reason is all there is
+        return value(event.reason, 500)
+    problem = [words(dli_problem(event.kind))]
+    if not event.reason:
+        return problem
+    return phrase(_("{problem} ({detail})"), problem=problem, detail=value(event.reason, 500))
+
+
 def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("warning"),
@@ -394,7 +405,7 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
             ),
             cannot_reach=[words(_("Cannot reach DLI"), bold=True)],
             time=_at(event.since),
-            error=value(event.reason, 500),
+            error=_last_error(event),
         ),
     ]
     name = (

@@ -33,7 +33,7 @@ from typing import Protocol, cast
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
-from bot.errors import DliError, StoreUnavailable, Throttled
+from bot.errors import TIMEOUT, DliError, StoreUnavailable, Throttled, dli_detail
 from bot.i18n import DEFAULT_LOCALE, Locale, speaking
 from bot.lookup.cache import ProjectRef
 from bot.metrics import Metrics
@@ -97,6 +97,17 @@ class WatchOptions:
     can_test: Callable[[str], bool] = field(default=lambda channel: False)
     # The language of each channel's posts (its `locale`, else DLICONN_LOCALE).
     locale_of: Callable[[str], Locale] = field(default=lambda channel: DEFAULT_LOCALE)
+
+
+@dataclass(frozen=True)
+class ListFailure:
+    """Why a list call failed: a DliError kind (or TIMEOUT) and DLI's detail, for the notice."""
+
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:  # for the log
+        return f"{self.kind}: {self.detail}" if self.detail else self.kind
 
 
 @dataclass(frozen=True)
@@ -203,7 +214,12 @@ class Watcher:
                                           lease_token)  # fmt: skip
         now = self._clock()
         meta, events = track_outage(
-            snapshot.meta, ok=error is None, now=now, reason=error or "", policy=self._policy
+            snapshot.meta,
+            ok=error is None,
+            now=now,
+            reason=error.detail if error else "",
+            kind=error.kind if error else "",
+            policy=self._policy,
         )
         all_events: list[Event] = list(events)
         states, removed = {}, frozenset[str]()
@@ -263,7 +279,7 @@ class Watcher:
         watched: Mapping[str, frozenset[str]],
         static: frozenset[str],
         paused: Mapping[str, str],
-    ) -> tuple[tuple[list[Listed], str | None, float | None], _Routing]:
+    ) -> tuple[tuple[list[Listed], ListFailure | None, float | None], _Routing]:
         """The project's list and, concurrently, one list per tag set its routes name."""
         tag_routes = self._routes.by_tags if self._routes is not None else {}
         listed, *tagged = await asyncio.gather(
@@ -285,7 +301,7 @@ class Watcher:
 
     async def _list(
         self, tags: TagSet | None = None
-    ) -> tuple[list[Listed], str | None, float | None]:
+    ) -> tuple[list[Listed], ListFailure | None, float | None]:
         """The project's connections (those with `tags`), or why not (and DLI's Retry-After
         when throttled)."""
         try:
@@ -297,15 +313,17 @@ class Watcher:
                     listing = tagged.iter_listed(page_size=self._page_size, tags=dict(tags))
                 return [c async for c in listing], None, None
         except DliError as exc:
-            return [], str(exc), exc.retry_after if isinstance(exc, Throttled) else None
+            retry_after = exc.retry_after if isinstance(exc, Throttled) else None
+            detail = f"{dli_detail(exc)} [{exc.code}]" if exc.code else dli_detail(exc)
+            return [], ListFailure(exc.kind, detail), retry_after
         except TimeoutError:
-            return [], f"listing connections took longer than {self._timeout:g}s", None
+            return [], ListFailure(TIMEOUT, f"{self._timeout:g} s"), None
 
     async def _take_stock(
         self,
         snapshot: Snapshot,
         connections: list[Listed],
-        error: str | None,
+        error: ListFailure | None,
         retry_after: float | None,
         routing: _Routing,
         lease_token: str | None,

@@ -230,11 +230,14 @@ class Stuck:
 
 @dataclass(frozen=True)
 class DliUnreachable:
-    """`Policy.outage_after` polls in a row failed: one notice to every channel."""
+    """`Policy.outage_after` polls in a row failed: one notice to every channel. `kind`: the
+    last failure's DliError kind ("timeout": the list took longer than the cycle allows), put
+    in words when shown; `reason`: DLI's own detail of it, shown as it came."""
 
     event_id: str
     since: float
     reason: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -580,6 +583,7 @@ def track_outage(
     ok: bool,
     now: float,
     reason: str,
+    kind: str = "",
     policy: Policy = Policy(),
 ) -> tuple[Meta, list[DliUnreachable | DliReachable]]:
     """Count consecutive failed polls: one notice once an outage matters, one when it ends."""
@@ -595,5 +599,5 @@ def track_outage(
         updated = Meta(
             failures=failures, failing_since=failing_since, outage_notified=True, outage_seq=seq
         )
-        return updated, [DliUnreachable(f"outage:{seq}:down", failing_since, reason)]
+        return updated, [DliUnreachable(f"outage:{seq}:down", failing_since, reason, kind)]
     return meta.model_copy(update={"failures": failures, "failing_since": failing_since}), []

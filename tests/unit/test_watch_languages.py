@@ -15,8 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
 from bot.dli.models import ListedConnection, ListedQueue
-from bot.errors import Unavailable
-from bot.i18n import Locale
+from bot.errors import Unavailable, dli_problem
+from bot.i18n import Locale, speaking
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch import messages
 from bot.watch.backend import WatchBackend
@@ -249,6 +249,10 @@ async def test_one_watch_speaks_chinese_in_the_zh_channel_and_english_in_the_oth
     assert "认领" in alert and "Acknowledge" not in alert and ERR in alert and "FAILED" in alert
     assert "已由 <@U0ACKER> 认领" in acked
     assert "无法访问 DLI" in down and "DLI is down" in down  # DLI's own words stay as they are
+    with speaking("zh-CN"):
+        assert f"{dli_problem('unavailable')}（" in down  # the kind in our words, then DLI's
+    [en_down] = [text for _, text in en if "Cannot reach DLI" in text]
+    assert "DLI is unreachable (" in en_down and "DLI is down" in en_down
     assert "DLI 已恢复可达" in up
     assert "恢复为" in recovered and "ACTIVE" in recovered
     assert "已解决" in resolved and "<@U0ACKER>" in resolved
