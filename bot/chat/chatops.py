@@ -8,6 +8,7 @@ explained the same way (`bot.chat.replies.guarded`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, help_message
@@ -88,28 +89,28 @@ class ChatOps:
         return Reply(help_reply(None), shareable=False)  # pragma: no cover - match is exhaustive
 
 
+#: What the guardrails are asked about for each kind of command.
+_VERB_OF: Final[dict[type[Command], Request]] = {
+    Show: "lookup",
+    # It names other channels and who watches there: as much an operator's matter as the
+    # audit trail (and so refused where Slack Connect may only read).
+    Route: "audit",
+    History: "history",
+    ListConnections: "list",
+    Watches: "list",
+    Watch: "watch",
+    Unwatch: "watch",
+    ConnectivityTest: "test",
+    Audit: "audit",
+    # They show no connection data.
+    Help: "help",
+    Policy: "help",
+}
+
+
 def request_of(command: Command) -> Request:
     """What the guardrails are asked about for a command."""
-    match command:
-        case Show():
-            return "lookup"
-        case Route():
-            # It names other channels and who watches there: as much an operator's matter as
-            # the audit trail (and so refused where Slack Connect may only read).
-            return "audit"
-        case History():
-            return "history"
-        case ListConnections() | Watches():
-            return "list"
-        case Watch() | Unwatch():
-            return "watch"
-        case ConnectivityTest():
-            return "test"
-        case Audit():
-            return "audit"
-        case Help() | Policy():
-            return "help"  # they show no connection data
-    raise AssertionError(f"no guardrail verb for {command!r}")  # pragma: no cover - exhaustive
+    return _VERB_OF[type(command)]
 
 
 def help_reply(reason: str | None) -> Message:

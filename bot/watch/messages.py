@@ -47,6 +47,7 @@ from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 from bot.watch.transitions import (
     UNBOUND,
+    BindingChange,
     DliReachable,
     DliUnreachable,
     Flipped,
@@ -280,45 +281,33 @@ def _shown_status(status: str, *, bold: bool = False) -> Pieces:
     return value(status or _("(no status)"), 40, bold=bold)
 
 
-def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
+def _binding_line(icon: str, template: str, event: BindingChange, **slots: Pieces | str) -> Pieces:
+    """A reply in an alert's thread: `icon`, then `template` about the event's binding."""
     binding = _binding(event.kind, event.binding)
+    return [emoji(icon), words(" "), *_said(template, binding=binding, **slots)]
+
+
+def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
     duration = _duration(event.down_for)
     if event.status == UNBOUND:
-        line = _said(
-            _("{binding} is no longer bound to the connection after {duration}"),
-            binding=binding,
-            duration=duration,
-        )
+        template = _("{binding} is no longer bound to the connection after {duration}")
+        line = _binding_line("white_check_mark", template, event, duration=duration)
     elif event.status == ACTIVE:
-        line = _said(
-            _("{binding} is {status} again after {duration}"),
-            binding=binding,
-            status=ACTIVE,
-            duration=duration,
-        )
+        template = _("{binding} is {status} again after {duration}")
+        line = _binding_line("white_check_mark", template, event, status=ACTIVE, duration=duration)
     else:
-        line = _said(
-            _("{binding} left {failed} and is now {status} after {duration}"),
-            binding=binding,
-            failed=FAILED,
-            status=_shown_status(event.status),
-            duration=duration,
+        template = _("{binding} left {failed} and is now {status} after {duration}")
+        status = _shown_status(event.status)
+        line = _binding_line(
+            "white_check_mark", template, event, failed=FAILED, status=status, duration=duration
         )
     text = fallback_text(_("{name} recovered").format(name=event.binding))
-    blocks = [rich_block([emoji("white_check_mark"), words(" "), *line])]
-    return _labelled(Message(text=text, blocks=blocks), project)
+    return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
 
 
 def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
-    line = [
-        emoji("repeat"),
-        words(" "),
-        *_said(
-            _("{binding} is now {status}"),
-            binding=_binding(event.kind, event.binding),
-            status=_shown_status(event.status, bold=True),
-        ),
-    ]
+    status = _shown_status(event.status, bold=True)
+    line = _binding_line("repeat", _("{binding} is now {status}"), event, status=status)
     block = (
         rich_block(line, preformatted(event.err_msg, 1500))
         if event.err_msg.strip()
@@ -329,16 +318,9 @@ def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
 
 
 def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
-    line = [
-        emoji("large_green_circle"),
-        words(" "),
-        *_said(
-            _("{binding} has been {status} for {duration}: no longer flapping"),
-            binding=_binding(event.kind, event.binding),
-            status=_shown_status(event.status, bold=True),
-            duration=_duration(event.stable_for),
-        ),
-    ]
+    template = _("{binding} has been {status} for {duration}: no longer flapping")
+    status, duration = _shown_status(event.status, bold=True), _duration(event.stable_for)
+    line = _binding_line("large_green_circle", template, event, status=status, duration=duration)
     text = fallback_text(_("{name} stopped flapping").format(name=event.binding))
     return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from bot.blocks.actions import ACTION_HISTORY, ACTION_REFRESH, ACTION_SHARE, ACTION_WATCH
-from bot.chat.chatops import help_reply, request_of
+from bot.chat.chatops import _VERB_OF, help_reply, request_of
 from bot.chat.parsing import (
+    Command,
     Help,
     ListConnections,
     Show,
@@ -80,3 +83,7 @@ def test_help_reply_cuts_a_long_reason() -> None:
 )
 def test_every_command_asks_the_guardrails_about_its_verb(text: str, verb: str) -> None:
     assert request_of(parse_command(text)) == verb
+
+
+def test_every_kind_of_command_has_a_guardrail_verb() -> None:
+    assert set(_VERB_OF) == set(get_args(Command))
