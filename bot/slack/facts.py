@@ -213,13 +213,13 @@ class SlackFacts:
 class Checked:
     """A decision and the facts it was made on (`/dliconn policy` shows them)."""
 
-    decision: Decision
-    channel: ChannelFacts
-    person: Person
-
     @property
     def allowed(self) -> bool:
         return self.decision.allowed
+
+    decision: Decision
+    channel: ChannelFacts
+    person: Person
 
 
 @dataclass(frozen=True)
