@@ -13,7 +13,13 @@ from typing import Final, Literal, TypeAlias, get_args
 
 from bot.config import ALIAS_RULE
 from bot.dli import ids
-from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_PORT, address_problem, is_queue_name
+from bot.dli.targets import (
+    MAX_ADDRESS_CHARS,
+    MAX_PORT,
+    AddressProblem,
+    address_problem,
+    is_queue_name,
+)
 from bot.i18n import _
 
 MAX_COMMAND_CHARS: Final = 4000
@@ -348,28 +354,22 @@ def _no_arguments(command: str) -> str:
 
 
 def address_problem_text(address: str) -> str | None:
-    """Why `address` is not `host[:port]`, in the reader's language (never quoting it), or None.
-
-    bot.dli.targets says why in English, for its own ValueError; each of its sentences has its
-    translation here (a test walks them all)."""
+    """Why `address` is not `host[:port]`, in the reader's language (never quoting it), or None."""
     problem = address_problem(address)
     if problem is None:
         return None
-    shown = {
-        f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters": _(
-            "an address is host[:port], at most {max} characters"
-        ).format(max=MAX_ADDRESS_CHARS),
-        f"the port must be a number from 1 to {MAX_PORT}": _(
-            "the port must be a number from 1 to {max}"
-        ).format(max=MAX_PORT),
-        "the host is not an IPv4 address (four numbers from 0 to 255)": _(
-            "the host is not an IPv4 address (four numbers from 0 to 255)"
+    return {
+        AddressProblem.TOO_LONG: _("an address is host[:port], at most {max} characters").format(
+            max=MAX_ADDRESS_CHARS
         ),
-        "the host must be an IPv4 address or a domain name (IPv6 is not supported)": _(
+        AddressProblem.BAD_PORT: _("the port must be a number from 1 to {max}").format(
+            max=MAX_PORT
+        ),
+        AddressProblem.BAD_IPV4: _("the host is not an IPv4 address (four numbers from 0 to 255)"),
+        AddressProblem.BAD_HOST: _(
             "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
         ),
-    }
-    return shown.get(problem, problem)
+    }[problem]
 
 
 def _target(word: str) -> str | Help:

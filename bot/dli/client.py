@@ -32,7 +32,7 @@ from bot.dli.models import (
     salvage,
 )
 from bot.dli.signing import canonical_query
-from bot.dli.targets import address_problem, is_queue_name
+from bot.dli.targets import address_problem, explained, is_queue_name
 from bot.dli.transport import AiohttpTransport, Answer, timeouts
 from bot.errors import (
     AuthFailed,
@@ -541,7 +541,7 @@ class DliClient(Closing):
         path = self._test_path(queue)
         problem = address_problem(address)
         if problem is not None:
-            raise ValueError(problem)
+            raise ValueError(explained(problem))
         body = json.dumps({"address": address}).encode()
         # Retried like a read: a test changes nothing, so one started twice costs only a task.
         return await self._fetch("test_create", path, [], ConnectivityTask, body=body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from enum import StrEnum
 from typing import Final
 
 MAX_QUEUE_CHARS: Final = 128
@@ -24,25 +25,48 @@ def is_queue_name(name: str) -> bool:
     return _QUEUE.fullmatch(name) is not None
 
 
-def address_problem(address: str) -> str | None:
+class AddressProblem(StrEnum):
+    """Why an address is not `host[:port]`; each surface words it (`explained` in English)."""
+
+    TOO_LONG = "too_long"
+    BAD_PORT = "bad_port"
+    BAD_IPV4 = "bad_ipv4"
+    BAD_HOST = "bad_host"
+
+
+def address_problem(address: str) -> AddressProblem | None:
     """Why `address` is not `host[:port]` (an IPv4 address or a domain name, port 1-65535), or
-    None when it is. The words are ours: they never quote the address."""
+    None when it is."""
     if not address or len(address) > MAX_ADDRESS_CHARS:
-        return f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters"
+        return AddressProblem.TOO_LONG
     host, colon, port = address.partition(":")
     if colon and (not _DIGITS.fullmatch(port) or not 1 <= int(port) <= MAX_PORT):
-        return f"the port must be a number from 1 to {MAX_PORT}"
+        return AddressProblem.BAD_PORT
     if _DOTTED_DIGITS.fullmatch(host):
         # Digits and dots only: an IPv4 address or nothing (not a domain "10.1").
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            return "the host is not an IPv4 address (four numbers from 0 to 255)"
+            return AddressProblem.BAD_IPV4
         return None
     labels = host.removesuffix(".").split(".")
     if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        return "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
+        return AddressProblem.BAD_HOST
     return None
+
+
+def explained(problem: AddressProblem) -> str:
+    """The problem in English, for the client's ValueError; it never quotes the address."""
+    return {
+        AddressProblem.TOO_LONG: (
+            f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters"
+        ),
+        AddressProblem.BAD_PORT: f"the port must be a number from 1 to {MAX_PORT}",
+        AddressProblem.BAD_IPV4: "the host is not an IPv4 address (four numbers from 0 to 255)",
+        AddressProblem.BAD_HOST: (
+            "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
+        ),
+    }[problem]
 
 
 def is_address(address: str) -> bool:

@@ -20,7 +20,7 @@ from bot.chat.conntest import input_problem, submission_errors
 from bot.chat.parsing import HELP_COMMANDS, Help, Policy, help_text, parse_command
 from bot.chat.replies import for_everyone, guarded, privately
 from bot.config import ChannelConfig, Guardrails
-from bot.dli.targets import MAX_ADDRESS_CHARS, address_problem
+from bot.dli.targets import MAX_ADDRESS_CHARS, AddressProblem, address_problem, explained
 from bot.i18n import current_locale, speaking
 from bot.lookup.projects import NotFoundAnywhere
 from bot.policy import ChannelFacts, Person, decide
@@ -114,13 +114,26 @@ def test_reasons_without_an_echo_are_translated_and_keep_the_grammar_words() -> 
     }
 
 
-@pytest.mark.parametrize(
-    "address", ["", "h" * (MAX_ADDRESS_CHARS + 1), "db:99999", "10.0.0.256", "db_host", "::1"]
-)
+ADDRESSES_WITH_PROBLEMS = [
+    "",
+    "h" * (MAX_ADDRESS_CHARS + 1),
+    "db:99999",
+    "10.0.0.256",
+    "db_host",
+    "::1",
+]
+
+
+def test_the_addresses_tried_cover_every_kind_of_problem() -> None:
+    assert {address_problem(a) for a in ADDRESSES_WITH_PROBLEMS} == set(AddressProblem)
+
+
+@pytest.mark.parametrize("address", ADDRESSES_WITH_PROBLEMS)
 def test_every_address_problem_has_its_translation(address: str) -> None:
-    english = address_problem(address)
-    assert english is not None
-    assert input_problem("q1", address) == english  # English: the same words as bot.dli
+    problem = address_problem(address)
+    assert problem is not None
+    # English: the same words as the client's ValueError.
+    assert input_problem("q1", address) == explained(problem)
     with speaking("zh-CN"):
         shown = input_problem("q1", address)
         errors = submission_errors(
