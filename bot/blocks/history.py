@@ -191,7 +191,10 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
         words(_failures(totals.failures)),
     ]
     ongoing = _ongoing(page.state, now.timestamp())
-    downtime = totals.downtime + sum(seconds for _key, seconds in ongoing)
+    # A failure still going on counts from the window's start at the earliest, so "down … in
+    # all" never exceeds the window however long ago the queue failed.
+    in_window = now.timestamp() - page.since
+    downtime = totals.downtime + sum(min(seconds, in_window) for _key, seconds in ongoing)
     if totals.failures or ongoing:
         pieces.append(words(" · " + _("down {span} in all").format(span=span(downtime))))
     mttr = totals.mean_time_to_recover

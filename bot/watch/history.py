@@ -126,6 +126,7 @@ class HistoryPage:
     totals: Tally  # of the whole window, not just this page
     state: ConnState | None  # the connection's last seen state; None: never seen
     recorded: bool  # the watcher has recorded state for the project at all
+    since: float = 0.0  # where the window starts (a Unix time): downtime before it is not its
 
 
 def window_totals(newest: HistoryRecord | None, oldest: HistoryRecord | None) -> Tally:

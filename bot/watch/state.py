@@ -248,6 +248,7 @@ class MemoryWatchStore:
             window_totals(window[-1] if window else None, window[0] if window else None),
             self._states.get(connection_id),
             self._version > 0,
+            since,
         )
 
     def _lease_holder(self) -> str | None:
@@ -476,6 +477,7 @@ class RedisWatchStore:
             ),
             ConnState.model_validate_json(raw_state) if raw_state else None,
             bool(recorded),
+            since,
         )
 
     def _hold_committed(self, commit: Commit, base_stamp: str | None, stamp: str) -> None:

@@ -144,3 +144,14 @@ async def test_a_tampered_button_value_gets_the_first_page_of_seven_days() -> No
         await seen(parts.watch.state, failure(now_of(parts) - 60, "boom"))
         reply = await parts.chat.history.history(ORDERS, "999y", channel="C1", before="x|y")
     assert "Last 7d: 1 failure" in text_of(reply.message)
+
+
+async def test_a_failure_older_than_the_window_counts_only_its_part_in_the_window() -> None:
+    async with chat_parts(healthy(ORDERS, "orders")) as parts:
+        now = now_of(parts)
+        # FAILED for 40 days (as DLI's update_time says) when the watcher first saw it.
+        await seen(parts.watch.state, failure(now - 600, "down"), failed_since=now - 40 * 86400)
+        day = await parts.chat.history.history(ORDERS, "24h", channel="C1")
+    text = text_of(day.message)
+    assert "down 1 d in all" in text  # the window's whole day, not 40
+    assert "queue q1 is still FAILED, for 40 d so far" in text
