@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -98,9 +98,7 @@ class SlackFacts:
     _home_team: str | None = field(default=None, repr=False)
     # Calls under way, by method and argument: concurrent misses share one (a burst of commands
     # in a channel not yet cached asks Slack once, not once per command).
-    _asking: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = field(
-        default_factory=dict, repr=False
-    )
+    _asking: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
@@ -162,19 +160,27 @@ class SlackFacts:
     async def user_locale(self, user: str) -> str | None:
         """The person's Slack locale (`zh-CN`, `en-US`, …), or None when Slack will not say."""
         cached = self._locales.get(user)
-        if cached is None or cached.until <= self.clock():
-            found = await self._call(
-                "users.info", self.client.users_info, user=user, include_locale=True
-            )
-            locale = ((found or {}).get("user") or {}).get("locale")
-            locale = locale if isinstance(locale, str) and locale else None
-            ttl = LOCALE_TTL if found is not None else LOCALE_FAILURE_TTL
-            if len(self._locales) >= _LOCALES_KEPT:
-                self._locales.clear()  # a workspace's people, many times over: start afresh
-            cached = _Cached(locale, self.clock() + ttl)
-            self._locales[user] = cached
-        remembered: str | None = cached.value
-        return remembered
+        if cached is not None and cached.until > self.clock():
+            remembered: str | None = cached.value
+            return remembered
+        found: str | None = await self._shared(
+            ("users.info", user), lambda: self._fetch_locale(user)
+        )
+        return found
+
+    async def _fetch_locale(self, user: str) -> str | None:
+        # Remembered here, in the shared call, not by its waiters: a reply that stopped waiting
+        # (Kit's deadline) still leaves the answer for the next one.
+        found = await self._ask(
+            "users.info", self.client.users_info, user=user, include_locale=True
+        )
+        locale = ((found or {}).get("user") or {}).get("locale")
+        locale = locale if isinstance(locale, str) and locale else None
+        ttl = LOCALE_TTL if found is not None else LOCALE_FAILURE_TTL
+        if len(self._locales) >= _LOCALES_KEPT:
+            self._locales.clear()  # a workspace's people, many times over: start afresh
+        self._locales[user] = _Cached(locale, self.clock() + ttl)
+        return locale
 
     async def home_team(self) -> str | None:
         if self._home_team is None:
@@ -184,10 +190,16 @@ class SlackFacts:
         return self._home_team
 
     async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
-        key = (method, repr(sorted(kwargs.items())))
+        answer: dict[str, Any] | None = await self._shared(
+            (method, repr(sorted(kwargs.items()))), lambda: self._ask(method, call, **kwargs)
+        )
+        return answer
+
+    async def _shared(self, key: tuple[str, str], ask: Callable[[], Awaitable[Any]]) -> Any:
+        """`ask()`, once for all concurrent callers with the same key."""
         asking = self._asking.get(key)
         if asking is None:
-            asking = asyncio.ensure_future(self._ask(method, call, **kwargs))
+            asking = asyncio.ensure_future(ask())
             self._asking[key] = asking
             asking.add_done_callback(lambda _: self._asking.pop(key, None))
         # Shielded: one request giving up must not cancel the answer the others wait for.

@@ -14,6 +14,7 @@ from bot.config import ChannelConfig, Deployment, ProjectConfig
 from bot.local.fake_slack import FakeSlackApi
 from bot.slack.facts import LOCALE_FAILURE_TTL, LOCALE_TTL, Asking, SlackFacts
 from bot.slack.languages import Languages
+from tests.fakes.dli import HeldSleep
 
 ZH_TEAM, PLAIN = "C0ZHTEAM", "C0PLAIN"
 ZH_READER, EN_READER, UNSET = "U0ZH", "U0EN", "U0UNSET"
@@ -108,3 +109,20 @@ def test_a_phrase_puts_each_value_where_the_translation_says() -> None:
     assert reordered == [words("FAILED：队列 "), *name]
     # Literal braces are the translation's own words.
     assert phrase("{{x}} {n}", n=words("1", bold=True)) == [words("{x} "), words("1", bold=True)]
+
+
+async def test_a_reply_that_stops_waiting_still_leaves_the_answer_for_the_next() -> None:
+    held = HeldSleep()
+    async with FakeSlackApi(locales={ZH_READER: "zh-CN"}, sleep=held) as slack:
+        slack.latency("users.info", 30.0, times=1)
+        cached = facts(slack, Clock())
+        # users.info is held; the reply gives up (as Kit's deadline makes it) ...
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await cached.user_locale(ZH_READER)
+        await held.holding()
+        held.release()
+        # ... and nobody waits for the call any more. Once it is answered, it is remembered.
+        await asyncio.gather(*cached._asking.values())
+        assert await cached.user_locale(ZH_READER) == "zh-CN"
+        assert len(slack.calls_to("users.info")) == 1
