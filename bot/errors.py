@@ -36,11 +36,13 @@ class StoreUnavailable(DliconnError):
 
 class ErrorIds(TypedDict, total=False):
     """What a DliError carries beside its message, as keywords: the answer's HTTP status, the
-    gateway's or DLI's error code, and the request id."""
+    gateway's or DLI's error code, the request id, and DLI's own words about it (`detail`; the
+    message is ours, with them after a colon)."""
 
     status: int | None
     code: str | None
     request_id: str | None
+    detail: str | None
 
 
 class DliError(DliconnError):
@@ -57,12 +59,14 @@ class DliError(DliconnError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.detail = detail
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -110,23 +114,21 @@ TIMEOUT = "timeout"
 
 
 def dli_detail(exc: DliError) -> str:
-    """DLI's own words in an error: what follows our summary in its message (the whole
-    message when there is no summary)."""
-    summary, colon, detail = exc.message.partition(": ")
-    return detail if colon else summary
+    """DLI's own words in an error ("" when DLI said nothing: our summary is not theirs)."""
+    return exc.detail or ""
 
 
 def dli_problem(kind: str) -> str:
     """What a DliError of `kind` means, as a short phrase in the reader's language (beside a
     project that could not be listed, in an audit entry); a kind this version does not know
-    (an entry written by a newer one) is shown as it is."""
+    (an entry written by a newer one) is shown as it is, after "DLI"."""
     return {
         "error": _("DLI answered with an error"),
         "not_found": _("DLI does not know it"),
         "throttled": _("DLI is throttling requests"),
         "unavailable": _("DLI is unreachable"),
         "auth_failed": _("DLI rejected the bot's credentials"),
-        "forbidden": _("the bot's credentials may not read it"),
+        "forbidden": _("the bot's credentials may not read the project"),
         "bad_response": _("DLI sent an answer the bot could not read"),
         TIMEOUT: _("DLI did not answer in time"),
-    }.get(kind, kind)
+    }.get(kind) or _("DLI {kind}").format(kind=kind)

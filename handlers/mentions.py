@@ -69,10 +69,13 @@ async def _permitted(
     kit: Kit, client: AsyncWebClient, event: dict[str, Any], body: dict[str, Any] | None
 ) -> bool:
     """The guardrails' answer for a lookup; a refusal goes privately to the person, in thread."""
-    checked = await kit.check("lookup", asking(body or {}, event))
+    asked = asking(body or {}, event)
+    checked = await kit.check("lookup", asked)
     if checked.allowed:
         return True
-    message = refusal(checked.decision)
+    # To the person alone: in their language, even where the channel's is spoken.
+    with speaking(await kit.reader_language(asked)):
+        message = refusal(checked.decision)
     await call_slack(
         kit.metrics, "chat.postEphemeral", client.chat_postEphemeral,
         channel=event.get("channel"), user=event.get("user"),

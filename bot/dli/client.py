@@ -91,7 +91,12 @@ def error_for_response(
     response carries no X-Request-Id header.
     """
     request_id = headers.get(REQUEST_ID_HEADER) or request_id
-    ids: ErrorIds = {"status": status, "code": code, "request_id": request_id}
+    ids: ErrorIds = {
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+        "detail": _truncate(message) or None,
+    }
     # Codes first: DLI reports its server errors as 400 + DLI.0999, and the gateway's codes are
     # more precise than the status they travel with.
     if status == 429 or code in _THROTTLED_CODES:
@@ -214,9 +219,12 @@ def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetc
         what = "not a JSON object" if answer.body else "empty"
         raise BadResponse(f"DLI answered with a body that is {what}", **ids)
     if body.get("is_success") is False:
-        message = _text_field(body, "message", "error_msg") or "no message given"
+        message = _text_field(body, "message", "error_msg") or ""
         ids["code"] = _text_field(body, "error_code") or None
-        raise BadResponse(_with_detail("DLI reported failure", message), **ids)
+        ids["detail"] = _truncate(message) or None
+        raise BadResponse(
+            _with_detail("DLI reported failure", message or "no message given"), **ids
+        )
     try:
         return Fetched(model.model_validate(body), request_id)
     except ValidationError as exc:

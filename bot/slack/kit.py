@@ -61,7 +61,7 @@ class Kit:
         """The guardrails' decision; every handler asks before it looks up or changes anything."""
         return await self.guard.check(request, asked, quiet=quiet)
 
-    async def _reader_language(self, asked: Asking, wait: float) -> Locale:
+    async def reader_language(self, asked: Asking, wait: float = READER_LANGUAGE_WAIT) -> Locale:
         """The reader's language if Slack says it within `wait` seconds, else the channel's: a
         reply must not wait long on users.info (rate-limited, it is retried after a pause)."""
         try:
@@ -113,7 +113,7 @@ class Kit:
             locale = kit.languages.of_channel(asked.channel)
             try:
                 if for_reader:
-                    locale = await kit._reader_language(asked, READER_LANGUAGE_WAIT)
+                    locale = await kit.reader_language(asked, READER_LANGUAGE_WAIT)
                 with speaking(locale):
                     await work(kit, **kwargs)
                 if event_id is not None:
@@ -147,7 +147,7 @@ class Kit:
             if refuse is not None:
                 # The errors beside a modal's inputs, in the reader's language (cached since the
                 # click that opened it), if Slack says it soon enough for the ack.
-                with speaking(await kit._reader_language(asking(body), ACK_LANGUAGE_WAIT)):
+                with speaking(await kit.reader_language(asking(body), ACK_LANGUAGE_WAIT)):
                     refusal = refuse(body)
             if refusal is not None:
                 await args.ack(**refusal)

@@ -101,13 +101,15 @@ class WatchOptions:
 
 @dataclass(frozen=True)
 class ListFailure:
-    """Why a list call failed: a DliError kind (or TIMEOUT) and DLI's detail, for the notice."""
+    """Why a list call failed: a DliError kind (or TIMEOUT), DLI's own words and request id
+    for the notice, and our whole English account for the log."""
 
     kind: str
     detail: str
+    logged: str
 
-    def __str__(self) -> str:  # for the log
-        return f"{self.kind}: {self.detail}" if self.detail else self.kind
+    def __str__(self) -> str:
+        return self.logged
 
 
 @dataclass(frozen=True)
@@ -314,10 +316,12 @@ class Watcher:
                 return [c async for c in listing], None, None
         except DliError as exc:
             retry_after = exc.retry_after if isinstance(exc, Throttled) else None
-            detail = f"{dli_detail(exc)} [{exc.code}]" if exc.code else dli_detail(exc)
-            return [], ListFailure(exc.kind, detail), retry_after
+            said = [dli_detail(exc), f"[{exc.code}]" if exc.code else "", exc.request_id or ""]
+            detail = " ".join(part for part in said if part)
+            return [], ListFailure(exc.kind, detail, str(exc)), retry_after
         except TimeoutError:
-            return [], ListFailure(TIMEOUT, f"{self._timeout:g} s"), None
+            took = f"listing connections took longer than {self._timeout:g}s"
+            return [], ListFailure(TIMEOUT, f"{self._timeout:g} s", took), None
 
     async def _take_stock(
         self,

@@ -297,7 +297,7 @@ STORED_RESULTS = [
     (trail.dli_answered("PENDING"), "DLI 返回 PENDING"),
     (trail.dli_answered(""), "DLI 返回 （空）"),
     (trail.failed_dli("throttled"), "失败：DLI 正在对请求限流"),
-    (trail.failed_dli("brand_new_kind"), "失败：brand_new_kind"),
+    (trail.failed_dli("brand_new_kind"), "失败：DLI brand_new_kind"),
 ]
 
 
@@ -319,7 +319,7 @@ def test_every_stored_result_reads_in_chinese(stored: str, zh: str) -> None:
 
 def test_a_stored_dli_failure_reads_as_what_it_means() -> None:
     assert shown_result(trail.failed_dli("throttled")) == "failed: DLI is throttling requests"
-    assert shown_result(trail.failed_dli("brand_new_kind")) == "failed: brand_new_kind"
+    assert shown_result(trail.failed_dli("brand_new_kind")) == "failed: DLI brand_new_kind"
 
 
 def test_an_entry_this_version_does_not_know_is_shown_as_stored() -> None:

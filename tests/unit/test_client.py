@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from bot import __version__
 from bot.dli.auth import AkSkAuth
-from bot.dli.client import DliClient
+from bot.dli.client import DliClient, error_for_response
 from bot.dli.models import Connection
 from bot.dli.signing import canonical_query, parse_authorization
 from bot.dli.transport import AiohttpTransport
@@ -35,6 +35,7 @@ from bot.errors import (
     NotFound,
     Throttled,
     Unavailable,
+    dli_detail,
 )
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
@@ -961,3 +962,11 @@ async def test_request_id_of_a_success_comes_from_the_body_without_a_header(
     async with harness.client(upstream) as client:
         fetched = await client.get_connection(CONN_ID)
     assert fetched.request_id == "body-ok"
+
+
+def test_an_error_keeps_dlis_own_words_apart_from_ours() -> None:
+    busy = error_for_response(503, "DLI.0999", "Service  busy,\n retry", {}, request_id="r1")
+    silent = error_for_response(503, None, "", {})
+    assert busy.message == "DLI is unavailable (HTTP 503): Service busy, retry"
+    assert (dli_detail(busy), busy.request_id) == ("Service busy, retry", "r1")
+    assert dli_detail(silent) == "" and silent.message == "DLI is unavailable (HTTP 503)"

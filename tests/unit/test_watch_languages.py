@@ -150,7 +150,11 @@ class Script:
 
     async def iter_listed(self, *, page_size: int = 0) -> AsyncIterator[ListedConnection]:
         if self.listed is None:
-            raise Unavailable("DLI is down")
+            raise Unavailable(
+                "DLI is unavailable (HTTP 503): DLI is down",
+                detail="DLI is down",
+                request_id="req-9",
+            )
         for connection in self.listed:
             yield connection
 
@@ -252,7 +256,8 @@ async def test_one_watch_speaks_chinese_in_the_zh_channel_and_english_in_the_oth
     with speaking("zh-CN"):
         assert f"{dli_problem('unavailable')}（" in down  # the kind in our words, then DLI's
     [en_down] = [text for _, text in en if "Cannot reach DLI" in text]
-    assert "DLI is unreachable (" in en_down and "DLI is down" in en_down
+    assert "DLI is unreachable (" in en_down and "DLI is down req-9" in en_down
+    assert "HTTP 503" not in en_down  # our own summary is not DLI's words
     assert "DLI 已恢复可达" in up
     assert "恢复为" in recovered and "ACTIVE" in recovered
     assert "已解决" in resolved and "<@U0ACKER>" in resolved
