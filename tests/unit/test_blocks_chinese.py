@@ -214,3 +214,17 @@ def test_chinese_builders_keep_within_limits_at_their_largest() -> None:
     assert isinstance(big, Message)
     text = everything(big.blocks)
     assert "（200 个队列）：" in text and "另有" in text
+
+
+def test_a_card_with_one_queue_or_pool_says_one_not_all() -> None:
+    one_queue = connection(available_queue_info=[queue("q1", "ACTIVE")], elastic_resource_pools=[])
+    one_pool = connection(available_queue_info=[], elastic_resource_pools=[queue("p1", "ACTIVE")])
+    two = connection(
+        available_queue_info=[queue("q1", "ACTIVE"), queue("q2", "ACTIVE")],
+        elastic_resource_pools=[],
+    )
+    with speaking("zh-CN"):
+        texts = [card(c).text for c in (one_queue, one_pool, two)]
+    assert "1 个队列，状态 ACTIVE" in texts[0] and "均为" not in texts[0]
+    assert "1 个弹性资源池，状态 ACTIVE" in texts[1] and "均为" not in texts[1]
+    assert "2 个队列均为 ACTIVE" in texts[2]

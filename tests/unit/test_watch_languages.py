@@ -14,8 +14,9 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import Message
+from bot.blocks.render import render_text
 from bot.dli.models import ListedConnection, ListedQueue
-from bot.errors import Unavailable, dli_problem
+from bot.errors import TIMEOUT, Unavailable, dli_problem
 from bot.i18n import Locale, speaking
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch import messages
@@ -290,3 +291,13 @@ async def test_after_a_reset_each_channel_gets_its_summary_in_its_language() -> 
         assert "orders" in text and "q1" in text and "FAILED" in text
     assert "机器人的记忆已重置" in summaries[ZH].text
     assert "memory was reset" in summaries[EN].text
+
+
+def test_a_list_that_took_too_long_is_named_as_such_in_the_notice() -> None:
+    event = DliUnreachable("e1", 1_700_000_000.0, "30 s", TIMEOUT)
+    english = messages.unreachable_notice(event)
+    with speaking("zh-CN"):
+        chinese_notice = messages.unreachable_notice(event)
+        took_too_long = dli_problem(TIMEOUT)
+    assert "DLI did not answer in time (" in render_text(english) and "30 s" in render_text(english)
+    assert f"{took_too_long}（" in render_text(chinese_notice)
