@@ -52,21 +52,13 @@ class DliError(DliconnError):
     kind: str = "error"
     retryable: bool = False
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, **ids: Unpack[ErrorIds]) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
-        self.code = code
-        self.request_id = request_id
-        self.detail = detail
+        self.status = ids.get("status")
+        self.code = ids.get("code")
+        self.request_id = ids.get("request_id")
+        self.detail = ids.get("detail")
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -12,14 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, get_args
 
 from bot.config import ALIAS_RULE
-from bot.dli import ids
-from bot.dli.targets import (
-    MAX_ADDRESS_CHARS,
-    MAX_PORT,
-    AddressProblem,
-    address_problem,
-    is_queue_name,
-)
+from bot.dli import ids, targets
 from bot.i18n import _
 
 MAX_COMMAND_CHARS: Final = 4000
@@ -341,7 +334,7 @@ def _parse_test(args: list[str]) -> Command:
     if isinstance(target, Help):
         return target
     queue, address = args[1], args[2]
-    if not is_queue_name(queue):
+    if not targets.is_queue_name(queue):
         return Help(_("not a queue name: {input}").format(input=_echo(queue)))
     problem = address_problem_text(address)
     if problem is not None:
@@ -355,18 +348,20 @@ def _no_arguments(command: str) -> str:
 
 def address_problem_text(address: str) -> str | None:
     """Why `address` is not `host[:port]`, in the reader's language (never quoting it), or None."""
-    problem = address_problem(address)
+    problem = targets.address_problem(address)
     if problem is None:
         return None
     return {
-        AddressProblem.TOO_LONG: _("an address is host[:port], at most {max} characters").format(
-            max=MAX_ADDRESS_CHARS
+        targets.AddressProblem.TOO_LONG: _(
+            "an address is host[:port], at most {max} characters"
+        ).format(max=targets.MAX_ADDRESS_CHARS),
+        targets.AddressProblem.BAD_PORT: _("the port must be a number from 1 to {max}").format(
+            max=targets.MAX_PORT
         ),
-        AddressProblem.BAD_PORT: _("the port must be a number from 1 to {max}").format(
-            max=MAX_PORT
+        targets.AddressProblem.BAD_IPV4: _(
+            "the host is not an IPv4 address (four numbers from 0 to 255)"
         ),
-        AddressProblem.BAD_IPV4: _("the host is not an IPv4 address (four numbers from 0 to 255)"),
-        AddressProblem.BAD_HOST: _(
+        targets.AddressProblem.BAD_HOST: _(
             "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
         ),
     }[problem]
