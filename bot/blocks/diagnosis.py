@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 from bot.blocks.actions import (
@@ -25,15 +26,15 @@ from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
 
-#: What the card line costs beyond the cause: its label and the button's.
-LINE_OVERHEAD: Final = 40
 _BINDINGS_SHOWN: Final = 5
 _ERR_SHOWN: Final = 1000
 _FINDING_MAX: Final = 120
 
 
+@functools.lru_cache(maxsize=1024)
 def diagnosed(err_msg: str) -> Entry | None:
-    """The catalogue entry `err_msg` matches, if any."""
+    """The catalogue entry `err_msg` matches, if any. Remembered by text: a card matches each
+    FAILED binding's err_msg (and the modal twice more), and many bindings share one."""
     return default_catalogue().match(err_msg)
 
 

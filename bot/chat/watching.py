@@ -235,7 +235,8 @@ class Watching:
         elif every:
             notes.append(
                 _(":satellite: This channel receives alerts for *every* connection of {projects}.")
-                .format(projects=_(", ").join(every))
+                # As code: an alias may hold `_`, which mrkdwn would read as italics.
+                .format(projects=_(", ").join(f"`{alias}`" for alias in every))
             )  # fmt: skip
         if await self.context.subscriptions.is_paused(channel):
             notes.append(
