@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from bot.config import Verb
 from bot.errors import StoreUnavailable, dli_problem
 from bot.i18n import _
+from bot.policy import GUARDED_VERBS
 from bot.store import redis_backed
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,12 @@ class AuditEntry:
             at=float(raw.get("at") or 0),
             user=raw.get("user", ""),
             channel=raw.get("channel", ""),
-            verb=verb if verb in _VERBS else "watch",  # type: ignore[arg-type]
+            verb=verb if verb in GUARDED_VERBS else "watch",
             action=raw.get("action", ""),
             connection=raw.get("connection", ""),
             project=raw.get("project") or None,
             result=raw.get("result", ""),
         )
-
-
-_VERBS: Final = frozenset({"watch", "mute", "ack", "test"})
 
 
 class AuditStore(Protocol):

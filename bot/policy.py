@@ -20,13 +20,23 @@ _FORMATTER: Final = string.Formatter()
 
 #: What a request may be: a verb of the file, or one of the requests that show no connection
 #: data (`help`, and `policy`, answered like it) or the channel's own audit trail.
-Request = Verb | Literal["help", "audit"]
+#: What a request asks to do: a verb of dliconn.toml, or help, the audit trail, or the policy
+#: view (`/dliconn policy`, which tells the person what they themselves may do).
+Request = Verb | Literal["help", "audit", "policy"]
 
 #: Verbs that only read; in a Slack Connect channel with `external_channels = "read"` these stay.
 READ_VERBS: Final[frozenset[Request]] = frozenset({"lookup", "list", "history"})
 #: Verbs that change something; with `operators`, only operators may use them, and every use is
 #: audited.
 GUARDED_VERBS: Final[frozenset[Verb]] = frozenset({"watch", "mute", "ack", "test"})
+#: Requests for operators only: the changes, and the trail of them (it names people).
+OPERATOR_REQUESTS: Final[frozenset[Request]] = frozenset({*GUARDED_VERBS, "audit"})
+
+
+def asks_about_operators(request: Request) -> bool:
+    """Whether the person's operator standing (their user groups) is needed to answer: for an
+    operator request, and for the policy view, which says what the person may change."""
+    return request in OPERATOR_REQUESTS or request == "policy"
 
 
 def verb_phrase(request: Request) -> str:
@@ -42,6 +52,7 @@ def verb_phrase(request: Request) -> str:
         "test": _("run connectivity tests"),
         "help": _("ask the bot anything"),
         "audit": _("see the audit trail"),
+        "policy": _("see what this channel allows"),
     }[request]
 
 
@@ -181,8 +192,7 @@ def decide(
     def refuse(rule: str, why: Why, unknown: Sequence[str] = ()) -> Decision:
         return Decision(False, request, cid, rule, why, operators, tuple(unknown))
 
-    # Changes, and the trail of them (it names people), are for operators only.
-    guarded = request in GUARDED_VERBS or request == "audit"
+    guarded = request in OPERATOR_REQUESTS
     if channel.external:
         mode = guardrails.external_channels
         if mode == "deny" or (mode == "read" and guarded):

@@ -102,9 +102,9 @@ _VERB_OF: Final[dict[type[Command], Request]] = {
     Unwatch: "watch",
     ConnectivityTest: "test",
     Audit: "audit",
-    # They show no connection data.
+    # They show no connection data; the policy view needs the person's groups (what they may do).
     Help: "help",
-    Policy: "help",
+    Policy: "policy",
 }
 
 

@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.metrics import Metrics
-from bot.policy import GUARDED_VERBS, ChannelFacts, Decision, Person, Request, decide
+from bot.policy import ChannelFacts, Decision, Person, Request, asks_about_operators, decide
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class Guard:
         deployment = self.deployment
         rules = deployment.channel(asked.channel) if deployment else ChannelConfig()
         operators = rules.operators or []
-        needs_person = request in GUARDED_VERBS or request == "audit"
+        needs_person = asks_about_operators(request)
         # Groups are asked about only when they could decide: a change, by someone not named.
         groups = (
             [o for o in operators if o.startswith("S")]

@@ -77,7 +77,7 @@ def test_help_reply_cuts_a_long_reason() -> None:
         ("watch withvpc", "watch"),
         ("unwatch withvpc", "watch"),
         ("audit 5", "audit"),
-        ("policy", "help"),
+        ("policy", "policy"),
         ("help", "help"),
     ],
 )

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
+from bot.policy import decide
 from bot.slack.facts import Asking, Guard, SlackFacts
 
 Mode = Literal["deny", "read", "allow"]
@@ -103,3 +104,14 @@ async def test_concurrent_checks_in_an_uncached_channel_ask_slack_once(
     assert all(c.allowed for c in results)
     assert len(slack.calls_to("conversations.info")) == 1
     assert len(slack.calls_to("usergroups.users.list")) == 1
+
+
+async def test_the_policy_view_knows_a_group_operator_as_one(slack: FakeSlackApi) -> None:
+    # /dliconn policy says what the person may change: it needs their user groups, as a
+    # change itself does (Alice is in @oncall, the channel's operators).
+    checked = await guard(slack).check("policy", Asking(C, ALICE, TEAM_ID))
+    assert checked.allowed and checked.person.groups == frozenset({ONCALL})
+    changes = decide(
+        Guardrails(), deployment().channel(C), "watch", checked.channel, checked.person
+    )
+    assert changes.allowed

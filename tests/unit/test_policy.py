@@ -14,7 +14,7 @@ from bot.policy import ChannelFacts, Decision, Person, Request, Why, decide
 C = "C0PAYMENTS"
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
 ONCALL = "S0ONCALL"
-EVERY: tuple[Request, ...] = (*VERBS, "help", "audit")
+EVERY: tuple[Request, ...] = (*VERBS, "help", "audit", "policy")
 READS = ("lookup", "list", "history")
 CHANGES = ("watch", "mute", "ack", "test")
 
