@@ -84,20 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         [*settings.secret_values(), *deployment.secret_values()],
     )
     try:
-        return _run(_verb(verb, settings, args))
+        # The file read above, once: its secrets are the ones the log scrubber was given.
+        return _run(_verb(verb, settings, deployment, args))
     except ConfigError as exc:
         print(f"dliconn: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
-def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+def _verb(
+    verb: str, settings: Settings, deployment: Deployment, args: argparse.Namespace
+) -> Coroutine[Any, Any, int]:
     if verb == "show":
         lang: Locale = args.lang or settings.dliconn_locale
-        return _show(settings, args.target, as_json=args.json, lang=lang)
+        return _show(settings, deployment, args.target, as_json=args.json, lang=lang)
     if verb == "console":
         from bot.local.console import run_console, seat_from
 
-        return _done(run_console(settings, seat=seat_from(args)))
+        return _done(run_console(settings, seat=seat_from(args), deployment=deployment))
     if verb in {"serve", "socket"} and settings.slack_bot_token is None:
         raise ConfigError(f"SLACK_BOT_TOKEN is required by {verb}")
     if verb == "serve":
@@ -105,19 +108,19 @@ def _verb(verb: str, settings: Settings, args: argparse.Namespace) -> Coroutine[
             raise ConfigError("SLACK_SIGNING_SECRET is required by serve")
         from bot.runtime import serve
 
-        return _done(serve(settings))
+        return _done(serve(settings, deployment))
     if verb == "socket":
         if settings.slack_app_token is None:
             raise ConfigError("SLACK_APP_TOKEN is required by socket")
         from bot.runtime import socket_mode
 
-        return _done(socket_mode(settings))
+        return _done(socket_mode(settings, deployment))
     if verb == "watch":
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is required by watch (it posts the alerts)")
         from bot.runtime import watch
 
-        return _done(watch(settings))
+        return _done(watch(settings, deployment))
     raise ConfigError(f"{verb} is not a command")
 
 
@@ -141,7 +144,9 @@ def _run(work: Coroutine[Any, Any, int]) -> int:
         return EXIT_OK
 
 
-async def _show(settings: Settings, target: str, *, as_json: bool, lang: Locale) -> int:
+async def _show(
+    settings: Settings, deployment: Deployment, target: str, *, as_json: bool, lang: Locale
+) -> int:
     from datetime import UTC, datetime
 
     from bot.blocks.card import connection_card
@@ -150,7 +155,7 @@ async def _show(settings: Settings, target: str, *, as_json: bool, lang: Locale)
     from bot.lookup.finder import Ambiguous
     from bot.services import build_services
 
-    services = await build_services(settings)
+    services = await build_services(settings, deployment=deployment)
     try:
         found = await services.directory.find(target)
     except NotFound as exc:

@@ -13,7 +13,7 @@ from typing import Self
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import Deployment, Settings
 from bot.policy import offers
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
@@ -44,8 +44,8 @@ class HttpServer:
         self.port = 0
 
     @classmethod
-    async def create(cls, settings: Settings) -> Self:
-        return cls(settings, await build_services(settings))
+    async def create(cls, settings: Settings, deployment: Deployment | None = None) -> Self:
+        return cls(settings, await build_services(settings, deployment=deployment))
 
     async def start(self, host: str = "0.0.0.0", port: int | None = None) -> int:  # noqa: S104
         from bot.web import mark_ready
@@ -104,9 +104,10 @@ class EmbeddedWatcher:
             log.exception("the embedded watcher had stopped with an error")
 
 
-async def watch(settings: Settings) -> None:
-    """`watch`: the worker process; SIGTERM lets the current cycle and posts finish."""
-    services = await build_services(settings)
+async def watch(settings: Settings, deployment: Deployment | None = None) -> None:
+    """`watch`: the worker process; SIGTERM lets the current cycle and posts finish.
+    `deployment`: the one the command line read (else dliconn.toml is read here)."""
+    services = await build_services(settings, deployment=deployment)
     stop = asyncio.Event()
     watcher = asyncio.create_task(run_watcher(services, watcher_client(settings), stop=stop))
     signalled = asyncio.create_task(wait_for_signal())
@@ -188,8 +189,8 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-async def serve(settings: Settings) -> None:
-    server = await HttpServer.create(settings)
+async def serve(settings: Settings, deployment: Deployment | None = None) -> None:
+    server = await HttpServer.create(settings, deployment)
     settle_heap()  # before listening, so no request waits for it
     try:
         await server.start()
@@ -203,13 +204,13 @@ async def serve(settings: Settings) -> None:
         await server.stop()
 
 
-async def socket_mode(settings: Settings) -> None:
+async def socket_mode(settings: Settings, deployment: Deployment | None = None) -> None:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     from bot.slack.app import build_app
 
     assert settings.slack_app_token is not None
-    services = await build_services(settings)
+    services = await build_services(settings, deployment=deployment)
     try:
         app = build_app(settings, services)
         handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())

@@ -23,7 +23,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
-from bot.config import Settings
+from bot.config import Deployment, Settings
 from bot.i18n import N_, Locale, _, speaking
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import (
@@ -258,12 +258,13 @@ async def run_console(
     seat: Seat | None = None,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
+    deployment: Deployment | None = None,
 ) -> None:
     lang = (seat.lang if seat is not None else None) or settings.dliconn_locale
     # The console's channel, unless dliconn.toml gives it a `locale`, gets the watcher's posts
     # in the same language: one person alone in it reads them.
     settings = settings.model_copy(update={"dliconn_locale": lang})
-    services = await build_services(settings)
+    services = await build_services(settings, deployment=deployment)
     async with FakeSlackApi() as slack:
         console = Console(settings, services, slack, seat)
         # The watcher runs here too, posting to the same stand-in: its alerts show up between
