@@ -112,6 +112,18 @@ def test_show_speaks_the_lang_asked_for_else_dliconn_locale(
     assert WITHVPC in out
 
 
+def test_a_verb_uses_the_deployment_the_command_line_read(
+    in_process: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Read once, before logging is set up with its secrets: no verb reads dliconn.toml again.
+    def read_again(settings: object) -> None:
+        raise AssertionError("dliconn.toml read a second time")
+
+    in_process.setattr("bot.services.load_deployment", read_again)
+    assert cli.main(["show", "withvpc"]) == 0
+    assert WITHVPC in capsys.readouterr().out
+
+
 def test_lang_takes_only_the_languages_the_bot_speaks(
     in_process: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
