@@ -105,6 +105,22 @@ async def test_unwatched_connections_are_tracked_and_a_later_watch_gets_one_aler
     assert (await watcher.cycle(None)).jobs == 0
 
 
+async def test_a_paused_watch_all_channel_gets_nothing_then_its_late_alert() -> None:
+    routes = ProjectRoutes("prod", watch_all=frozenset({"CALL"}))
+    [backend] = build_watch_backends(None, [("p1", routes)])
+    watcher = Watcher(Listing(listed("FAILED")), backend, project=PROD)
+    await backend.subscriptions.subscribe("C1", CID, "orders", "U1")  # an explicit watch too
+    await backend.subscriptions.pause("CALL", "not_in_channel")
+    await watcher.cycle(None)
+    assert [j.channel for j in await backend.state.pending()] == ["C1"]
+    for job in await backend.state.pending():
+        await backend.state.finish(job)
+    # Someone watches something there: the bot is back in the channel, which is unpaused.
+    await backend.subscriptions.subscribe("CALL", "another-connection", "other", "U1")
+    await watcher.cycle(None)
+    assert [(j.channel, j.kind) for j in await backend.state.pending()] == [("CALL", "alert")]
+
+
 async def test_outage_notices_are_per_project_and_name_it() -> None:
     shared = build_watch_backends(
         None, [("p1", ProjectRoutes("prod")), ("p2", ProjectRoutes("sg"))]
