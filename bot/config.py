@@ -384,6 +384,10 @@ class Guardrails(_Strict):
     external_channels: Literal["deny", "read", "allow"] = "deny"
 
 
+#: The rules of every channel the file does not name (asked for each post the watcher plans).
+_UNNAMED_CHANNEL: Final = ChannelConfig()
+
+
 class Deployment(_Strict):
     """Every project this deployment serves and every channel's rules, checked as a whole."""
 
@@ -427,7 +431,7 @@ class Deployment(_Strict):
 
     def channel(self, channel_id: str) -> ChannelConfig:
         """The channel's rules: its table, or the defaults for a channel the file does not name."""
-        return self.channels.get(channel_id) or ChannelConfig()
+        return self.channels.get(channel_id) or _UNNAMED_CHANNEL
 
     def post_locale(self, channel_id: str, default: Locale = DEFAULT_LOCALE) -> Locale:
         """The language of posts to a channel: its `locale`, else `default` (DLICONN_LOCALE)."""
