@@ -77,27 +77,9 @@ def _duration(seconds: float) -> str:
     return humanize_age(timedelta(seconds=seconds))
 
 
-def _said(template: str, /, **slots: Pieces | Element | str) -> Pieces:
-    """`phrase`, with neighbouring runs of plain words joined into one element (as they were
-    written before the words were translated): a slot of our own words, such as a status we
-    name (FAILED, ACTIVE, CREATING: a slot, so no translation alters it), reads as one run."""
-    merged: Pieces = []
-    for piece in phrase(template, **slots):
-        last = merged[-1] if merged else None
-        if last is not None and _plain(last) and _plain(piece):
-            merged[-1] = words(last["text"] + piece["text"])
-        else:
-            merged.append(piece)
-    return merged
-
-
-def _plain(piece: Element) -> bool:
-    return piece.get("type") == "text" and "style" not in piece
-
-
 def _binding(kind: str, name: str) -> Pieces:
     """ "queue `q1`" or "pool `p1`", in the reader's language."""
-    return _said(_("pool {name}") if kind == "pool" else _("queue {name}"), name=code(name, 60))
+    return phrase(_("pool {name}") if kind == "pool" else _("queue {name}"), name=code(name, 60))
 
 
 def _connection(name: str, connection_id: str) -> Pieces:
@@ -136,7 +118,7 @@ def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
     line = [
         emoji("red_circle"),
         words(" "),
-        *_said(
+        *phrase(
             _("{binding} {status} since {time}"),
             binding=_binding(queue.kind, queue.name),
             status=FAILED,
@@ -170,7 +152,7 @@ def _alert_line(incident: Incident) -> Pieces:
         first = incident.queues[0]
         flips = incident.flips
         changed = ngettext("changed status {n} time", "changed status {n} times", flips)
-        return _said(
+        return phrase(
             _("{binding} {changed} on connection {connection}"),
             binding=_binding(first.kind, first.name),
             changed=[words(changed.format(n=flips), bold=True)],
@@ -178,7 +160,7 @@ def _alert_line(incident: Incident) -> Pieces:
         )
     count = len(incident.queues)
     failed = ngettext("{n} queue {status}", "{n} queues {status}", count)
-    return _said(
+    return phrase(
         _("{failed} on connection {connection}"),
         failed=[words(failed.format(n=count, status=FAILED), bold=True)],
         connection=where,
@@ -229,7 +211,7 @@ def alert_message(
                 [
                     emoji("white_check_mark"),
                     words(" "),
-                    *_said(
+                    *phrase(
                         _("{resolved} {time} ({how}) after {duration} down"),
                         resolved=[words(_("Resolved"), bold=True)],
                         time=_at(incident.resolved_at),
@@ -284,7 +266,7 @@ def _shown_status(status: str, *, bold: bool = False) -> Pieces:
 def _binding_line(icon: str, template: str, event: BindingChange, **slots: Pieces | str) -> Pieces:
     """A reply in an alert's thread: `icon`, then `template` about the event's binding."""
     binding = _binding(event.kind, event.binding)
-    return [emoji(icon), words(" "), *_said(template, binding=binding, **slots)]
+    return [emoji(icon), words(" "), *phrase(template, binding=binding, **slots)]
 
 
 def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
@@ -332,7 +314,7 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
         sentence = _("Connection {connection} is no longer listed by DLI")
         short = _("{name} is no longer listed by DLI")
     where = _connection(event.connection_name, event.connection_id)
-    line = [emoji("wastebasket"), words(" "), *_said(sentence, connection=where)]
+    line = [emoji("wastebasket"), words(" "), *phrase(sentence, connection=where)]
     name = event.connection_name or event.connection_id
     return _labelled(
         Message(text=fallback_text(short.format(name=name)), blocks=[rich_block(line)]), project
@@ -347,7 +329,7 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     line = [
         emoji("hourglass"),
         words(" "),
-        *_said(
+        *phrase(
             _("{binding} of connection {connection} has been {status} since {time}"),
             binding=_binding(event.kind, event.binding),
             connection=_connection(event.connection_name, event.connection_id),
@@ -380,7 +362,7 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
     line = [
         emoji("warning"),
         words(" "),
-        *_said(
+        *phrase(
             _(
                 "{cannot_reach} since {time}: watched connections are not being checked. "
                 "Last error: {error}"
@@ -424,7 +406,7 @@ def _reset_line(incident: Incident) -> Pieces:
     return [
         emoji("red_circle"),
         words(" "),
-        *_said(
+        *phrase(
             _("{connection}: {queues} {status} since {time}"),
             connection=_connection(incident.connection_name, incident.connection_id),
             queues=names,
