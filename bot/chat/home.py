@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ class HomeTab:
         if permitted is not None:
             # Only channels that watch something are asked about: each may be a Slack call.
             candidates = frozenset().union(*watched.values()) & mine if watched else frozenset()
-            mine = frozenset([c for c in sorted(candidates) if await permitted(c)])
+            asked = sorted(candidates)
+            answers = await asyncio.gather(*(permitted(c) for c in asked))
+            mine = frozenset(c for c, allowed in zip(asked, answers, strict=True) if allowed)
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
         # Only the projects some of those channels may see are asked (None: one sees them all).
         scopes = [self.context.scope(c) for c in sorted(mine)]
