@@ -84,6 +84,11 @@ class HeldSleep:
     def release(self) -> None:
         self._gate.set()
 
+    @property
+    def held(self) -> bool:
+        """Whether a sleep started and has not been released yet."""
+        return self.started > 0 and not self._gate.is_set()
+
 
 class SteppingClock:
     """A UTC clock that moves forward by `step` each time it is read (a new date per signature)."""

@@ -22,6 +22,7 @@ from tests.fakes.dli import HeldSleep, client_for, demo_auth, dli_requests, runn
 PROD_ID: Final = "0123456789abcdef0123456789abcdef"
 SG_ID: Final = "fedcba9876543210fedcba9876543210"
 IN_PROD: Final = "11111111-1111-4111-8111-111111111111"
+NOWHERE: Final = "99999999-9999-4999-8999-999999999999"
 IN_SG: Final = "22222222-2222-4222-8222-222222222222"
 TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
 TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
@@ -118,7 +119,12 @@ async def test_a_project_the_caller_cannot_see_is_never_asked(two: Two) -> None:
 
     with pytest.raises(NotFound) as raised:
         await two.directory.lookup(IN_SG, visible=["prod"], force=True)
+    with pytest.raises(NotFound) as unknown:
+        await two.directory.lookup(NOWHERE, visible=["prod"], force=True)
 
+    # Answered exactly like an id no project has.
+    assert type(raised.value) is type(unknown.value)
+    assert raised.value.message == unknown.value.message.replace(NOWHERE, IN_SG)
     assert not isinstance(raised.value, NotFoundAnywhere) or not raised.value.unreachable
     assert "payments" not in str(raised.value)
     assert dli_requests(two.sg) == []

@@ -249,7 +249,8 @@ async def test_routes_and_scopes_send_each_alert_where_it_belongs_naming_its_pro
     # watch_all covers only its project; tag routes only the tagged connections.
     assert sorted(shown(c).count("sg") > 0 for c in posts(world.slack, C_ALL)) == [False, False]
     assert len(posts(world.slack, C_TAGS)) == 2
-    assert [c.channel for c in posts(world.slack, C_EXPLICIT)] == [C_EXPLICIT]
+    [explicit] = posts(world.slack, C_EXPLICIT)  # one alert, for the connection watched there
+    assert explicit.channel == C_EXPLICIT
     # Its scope leaves sg out: the watch made there before gets nothing.
     assert posts(world.slack, C_PROD_ONLY) == []
     # One list per project per interval, plus one per tag set (each project has one).
@@ -272,7 +273,7 @@ async def test_a_held_project_does_not_delay_the_other_projects_alert(
         await world.sg_gate.holding()
         world.prod.set_queue(ORDERS, "q_orders", "FAILED", "peering lost")
         alert = await alert_in(world.slack, C_ALL, "orders")
-        assert world.sg_gate.started >= 1  # still held: nothing released it
+        assert world.sg_gate.held  # the alert came while sg's list was still hanging
     assert PROD_LABEL in shown(alert)
 
 
