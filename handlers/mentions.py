@@ -47,14 +47,9 @@ async def on_message(
     text = str(event.get("text", ""))
     bot_user = context.bot_user_id
     if (
-        event.get("channel") not in kit.settings.incident_channels
-        # Bots (this one included) and edits/joins/etc. never trigger a reply.
-        or event.get("bot_id")
-        or event.get("subtype")
+        unanswered(kit, event)
         # A mention is answered by on_mention; answering here too would reply twice.
         or (bot_user and f"<@{bot_user}>" in text)
-        # Only a message with an id is answered (and so, maybe, refused).
-        or not find_connection_ids(text)
         or not await _permitted(kit, client, event, body)
     ):
         return
@@ -63,6 +58,18 @@ async def on_message(
     with speaking(kit.languages.of_channel(channel)):
         cards = await kit.chat.lookups.mention_cards(text, with_names=False, channel=channel)
     await _reply_in_thread(kit, client, event, cards)
+
+
+def unanswered(kit: Kit, event: dict[str, Any]) -> bool:
+    """A channel message the bot never answers, whoever wrote it."""
+    return bool(
+        event.get("channel") not in kit.settings.incident_channels
+        # Bots (this one included) and edits/joins/etc. never trigger a reply.
+        or event.get("bot_id")
+        or event.get("subtype")
+        # Only a message with an id is answered (and so, maybe, refused).
+        or not find_connection_ids(str(event.get("text", "")))
+    )
 
 
 async def _permitted(
@@ -97,4 +104,11 @@ async def _reply_in_thread(
 
 def register(app: AsyncApp, kit: Kit) -> None:
     kit.on(app.event("app_mention"), on_mention)
-    kit.on(app.event("message"), on_message, for_reader=False)
+    # Every message of every channel the bot is in arrives here: the ones it never answers
+    # cost no Redis claim and no task.
+    kit.on(
+        app.event("message"),
+        on_message,
+        for_reader=False,
+        ignore=lambda body: unanswered(kit, body.get("event") or {}),
+    )

@@ -77,6 +77,7 @@ class Kit:
         *,
         refuse: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
         for_reader: bool = True,
+        ignore: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         """Register `work(kit, ...)` as background work behind an immediate, empty ack.
 
@@ -84,6 +85,8 @@ class Kit:
         (a modal's `response_action="errors"`), and then no work starts. `for_reader=False`:
         `work` writes for the channel, not for who sent the event (an incident channel's
         messages, most of them never answered), so nobody's language is asked for.
+        `ignore(body)`: a delivery that gets no answer at all, told apart from the payload alone;
+        it is acked and nothing else is done (no dedupe claim, no task).
 
         The ack answers Slack at once; `work` (given this kit, then the arguments Bolt would
         inject into a listener, by name) composes and sends the reply after, in the language of
@@ -138,6 +141,9 @@ class Kit:
 
         async def ack_and_start(args: AsyncArgs) -> None:
             body = args.body if isinstance(args.body, dict) else {}
+            if ignore is not None and ignore(body):
+                await args.ack()
+                return
             event_id = event_id_of(body)
             if event_id is not None and not await kit.dedupe.claim(event_id):
                 # 200, not an error: anything else makes Slack deliver the duplicate again.

@@ -340,8 +340,8 @@ async def test_incident_channel_messages(key_prefix: str, redis_client: aioredis
         as_message = message_event(text, channel=INCIDENT_CHANNEL)
         as_mention = app_mention_event(text, channel=INCIDENT_CHANNEL, ts=as_message["ts"])
 
-        for event in [pasted, *ignored, as_message, as_mention]:
-            assert (await stack.event(event)).status_code == 200
+        for n, event in enumerate([pasted, *ignored, as_message, as_mention]):
+            assert (await stack.event(event, event_id=f"EvINCIDENT{n}")).status_code == 200
         [card] = await stack.thread(pasted["ts"])
         [mention_card] = await stack.thread(as_mention["ts"])
         await stack.stop()
@@ -349,6 +349,9 @@ async def test_incident_channel_messages(key_prefix: str, redis_client: aioredis
     assert "withvpc" in shown(card)
     assert "orders-mysql-peering" in shown(mention_card)
     assert len(stack.slack.calls_to("chat.postMessage")) == 2  # nothing for the ignored ones
+    # The messages never answered were not even claimed against redelivery (a Redis write each).
+    claimed = {k.decode() async for k in redis_client.scan_iter(match=f"{key_prefix}event:*")}
+    assert {k.rsplit(":", 1)[1] for k in claimed} == {"EvINCIDENT0", "EvINCIDENT5", "EvINCIDENT6"}
 
 
 # --------------------------------------------------------------------------- event dedupe
