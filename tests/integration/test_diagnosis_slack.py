@@ -3,7 +3,6 @@ and a What to check button; pressing it opens the modal with the checklist and t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from bot.diagnosis import default_catalogue
 from bot.local.demo import demo_connections
 from bot.local.fake_slack import SlackCall
 from bot.local.wire import block_action_body
-from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
+from tests.fakes.slack_stack import SlackStack, slack_stack
 from tests.slack_limits import assert_shows, assert_view_blocks, readable, text_objects
 
 CONNECTION_ID = "7e57d1a6-0c1f-4b7e-9d2a-5a0f3c9e8b11"
@@ -35,10 +34,7 @@ CONNECTION = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def _what_to_check_buttons(call: SlackCall) -> list[dict[str, Any]]:

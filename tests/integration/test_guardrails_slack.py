@@ -27,7 +27,7 @@ from bot.local.wire import (
 )
 from tests.fakes.chat import open_alert
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
+from tests.fakes.slack_stack import SlackStack, slack_stack
 
 SHARED = "C0SHARED"
 PAYMENTS = "C0PAYMENTS"
@@ -45,10 +45,7 @@ operators = ["{ONCALL}"]
 CONNECTION_DATA = (WITHVPC, FAILING, "withvpc", "orders-mysql-peering", "FAILED", "etl")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

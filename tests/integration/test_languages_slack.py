@@ -23,7 +23,7 @@ from bot.local.demo import demo_uuid
 from bot.local.fake_slack import SlackCall
 from bot.local.wire import app_home_opened_event, app_mention_event, message_event, new_ts
 from tests.fakes.dli import FAILING
-from tests.fakes.slack_stack import SlackStack, clean_environment, slack_stack
+from tests.fakes.slack_stack import SlackStack, slack_stack
 from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
 
 ZH_USER: Final = "U0ZHREADER"
@@ -36,10 +36,7 @@ POOLS: Final = demo_uuid("connection/kafka-stream-pools")
 _CJK = re.compile("[\u4e00-\u9fff]")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)  # a stray .env cannot reach Settings
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def _config(tmp_path: Path) -> str:

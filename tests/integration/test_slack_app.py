@@ -13,7 +13,6 @@ import logging
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,7 +47,6 @@ from tests.fakes.slack_stack import (
     SECRETS,
     SIGNING_SECRET,
     SlackStack,
-    clean_environment,
     slack_stack,
 )
 from tests.slack_limits import readable, text_objects
@@ -64,10 +62,7 @@ HELP_HEADLINE = "looks up DLI enhanced datasource connections"
 SLACK_CONTROL = re.compile(r"<(?:!(?!date\^)|@|http)", re.IGNORECASE)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)  # a stray .env cannot reach Settings
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import HeldSleep, running_fake
-from tests.fakes.slack_stack import BOT_TOKEN, clean_environment
+from tests.fakes.slack_stack import BOT_TOKEN
 from tests.integration.test_watch_worker import list_calls, until, worker, worker_env
 
 PROD_ID: Final = "0123456789abcdef0123456789abcdef"
@@ -53,10 +53,7 @@ C_PROD_ONLY: Final = "CPRODONLY"  # projects = ["prod"], a watch of LEDGER made 
 PROD_LABEL, SG_LABEL = "prod · cn-north-4", "sg · ap-southeast-3"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def connection(connection_id: str, name: str, queue: str, **fields: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -27,7 +26,7 @@ from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, clean_environment, posted_ts, slack_stack
+from tests.fakes.slack_stack import SlackStack, posted_ts, slack_stack
 
 BILLING: Final = demo_uuid("connection/rds-postgres-billing")
 DELETED: Final = demo_uuid("connection/legacy-oracle-link")
@@ -44,10 +43,7 @@ STORAGE_DOWN: Final = "storage (Redis) is unreachable"
 PRESSER: Final = "U0PRESSER1"
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)  # a stray .env cannot reach Settings
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

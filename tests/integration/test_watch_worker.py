@@ -40,7 +40,6 @@ from tests.fakes.slack_stack import (
     BOT_TOKEN,
     PROJECT_ID,
     SECRET_KEY,
-    clean_environment,
 )
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -50,10 +49,7 @@ QUEUE: Final = "resource_mode_1"  # withvpc's only queue, ACTIVE in the demo dat
 STOP_DEADLINE: Final = 5.0
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)  # no .env: the console runs on the demo data
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def worker_env(home: Path, **settings: str) -> dict[str, str]:
