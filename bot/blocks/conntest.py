@@ -18,7 +18,7 @@ from bot.blocks.message import (
     section_block,
 )
 from bot.blocks.replies import notice
-from bot.blocks.status import project_label
+from bot.blocks.status import connection_named, project_label
 from bot.blocks.text import (
     Pieces,
     code,
@@ -171,11 +171,6 @@ def _what(queue: str, address: str) -> Pieces:
     )
 
 
-def _connection(connection: Connection) -> Pieces:
-    name = connection.name or connection.id
-    return phrase(_("{name} ({id})"), name=code(name, 80), id=code(connection.id, 64))
-
-
 def conntest_result(
     connection: Connection,
     project: ProjectRef | None,
@@ -206,7 +201,9 @@ def conntest_result(
         answer = value(connectivity or _("(nothing)"), 200, bold=True)
         said = phrase(_("{what} — DLI answered {answer}"), what=what, answer=answer)
     line: Pieces = [emoji(_ICONS.get(word, "grey_question")), words(" "), *said]
-    on = phrase(_("on connection {connection}"), connection=_connection(connection))
+    on = phrase(
+        _("on connection {connection}"), connection=connection_named(connection.name, connection.id)
+    )
     blocks = [rich_block(line, on)]
     if word == UNREACHABLE and diagnosis is not None:
         # The queue's own FAILED err_msg is a known failure: its checks and page say more
@@ -273,7 +270,7 @@ def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Messa
             *phrase(
                 _("No queue or pool {queue} is bound to {connection}.\nBound: {bound}"),
                 queue=code(queue, 128),
-                connection=_connection(connection),
+                connection=connection_named(connection.name, connection.id),
                 bound=names,
             ),
         ],

@@ -19,7 +19,7 @@ from bot.blocks.message import (
     room_left,
 )
 from bot.blocks.replies import notice
-from bot.blocks.status import project_label, status_icon
+from bot.blocks.status import binding_named, project_label, status_icon
 from bot.blocks.text import (
     Element,
     Pieces,
@@ -95,12 +95,6 @@ def _at(moment: float) -> Element:
 def _status(status: str) -> Pieces:
     shown = value(status, _STATUS_SHOWN) if status else [words(_("(no status)"))]
     return [emoji(status_icon(status)), words(" "), *shown]
-
-
-def _binding(kind: str, name: str) -> Pieces:
-    """ "queue `q1`" / "pool `p1`": which binding, its name exact."""
-    template = _("pool {name}") if kind == "pool" else _("queue {name}")
-    return phrase(template, name=code(name, _NAME_SHOWN))
 
 
 def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
@@ -208,7 +202,7 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
         kind, _sep, binding = key.partition(":")
         still = phrase(
             _("{binding} is still {status}, for {span} so far"),
-            binding=_binding(kind, binding),
+            binding=binding_named(kind, binding),
             status=FAILED,
             span=span(seconds),
         )
@@ -272,7 +266,7 @@ def _line(record: HistoryRecord) -> Pieces:
     if entry.kind == "gone":
         gone = _("connection gone from DLI's list")
         return [*pieces, emoji("grey_question"), words(" " + gone)]
-    binding = _binding(entry.binding_kind, entry.binding_name)
+    binding = binding_named(entry.binding_kind, entry.binding_name)
     if entry.kind == "stuck":
         if entry.since is None:
             return pieces + phrase(

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from bot.blocks.message import plain_text
-from bot.blocks.text import Element, humanize_age, shortened, whole_prefix
+from bot.blocks.text import Element, Pieces, code, humanize_age, phrase, shortened, whole_prefix
 from bot.dli.models import (
     ACTIVE,
     CREATING,
@@ -212,3 +212,17 @@ def project_label(project: ProjectRef | None) -> str:
         return ""
     label = f"{project.alias} · {project.region}" if project.region else project.alias
     return shortened(label, 100, marker="…")
+
+
+def binding_named(kind: str, name: str) -> Pieces:
+    """ "queue `q1`" or "pool `p1`": which binding, its name exact, in the reader's language."""
+    template = _("pool {name}") if kind == "pool" else _("queue {name}")
+    return phrase(template, name=code(name, 60))
+
+
+def connection_named(name: str, connection_id: str) -> Pieces:
+    """A connection's name (its id when it has none) and its id, both exact, in the reader's
+    brackets."""
+    return phrase(
+        _("{name} ({id})"), name=code(name or connection_id, 80), id=code(connection_id, 64)
+    )

@@ -24,10 +24,10 @@ from bot.blocks.message import (
     rich_block,
     section_block,
 )
+from bot.blocks.status import binding_named, connection_named
 from bot.blocks.text import (
     Element,
     Pieces,
-    code,
     date,
     date_token,
     emoji,
@@ -77,18 +77,6 @@ def _duration(seconds: float) -> str:
     return humanize_age(timedelta(seconds=seconds))
 
 
-def _binding(kind: str, name: str) -> Pieces:
-    """ "queue `q1`" or "pool `p1`", in the reader's language."""
-    return phrase(_("pool {name}") if kind == "pool" else _("queue {name}"), name=code(name, 60))
-
-
-def _connection(name: str, connection_id: str) -> Pieces:
-    """The connection's name and its id, both exact, in the reader's brackets."""
-    return phrase(
-        _("{name} ({id})"), name=code(name or connection_id, 80), id=code(connection_id, 64)
-    )
-
-
 def _more(count: int) -> str:
     """ "… and 3 more", for a section of its own."""
     return "… " + _("and {n} more").format(n=count)
@@ -120,7 +108,7 @@ def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
         words(" "),
         *phrase(
             _("{binding} {status} since {time}"),
-            binding=_binding(queue.kind, queue.name),
+            binding=binding_named(queue.kind, queue.name),
             status=FAILED,
             time=_at(queue.since),
         ),
@@ -147,14 +135,14 @@ def _alert_title(incident: Incident) -> str:
 
 def _alert_line(incident: Incident) -> Pieces:
     """What failed (or flaps), and on which connection."""
-    where = _connection(incident.connection_name, incident.connection_id)
+    where = connection_named(incident.connection_name, incident.connection_id)
     if incident.kind == "flapping":
         first = incident.queues[0]
         flips = incident.flips
         changed = ngettext("changed status {n} time", "changed status {n} times", flips)
         return phrase(
             _("{binding} {changed} on connection {connection}"),
-            binding=_binding(first.kind, first.name),
+            binding=binding_named(first.kind, first.name),
             changed=[words(changed.format(n=flips), bold=True)],
             connection=where,
         )
@@ -265,7 +253,7 @@ def _shown_status(status: str, *, bold: bool = False) -> Pieces:
 
 def _binding_line(icon: str, template: str, event: BindingChange, **slots: Pieces | str) -> Pieces:
     """A reply in an alert's thread: `icon`, then `template` about the event's binding."""
-    binding = _binding(event.kind, event.binding)
+    binding = binding_named(event.kind, event.binding)
     return [emoji(icon), words(" "), *phrase(template, binding=binding, **slots)]
 
 
@@ -313,7 +301,7 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
     else:
         sentence = _("Connection {connection} is no longer listed by DLI")
         short = _("{name} is no longer listed by DLI")
-    where = _connection(event.connection_name, event.connection_id)
+    where = connection_named(event.connection_name, event.connection_id)
     line = [emoji("wastebasket"), words(" "), *phrase(sentence, connection=where)]
     name = event.connection_name or event.connection_id
     return _labelled(
@@ -331,8 +319,8 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
         words(" "),
         *phrase(
             _("{binding} of connection {connection} has been {status} since {time}"),
-            binding=_binding(event.kind, event.binding),
-            connection=_connection(event.connection_name, event.connection_id),
+            binding=binding_named(event.kind, event.binding),
+            connection=connection_named(event.connection_name, event.connection_id),
             status=CREATING,
             time=_at(event.since),
         ),
@@ -399,7 +387,7 @@ _SUMMARY_QUEUES: Final = 5
 def _reset_line(incident: Incident) -> Pieces:
     """ "🔴 `orders` (`id`): queue `q1`, queue `q2` FAILED since <date>"."""
     queues = incident.queues[:_SUMMARY_QUEUES]
-    names = joined([_binding(q.kind, q.name) for q in queues], _(", "))
+    names = joined([binding_named(q.kind, q.name) for q in queues], _(", "))
     if len(incident.queues) > len(queues):
         names.append(words(" " + _("and {n} more").format(n=len(incident.queues) - len(queues))))
     since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
@@ -408,7 +396,7 @@ def _reset_line(incident: Incident) -> Pieces:
         words(" "),
         *phrase(
             _("{connection}: {queues} {status} since {time}"),
-            connection=_connection(incident.connection_name, incident.connection_id),
+            connection=connection_named(incident.connection_name, incident.connection_id),
             queues=names,
             status=FAILED,
             time=_at(since),
