@@ -52,7 +52,7 @@ from bot.blocks.text import (
     as_plain,
     code,
     date,
-    emoji,
+    icon_line,
     joined,
     phrase,
     pieces_length,
@@ -164,11 +164,7 @@ def _fields(connection: Connection, project: ProjectRef | None) -> Pieces:
 def _binding_title(binding: Binding) -> Pieces:
     info = binding.info
     parts = [
-        [
-            emoji(status_icon(info.status)),
-            words(" "),
-            *_or_unknown(info, "name", code(info.name, _NAME_MAX)),
-        ],
+        icon_line(status_icon(info.status), _or_unknown(info, "name", code(info.name, _NAME_MAX))),
         [words(binding.kind)],
         [shown_value(shown_status(info), bold=info.is_failed)],
     ]
@@ -223,13 +219,14 @@ def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
         *([ngettext("{n} pool", "{n} pools", pools).format(n=pools)] if pools else []),
     ]
     shown_label = _(_OTHER_LABEL) if label == _OTHER_LABEL else label
-    head = [
-        emoji(icon),
-        words(" "),
-        words(shown_label, bold=True),
-        # The spaces are the translation's: Chinese sets none around its full-width brackets.
-        words(_(" ({counts}): ").format(counts=_(", ").join(counts))),
-    ]
+    head = icon_line(
+        icon,
+        [
+            words(shown_label, bold=True),
+            # The spaces are the translation's: Chinese sets none around its full-width brackets.
+            words(_(" ({counts}): ").format(counts=_(", ").join(counts))),
+        ],
+    )
     items: list[Pieces] = []
     used = pieces_length(head)
     for shown, binding in enumerate(bindings):
@@ -380,7 +377,7 @@ def connection_card(
         header_block(
             f"{EMOJI[icon]} ", connection.name if connection.name.strip() else connection.id
         ),
-        rich_block([emoji(icon), words(" "), *value(verdict_of(connection), 600, bold=True)]),
+        rich_block(icon_line(icon, value(verdict_of(connection), 600, bold=True))),
         rich_block(_fields(connection, lookup.project)),
     ]
     context = freshness_line(

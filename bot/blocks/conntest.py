@@ -22,7 +22,7 @@ from bot.blocks.status import connection_named, project_label
 from bot.blocks.text import (
     Pieces,
     code,
-    emoji,
+    icon_line,
     is_user_id,
     joined,
     phrase,
@@ -200,7 +200,7 @@ def conntest_result(
     else:
         answer = value(connectivity or _("(nothing)"), 200, bold=True)
         said = phrase(_("{what} — DLI answered {answer}"), what=what, answer=answer)
-    line: Pieces = [emoji(_ICONS.get(word, "grey_question")), words(" "), *said]
+    line: Pieces = icon_line(_ICONS.get(word, "grey_question"), said)
     on = phrase(
         _("on connection {connection}"), connection=connection_named(connection.name, connection.id)
     )
@@ -264,16 +264,15 @@ def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Messa
     if len(bound) > 20:
         names += [words(" " + _("and {n} more").format(n=len(bound) - 20))]
     return notice(
-        [
-            emoji("grey_question"),
-            words(" "),
-            *phrase(
+        icon_line(
+            "grey_question",
+            phrase(
                 _("No queue or pool {queue} is bound to {connection}.\nBound: {bound}"),
                 queue=code(queue, 128),
                 connection=connection_named(connection.name, connection.id),
                 bound=names,
             ),
-        ],
+        ),
         fallback=_("{queue} is not bound to that connection").format(
             queue=shortened(queue, 60, marker="…")
         ),
@@ -282,15 +281,14 @@ def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Messa
 
 def dli_refused(queue: str, reason: str, code_: str | None, request_id: str | None) -> Message:
     """DLI would not run the test (no such queue, a parameter it refused): its words, exactly."""
-    body: Pieces = [
-        emoji("no_entry"),
-        words(" "),
-        *phrase(
+    body: Pieces = icon_line(
+        "no_entry",
+        phrase(
             _("DLI would not run the test from queue {queue}: {reason}"),
             queue=code(queue, 128),
             reason=value(reason, 600) if reason else _("no reason given"),
         ),
-    ]
+    )
     parts = [plain_text(_("DLI error {code}").format(code=shortened(code_, 40)))] if code_ else []
     if request_id:
         parts.append(_request_id(request_id))

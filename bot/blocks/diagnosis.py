@@ -21,7 +21,7 @@ from bot.blocks.message import (
     section_block,
 )
 from bot.blocks.status import bindings_of
-from bot.blocks.text import Pieces, code, emoji, phrase, preformatted, trusted, words
+from bot.blocks.text import Pieces, code, icon_line, phrase, preformatted, trusted, words
 from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
@@ -93,7 +93,7 @@ def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[
     if not findings:
         note = _("Nothing in the error could be compared with the connection's routes and hosts.")
         return [heading, section_block(note)]
-    lines = [[emoji("mag"), words(" "), *_finding(f)] for f in findings]
+    lines = [icon_line("mag", _finding(f)) for f in findings]
     return [heading, rich_block(*lines)]
 
 
@@ -105,16 +105,15 @@ def _seen_on(entry: Entry, connection: Connection) -> list[dict[str, Any]]:
     ]
     blocks = [
         rich_block(
-            [
-                emoji("red_circle"),
-                words(" "),
-                *phrase(
+            icon_line(
+                "red_circle",
+                phrase(
                     _("{kind} {name} {status}"),
                     kind=b.kind,
                     name=code(b.info.name, 100),
                     status=FAILED,
                 ),
-            ],
+            ),
             preformatted(b.info.err_msg, _ERR_SHOWN),
         )
         for b in matched[:_BINDINGS_SHOWN]

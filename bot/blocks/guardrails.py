@@ -14,7 +14,7 @@ from bot.blocks.text import (
     channel,
     code,
     date,
-    emoji,
+    icon_line,
     joined,
     person,
     phrase,
@@ -52,7 +52,7 @@ def _ids(ids: Ids, *, is_channel: bool) -> Pieces:
 
 def refusal(decision: Decision) -> Message:
     """A refusal: what may not be done here, who may, and the rule (a key of dliconn.toml)."""
-    body: Pieces = [emoji("no_entry"), words(" ")]
+    body: Pieces = icon_line("no_entry", [])
     for part in decision.parts():
         if isinstance(part, str):
             body.append(words(part))
@@ -84,7 +84,7 @@ def policy_message(
     )
     title = styled(phrase(_("What {channel} allows"), channel=_where(channel_id)), bold=True)
     lines: list[Pieces] = [
-        [emoji("shield"), words(" "), *title],
+        icon_line("shield", title),
         phrase(_("Sharing: {sharing}"), sharing=sharing),
         phrase(_("Verbs: {verbs} ({rule})"), verbs=_listed(verbs, _("none")), rule=verbs_rule),
         phrase(_("Watch, unwatch, mute, ack, test and the audit trail: {who}"), who=changes),
@@ -99,11 +99,9 @@ def policy_message(
 def audit_message(channel_id: str, entries: Sequence[AuditEntry], *, asked: int) -> Message:
     """A channel's last changes, newest first: when, who, what, which connection, the result."""
     where = _where(channel_id)
-    title: Pieces = [
-        emoji("scroll"),
-        words(" "),
-        *styled(phrase(_("Last changes in {channel}"), channel=where), bold=True),
-    ]
+    title: Pieces = icon_line(
+        "scroll", styled(phrase(_("Last changes in {channel}"), channel=where), bold=True)
+    )
     if not entries:
         body = [*title, words("\n" + _("Nothing was changed here in the last 90 days."))]
         return Message(text=fallback_text(_("No recorded changes")), blocks=[rich_block(body)])

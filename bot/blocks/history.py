@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_HISTORY
@@ -19,17 +19,16 @@ from bot.blocks.message import (
     room_left,
 )
 from bot.blocks.replies import notice
-from bot.blocks.status import binding_named, project_label, status_icon
+from bot.blocks.status import binding_named, project_label, status_icon, status_value
 from bot.blocks.text import (
     Element,
     Pieces,
     code,
     date,
-    emoji,
+    icon_line,
     phrase,
     pieces_length,
     preformatted,
-    value,
     words,
 )
 from bot.dli.models import FAILED, Connection
@@ -39,8 +38,6 @@ from bot.watch.history import HISTORY_DAYS, HistoryPage, HistoryRecord
 from bot.watch.transitions import UNBOUND, ConnState
 
 _ERR_SHOWN: Final = 500
-_STATUS_SHOWN: Final = 40
-_NAME_SHOWN: Final = 60
 #: What the summary, context and button take at most, kept free of the timeline's budget.
 _RESERVED: Final = 2500
 
@@ -88,13 +85,8 @@ def shown_window(window: str) -> str:
     return window
 
 
-def _at(moment: float) -> Element:
-    return date(datetime.fromtimestamp(moment, UTC))
-
-
 def _status(status: str) -> Pieces:
-    shown = value(status, _STATUS_SHOWN) if status else [words(_("(no status)"))]
-    return [emoji(status_icon(status)), words(" "), *shown]
+    return icon_line(status_icon(status), status_value(status))
 
 
 def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
@@ -141,8 +133,7 @@ def _no_history(
     """Why there is no history: `alone` for a single-project deployment, else `in_project`."""
     said = alone if project is None else in_project
     shown = code(connection.name or connection.id, 80)
-    body = [emoji("information_source"), words(" "),
-            *phrase(said, name=shown, project=project_label(project))]  # fmt: skip
+    body = icon_line("information_source", phrase(said, name=shown, project=project_label(project)))
     return notice(body, fallback=fallback, context=context)
 
 
@@ -206,7 +197,7 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
             status=FAILED,
             span=span(seconds),
         )
-        pieces += [words("\n"), emoji(status_icon(FAILED)), words(" "), *still]
+        pieces += [words("\n"), *icon_line(status_icon(FAILED), still)]
     return pieces
 
 
@@ -259,13 +250,13 @@ def _still_failed(state: ConnState | None, binding: str) -> bool:
 
 def _line(record: HistoryRecord) -> Pieces:
     entry = record.entry
-    pieces: Pieces = [_at(entry.at), words("  ")]
+    pieces: Pieces = [date(entry.at), words("  ")]
     if entry.kind == "deleted":
         deleted = phrase(_("connection {status}"), status="DELETED")
-        return [*pieces, emoji(status_icon("DELETED")), words(" "), *deleted]
+        return pieces + icon_line(status_icon("DELETED"), deleted)
     if entry.kind == "gone":
         gone = _("connection gone from DLI's list")
-        return [*pieces, emoji("grey_question"), words(" " + gone)]
+        return pieces + icon_line("grey_question", [words(gone)])
     binding = binding_named(entry.binding_kind, entry.binding_name)
     if entry.kind == "stuck":
         if entry.since is None:
@@ -276,13 +267,13 @@ def _line(record: HistoryRecord) -> Pieces:
             _("{binding} stuck {status} since {time}"),
             binding=binding,
             status=_status(entry.status),
-            time=_at(entry.since),
+            time=date(entry.since),
         )
     if entry.status == UNBOUND:
         pieces += phrase(
             _("{binding} unbound (was {old})"),
             binding=binding,
-            old=value(entry.old, _STATUS_SHOWN),
+            old=status_value(entry.old),
         )
     elif not entry.old:
         pieces += phrase(
@@ -292,7 +283,7 @@ def _line(record: HistoryRecord) -> Pieces:
         pieces += phrase(
             _("{binding} {old} → {status}"),
             binding=binding,
-            old=value(entry.old, _STATUS_SHOWN),
+            old=status_value(entry.old),
             status=_status(entry.status),
         )
     if entry.down is not None:

@@ -39,6 +39,7 @@ from bot.blocks.text import (
     code,
     emoji,
     escape_entities,
+    icon_line,
     joined,
     phrase,
     pieces_length,
@@ -212,15 +213,14 @@ def _grouped_lines(
         lines += [list_line(c) for c in members]
     for project, why in unlisted:
         lines.append(
-            [
-                emoji("warning"),
-                words(" "),
-                *phrase(
+            icon_line(
+                "warning",
+                phrase(
                     _("{project} could not be listed: {why}"),
                     project=[words(project_label(project), bold=True)],
                     why=value(why, 200),
                 ),
-            ]
+            )
         )
     return lines
 
@@ -266,15 +266,14 @@ def choose_connection(
     projects, the project it is in)."""
     badges = project_of or {}
     shown = sorted(matches, key=list_rank)[:_CHOICES_SHOWN]
-    intro = [
-        emoji("mag"),
-        words(" "),
-        *phrase(
+    intro = icon_line(
+        "mag",
+        phrase(
             _("{query} matches {connections}. Which one?"),
             query=code(query, 100),
             connections=connections_count(len(matches)),
         ),
-    ]
+    )
     blocks = [rich_block(intro)]
     # The closing "and N more" line, measured in the reader's language at its widest.
     closing = _(_CHOICES_MORE).format(n=len(matches))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from bot.blocks.message import (
@@ -23,7 +22,7 @@ from bot.blocks.text import (
     channel,
     code,
     date,
-    emoji,
+    icon_line,
     joined,
     person,
     phrase,
@@ -94,11 +93,11 @@ def route_message(
 
 
 def _line(line: RouteLine) -> Pieces:
-    pieces = [emoji(_ICON[line.why]), words(" "), channel(line.channel), words(" — ")]
+    pieces = icon_line(_ICON[line.why], [channel(line.channel), words(" — ")])
     if line.why in ("watched", "hidden"):
         who = person(line.by)
         if line.since is not None:
-            since = date(datetime.fromtimestamp(line.since, UTC))
+            since = date(line.since)
             pieces += phrase(_("watched by {who} since {time}"), who=who, time=since)
         else:
             pieces += phrase(_("watched by {who}"), who=who)
@@ -113,6 +112,6 @@ def _line(line: RouteLine) -> Pieces:
     if line.paused:
         pieces.append(words(_("; paused: the bot could not post there"), italic=True))
     if line.muted_until is not None:
-        until = date(datetime.fromtimestamp(line.muted_until, UTC))
+        until = date(line.muted_until)
         pieces += styled(phrase(_("; muted until {time}"), time=until), italic=True)
     return pieces

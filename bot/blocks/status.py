@@ -9,7 +9,17 @@ from datetime import datetime
 from typing import Final
 
 from bot.blocks.message import plain_text
-from bot.blocks.text import Element, Pieces, code, humanize_age, phrase, shortened, whole_prefix
+from bot.blocks.text import (
+    Element,
+    Pieces,
+    code,
+    humanize_age,
+    phrase,
+    shortened,
+    value,
+    whole_prefix,
+    words,
+)
 from bot.dli.models import (
     ACTIVE,
     CREATING,
@@ -56,6 +66,14 @@ def status_text(status: str) -> str:
     if not status:
         return _("(no status)")
     return shortened(status, _STATUS_SHOWN_MAX)
+
+
+def status_value(status: str, *, bold: bool = False) -> Pieces:
+    """A status DLI sent, as a value: exact, cut where `status_text` cuts it, and "(no status)"
+    (our words) when DLI sent none."""
+    if not status:
+        return [words(_("(no status)"), bold=bold)]
+    return value(status, _STATUS_SHOWN_MAX, bold=bold)
 
 
 def shown_status(value: Connection | QueueInfo) -> str:

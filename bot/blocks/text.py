@@ -211,6 +211,11 @@ def emoji(name: str) -> Element:
     return {"type": "emoji", "name": name}
 
 
+def icon_line(icon: str, pieces: Pieces) -> Pieces:
+    """A line as the bot writes most of them: an emoji, a space, then `pieces`."""
+    return [emoji(icon), words(" "), *pieces]
+
+
 def user(user_id: str) -> Element:
     """A mention of a user the bot names on purpose (someone who clicked); callers check the id."""
     return {"type": "user", "user_id": user_id}
@@ -237,13 +242,22 @@ def usergroup(group_id: str) -> Element:
     return {"type": "usergroup", "usergroup_id": group_id}
 
 
-def date(moment: datetime) -> Element:
-    """The reader's local time, with a UTC fallback for clients that cannot show a date."""
+def _utc(moment: datetime | float) -> datetime:
+    # The watcher keeps epoch seconds, DLI's fields are datetimes: both are moments here.
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return datetime.fromtimestamp(moment, UTC)
+
+
+def date(moment: datetime | float) -> Element:
+    """The reader's local time, with a UTC fallback for clients that cannot show a date;
+    `moment` is a datetime or epoch seconds."""
+    at = _utc(moment)
     return {
         "type": "date",
-        "timestamp": int(moment.timestamp()),
+        "timestamp": int(at.timestamp()),
         "format": "{date_short_pretty} {time}",
-        "fallback": moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "fallback": at.strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -346,10 +360,11 @@ def fallback(sentence: str, limit: int) -> str:
     return trusted(sentence, limit)
 
 
-def date_token(moment: datetime) -> str:
+def date_token(moment: datetime | float) -> str:
     """A mrkdwn date token (for a context line, which takes no rich text); the bot's own markup."""
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{stamp}>"
+    at = _utc(moment)
+    stamp = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{stamp}>"
 
 
 def humanize_age(age: timedelta) -> str:

@@ -14,12 +14,11 @@ from bot.blocks.replies import notice
 from bot.blocks.text import (
     Pieces,
     code,
-    emoji,
+    icon_line,
     joined,
     person,
     phrase,
     shown_value,
-    words,
 )
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
@@ -250,4 +249,4 @@ class Watching:
 
 def _line(icon: str, template: str, /, **slots: Pieces | str) -> Pieces:
     """A notice's line: `icon`, then our (translated) sentence with its values in place."""
-    return [emoji(icon), words(" "), *phrase(template, **slots)]
+    return icon_line(icon, phrase(template, **slots))

@@ -6,7 +6,7 @@ bot.watch.jobs, notifier and runner); DLI's words (names, statuses, err_msg) are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
@@ -24,14 +24,14 @@ from bot.blocks.message import (
     rich_block,
     section_block,
 )
-from bot.blocks.status import binding_named, connection_named
+from bot.blocks.status import binding_named, connection_named, status_value
 from bot.blocks.text import (
     Element,
     Pieces,
     date,
     date_token,
-    emoji,
     humanize_age,
+    icon_line,
     is_user_id,
     joined,
     phrase,
@@ -65,14 +65,6 @@ _QUEUES_SHOWN: Final = 10
 _ERR_BUDGET: Final = 6000
 
 
-def _moment(moment: float) -> datetime:
-    return datetime.fromtimestamp(moment, tz=UTC)
-
-
-def _at(moment: float) -> Element:
-    return date(_moment(moment))
-
-
 def _duration(seconds: float) -> str:
     return humanize_age(timedelta(seconds=seconds))
 
@@ -103,16 +95,15 @@ def _acknowledged(who: str) -> str | Element:
 
 
 def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
-    line = [
-        emoji("red_circle"),
-        words(" "),
-        *phrase(
+    line = icon_line(
+        "red_circle",
+        phrase(
             _("{binding} {status} since {time}"),
             binding=binding_named(queue.kind, queue.name),
             status=FAILED,
-            time=_at(queue.since),
+            time=date(queue.since),
         ),
-    ]
+    )
     if queue.err_msg.strip():
         return rich_block(line, preformatted(queue.err_msg, err_cap))
     return rich_block(line)
@@ -187,7 +178,7 @@ def alert_message(
             ]
         if len(incident.queues) > len(queues):
             blocks.append(section_block(_more(len(incident.queues) - len(queues))))
-    detected = _("Detected {time}").format(time=date_token(_moment(incident.started_at)))
+    detected = _("Detected {time}").format(time=date_token(incident.started_at))
     notes: list[str | Element] = [detected]
     if project is not None:
         notes.insert(0, project_label(project))
@@ -196,17 +187,16 @@ def alert_message(
     if incident.resolved_at is not None:
         blocks.append(
             rich_block(
-                [
-                    emoji("white_check_mark"),
-                    words(" "),
-                    *phrase(
+                icon_line(
+                    "white_check_mark",
+                    phrase(
                         _("{resolved} {time} ({how}) after {duration} down"),
                         resolved=[words(_("Resolved"), bold=True)],
-                        time=_at(incident.resolved_at),
+                        time=date(incident.resolved_at),
                         how=_resolution(incident),
                         duration=_duration(incident.down_for or 0.0),
                     ),
-                ]
+                )
             )
         )
     blocks.append(context_block(notes))
@@ -246,15 +236,10 @@ def _alert_buttons(incident: Incident, *, can_test: bool) -> list[dict[str, Any]
     return buttons
 
 
-def _shown_status(status: str, *, bold: bool = False) -> Pieces:
-    """A status DLI sent, exact (cut when long)."""
-    return value(status or _("(no status)"), 40, bold=bold)
-
-
 def _binding_line(icon: str, template: str, event: BindingChange, **slots: Pieces | str) -> Pieces:
     """A reply in an alert's thread: `icon`, then `template` about the event's binding."""
     binding = binding_named(event.kind, event.binding)
-    return [emoji(icon), words(" "), *phrase(template, binding=binding, **slots)]
+    return icon_line(icon, phrase(template, binding=binding, **slots))
 
 
 def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
@@ -267,7 +252,7 @@ def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Mess
         line = _binding_line("white_check_mark", template, event, status=ACTIVE, duration=duration)
     else:
         template = _("{binding} left {failed} and is now {status} after {duration}")
-        status = _shown_status(event.status)
+        status = status_value(event.status)
         line = _binding_line(
             "white_check_mark", template, event, failed=FAILED, status=status, duration=duration
         )
@@ -276,7 +261,7 @@ def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Mess
 
 
 def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
-    status = _shown_status(event.status, bold=True)
+    status = status_value(event.status, bold=True)
     line = _binding_line("repeat", _("{binding} is now {status}"), event, status=status)
     block = (
         rich_block(line, preformatted(event.err_msg, 1500))
@@ -289,7 +274,7 @@ def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
 
 def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
     template = _("{binding} has been {status} for {duration}: no longer flapping")
-    status, duration = _shown_status(event.status, bold=True), _duration(event.stable_for)
+    status, duration = status_value(event.status, bold=True), _duration(event.stable_for)
     line = _binding_line("large_green_circle", template, event, status=status, duration=duration)
     text = fallback_text(_("{name} stopped flapping").format(name=event.binding))
     return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
@@ -302,7 +287,7 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
         sentence = _("Connection {connection} is no longer listed by DLI")
         short = _("{name} is no longer listed by DLI")
     where = connection_named(event.connection_name, event.connection_id)
-    line = [emoji("wastebasket"), words(" "), *phrase(sentence, connection=where)]
+    line = icon_line("wastebasket", phrase(sentence, connection=where))
     name = event.connection_name or event.connection_id
     return _labelled(
         Message(text=fallback_text(short.format(name=name)), blocks=[rich_block(line)]), project
@@ -314,17 +299,16 @@ STUCK_CREATING_ENTRY: Final = "queue-not-ready"
 
 
 def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
-    line = [
-        emoji("hourglass"),
-        words(" "),
-        *phrase(
+    line = icon_line(
+        "hourglass",
+        phrase(
             _("{binding} of connection {connection} has been {status} since {time}"),
             binding=binding_named(event.kind, event.binding),
             connection=connection_named(event.connection_name, event.connection_id),
             status=CREATING,
-            time=_at(event.since),
+            time=date(event.since),
         ),
-    ]
+    )
     fallback = _("{name} of {connection} is stuck in {status}").format(
         name=event.binding, connection=event.connection_name, status=CREATING
     )
@@ -347,19 +331,18 @@ def _last_error(event: DliUnreachable) -> Pieces:
 
 
 def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> Message:
-    line = [
-        emoji("warning"),
-        words(" "),
-        *phrase(
+    line = icon_line(
+        "warning",
+        phrase(
             _(
                 "{cannot_reach} since {time}: watched connections are not being checked. "
                 "Last error: {error}"
             ),
             cannot_reach=[words(_("Cannot reach DLI"), bold=True)],
-            time=_at(event.since),
+            time=date(event.since),
             error=_last_error(event),
         ),
-    ]
+    )
     name = (
         _("Cannot reach DLI ({project})").format(project=project.alias)
         if project
@@ -391,17 +374,16 @@ def _reset_line(incident: Incident) -> Pieces:
     if len(incident.queues) > len(queues):
         names.append(words(" " + _("and {n} more").format(n=len(incident.queues) - len(queues))))
     since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
-    return [
-        emoji("red_circle"),
-        words(" "),
-        *phrase(
+    return icon_line(
+        "red_circle",
+        phrase(
             _("{connection}: {queues} {status} since {time}"),
             connection=connection_named(incident.connection_name, incident.connection_id),
             queues=names,
             status=FAILED,
-            time=_at(since),
+            time=date(since),
         ),
-    ]
+    )
 
 
 def reset_summary(
@@ -434,7 +416,7 @@ def reset_summary(
     blocks.append(
         context_block(
             [
-                _("Noticed {time}").format(time=date_token(_moment(noticed_at))),
+                _("Noticed {time}").format(time=date_token(noticed_at)),
                 _(
                     "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
                     "shows what this channel still watches"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -28,6 +28,8 @@ from bot.blocks.text import (
     as_plain,
     code,
     cut,
+    date,
+    date_token,
     fallback,
     isolated,
     preformatted,
@@ -587,3 +589,11 @@ def test_ours_reads_an_icon_and_backticks_as_rich_text() -> None:
         {"type": "text", "text": "."},
     ]
     assert ours("no code, no :icon: here") == [{"type": "text", "text": "no code, no :icon: here"}]
+
+
+def test_a_moment_in_epoch_seconds_is_shown_as_the_same_datetime_would_be() -> None:
+    moment = datetime(2026, 12, 1, 3, 4, 5, tzinfo=timezone(timedelta(hours=8)))
+    assert date(moment.timestamp()) == date(moment)
+    assert date(moment)["fallback"] == "2026-11-30 19:04 UTC"
+    assert date_token(moment.timestamp()) == date_token(moment)
+    assert date_token(moment).startswith(f"<!date^{int(moment.timestamp())}^")
