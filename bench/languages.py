@@ -18,7 +18,7 @@ from bot.blocks.lists import connection_list
 from bot.dli.models import Connection
 from bot.i18n import Locale, speaking
 from bot.local.demo import demo_connections, synthetic_connections
-from bot.lookup.cache import Lookup
+from bot.lookup.cache import Freshness, Lookup
 from bot.watch.messages import alert_message
 from bot.watch.transitions import Incident, IncidentQueue
 
@@ -60,7 +60,7 @@ def _builders() -> dict[str, Callable[[], object]]:
         "card, 4 FAILED queues": lambda: connection_card(lookup, now=NOW),
         "alert, 4 FAILED queues": lambda: alert_message(incident),
         f"list of {LISTED} connections": lambda: connection_list(
-            listed, filter_label="all", now=NOW, source="live", fetched_at=NOW
+            listed, filter_label="all", now=NOW, freshness=Freshness("live", NOW)
         ),
     }
 

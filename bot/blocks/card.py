@@ -380,14 +380,7 @@ def connection_card(
         rich_block(icon_line(icon, value(verdict_of(connection), 600, bold=True))),
         rich_block(_fields(connection, lookup.project)),
     ]
-    context = freshness_line(
-        lookup.source,
-        now=now,
-        fetched_at=lookup.fetched_at,
-        request_id=lookup.request_id,
-        stale_reason=lookup.stale_reason,
-        demo=demo,
-    )
+    context = freshness_line(lookup.freshness, now=now, demo=demo)
     tail = [context_block(context)]
     actions = _card_actions(
         connection,

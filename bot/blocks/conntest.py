@@ -9,13 +9,12 @@ from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.blocks.diagnosis import check_blocks, source_blocks
 from bot.blocks.message import (
     Message,
-    button_element,
     context_block,
     fallback_text,
-    fits_value,
     plain_text,
     rich_block,
     section_block,
+    value_button,
 )
 from bot.blocks.replies import notice
 from bot.blocks.status import connection_named, project_label
@@ -74,10 +73,11 @@ def unreachable_checklist() -> tuple[str, ...]:
 def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
     """ "Test connectivity" for one FAILED queue, behind a confirmation; None when the value
     would not fit (a cut value would test the wrong queue)."""
-    button_value = f"{connection_id}{VALUE_SEPARATOR}{queue}"
-    if not fits_value(button_value):
+    button = value_button(
+        _("Test connectivity"), ACTION_TEST, f"{connection_id}{VALUE_SEPARATOR}{queue}"
+    )
+    if button is None:
         return None
-    button = button_element(_("Test connectivity"), ACTION_TEST, value=button_value)
     button["confirm"] = {
         "title": plain_text(_("Run a connectivity test?")),
         "text": plain_text(

@@ -14,11 +14,11 @@ from bot.blocks.message import (
     BUTTON_URL_MAX,
     button_element,
     context_block,
-    fits_value,
     header_block,
     plain_text,
     rich_block,
     section_block,
+    value_button,
 )
 from bot.blocks.status import bindings_of
 from bot.blocks.text import Pieces, code, icon_line, phrase, preformatted, trusted, words
@@ -51,11 +51,8 @@ def parse_button_value(value: str) -> tuple[str, str]:
 def cause_block(entry: Entry, connection_id: str) -> dict[str, Any]:
     """One line of ours, "Likely cause: …", with the What to check button beside it (a section
     with an accessory: a button cannot sit in a rich_text block)."""
-    value = button_value(entry, connection_id)
-    button = (
-        button_element(_("What to check"), ACTION_WHAT_TO_CHECK, value=value)
-        if fits_value(value)
-        else None
+    button = value_button(
+        _("What to check"), ACTION_WHAT_TO_CHECK, button_value(entry, connection_id)
     )
     return section_block(_likely_cause(entry), accessory=button)
 

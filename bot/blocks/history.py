@@ -9,14 +9,13 @@ from typing import Any, Final
 from bot.blocks.actions import ACTION_HISTORY
 from bot.blocks.message import (
     Message,
-    button_element,
     context_block,
     fallback_text,
-    fits_value,
     header_block,
     plain_text,
     rich_block,
     room_left,
+    value_button,
 )
 from bot.blocks.replies import notice
 from bot.blocks.status import binding_named, project_label, status_icon, status_value
@@ -160,8 +159,8 @@ def history_message(
     more = count < len(page.records) or page.more
     if more and count and rooms > len(body) + 1:
         cursor = history_cursor(connection.id, window, page.records[count - 1].id)
-        if fits_value(cursor):
-            button = button_element(_("Older"), ACTION_HISTORY, value=cursor)
+        button = value_button(_("Older"), ACTION_HISTORY, cursor)
+        if button is not None:
             tail.append({"type": "actions", "elements": [button]})
     sentence = _("{name}: {failures} in the last {window}").format(
         name=name, failures=_failures(page.totals.failures), window=shown

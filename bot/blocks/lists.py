@@ -12,15 +12,14 @@ from bot.blocks.message import (
     SECTION_TEXT_MAX,
     TEXT_BUDGET,
     Message,
-    button_element,
     context_block,
     fallback_text,
-    fits_value,
     header_block,
     plain_section,
     rich_block,
     room_left,
     section_block,
+    value_button,
 )
 from bot.blocks.replies import ours
 from bot.blocks.status import (
@@ -51,7 +50,7 @@ from bot.blocks.text import (
 from bot.dli.ids import normalise_id
 from bot.dli.models import FAILED, Connection
 from bot.i18n import N_, _, ngettext
-from bot.lookup.cache import ProjectRef, Source
+from bot.lookup.cache import Freshness, ProjectRef
 
 # --------------------------------------------------------------------------- connection list
 
@@ -136,10 +135,7 @@ def connection_list(
     *,
     filter_label: str,
     now: datetime,
-    source: Source | None = None,
-    fetched_at: datetime | None = None,
-    request_id: str | None = None,
-    stale_reason: str | None = None,
+    freshness: Freshness | None = None,
     demo: bool = False,
     project_of: Mapping[str, ProjectRef] | None = None,
     unlisted: Sequence[tuple[ProjectRef, str]] = (),
@@ -165,14 +161,7 @@ def connection_list(
             phrase(_("No connections match {filter}."), filter=value(filter_label, 100, bold=True))
         ),
     ]
-    context = freshness_line(
-        source,
-        now=now,
-        fetched_at=fetched_at,
-        request_id=request_id,
-        stale_reason=stale_reason,
-        demo=demo,
-    )
+    context = freshness_line(freshness, now=now, demo=demo)
     return _listing(
         head,
         lines,
@@ -288,11 +277,7 @@ def choose_connection(
         budget -= len(line) + len(show)
         if budget < 0:
             break
-        button = (
-            button_element(show, ACTION_SHOW, value=connection.id)
-            if fits_value(connection.id)
-            else None
-        )
+        button = value_button(show, ACTION_SHOW, connection.id)
         blocks.append(plain_section(line, accessory=button))
     listed = len(blocks) - 1
     if len(matches) > listed:
@@ -342,8 +327,7 @@ def watches_message(
     lines = [list_line(c) for c in sorted(watched, key=list_rank)]
     lines += [_subscription_line("white_circle", n, i, gone) for n, i in missing]
     lines += [_subscription_line("grey_question", n, i, unasked) for n, i in unknown]
-    context = [*notes, *freshness_line(None, now=now, fetched_at=None, request_id=None,
-                                   stale_reason=None, demo=demo)]  # fmt: skip
+    context = [*notes, *freshness_line(None, now=now, demo=demo)]
     return _listing(
         head,
         lines,

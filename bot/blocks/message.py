@@ -138,6 +138,11 @@ def fits_value(value: str) -> bool:
     return 0 < len(value) <= BUTTON_VALUE_MAX
 
 
+def value_button(label: str, action_id: str, value: str) -> dict[str, Any] | None:
+    """A button carrying `value`, or None when the value does not fit whole (see fits_value)."""
+    return button_element(label, action_id, value=value) if fits_value(value) else None
+
+
 def fallback_text(sentence: str) -> str:
     """The top-level `text`: Slack parses it as mrkdwn, so `&<>` are escaped (see text.py)."""
     return fallback(sentence, FALLBACK_MAX)

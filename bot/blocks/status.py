@@ -31,7 +31,7 @@ from bot.dli.models import (
 )
 from bot.errors import Unavailable, dli_problem
 from bot.i18n import _, ngettext
-from bot.lookup.cache import ProjectRef, Source
+from bot.lookup.cache import Freshness, ProjectRef
 
 # --------------------------------------------------------------------------- statuses
 
@@ -190,16 +190,12 @@ def verdict_of(connection: Connection) -> str:
 
 
 def freshness_line(
-    source: Source | None,
-    *,
-    now: datetime,
-    fetched_at: datetime | None,
-    request_id: str | None,
-    stale_reason: str | None,
-    demo: bool,
+    freshness: Freshness | None, *, now: datetime, demo: bool
 ) -> list[str | Element]:
     """Where the data came from, for a context line: our words as mrkdwn, values as plain_text."""
     parts: list[str | Element] = []
+    fresh = freshness or Freshness(source=None, fetched_at=None)
+    source, fetched_at, request_id = fresh.source, fresh.fetched_at, fresh.request_id
     age = humanize_age(now - fetched_at) if fetched_at else None
     if source == "live":
         parts.append(_(":satellite_antenna: Live from DLI"))
@@ -210,7 +206,7 @@ def freshness_line(
             else _(":floppy_disk: Cached")
         )
     elif source == "stale":
-        reason = shortened(dli_problem(stale_reason or Unavailable.kind), 200)
+        reason = shortened(dli_problem(fresh.stale_reason or Unavailable.kind), 200)
         stale = (
             _("⚠️ Stale ({reason}) — copy from {age} ago")
             if age

@@ -18,7 +18,7 @@ from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable, Unavailable, dli_problem
 from bot.i18n import _
-from bot.lookup.cache import Lookup, ProjectRef
+from bot.lookup.cache import Freshness, Lookup, ProjectRef, Source
 from bot.lookup.finder import Ambiguous, Snapshot
 from bot.lookup.projects import Directory, NotFoundAnywhere, ProjectFailure
 
@@ -119,9 +119,7 @@ class Lookups:
             # `failed`, `active`, `deleted` as typed (a filter word); "all" is not typed.
             filter_label=_("all") if which == "all" else which,
             now=self.context.clock(),
-            source="live",
-            fetched_at=listed.fetched_at,
-            request_id=listed.request_id,
+            freshness=listed.freshness("live"),
             demo=self.context.demo,
             project_of=listed.project_of,
             unlisted=listed.unlisted,
@@ -139,8 +137,7 @@ class Lookups:
             chosen,
             filter_label=_("also mentioned"),
             now=self.context.clock(),
-            fetched_at=listed.fetched_at,
-            request_id=listed.request_id,
+            freshness=listed.freshness(None),
             demo=self.context.demo,
             project_of=listed.project_of,
             unlisted=listed.unlisted,
@@ -187,6 +184,9 @@ class Listed:
     unlisted: Sequence[tuple[ProjectRef, str]]
     fetched_at: datetime
     request_id: str | None
+
+    def freshness(self, source: Source | None) -> Freshness:
+        return Freshness(source, self.fetched_at, self.request_id)
 
 
 async def lookup_many(

@@ -36,6 +36,17 @@ class ProjectRef:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """Where a copy came from and when: what a card's or a list's context line says of it."""
+
+    source: Source | None
+    fetched_at: datetime | None  # when DLI produced this copy (aware, UTC)
+    request_id: str | None = None
+    #: Set when source == "stale": why DLI could not be asked (a DliError kind).
+    stale_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Lookup:
     """A connection plus where it came from, so every surface can say how fresh it is."""
 
@@ -50,6 +61,10 @@ class Lookup:
 
     def age(self, now: datetime) -> timedelta:
         return now - self.fetched_at
+
+    @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.source, self.fetched_at, self.request_id, self.stale_reason)
 
 
 class ConnectionFetcher(Protocol):

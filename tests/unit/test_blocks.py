@@ -41,7 +41,7 @@ from bot.chat.parsing import help_text
 from bot.dli.models import Connection
 from bot.i18n import LOCALES, Locale, _, speaking
 from bot.local.demo import demo_connections
-from bot.lookup.cache import Lookup, Source
+from bot.lookup.cache import Freshness, Lookup, Source
 from tests.slack_limits import (
     assert_shows,
     assert_within_slack_limits,
@@ -369,7 +369,9 @@ def test_hostile_text_everywhere_is_shown_exactly_and_inert() -> None:
     lookup = Lookup(conn, "stale", NOW, request_id=EVIL, stale_reason=EVIL)
     messages = [
         connection_card(lookup, now=NOW, console_url="https://x.example/" + "a" * 10),
-        connection_list([conn] * 3, filter_label=EVIL, now=NOW, request_id=EVIL),
+        connection_list(
+            [conn] * 3, filter_label=EVIL, now=NOW, freshness=Freshness(None, None, EVIL)
+        ),
         choose_connection([conn] * 3, EVIL),
         *(
             error_message(kind, subject=EVIL, correlation_id=EVIL, request_id=EVIL)
@@ -402,8 +404,7 @@ def test_list_puts_failed_first_and_counts_on_top() -> None:
         connections,
         filter_label="all",
         now=NOW,
-        source="cache",
-        fetched_at=NOW - timedelta(seconds=5),
+        freshness=Freshness("cache", NOW - timedelta(seconds=5)),
     )
     assert_within_slack_limits(message)
     texts = block_texts(message)

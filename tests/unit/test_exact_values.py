@@ -24,7 +24,7 @@ from bot.diagnosis import default_catalogue
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.i18n import LOCALES, Locale, current_locale, speaking
-from bot.lookup.cache import Lookup, ProjectRef
+from bot.lookup.cache import Freshness, Lookup, ProjectRef
 from bot.watch.history import HistoryEntry, HistoryPage, HistoryRecord, Tally
 from bot.watch.messages import (
     alert_message,
@@ -156,7 +156,9 @@ def test_lists_and_the_shortlist_show_every_value_exactly(
     name: str, cid: str, status: str, other: str, label: str
 ) -> None:
     conn = a_connection(name, cid, status, other, "")
-    listing = connection_list([conn], filter_label=label, now=NOW, request_id=other)
+    listing = connection_list(
+        [conn], filter_label=label, now=NOW, freshness=Freshness(None, None, other)
+    )
     empty = connection_list([], filter_label=label, now=NOW)
     shortlist = choose_connection([conn, conn], label)
     for message in (listing, empty, shortlist):
