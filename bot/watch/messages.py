@@ -80,11 +80,12 @@ def project_label(project: ProjectRef) -> Element:
     return plain_text(shortened(label, 150))
 
 
-def _labelled(message: Message, project: ProjectRef | None) -> Message:
-    """The message with a last context line naming its project (when there is one)."""
-    if project is None:
-        return message
-    return Message(message.text, [*message.blocks, context_block([project_label(project)])])
+def _notice(sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | None) -> Message:
+    """A watcher's message: `blocks`, then a context line naming its project (when there is
+    one); `sentence` is its top-level text."""
+    if project is not None:
+        blocks = [*blocks, context_block([project_label(project)])]
+    return Message(text=fallback_text(sentence), blocks=blocks)
 
 
 def _acknowledged(who: str) -> str | Element:
@@ -256,8 +257,7 @@ def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Mess
         line = _binding_line(
             "white_check_mark", template, event, failed=FAILED, status=status, duration=duration
         )
-    text = fallback_text(_("{name} recovered").format(name=event.binding))
-    return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
+    return _notice(_("{name} recovered").format(name=event.binding), [rich_block(line)], project)
 
 
 def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
@@ -269,15 +269,15 @@ def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
         else rich_block(line)
     )
     text = _("{name} is now {status}").format(name=event.binding, status=event.status)
-    return _labelled(Message(text=fallback_text(text), blocks=[block]), project)
+    return _notice(text, [block], project)
 
 
 def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
     template = _("{binding} has been {status} for {duration}: no longer flapping")
     status, duration = status_value(event.status, bold=True), _duration(event.stable_for)
     line = _binding_line("large_green_circle", template, event, status=status, duration=duration)
-    text = fallback_text(_("{name} stopped flapping").format(name=event.binding))
-    return _labelled(Message(text=text, blocks=[rich_block(line)]), project)
+    text = _("{name} stopped flapping").format(name=event.binding)
+    return _notice(text, [rich_block(line)], project)
 
 
 def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
@@ -289,9 +289,7 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
     where = connection_named(event.connection_name, event.connection_id)
     line = icon_line("wastebasket", phrase(sentence, connection=where))
     name = event.connection_name or event.connection_id
-    return _labelled(
-        Message(text=fallback_text(short.format(name=name)), blocks=[rich_block(line)]), project
-    )
+    return _notice(short.format(name=name), [rich_block(line)], project)
 
 
 #: The catalogue entry (Huawei's dli_03_0257) for a binding that stays in CREATING.
@@ -317,7 +315,7 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     stuck = default_catalogue().get(STUCK_CREATING_ENTRY)
     if stuck is not None:
         blocks.append(cause_block(stuck, event.connection_id))
-    return _labelled(Message(text=fallback_text(fallback), blocks=blocks), project)
+    return _notice(fallback, blocks, project)
 
 
 def _last_error(event: DliUnreachable) -> Pieces:
@@ -348,7 +346,7 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
         if project
         else _("Cannot reach DLI")
     )
-    return _labelled(Message(text=fallback_text(name), blocks=[rich_block(line)]), project)
+    return _notice(name, [rich_block(line)], project)
 
 
 def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> Message:
@@ -360,7 +358,7 @@ def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> 
         if project
         else _("DLI is reachable again")
     )
-    return _labelled(Message(text=fallback_text(name), blocks=[section_block(text)]), project)
+    return _notice(name, [section_block(text)], project)
 
 
 _SUMMARY_SHOWN: Final = 15
@@ -429,4 +427,4 @@ def reset_summary(
         "The bot's memory was reset: {n} watched connections {status} now",
         count,
     ).format(n=count, status=FAILED)
-    return _labelled(Message(text=fallback_text(text), blocks=blocks), project)
+    return _notice(text, blocks, project)
