@@ -86,6 +86,7 @@ def _settings(settings: Settings) -> Description:
         "negative_ttl": settings.dliconn_negative_ttl,
         "dli_timeout": settings.dliconn_dli_timeout,
         "response_type": settings.dliconn_response_type,
+        "locale": settings.dliconn_locale,
         "incident_channels": sorted(settings.incident_channels),
         "log_format": settings.dliconn_log_format or "text in a terminal, else json",
         "log_level": settings.dliconn_log_level,

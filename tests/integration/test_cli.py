@@ -219,7 +219,9 @@ def write_config(directory: Path, text: str, mode: int = 0o600) -> None:
 
 
 def test_config_without_a_file_shows_the_default_demo_project(tmp_path: Path) -> None:
-    done = run_bot(tmp_path, "config", "--json", DLICONN_WATCH_ALL_CHANNELS="C0ALERTS")
+    done = run_bot(
+        tmp_path, "config", "--json", DLICONN_WATCH_ALL_CHANNELS="C0ALERTS", DLICONN_LOCALE="zh-CN"
+    )
 
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
@@ -229,6 +231,7 @@ def test_config_without_a_file_shows_the_default_demo_project(tmp_path: Path) ->
     assert shown["channels"]["C0ALERTS"]["watch_all"] is True
     assert shown["routes"] == {"C0ALERTS": "default: every connection"}
     assert shown["settings"]["redis"] == "not configured: in memory, one process"
+    assert shown["settings"]["locale"] == "zh-CN"
     assert shown["notes"] == []
 
 
