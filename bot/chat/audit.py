@@ -20,7 +20,7 @@ from bot.audit import (
 )
 from bot.blocks.guardrails import audit_message
 from bot.blocks.message import Message
-from bot.chat.replies import Reply, guarded, privately
+from bot.chat.replies import Reply, guarded_privately
 from bot.config import Verb
 from bot.errors import DliError, NotFound, StoreUnavailable
 
@@ -77,9 +77,6 @@ class AuditTrail:
     async def recent(self, channel: str, count: int) -> Reply:
         async def work() -> Message:
             entries = await self.log.recent(channel, count)
-            with privately():  # it names people: for the asker only, in their language
-                return audit_message(channel, [shown(e) for e in entries], asked=count)
+            return audit_message(channel, [shown(e) for e in entries], asked=count)
 
-        reply = await guarded(None, work)
-        # Never shared in the channel: it names people.
-        return Reply(reply.message, shareable=False)
+        return await guarded_privately(None, work)  # it names people

@@ -77,6 +77,18 @@ async def guarded(subject: str | None, work: Callable[[], Awaitable[Message]]) -
             return Reply(_failure(subject, exc), shareable=False)
 
 
+async def guarded_privately(subject: str | None, work: Callable[[], Awaitable[Message]]) -> Reply:
+    """`guarded`, for an answer that names people or shows what only operators may see: built
+    in the asker's language and never shared in the channel, whatever the response type."""
+
+    async def in_their_words() -> Message:
+        with privately():
+            return await work()
+
+    reply = await guarded(subject, in_their_words)
+    return Reply(reply.message, shareable=False)
+
+
 def _failure(subject: str | None, exc: Exception) -> Message:
     """The explained reply for a failure of work about `subject`; an unexpected one is logged
     with its traceback and a reference the person can quote."""

@@ -10,7 +10,7 @@ from bot.blocks.lists import choose_connection
 from bot.blocks.message import Message
 from bot.blocks.route import RouteLine, Why, route_message
 from bot.chat.context import ChatContext
-from bot.chat.replies import Reply, guarded
+from bot.chat.replies import Reply, guarded_privately
 from bot.dli.ids import normalise_id
 from bot.lookup.finder import Ambiguous
 from bot.watch.routes import ProjectRoutes, TagSet
@@ -38,7 +38,8 @@ class Routing:
     projects: Mapping[str, ProjectAlerts]
 
     async def route(self, target: str, *, channel: str) -> Reply:
-        return await guarded(target, lambda: self._route(target, channel))
+        # It names who watched and the operators' routes: for the asker only.
+        return await guarded_privately(target, lambda: self._route(target, channel))
 
     async def _route(self, target: str, channel: str) -> Message:
         found = await self.context.find(target, channel)

@@ -161,9 +161,13 @@ async def test_in_channel_response_type_applies_to_cards_but_not_help_or_errors(
         _, card_to = await stack.command(WITHVPC)
         _, help_to = await stack.command("help")
         _, missing_to = await stack.command("00000000-0000-4000-8000-000000000000")
+        _, route_to = await stack.command(f"route {WITHVPC}")
+        _, audit_to = await stack.command("audit")
         [card] = await stack.replies(card_to)
         [help_reply] = await stack.replies(help_to)
         [missing] = await stack.replies(missing_to)
+        [route] = await stack.replies(route_to)
+        [audit] = await stack.replies(audit_to)
 
     assert card.body["response_type"] == "in_channel"
     assert "withvpc" in shown(card)
@@ -171,6 +175,10 @@ async def test_in_channel_response_type_applies_to_cards_but_not_help_or_errors(
     assert ACTION_SHARE not in {b["action_id"] for b in buttons(card)}
     assert help_reply.body["response_type"] == "ephemeral"
     assert missing.body["response_type"] == "ephemeral"
+    # They name people and what only operators may see: never posted to the channel.
+    assert "would alert" in shown(route)
+    assert route.body["response_type"] == "ephemeral"
+    assert audit.body["response_type"] == "ephemeral"
 
 
 async def test_ids_match_case_insensitively_and_names_work(stack: SlackStack) -> None:
