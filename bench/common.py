@@ -23,6 +23,7 @@ from typing import IO, Any, Final, Self, TypeVar
 import httpx
 import redis.asyncio as aioredis
 
+from bot.config import DEFAULT_PROJECT
 from bot.dli.auth import AkSkAuth
 from bot.dli.client import DliClient
 from bot.local.demo import (
@@ -31,6 +32,8 @@ from bot.local.demo import (
     DEMO_SECRET_KEY,
     synthetic_connections,
 )
+from bot.watch.backend import WatchBackend, build_watch_backends
+from bot.watch.routes import ProjectRoutes
 
 T = TypeVar("T")
 
@@ -329,6 +332,14 @@ def demo_client(url: str) -> DliClient:
     """Our DLI client, configured as the bot configures it, with the demo credentials."""
     auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=DEMO_PROJECT_ID)
     return DliClient(url, DEMO_PROJECT_ID, auth=auth)
+
+
+def demo_watch_backend(prefix: str) -> WatchBackend:
+    """The demo project's subscriptions and watcher state in Redis, built as the bot builds them."""
+    [backend] = build_watch_backends(
+        REDIS_URL, [(DEMO_PROJECT_ID, ProjectRoutes(DEFAULT_PROJECT))], prefix=prefix
+    )
+    return backend
 
 
 def standard_fake() -> FakeDliProcess:

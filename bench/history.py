@@ -24,6 +24,7 @@ from bench.common import (
     app_env,
     at_most,
     demo_client,
+    demo_watch_backend,
     percentile,
     ratio_at_most,
     scratch_redis_prefix,
@@ -33,7 +34,6 @@ from bot.config import Settings
 from bot.local.demo import DEMO_PROJECT_ID, synthetic_connections
 from bot.services import build_services
 from bot.slack.app import build_chat
-from bot.watch.backend import build_watch_backend
 from bot.watch.history import HistoryEntry, Tally, stored_fields, tallied
 from bot.watch.runner import Watcher
 from bot.watch.state import STATE_KEYS, Commit
@@ -163,8 +163,8 @@ async def _cycle_figures() -> tuple[dict[bool, list[float]], dict[bool, list[flo
             httpx.AsyncClient(base_url=dli.url, timeout=10.0) as control,
         ):
             backends = {
-                True: build_watch_backend(REDIS_URL, DEMO_PROJECT_ID, prefix=on_prefix),
-                False: build_watch_backend(REDIS_URL, DEMO_PROJECT_ID, prefix=off_prefix),
+                True: demo_watch_backend(on_prefix),
+                False: demo_watch_backend(off_prefix),
             }
             watchers = {on: Watcher(client, b, history=on) for on, b in backends.items()}
             try:

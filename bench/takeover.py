@@ -24,18 +24,17 @@ import httpx
 
 from bench import watcher as measured
 from bench.common import (
-    REDIS_URL,
     REPO_ROOT,
     FakeDliProcess,
     Row,
     at_most,
+    demo_watch_backend,
     percentile,
     scratch_redis_prefix,
 )
-from bot.local.demo import DEMO_PROJECT_ID, synthetic_connections
+from bot.local.demo import synthetic_connections
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch import runner
-from bot.watch.backend import build_watch_backend
 from bot.watch.lease import LEASE_TTL, renewal_period
 
 KILLS: Final = 20
@@ -70,7 +69,7 @@ class _ReportingWatcher(measured._TimedWatcher):
 def _child() -> int:
     from bot.__main__ import main
 
-    runner.Watcher = _ReportingWatcher  # type: ignore[misc]  # run_watch_loop builds it
+    runner.Watcher = _ReportingWatcher  # type: ignore[misc]  # run_watch_projects builds it
     return main(["watch"])
 
 
@@ -118,7 +117,7 @@ async def _replica(env: Mapping[str, str]) -> AsyncIterator[Replica]:
 
 
 async def _subscribe(prefix: str, connections: Sequence[Mapping[str, Any]]) -> None:
-    backend = build_watch_backend(REDIS_URL, DEMO_PROJECT_ID, prefix=prefix)
+    backend = demo_watch_backend(prefix)
     try:
         for n, connection in enumerate(connections):
             await backend.subscriptions.subscribe(

@@ -26,7 +26,6 @@ import httpx
 from bench.common import (
     FAILING_RATIO,
     LATENCY,
-    REDIS_URL,
     REPO_ROOT,
     FakeDliProcess,
     Row,
@@ -34,16 +33,16 @@ from bench.common import (
     app_env,
     at_most,
     demo_client,
+    demo_watch_backend,
     exactly,
     percentile,
     scratch_redis_prefix,
     stop_process,
     tail_of,
 )
-from bot.local.demo import DEMO_PROJECT_ID, synthetic_connections
+from bot.local.demo import synthetic_connections
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.watch import runner
-from bot.watch.backend import build_watch_backend
 
 T = TypeVar("T")
 
@@ -102,7 +101,7 @@ def _child(argv: Sequence[str]) -> int:
         return 0
     from bot.__main__ import main
 
-    runner.Watcher = _TimedWatcher  # type: ignore[misc]  # run_watch_loop builds the watcher
+    runner.Watcher = _TimedWatcher  # type: ignore[misc]  # run_watch_projects builds the watcher
     return main(["watch"])
 
 
@@ -219,7 +218,7 @@ async def _each(
 
 async def _subscribe(prefix: str, connections: Sequence[Mapping[str, Any]]) -> None:
     """Every connection subscribed in its channel, through the store `/dliconn watch` uses."""
-    backend = build_watch_backend(REDIS_URL, DEMO_PROJECT_ID, prefix=prefix)
+    backend = demo_watch_backend(prefix)
     try:
         await _each(
             SUBSCRIBE_CONCURRENCY,

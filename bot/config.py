@@ -134,24 +134,6 @@ class Settings(BaseSettings):
         return "demo"
 
     @property
-    def dli_base_url(self) -> str:
-        if self.dli_endpoint:
-            return self.dli_endpoint.rstrip("/")
-        return api_base_url("dli", self._region())
-
-    @property
-    def iam_base_url(self) -> str:
-        if self.dli_iam_endpoint:
-            return self.dli_iam_endpoint.rstrip("/")
-        return api_base_url("iam", self._region())
-
-    def _region(self) -> str:
-        # The validator already requires it wherever a base URL is built from it.
-        if not self.dli_region:
-            raise ConfigError("DLI_REGION is required to build a Huawei Cloud endpoint")
-        return self.dli_region
-
-    @property
     def incident_channels(self) -> frozenset[str]:
         return _channel_set(self.dliconn_incident_channels)
 

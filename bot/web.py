@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.errors import ConfigError
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,9 @@ class RawBodyVerifier(SignatureVerifier):
 
     slack_sdk's own check decodes the body as UTF-8 and reads the timestamp with int(), so a
     request anyone can send (bytes that are not UTF-8, a timestamp that is not a number) raises
-    instead of failing. This one never raises and never parses the body. It is the same check
-    as the one Bolt repeats after it: same secret, same clock, same window, so the two can only
-    differ at the window's very edge, where Bolt then answers 401 too.
+    instead of failing. This one never raises and never parses the body, and it is the only
+    check: the Bolt app behind it is built without its own (bot.slack.app), so a body is
+    verified once, before it is claimed, deduplicated or acknowledged.
     """
 
     def generate_signature(self, *, timestamp: str, body: str | bytes) -> str:
@@ -95,8 +96,10 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     ready = asyncio.Event()
     web_app[_READY] = ready
     secret = services.settings.slack_signing_secret
-    # Without a secret Bolt does not verify either (tests, or an app that is not `serve`).
-    verifier = RawBodyVerifier(secret.get_secret_value()) if secret is not None else None
+    if secret is None:
+        # Nothing else verifies what reaches the Bolt app: without a secret it must not serve.
+        raise ConfigError("SLACK_SIGNING_SECRET is required to serve Slack over HTTP")
+    verifier = RawBodyVerifier(secret.get_secret_value())
 
     async def slack_events(request: web.Request) -> web.Response:
         try:
@@ -105,7 +108,7 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
             _log_refusal(request, 413, f"the body is over {MAX_BODY_BYTES} bytes")
             raise
         # The signature first, on the raw bytes: nothing of an unsigned body is parsed.
-        refusal = verifier.refusal(body, request.headers) if verifier is not None else None
+        refusal = verifier.refusal(body, request.headers)
         if refusal is not None:
             return _refused(request, 401, "invalid request", refusal)
         parsed = bolt_request(body, request)

@@ -10,8 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.home import home_view
-from bot.blocks.text import escape_entities
+from bot.blocks.home import refused_home_view
 from bot.slack.client import call_slack
 from bot.slack.facts import Asking, asking
 from bot.slack.kit import Kit
@@ -56,8 +55,7 @@ async def on_home_opened(
     asked = asking(body or {}, event)
     checked = await kit.check("list", asked)
     if not checked.allowed:
-        refused = escape_entities(checked.decision.sentence)
-        view = home_view([], now=kit.chat.home.context.clock(), note=f":no_entry: {refused}")
+        view = refused_home_view(checked.decision)
     else:
 
         async def permitted(channel: str) -> bool:

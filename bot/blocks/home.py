@@ -1,4 +1,4 @@
-"""The App Home tab: the connections watched in the reader's channels."""
+"""The App Home tab: the connections watched in the reader's channels, or why it shows none."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from bot.blocks.guardrails import refusal
 from bot.blocks.lists import list_line, list_rank, with_failed
 from bot.blocks.message import context_block, header_block, rich_block, room_left, section_block
 from bot.blocks.status import connections_count, project_label
@@ -26,6 +27,7 @@ from bot.dli.ids import normalise_id
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
 from bot.lookup.cache import ProjectRef
+from bot.policy import Decision
 
 HOME_MAX_BLOCKS: Final = 100
 
@@ -47,7 +49,7 @@ def home_view(
     ordered = sorted(watched, key=lambda item: list_rank(item[0]))
     failing = sum(1 for c, _ in ordered if c.failed)
     blocks: list[dict[str, Any]] = [
-        header_block(_("DLI connections you watch")),
+        _title(),
         section_block(
             _("*{connections}* watched · {failing}").format(
                 connections=connections_count(len(ordered)), failing=with_failed(failing)
@@ -75,6 +77,16 @@ def home_view(
             break
         blocks.append(rich_block(entry))
     return {"type": "home", "blocks": blocks + tail}
+
+
+def refused_home_view(decision: Decision) -> dict[str, Any]:
+    """The Home tab of a person the guardrails refuse: the refusal every surface shows (the
+    same words, the same rule), under the tab's title."""
+    return {"type": "home", "blocks": [_title(), *refusal(decision).blocks]}
+
+
+def _title() -> dict[str, Any]:
+    return header_block(_("DLI connections you watch"))
 
 
 def _home_entry(

@@ -110,7 +110,7 @@ class Console:
         # The console's channel counts as an incident channel, so pasted ids get answered.
         settings = settings.model_copy(update={"dliconn_incident_channels": self.seat.channel})
         self.client = make_slack_client(TOKEN, slack.url)
-        self._app = build_app(settings, services, client=self.client, signing_secret=self._secret)
+        self._app = build_app(settings, services, client=self.client)
         self.buttons: list[Button] = []
         self._shown = 0  # how many of the stand-in's calls have been shown
 

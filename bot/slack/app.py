@@ -60,21 +60,20 @@ def build_app(
     services: Services,
     *,
     client: AsyncWebClient | None = None,
-    signing_secret: str | None = None,
 ) -> AsyncApp:
-    """One Bolt app per process; tests and the console pass their own client and secret."""
+    """One Bolt app per process; tests and the console pass their own client."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    if signing_secret is None and settings.slack_signing_secret is not None:
-        signing_secret = settings.slack_signing_secret.get_secret_value()
     app = AsyncApp(
         client=client or make_slack_client(token, settings.slack_api_url),
         # Listeners are split into an ack (run before the HTTP answer) and lazy work (started
         # after it), so the ack goes out as soon as the request is verified. Without this Bolt
         # polls for the ack every 10 ms, and acks queue behind replies under load.
         process_before_response=True,
-        # Socket Mode needs no signing secret; Bolt only checks it on HTTP requests.
-        signing_secret=signing_secret or "",
-        request_verification_enabled=signing_secret is not None,
+        # The signature is verified once, by bot.web, on the raw bytes before anything parses
+        # them; HTTP reaches this app through there alone (Socket Mode and the console are not
+        # signed by Slack). Empty: Bolt would otherwise read SLACK_SIGNING_SECRET itself.
+        signing_secret="",
+        request_verification_enabled=False,
         logger=_BOLT_LOG,
     )
     load_catalogues()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -48,41 +48,6 @@ class WatchBackend:
             await client.aclose()
 
 
-def build_watch_backend(
-    redis_url: str | None,
-    project_id: str,
-    *,
-    prefix: str = "dliconn:",
-    static_channels: Iterable[str] = (),
-    timeout: float = 0.5,
-    bulk_timeout: float = 5.0,
-    metrics: Metrics | None = None,
-) -> WatchBackend:
-    """Redis-backed stores when a URL is given (shared by every process), else in memory.
-
-    The client fails fast (short timeouts, no retries), as bot.store.RedisStore's does. The
-    watcher's reads of every subscription and of the whole state go through a second one
-    allowed `bulk_timeout`: on a large project one reply is megabytes, which a busy host may
-    not parse within `timeout`, and a watcher whose every such read times out never polls.
-    """
-    if not redis_url:
-        return WatchBackend(
-            MemorySubscriptionStore(static_channels=static_channels),
-            MemoryWatchStore(),
-            resets=ResetTracker(metrics),
-        )
-    client = redis_client(redis_url, timeout=timeout)
-    # Lazy: it connects on first use, so processes that never read in bulk never connect.
-    bulk = redis_client(redis_url, timeout=bulk_timeout, max_connections=2)
-    return WatchBackend(
-        RedisSubscriptionStore(client, prefix=prefix, static_channels=static_channels, bulk=bulk),
-        RedisWatchStore(client, project_id, prefix=prefix, bulk=bulk),
-        (client, bulk),
-        ResetTracker(metrics),
-        RedisBoard(client, prefix=prefix),
-    )
-
-
 def build_watch_backends(
     redis_url: str | None,
     projects: Sequence[tuple[str, ProjectRoutes]],
@@ -98,6 +63,12 @@ def build_watch_backends(
     Connection ids are unique across projects, so one store holds every `/dliconn watch`; each
     project sees it through its routes. Watcher state stays per project id, under the keys a
     single-project deployment always used.
+
+    Without a Redis URL every store is in memory. The Redis client fails fast (short timeouts,
+    no retries), as bot.store.RedisStore's does. The watcher's reads of every subscription and
+    of the whole state go through a second one allowed `bulk_timeout`: on a large project one
+    reply is megabytes, which a busy host may not parse within `timeout`, and a watcher whose
+    every such read times out never polls.
     """
     if not projects:
         raise ValueError("at least one project is needed")

@@ -143,7 +143,6 @@ def late_alerts(
     states: Mapping[str, ConnState],
     *,
     subscribers: Callable[[str], Iterable[str]],
-    muted: Callable[[str, str], bool],
 ) -> LateAlerts:
     """Alert the channels that started watching (or being routed) a connection while one of its
     incidents was already open, once each: every connection is tracked whether watched or not,
@@ -151,8 +150,9 @@ def late_alerts(
 
     An incident not settled yet (`alerted` None: opened this cycle, whose alerts `plan_jobs`
     made, or recorded before the field existed) takes its channels now as alerted, quietly.
-    A channel stays alerted once it was (watching again re-alerts nothing), and a muted one
-    counts as alerted, as it would had it been watching when the incident opened.
+    A channel stays alerted once it was (watching again re-alerts nothing). Mutes are not read
+    here: the watcher drops a muted channel's job afterwards, and the channel still counts as
+    alerted, as it would had it been watching when the incident opened.
     """
     found = LateAlerts()
     for connection_id, state in states.items():
@@ -168,7 +168,6 @@ def late_alerts(
             found.jobs += [
                 Job(id=f"{incident.id}:late:{c}", channel=c, kind="alert", incident_id=incident.id)
                 for c in late
-                if not muted(connection_id, c)
             ]
             alerted = tuple(sorted(channels | (before or frozenset())))
             changed[incident.id] = incident.model_copy(update={"alerted": alerted})

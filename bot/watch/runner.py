@@ -121,10 +121,6 @@ class CycleOutcome:
     retry_after: float | None = None
 
 
-def _never(connection_id: str, channel: str) -> bool:
-    return False
-
-
 class _Routing:
     """Who gets what about this project's connections in one cycle: explicit watches (already
     seen through the project's routes), `watch_all` channels, and tag routes' channels."""
@@ -155,7 +151,7 @@ class _Routing:
 
 
 class Watcher:
-    """One poll-compare-commit cycle at a time; the loop around it is `run_watch_loop`.
+    """One poll-compare-commit cycle at a time; the loop around it is `run_watch_projects`.
 
     Every connection of the project is tracked, watched or not, so a channel that starts
     watching one later knows its history; alerts go only to channels routed to it.
@@ -236,8 +232,9 @@ class Watcher:
         if error is None:
             detection = detect(snapshot.states, connections, None, now, self._policy)
             all_events += detection.events
-            # Mutes are read below, only when something is to be posted.
-            routed = late_alerts(detection.states, subscribers=routing.channels, muted=_never)
+            # Mutes are read below, only when something is to be posted: a muted channel's
+            # late alert is dropped there, after late_alerts has counted it as alerted.
+            routed = late_alerts(detection.states, subscribers=routing.channels)
             current = {**detection.states, **routed.states}
             # Unchanged states are the previous objects themselves: `is` spares comparing them.
             states = {
@@ -376,28 +373,6 @@ class Watcher:
             len(jobs),
         )
         return CycleOutcome(True, True, True, len(jobs))
-
-
-async def run_watch_loop(
-    dli: ConnectionSource,
-    backend: WatchBackend,
-    slack: AsyncWebClient,
-    *,
-    stop: asyncio.Event,
-    interval: float,
-    options: WatchOptions = WatchOptions(),
-    metrics: Metrics | None = None,
-    project: ProjectRef | None = None,
-) -> None:
-    """Poll and send until `stop` is set; only the holder of the project lease does either."""
-    await run_watch_projects(
-        [WatchedProject(dli, backend, project)],
-        slack,
-        stop=stop,
-        interval=interval,
-        options=options,
-        metrics=metrics,
-    )
 
 
 async def run_watch_projects(

@@ -31,10 +31,10 @@ from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.lookup.projects import Directory
 from bot.metrics import Metrics
-from bot.services import ProjectServices, Services, assemble
+from bot.services import ProjectServices, Services, assemble, project_routes
 from bot.slack.app import build_chat
 from bot.store import MemoryStore, SafeStore
-from bot.watch.backend import WatchBackend, build_watch_backend
+from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.jobs import Job
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import ConnState, Incident, IncidentQueue, Meta
@@ -207,8 +207,9 @@ async def chat_parts(
         snapshot_ttl=settings.dliconn_cache_ttl,
         clock=clock.now,
     )
-    watch = watch or build_watch_backend(None, PROJECT, static_channels=settings.watch_all_channels)
     deployment = deployment or load_deployment(settings)
+    routes = project_routes(deployment, deployment.projects[0].alias)
+    watch = watch or build_watch_backends(None, [(PROJECT, routes)])[0]
     project = ProjectServices(
         ref=ProjectRef("default"), lookup=lookup, finder=finder, config=deployment.projects[0],
         dli=client, watch=watch, demo=False,

@@ -8,6 +8,7 @@ checked after `stack.stop()`, which waits for every reply still being composed.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -40,6 +41,7 @@ from bot.local.wire import (
     app_mention_event,
     event_body,
     message_event,
+    signed_headers,
     slash_command_body,
 )
 from tests.fakes.dli import FAILING, WITHVPC, HeldSleep, dli_requests
@@ -429,20 +431,76 @@ async def test_a_delivery_that_never_finished_is_answered_after_its_lease(
 
 
 @pytest.mark.parametrize(
-    "tampering", [{"secret": "not-the-signing-secret"}, {"age": 360}], ids=["secret", "age"]
+    "tampering",
+    [{}, {"secret": "not-the-signing-secret"}, {"age": 360}, {"age": -360}],
+    ids=["signed", "secret", "stale", "from-the-future"],
 )
-async def test_unsigned_or_stale_requests_are_refused_without_side_effects(
-    stack: SlackStack, tampering: dict[str, Any]
+async def test_only_a_request_signed_with_the_secret_within_5_minutes_is_handled(
+    stack: SlackStack, redis_client: aioredis.Redis, key_prefix: str, tampering: dict[str, Any]
 ) -> None:
-    command = slash_command_body(WITHVPC, response_url=stack.slack.response_url())
-    mention = event_body(app_mention_event(WITHVPC))
+    # Through the whole serve stack and the real Bolt app: whichever layer verifies, a
+    # request that is not Slack's must be refused before any listener acks or claims it.
+    reply_url = stack.slack.response_url()
+    command = slash_command_body(WITHVPC, response_url=reply_url)
+    mention = app_mention_event(WITHVPC)
+    event = event_body(mention, event_id="EvSIGNED01")
 
-    refused = [await stack.post(body, **tampering) for body in (command, mention)]
+    answers = [await stack.post(body, **tampering) for body in (command, event)]
+    if not tampering:
+        await stack.replies(reply_url.rsplit("/", 1)[1])
+        await stack.thread(mention["ts"])
+    await stack.stop()
+    claimed = [k async for k in redis_client.scan_iter(match=f"{key_prefix}event:*")]
+
+    if not tampering:
+        assert [r.status_code for r in answers] == [200, 200]
+        assert len(claimed) == 1 and len(dli_requests(stack.dli)) > 0
+        return
+    assert [r.status_code for r in answers] == [401, 401]
+    assert all(r.json() == {"error": "invalid request"} for r in answers)
+    assert stack.slack.calls == [] and claimed == []
+    assert dli_requests(stack.dli) == []
+
+
+@pytest.mark.parametrize("secret", [SIGNING_SECRET, "not-the-signing-secret"])
+async def test_a_request_is_verified_exactly_once(
+    stack: SlackStack, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    # Every check of a Slack signature (ours on the raw bytes, slack_sdk's in Bolt's
+    # middleware) is an HMAC keyed with the signing secret: count them over one request.
+    body = slash_command_body(WITHVPC, response_url=stack.slack.response_url())
+    headers = signed_headers(body, secret)  # signed before counting: the test's own HMAC
+    keys: list[bytes] = []
+    real_new = hmac.new
+
+    def counted(key: bytes, *args: Any, **kwargs: Any) -> hmac.HMAC:
+        keys.append(key)
+        return real_new(key, *args, **kwargs)
+
+    monkeypatch.setattr(hmac, "new", counted)
+    answer = await stack.http.post(stack.url(), content=body.encode(), headers=headers)
+    await stack.stop()
+    monkeypatch.undo()
+
+    assert answer.status_code == (200 if secret == SIGNING_SECRET else 401)
+    assert keys.count(SIGNING_SECRET.encode()) == 1
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "badly-signed"])
+async def test_url_verification_answers_the_challenge_only_when_signed(
+    stack: SlackStack, signed: bool
+) -> None:
+    # What Slack sends when the Request URL is saved in the app's settings.
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    body = json.dumps({"token": "tok", "challenge": challenge, "type": "url_verification"})
+    answer = await stack.post(body, secret=None if signed else "not-the-signing-secret")
     await stack.stop()
 
-    assert [r.status_code for r in refused] == [401, 401]
+    if signed:
+        assert (answer.status_code, answer.json()) == (200, {"challenge": challenge})
+    else:
+        assert answer.status_code == 401 and challenge not in answer.text
     assert stack.slack.calls == []
-    assert dli_requests(stack.dli) == []
 
 
 async def test_hostile_dli_strings_never_become_pings_mentions_or_links(
@@ -842,7 +900,7 @@ async def test_an_oversized_body_gets_413_and_one_warning(
 async def test_a_well_formed_request_is_still_answered_after_the_checks(
     stack: SlackStack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The pre-check accepts what Slack sends, and Bolt's own verification still agrees with it.
+    # The pre-check accepts what Slack sends, and passes it on to Bolt as it arrived.
     _, reply_to = await stack.command(WITHVPC)
     [reply] = await stack.replies(reply_to)
 

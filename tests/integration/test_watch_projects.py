@@ -29,8 +29,9 @@ from bot.local.fake_dli import FakeDli, Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.runtime import run_watcher, watcher_client
 from bot.services import build_services
-from bot.watch.backend import build_watch_backend
-from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.backend import build_watch_backends
+from bot.watch.routes import ProjectRoutes
+from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from tests.conftest import REDIS_URL
@@ -336,15 +337,18 @@ async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_ope
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The single-project watcher as it ran before: prod from the environment, no project.
-    old = build_watch_backend(REDIS_URL, PROD_ID, prefix=world.prefix)
+    [old] = build_watch_backends(
+        REDIS_URL, [(PROD_ID, ProjectRoutes("default"))], prefix=world.prefix
+    )
     await old.subscriptions.subscribe(C_EXPLICIT, ORDERS, "orders", "U0WATCHER1")
     world.prod.set_queue(ORDERS, "q_orders", "FAILED", "peering lost")
     prod_client = await _client(world, monkeypatch, tmp_path, single=True)
     stop = asyncio.Event()
     options = WatchOptions(lease_ttl=1.0)
     loop = asyncio.create_task(
-        run_watch_loop(prod_client.main.dli, old, watcher_client(prod_client.settings), stop=stop,
-                       interval=0.05, options=options)
+        run_watch_projects([WatchedProject(prod_client.main.dli, old)],
+                           watcher_client(prod_client.settings), stop=stop, interval=0.05,
+                           options=options)
     )  # fmt: skip
     alert = await alert_in(world.slack, C_EXPLICIT, "orders")
     assert isinstance(alert.response, dict)

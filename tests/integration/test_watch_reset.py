@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 from bot.blocks.actions import ACTION_ACK
 from bot.errors import StoreUnavailable
 from bot.local.fake_slack import FakeSlackApi, SlackCall
-from bot.watch.backend import WatchBackend, build_watch_backend
+from bot.watch.backend import build_watch_backends
+from bot.watch.routes import ProjectRoutes
 from tests.fakes.dli import running_fake
 from tests.fakes.processes import bot_process
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SIGNING_SECRET
@@ -130,8 +131,8 @@ async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
             )
         )  # fmt: skip
         slack = await stack.enter_async_context(FakeSlackApi())
-        backend: WatchBackend = build_watch_backend(
-            private_redis.url, PROJECT_ID, prefix=key_prefix
+        [backend] = build_watch_backends(
+            private_redis.url, [(PROJECT_ID, ProjectRoutes("default"))], prefix=key_prefix
         )
         stack.push_async_callback(backend.aclose)
         await backend.subscriptions.subscribe(EXPLICIT, ORDERS, "orders", "U0WATCHER1")

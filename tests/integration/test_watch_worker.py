@@ -31,7 +31,8 @@ from bot.local.fake_dli import FakeDli
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.runtime import EmbeddedWatcher
 from bot.services import build_services
-from bot.watch.backend import WatchBackend, build_watch_backend
+from bot.watch.backend import WatchBackend, build_watch_backends
+from bot.watch.routes import ProjectRoutes
 from tests.conftest import REDIS_URL
 from tests.fakes.dli import WITHVPC, dli_requests, running_fake
 from tests.fakes.processes import bot_process
@@ -104,7 +105,9 @@ def is_alert(call: SlackCall) -> bool:
 @pytest.fixture
 async def backend(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[WatchBackend]:
     """The stores as the Slack app builds them, on the test's key prefix."""
-    built = build_watch_backend(REDIS_URL, PROJECT_ID, prefix=key_prefix)
+    [built] = build_watch_backends(
+        REDIS_URL, [(PROJECT_ID, ProjectRoutes("default"))], prefix=key_prefix
+    )
     yield built
     await built.aclose()
 

@@ -31,7 +31,7 @@ from bot.local.fake_dli import FakeDli, Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
-from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from bot.watch.transitions import Policy
@@ -105,9 +105,8 @@ class Rig:
         web = AsyncWebClient(token=TOKEN, base_url=self.slack.url)
         stop = asyncio.Event()
         task = asyncio.create_task(
-            run_watch_loop(
-                self.client,
-                backend or self.backend(),
+            run_watch_projects(
+                [WatchedProject(self.client, backend or self.backend())],
                 web,
                 stop=stop,
                 interval=INTERVAL,
@@ -281,8 +280,9 @@ from bot.local.demo import demo_connections
 from bot.local.demo import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from bot.dli.auth import AkSkAuth
 from bot.retry import RetryPolicy
-from bot.watch.backend import build_watch_backend
-from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.backend import build_watch_backends
+from bot.watch.routes import ProjectRoutes
+from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.transitions import Policy
 
 dli_url, slack_url, redis_url, prefix, project = sys.argv[1:6]
@@ -290,11 +290,13 @@ dli_url, slack_url, redis_url, prefix, project = sys.argv[1:6]
 async def main():
     dli = DliClient(dli_url, project, auth=AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY),
                     retry=RetryPolicy(attempts=1))
-    backend = build_watch_backend(redis_url, project, prefix=prefix)
+    [backend] = build_watch_backends(redis_url, [(project, ProjectRoutes("default"))],
+                                     prefix=prefix)
     options = WatchOptions(policy=Policy(flap_threshold=1000), lease_ttl=0.5,
                            per_channel_gap=0.01, claim_ttl=0.5)
-    await run_watch_loop(dli, backend, AsyncWebClient(token="xoxb-p", base_url=slack_url),
-                         stop=asyncio.Event(), interval=0.05, options=options)
+    await run_watch_projects([WatchedProject(dli, backend)],
+                             AsyncWebClient(token="xoxb-p", base_url=slack_url),
+                             stop=asyncio.Event(), interval=0.05, options=options)
 
 asyncio.run(main())
 """

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.watch.backend import build_watch_backend
+from bot.watch.backend import build_watch_backends
+from bot.watch.routes import ProjectRoutes
 from tests.fakes.chat import (
     PROJECT,
     UNAVAILABLE,
@@ -71,7 +72,7 @@ async def test_a_reader_in_no_watching_channel_is_told_how_to_start() -> None:
 
 
 async def test_storage_down_is_a_note_not_an_error() -> None:
-    dead = build_watch_backend("redis://127.0.0.1:1/0", PROJECT)
+    [dead] = build_watch_backends("redis://127.0.0.1:1/0", [(PROJECT, ProjectRoutes("default"))])
     async with chat_parts(*CONNECTIONS, watch=dead) as parts:
         view = await parts.chat.home.view({"C1"})
     assert "Storage is unreachable" in text_of(view)

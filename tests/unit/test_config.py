@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, env_project, load_settings
 from bot.errors import ConfigError
 from bot.local.demo import DEMO_PROJECT_ID
 from bot.logs import SecretScrubber
@@ -65,8 +65,10 @@ def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> Non
     s = load_settings()
 
     assert s.dli_mode == "aksk"
-    assert s.dli_base_url == "https://dli.cn-north-4.myhuaweicloud.com"
-    assert s.iam_base_url == "http://iam.local"
+    # The endpoints the client is built with: the environment's one project's.
+    project = env_project(s)
+    assert project.base_url == "https://dli.cn-north-4.myhuaweicloud.com"
+    assert project.iam_base_url == "http://iam.local"
     assert s.project_id == "p" * 32
     assert s.port == 8080
     assert s.dliconn_watch_interval == 0.5
@@ -99,7 +101,7 @@ def test_project_id_alias_and_eu_domain(monkeypatch: pytest.MonkeyPatch) -> None
     s = load_settings()
 
     assert s.dli_project_id == "q" * 32
-    assert s.dli_base_url == "https://dli.eu-west-101.myhuaweicloud.eu"
+    assert env_project(s).base_url == "https://dli.eu-west-101.myhuaweicloud.eu"
 
 
 def test_a_blank_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:

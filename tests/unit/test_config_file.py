@@ -193,7 +193,7 @@ def test_without_a_file_the_environment_is_the_default_project(
         sk=SecretStr(SK),
         security_token=SecretStr(TOKEN),
     )
-    assert project.base_url == load_settings().dli_base_url
+    assert project.base_url == "https://dli.ap-southeast-3.myhuaweicloud.com"
     assert deployment.channels == {"C9": ChannelConfig(watch_all=True)}
     assert deployment.guardrails.external_channels == "deny"
 

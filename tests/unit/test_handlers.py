@@ -31,7 +31,7 @@ from bot.blocks.actions import (
     ALERT_ACTIONS,
 )
 from bot.blocks.message import Message
-from bot.config import Deployment, Settings
+from bot.config import ChannelConfig, Deployment, Settings, load_deployment
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, FakeSlackApi, SlackCall
 from bot.local.wire import (
     FORM_CONTENT_TYPE,
@@ -62,6 +62,7 @@ from tests.fakes.chat import (
     open_alert,
     text_of,
 )
+from tests.slack_limits import assert_home_view_within_limits
 
 ORDERS = connection_id(1)
 BILLING = connection_id(2)
@@ -416,6 +417,29 @@ async def test_on_home_opened_publishes_what_the_users_channels_watch() -> None:
     assert closed.body["user_id"] == USER
     assert "orders" not in text_of(closed.body["view"])
     assert "would not say which channels" in text_of(closed.body["view"])
+
+
+async def test_a_refused_home_tab_shows_a_refused_commands_words_and_rule() -> None:
+    dm = "D0ALICE"
+    settings = chat_settings(dliconn_incident_channels=INCIDENT)
+    deployment = load_deployment(settings).model_copy(
+        update={"channels": {dm: ChannelConfig(allow=["lookup"])}}
+    )
+    async with harness(settings, deployment) as h:
+        await h.parts.watch.subscriptions.subscribe(CHANNEL, ORDERS, "orders", USER)
+        await home.on_home_opened(h.kit, app_home_opened_event(USER, channel=dm), h.client)
+        await commands.answer(h.kit, command("list", channel=dm))
+        [call] = h.slack.calls_to("views.publish")
+        sent, said = h.only_reply()
+    view = call.body["view"]
+    assert_home_view_within_limits(view)
+    assert sent.message is not None
+    # The command's refusal blocks, as they are, under the tab's title: the same words, and the
+    # rule as the same code-styled key.
+    assert view["blocks"][1:] == sent.message.blocks
+    rule = {"type": "text", "text": f"channels.{dm}.allow", "style": {"code": True}}
+    assert rule in sent.message.blocks[0]["elements"][0]["elements"]
+    assert said in text_of(view) and "orders" not in text_of(view)
 
 
 # --------------------------------------------------------------------------- Kit.on

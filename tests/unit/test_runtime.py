@@ -1,4 +1,5 @@
-"""Process lifecycles: a failed embedded watcher never blocks shutdown; watcher posts are paced."""
+"""Process lifecycles: a failed embedded watcher never blocks shutdown; watcher posts are paced;
+no HTTP server without the signing secret."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from bot import runtime
+from bot.errors import ConfigError
 from bot.slack.client import make_slack_client
+from tests.fakes.chat import chat_parts, chat_settings
 
 
 async def test_a_crashed_embedded_watcher_is_reported_and_shutdown_goes_on(
@@ -37,3 +40,10 @@ def test_the_watchers_slack_client_leaves_429s_to_the_notifier() -> None:
 
     assert waits_out_429s(True)
     assert not waits_out_429s(False)
+
+
+async def test_no_http_server_is_built_without_the_signing_secret() -> None:
+    # The web layer is the only one that verifies Slack's signature (Bolt's own is off).
+    async with chat_parts(settings=chat_settings(slack_bot_token="xoxb-1")) as parts:
+        with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+            runtime.HttpServer(parts.settings, parts.services)

@@ -20,7 +20,7 @@ from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import Job
 from bot.watch.notifier import MAX_UNEXPECTED_FAILURES, Notifier
-from bot.watch.runner import WatchOptions, run_watch_loop
+from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import MemoryWatchStore
 from bot.watch.subscriptions import MemorySubscriptionStore
 from tests.unit.test_watch_runner import CID, HEALTHY
@@ -124,7 +124,13 @@ async def test_a_job_that_keeps_raising_is_dropped_and_the_others_still_go_out(
         await state.enqueue([notice("poison", BAD), notice("fine", GOOD)])
         stop = asyncio.Event()
         loop = asyncio.create_task(
-            run_watch_loop(NothingListed(), watch, slack, stop=stop, interval=0.05, options=FAST)
+            run_watch_projects(
+                [WatchedProject(NothingListed(), watch)],
+                slack,
+                stop=stop,
+                interval=0.05,
+                options=FAST,
+            )
         )
         try:
             [fine] = await fake.wait_for("chat.postMessage")
@@ -153,7 +159,9 @@ async def test_the_poll_loop_logs_a_bug_and_keeps_polling(
     source = BuggyThenHealthy(bugs=2, calls=4)
     stop = asyncio.Event()
     slack = AsyncWebClient(token=TOKEN, base_url="http://127.0.0.1:9/")  # nothing to post
-    loop = asyncio.create_task(run_watch_loop(source, watch, slack, stop=stop, interval=0.01))
+    loop = asyncio.create_task(
+        run_watch_projects([WatchedProject(source, watch)], slack, stop=stop, interval=0.01)
+    )
     try:
         async with asyncio.timeout(5):
             await source.enough.wait()

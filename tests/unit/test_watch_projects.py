@@ -51,44 +51,49 @@ class Listing:
             yield connection
 
 
-def no_one(connection_id: str, channel: str) -> bool:
-    return False
-
-
 def test_a_channel_that_starts_watching_an_open_incident_is_alerted_once() -> None:
     opened = detect({}, [listed("FAILED")], None, 1000.0)
     [incident] = opened.incidents.values()
     # Nobody watched when it failed: it is settled with no channel alerted.
-    quiet = late_alerts(opened.states, subscribers=lambda _: frozenset(), muted=no_one)
+    quiet = late_alerts(opened.states, subscribers=lambda _: frozenset())
     assert quiet.jobs == [] and quiet.states[CID].incidents[incident.id].alerted == ()
-    later = late_alerts(quiet.states, subscribers=lambda _: {"C1"}, muted=no_one)
+    later = late_alerts(quiet.states, subscribers=lambda _: {"C1"})
     assert [(j.channel, j.kind, j.incident_id) for j in later.jobs] == [
         ("C1", "alert", incident.id)
     ]
     # Alerted once: neither the next cycle nor watching again after unwatching alerts again.
     again = {**quiet.states, **later.states}
-    assert late_alerts(again, subscribers=lambda _: {"C1"}, muted=no_one).jobs == []
-    gone = late_alerts(again, subscribers=lambda _: frozenset(), muted=no_one)
+    assert late_alerts(again, subscribers=lambda _: {"C1"}).jobs == []
+    gone = late_alerts(again, subscribers=lambda _: frozenset())
     assert gone.jobs == [] and gone.states == {}
-    assert late_alerts(again, subscribers=lambda _: {"C1"}, muted=no_one).jobs == []
+    assert late_alerts(again, subscribers=lambda _: {"C1"}).jobs == []
 
 
 def test_an_incident_recorded_before_routes_existed_is_adopted_quietly() -> None:
     opened = detect({}, [listed("FAILED")], None, 1000.0)
-    adopted = late_alerts(opened.states, subscribers=lambda _: {"C1", "C2"}, muted=no_one)
+    adopted = late_alerts(opened.states, subscribers=lambda _: {"C1", "C2"})
     assert adopted.jobs == []
     [incident] = adopted.incidents.values()
     assert incident.alerted == ("C1", "C2")
 
 
-def test_a_muted_channel_counts_as_alerted_and_gets_no_late_alert() -> None:
-    opened = detect({}, [listed("FAILED")], None, 1000.0)
-    quiet = late_alerts(opened.states, subscribers=lambda _: frozenset(), muted=no_one)
-    late = late_alerts(
-        quiet.states, subscribers=lambda _: {"C1", "C2"}, muted=lambda _, c: c == "C2"
-    )
-    assert [j.channel for j in late.jobs] == ["C1"]
-    assert late.states[CID].incidents[next(iter(late.incidents))].alerted == ("C1", "C2")
+async def test_a_muted_channel_counts_as_alerted_and_gets_no_late_alert() -> None:
+    [backend] = build_watch_backends(None, [("p1", ProjectRoutes("prod"))])
+    watcher = Watcher(Listing(listed("FAILED")), backend, clock=lambda: 1000.0, project=PROD)
+    await watcher.cycle(None)  # nobody watches yet: the incident opens quietly
+    for channel in ("C1", "C2"):
+        await backend.subscriptions.subscribe(channel, CID, "orders", "U1")
+    await backend.state.mute(CID, "C2", until=2000.0, user="U1")
+    await watcher.cycle(None)
+    assert [(j.channel, j.kind) for j in await backend.state.pending()] == [("C1", "alert")]
+    [incident] = (await backend.state.load()).states[CID].incidents.values()
+    assert incident.alerted == ("C1", "C2")
+    # Unmuted while the incident is still open: C2 counted as alerted, so nothing comes late.
+    for job in await backend.state.pending():
+        await backend.state.finish(job)
+    await backend.state.unmute(CID, "C2")
+    await watcher.cycle(None)
+    assert await backend.state.pending() == []
 
 
 async def test_unwatched_connections_are_tracked_and_a_later_watch_gets_one_alert() -> None:

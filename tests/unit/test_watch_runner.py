@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.dli.models import ListedConnection, ListedQueue
 from bot.watch import runner
 from bot.watch.backend import WatchBackend
-from bot.watch.runner import run_watch_loop
+from bot.watch.runner import WatchedProject, run_watch_projects
 from bot.watch.state import MemoryWatchStore
 from bot.watch.subscriptions import MemorySubscriptionStore
 from tests.fakes.virtual_time import VirtualTimeLoop
@@ -83,7 +83,12 @@ def test_polls_start_an_interval_apart_however_long_listing_takes(
     async def watch() -> None:
         stop = asyncio.Event()
         loop = asyncio.create_task(
-            run_watch_loop(source, await watched_backend(), slack(), stop=stop, interval=interval)
+            run_watch_projects(
+                [WatchedProject(source, await watched_backend())],
+                slack(),
+                stop=stop,
+                interval=interval,
+            )
         )
         try:
             await source.enough.wait()
@@ -103,7 +108,9 @@ async def test_a_cancellation_lost_inside_a_cycle_still_stops_the_loop() -> None
     source = SwallowingList()
     stop = asyncio.Event()
     loop = asyncio.create_task(
-        run_watch_loop(source, await watched_backend(), slack(), stop=stop, interval=0.01)
+        run_watch_projects(
+            [WatchedProject(source, await watched_backend())], slack(), stop=stop, interval=0.01
+        )
     )
     try:
         async with asyncio.timeout(5):
