@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import (
     ACTION_CONSOLE,
     ACTION_HISTORY,
@@ -16,20 +18,6 @@ from bot.blocks.actions import (
 )
 from bot.blocks.conntest import conntest_button
 from bot.blocks.diagnosis import cause_blocks
-from bot.blocks.message import (
-    BUTTON_URL_MAX,
-    SECTION_TEXT_MAX,
-    Message,
-    block_text_length,
-    button_element,
-    context_block,
-    divider,
-    fallback_text,
-    fits_value,
-    header_block,
-    rich_block,
-    room_left,
-)
 from bot.blocks.status import (
     ICONS,
     OTHER_ICON,
@@ -45,22 +33,6 @@ from bot.blocks.status import (
     status_icon,
     status_rank,
     verdict_of,
-)
-from bot.blocks.text import (
-    EMOJI,
-    Pieces,
-    as_plain,
-    code,
-    date,
-    icon_line,
-    joined,
-    phrase,
-    pieces_length,
-    preformatted,
-    shortened,
-    shown_value,
-    value,
-    words,
 )
 from bot.dli.models import ACTIVE, CREATING, FAILED, Connection, Host, QueueInfo, Route, is_unknown
 from bot.i18n import N_, _, ngettext
@@ -83,98 +55,102 @@ _SUMMARY_MAX: Final = 700
 _ERR_OVERHEAD: Final = 40
 
 
-def _field(label: str, shown: Pieces) -> Pieces:
+def _field(label: str, shown: rich.Pieces) -> rich.Pieces:
     labelled = _("{label}:").format(label=label)
     # No space after a line break, nor after a full-width colon (Chinese sets none).
     next_line = bool(shown) and shown[0].get("text", "").startswith("\n")
-    gap = [] if next_line or labelled.endswith("：") else [words(" ")]
-    return [words(labelled, bold=True), *gap, *shown]
+    gap = [] if next_line or labelled.endswith("：") else [rich.words(" ")]
+    return [rich.words(labelled, bold=True), *gap, *shown]
 
 
-def _collapsed(entries: list[Pieces], total: int) -> Pieces:
+def _collapsed(entries: list[rich.Pieces], total: int) -> rich.Pieces:
     if not entries:
-        return [words(_("none"))]
+        return [rich.words(_("none"))]
     more = total - len(entries)
-    lines = [[words("\n    "), *entry] for entry in entries]
+    lines = [[rich.words("\n    "), *entry] for entry in entries]
     return [piece for line in lines for piece in line] + (
-        [words("\n    " + _("and {n} more").format(n=more))] if more > 0 else []
+        [rich.words("\n    " + _("and {n} more").format(n=more))] if more > 0 else []
     )
 
 
-def _unknown() -> Pieces:
-    return [words(_("unknown"), italic=True)]
+def _unknown() -> rich.Pieces:
+    return [rich.words(_("unknown"), italic=True)]
 
 
-def _or_unknown(value: Connection | QueueInfo | Host | Route, field: str, shown: Pieces) -> Pieces:
+def _or_unknown(
+    value: Connection | QueueInfo | Host | Route, field: str, shown: rich.Pieces
+) -> rich.Pieces:
     """`shown`, or "unknown" when DLI sent that field in a form that could not be read."""
     return _unknown() if is_unknown(value, field) else shown
 
 
-def _partly(connection: Connection, field: str, shown: Pieces) -> Pieces:
+def _partly(connection: Connection, field: str, shown: rich.Pieces) -> rich.Pieces:
     """A list field's pieces, with a note if some (or all) of its entries could not be read."""
     if not is_unknown(connection, field):
         return shown
-    if as_plain(shown) in (_("none"), "0"):
+    if rich.as_plain(shown) in (_("none"), "0"):
         return _unknown()
-    return [*shown, words("\n    " + _("and some that could not be read"), italic=True)]
+    return [*shown, rich.words("\n    " + _("and some that could not be read"), italic=True)]
 
 
-def _fields(connection: Connection, project: ProjectRef | None) -> Pieces:
+def _fields(connection: Connection, project: ProjectRef | None) -> rich.Pieces:
     """The connection's facts, one per line: labels bold, values exact (ids as code)."""
     c = connection
     hosts = [
         [
-            *_or_unknown(h, "name", code(h.name, 60)),
-            words(" → "),
-            *_or_unknown(h, "ip", code(h.ip, 45)),
+            *_or_unknown(h, "name", rich.code(h.name, 60)),
+            rich.words(" → "),
+            *_or_unknown(h, "ip", rich.code(h.ip, 45)),
         ]
         for h in c.hosts[:_HOSTS_SHOWN]
     ]
     routes = [
         [
-            *_or_unknown(r, "name", code(r.name, 60)),
-            words(" "),
-            *_or_unknown(r, "cidr", code(r.cidr, 45)),
+            *_or_unknown(r, "name", rich.code(r.name, 60)),
+            rich.words(" "),
+            *_or_unknown(r, "cidr", rich.code(r.cidr, 45)),
         ]
         for r in c.routes[:_ROUTES_SHOWN]
     ]
     ipv6 = {True: _("enabled"), False: _("disabled"), None: _("unknown")}[c.ipv6_enable]
     created = c.create_time
-    pools = [words(str(len(c.elastic_resource_pools)))]
+    pools = [rich.words(str(len(c.elastic_resource_pools)))]
     fields = [
-        *([_field(_("Project"), code(project_label(project), 80))] if project else []),
-        _field(_("Id"), code(c.id, 80)),
-        _field(_("Status"), [shown_value(shown_status(c))]),
-        _field(_("VPC"), _or_unknown(c, "dest_vpc_id", code(c.dest_vpc_id, 80))),
-        _field(_("Subnet"), _or_unknown(c, "dest_network_id", code(c.dest_network_id, 80))),
+        *([_field(_("Project"), rich.code(project_label(project), 80))] if project else []),
+        _field(_("Id"), rich.code(c.id, 80)),
+        _field(_("Status"), [rich.shown_value(shown_status(c))]),
+        _field(_("VPC"), _or_unknown(c, "dest_vpc_id", rich.code(c.dest_vpc_id, 80))),
+        _field(_("Subnet"), _or_unknown(c, "dest_network_id", rich.code(c.dest_network_id, 80))),
         _field(
             _("Created"),
-            _or_unknown(c, "create_time", [date(created)] if created else [words("–")]),
+            _or_unknown(c, "create_time", [rich.date(created)] if created else [rich.words("–")]),
         ),
         _field(_("Hosts"), _partly(c, "hosts", _collapsed(hosts, len(c.hosts)))),
         _field(_("Routes"), _partly(c, "routes", _collapsed(routes, len(c.routes)))),
         _field(_("Elastic resource pools"), _partly(c, "elastic_resource_pools", pools)),
-        _field(_("IPv6"), [words(ipv6)]),
+        _field(_("IPv6"), [rich.words(ipv6)]),
     ]
     if connection.is_privis is False:
-        fields.append(_field(_("Owner"), [words(_("granted by another project"))]))
-    return joined(fields, "\n")
+        fields.append(_field(_("Owner"), [rich.words(_("granted by another project"))]))
+    return rich.joined(fields, "\n")
 
 
-def _binding_title(binding: Binding) -> Pieces:
+def _binding_title(binding: Binding) -> rich.Pieces:
     info = binding.info
     parts = [
-        icon_line(status_icon(info.status), _or_unknown(info, "name", code(info.name, _NAME_MAX))),
-        [words(binding.kind)],
-        [shown_value(shown_status(info), bold=info.is_failed)],
+        rich.icon_line(
+            status_icon(info.status), _or_unknown(info, "name", rich.code(info.name, _NAME_MAX))
+        ),
+        [rich.words(binding.kind)],
+        [rich.shown_value(shown_status(info), bold=info.is_failed)],
     ]
     if is_unknown(info, "update_time"):
-        parts.append(phrase(_("updated {time}"), time=_unknown()))
+        parts.append(rich.phrase(_("updated {time}"), time=_unknown()))
     elif info.update_time:
-        parts.append(phrase(_("updated {time}"), time=date(info.update_time)))
+        parts.append(rich.phrase(_("updated {time}"), time=rich.date(info.update_time)))
     if is_unknown(info, "err_msg"):
-        parts.append(phrase(_("error message {unknown}"), unknown=_unknown()))
-    return joined(parts, " · ")
+        parts.append(rich.phrase(_("error message {unknown}"), unknown=_unknown()))
+    return rich.joined(parts, " · ")
 
 
 def _err_caps(errors: Sequence[str], budget: int, per_item_max: Sequence[int]) -> list[int]:
@@ -193,24 +169,24 @@ def _err_caps(errors: Sequence[str], budget: int, per_item_max: Sequence[int]) -
 
 def _binding_sections(bindings: Sequence[Binding], budget: int) -> list[dict[str, Any]]:
     titles = [_binding_title(b) for b in bindings]
-    sizes = [pieces_length(t) for t in titles]
+    sizes = [rich.pieces_length(t) for t in titles]
     with_err = [i for i, b in enumerate(bindings) if b.info.err_msg]
     caps = _err_caps(
         [bindings[i].info.err_msg for i in with_err],
         budget - sum(sizes),
-        [SECTION_TEXT_MAX - sizes[i] for i in with_err],
+        [kit.SECTION_TEXT_MAX - sizes[i] for i in with_err],
     )
     errors = {
-        index: preformatted(bindings[index].info.err_msg, cap - _ERR_OVERHEAD // 2)
+        index: rich.preformatted(bindings[index].info.err_msg, cap - _ERR_OVERHEAD // 2)
         for index, cap in zip(with_err, caps, strict=True)
     }
     return [
-        rich_block(title, errors[i]) if i in errors else rich_block(title)
+        kit.rich_block(title, errors[i]) if i in errors else kit.rich_block(title)
         for i, title in enumerate(titles)
     ]
 
 
-def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
+def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> rich.Pieces:
     """One line for many bindings: "ACTIVE (180 queues, 2 pools): `q1`, `q2`, … and 170 more"."""
     pools = sum(b.is_pool for b in bindings)
     queues = len(bindings) - pools
@@ -219,29 +195,29 @@ def _summary(icon: str, label: str, bindings: Sequence[Binding]) -> Pieces:
         *([ngettext("{n} pool", "{n} pools", pools).format(n=pools)] if pools else []),
     ]
     shown_label = _(_OTHER_LABEL) if label == _OTHER_LABEL else label
-    head = icon_line(
+    head = rich.icon_line(
         icon,
         [
-            words(shown_label, bold=True),
+            rich.words(shown_label, bold=True),
             # The spaces are the translation's: Chinese sets none around its full-width brackets.
-            words(_(" ({counts}): ").format(counts=_(", ").join(counts))),
+            rich.words(_(" ({counts}): ").format(counts=_(", ").join(counts))),
         ],
     )
-    items: list[Pieces] = []
-    used = pieces_length(head)
+    items: list[rich.Pieces] = []
+    used = rich.pieces_length(head)
     for shown, binding in enumerate(bindings):
-        item = code(binding.info.name, 60)
+        item = rich.code(binding.info.name, 60)
         if binding.is_pool:
-            item.append(words(" " + _("(pool)")))
+            item.append(rich.words(" " + _("(pool)")))
         if label == _OTHER_LABEL:
-            item += [words(" "), shown_value(shown_status(binding.info))]
+            item += [rich.words(" "), rich.shown_value(shown_status(binding.info))]
         tail = " … " + _("and {n} more").format(n=len(bindings) - shown)
-        size = pieces_length(item)
+        size = rich.pieces_length(item)
         if used + size + 2 + len(tail) > _SUMMARY_MAX:
-            return head + joined(items, _(", ")) + [words(tail)]
+            return head + rich.joined(items, _(", ")) + [rich.words(tail)]
         items.append(item)
         used += size + 2
-    return head + joined(items, _(", "))
+    return head + rich.joined(items, _(", "))
 
 
 def _summary_groups(bindings: Sequence[Binding]) -> list[tuple[str, str, list[Binding]]]:
@@ -270,17 +246,17 @@ def _binding_blocks(
     individual, summaries = _binding_layout(
         bindings,
         room=room - len(reserved),
-        budget=budget - (block_text_length(reserved) if reserved else 0),
+        budget=budget - (kit.block_text_length(reserved) if reserved else 0),
     )
     if not causes:
         return [section for _, section in individual] + summaries
     spare = room - len(individual) - len(summaries)
-    text_left = budget - block_text_length([section for _, section in individual] + summaries)
+    text_left = budget - kit.block_text_length([section for _, section in individual] + summaries)
     blocks: list[dict[str, Any]] = []
     for binding, section in individual:
         blocks.append(section)
         line = causes.get(id(binding), [])
-        cost = block_text_length(line)
+        cost = kit.block_text_length(line)
         if line and spare > 0 and cost <= text_left:
             blocks += line
             spare, text_left = spare - 1, text_left - cost
@@ -304,15 +280,15 @@ def _binding_layout(
         individual = []
         spent = _SUMMARY_MAX * (other_groups + 1)
         for binding in failed[: max(0, slots)]:
-            cost = pieces_length(_binding_title(binding)) + _ERR_OVERHEAD + _MIN_ERR_SHARE
+            cost = rich.pieces_length(_binding_title(binding)) + _ERR_OVERHEAD + _MIN_ERR_SHARE
             if individual and spent + cost > budget:
                 break
             individual.append(binding)
             spent += cost
         compacted = failed[len(individual) :] + others
     summaries = [_summary(*group) for group in _summary_groups(compacted)]
-    sections = _binding_sections(individual, budget - sum(map(pieces_length, summaries)))
-    return list(zip(individual, sections, strict=True)), [rich_block(s) for s in summaries]
+    sections = _binding_sections(individual, budget - sum(map(rich.pieces_length, summaries)))
+    return list(zip(individual, sections, strict=True)), [kit.rich_block(s) for s in summaries]
 
 
 def _card_actions(
@@ -324,27 +300,27 @@ def _card_actions(
     can_test: bool,
 ) -> dict[str, Any] | None:
     buttons: list[dict[str, Any]] = []
-    if fits_value(connection.id):
-        buttons.append(button_element(_("Refresh"), ACTION_REFRESH, value=connection.id))
+    if kit.fits_value(connection.id):
+        buttons.append(kit.button_element(_("Refresh"), ACTION_REFRESH, value=connection.id))
         if watch_state == "watching":
-            buttons.append(button_element(_("Unwatch"), ACTION_UNWATCH, value=connection.id))
+            buttons.append(kit.button_element(_("Unwatch"), ACTION_UNWATCH, value=connection.id))
         else:
-            buttons.append(button_element(_("Watch"), ACTION_WATCH, value=connection.id))
-        buttons.append(button_element(_("History"), ACTION_HISTORY, value=connection.id))
+            buttons.append(kit.button_element(_("Watch"), ACTION_WATCH, value=connection.id))
+        buttons.append(kit.button_element(_("History"), ACTION_HISTORY, value=connection.id))
         if ephemeral:
             share = _("Share in channel")
-            buttons.append(button_element(share, ACTION_SHARE, value=connection.id))
+            buttons.append(kit.button_element(share, ACTION_SHARE, value=connection.id))
         failed = [q for q in connection.available_queue_info if q.is_failed] if can_test else []
         test = conntest_button(connection.id, failed[0].name) if failed else None
         if test is not None:
             buttons.append(test)
-    if console_url and len(console_url) <= BUTTON_URL_MAX:
-        buttons.append(button_element(_("Open in console"), ACTION_CONSOLE, url=console_url))
+    if console_url and len(console_url) <= kit.BUTTON_URL_MAX:
+        buttons.append(kit.button_element(_("Open in console"), ACTION_CONSOLE, url=console_url))
     return {"type": "actions", "elements": buttons} if buttons else None
 
 
 def _card_fallback(connection: Connection) -> str:
-    name = shortened(connection.name, 80, marker="…") or _("(unnamed)")
+    name = rich.shortened(connection.name, 80, marker="…") or _("(unnamed)")
     sentence = _("{name} ({id}) is {status}; {summary}").format(
         name=name,
         id=short_id(connection.id),
@@ -353,10 +329,10 @@ def _card_fallback(connection: Connection) -> str:
     )
     failed = [b.info for b in bindings_of(connection) if b.info.is_failed]
     if failed:
-        names = [shortened(q.name, 60, marker="…") or _("(unnamed)") for q in failed[:5]]
+        names = [rich.shortened(q.name, 60, marker="…") or _("(unnamed)") for q in failed[:5]]
         more = " " + _("and {n} more").format(n=len(failed) - 5) if len(failed) > 5 else ""
         sentence += _(": ") + _(", ").join(names) + more
-    return fallback_text(sentence)
+    return kit.fallback_text(sentence)
 
 
 def connection_card(
@@ -368,20 +344,20 @@ def connection_card(
     ephemeral: bool = True,
     demo: bool = False,
     can_test: bool = False,
-) -> Message:
+) -> kit.Message:
     """The card for one connection: FAILED queues and pools first, with their err_msg.
     `can_test`: the channel may run connectivity tests (a button for the first FAILED queue)."""
     connection = lookup.connection
     icon = connection_icon(connection)
     head = [
-        header_block(
-            f"{EMOJI[icon]} ", connection.name if connection.name.strip() else connection.id
+        kit.header_block(
+            f"{rich.EMOJI[icon]} ", connection.name if connection.name.strip() else connection.id
         ),
-        rich_block(icon_line(icon, value(verdict_of(connection), 600, bold=True))),
-        rich_block(_fields(connection, lookup.project)),
+        kit.rich_block(rich.icon_line(icon, rich.value(verdict_of(connection), 600, bold=True))),
+        kit.rich_block(_fields(connection, lookup.project)),
     ]
     context = freshness_line(lookup.freshness, now=now, demo=demo)
-    tail = [context_block(context)]
+    tail = [kit.context_block(context)]
     actions = _card_actions(
         connection,
         console_url=console_url,
@@ -394,7 +370,7 @@ def connection_card(
     bindings = bindings_of(connection)
     body: list[dict[str, Any]] = []
     if bindings:
-        body.append(divider())
-        room, budget = room_left(head + body, tail)
+        body.append(kit.divider())
+        room, budget = kit.room_left(head + body, tail)
         body += _binding_blocks(bindings, room=room, budget=budget, connection_id=connection.id)
-    return Message(text=_card_fallback(connection), blocks=head + body + tail)
+    return kit.Message(text=_card_fallback(connection), blocks=head + body + tail)

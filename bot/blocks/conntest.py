@@ -5,32 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT, VIEW_TEST
 from bot.blocks.diagnosis import check_blocks, source_blocks
-from bot.blocks.message import (
-    Message,
-    context_block,
-    fallback_text,
-    plain_text,
-    rich_block,
-    section_block,
-    value_button,
-)
 from bot.blocks.replies import notice
 from bot.blocks.status import connection_named, project_label
-from bot.blocks.text import (
-    Pieces,
-    code,
-    icon_line,
-    is_user_id,
-    joined,
-    phrase,
-    shortened,
-    trusted,
-    user,
-    value,
-    words,
-)
 from bot.diagnosis import Entry
 from bot.dli.models import CHECKING, FAILED, REACHABLE, UNREACHABLE, Connection
 from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_QUEUE_CHARS
@@ -73,21 +53,21 @@ def unreachable_checklist() -> tuple[str, ...]:
 def conntest_button(connection_id: str, queue: str) -> dict[str, Any] | None:
     """ "Test connectivity" for one FAILED queue, behind a confirmation; None when the value
     would not fit (a cut value would test the wrong queue)."""
-    button = value_button(
+    button = kit.value_button(
         _("Test connectivity"), ACTION_TEST, f"{connection_id}{VALUE_SEPARATOR}{queue}"
     )
     if button is None:
         return None
     button["confirm"] = {
-        "title": plain_text(_("Run a connectivity test?")),
-        "text": plain_text(
+        "title": kit.plain_text(_("Run a connectivity test?")),
+        "text": kit.plain_text(
             _(
                 "DLI will try to reach an address from this queue's network. You choose the "
                 "address next; nothing is changed."
             )
         ),
-        "confirm": plain_text(_("Choose the address")),
-        "deny": plain_text(_("Cancel")),
+        "confirm": kit.plain_text(_("Choose the address")),
+        "deny": kit.plain_text(_("Cancel")),
     }
     return button
 
@@ -114,19 +94,19 @@ def conntest_modal(connection: Connection, queue: str, *, metadata: str) -> dict
     return {
         "type": "modal",
         "callback_id": VIEW_TEST,
-        "title": plain_text(_("Connectivity test")[:_TITLE_MAX]),
-        "submit": plain_text(_("Run the test")),
-        "close": plain_text(_("Cancel")),
+        "title": kit.plain_text(_("Connectivity test")[:_TITLE_MAX]),
+        "submit": kit.plain_text(_("Run the test")),
+        "close": kit.plain_text(_("Cancel")),
         "private_metadata": metadata,
         "blocks": [
-            rich_block(
-                phrase(
+            kit.rich_block(
+                rich.phrase(
                     _(
                         "From a queue of {name} ({id}), DLI tries to reach the address. It "
                         "takes up to about {seconds} s."
                     ),
-                    name=code(name, 80),
-                    id=code(connection.id, 64),
+                    name=rich.code(name, 80),
+                    id=rich.code(connection.id, 64),
                     seconds="20",
                 )
             ),
@@ -136,7 +116,7 @@ def conntest_modal(connection: Connection, queue: str, *, metadata: str) -> dict
                 _("Address (host[:port])"),
                 first,
                 MAX_ADDRESS_CHARS,
-                shortened(hint, _HINT_MAX),
+                rich.shortened(hint, _HINT_MAX),
             ),
         ],
     }
@@ -155,19 +135,19 @@ def _text_input(
     block: dict[str, Any] = {
         "type": "input",
         "block_id": block_id,
-        "label": plain_text(label),
+        "label": kit.plain_text(label),
         "element": element,
     }
     if hint:
-        block["hint"] = plain_text(hint)
+        block["hint"] = kit.plain_text(hint)
     return block
 
 
-def _what(queue: str, address: str) -> Pieces:
-    return phrase(
+def _what(queue: str, address: str) -> rich.Pieces:
+    return rich.phrase(
         _("queue {queue} → {address}"),
-        queue=code(queue, 128),
-        address=code(address, MAX_ADDRESS_CHARS),
+        queue=rich.code(queue, 128),
+        address=rich.code(address, MAX_ADDRESS_CHARS),
     )
 
 
@@ -184,34 +164,34 @@ def conntest_result(
     waited: float = 0.0,
     queue_failed: bool = False,
     diagnosis: Entry | None = None,
-) -> Message:
+) -> kit.Message:
     """The outcome: REACHABLE, UNREACHABLE (with what to check), still CHECKING after the wait
     (with the task id), or DLI's own word, shown exactly. `diagnosis`: the catalogue entry the
     queue's FAILED err_msg matches, whose checks and page then replace our general checklist."""
     word = connectivity.upper()
     what = _what(queue, address)
     if word == REACHABLE:
-        said = _bold_around(phrase(_("{what} is reachable"), what=what), what)
+        said = _bold_around(rich.phrase(_("{what} is reachable"), what=what), what)
     elif word == UNREACHABLE:
-        said = _bold_around(phrase(_("{what} is unreachable"), what=what), what)
+        said = _bold_around(rich.phrase(_("{what} is unreachable"), what=what), what)
     elif word == CHECKING:
         waiting = _("{what} — DLI was still checking after {seconds} s")
-        said = _bold_around(phrase(waiting, what=what, seconds=f"{waited:g}"), what)
+        said = _bold_around(rich.phrase(waiting, what=what, seconds=f"{waited:g}"), what)
     else:
-        answer = value(connectivity or _("(nothing)"), 200, bold=True)
-        said = phrase(_("{what} — DLI answered {answer}"), what=what, answer=answer)
-    line: Pieces = icon_line(_ICONS.get(word, "grey_question"), said)
-    on = phrase(
+        answer = rich.value(connectivity or _("(nothing)"), 200, bold=True)
+        said = rich.phrase(_("{what} — DLI answered {answer}"), what=what, answer=answer)
+    line: rich.Pieces = rich.icon_line(_ICONS.get(word, "grey_question"), said)
+    on = rich.phrase(
         _("on connection {connection}"), connection=connection_named(connection.name, connection.id)
     )
-    blocks = [rich_block(line, on)]
+    blocks = [kit.rich_block(line, on)]
     if word == UNREACHABLE and diagnosis is not None:
         # The queue's own FAILED err_msg is a known failure: its checks and page say more
         # than a general list could.
         heading = _("*What to check* (the queue is {status}; likely cause: {cause})").format(
-            status=FAILED, cause=trusted(diagnosis.shown_cause(), 400)
+            status=FAILED, cause=rich.trusted(diagnosis.shown_cause(), 400)
         )
-        blocks.append(section_block(heading))
+        blocks.append(kit.section_block(heading))
         blocks += [*check_blocks(diagnosis), *source_blocks(diagnosis)]
     elif word == UNREACHABLE:
         checks = list(unreachable_checklist())
@@ -219,78 +199,86 @@ def conntest_result(
             checks.insert(
                 0, _("The queue's binding is FAILED: its err_msg (on the card) comes first.")
             )
-        steps = [[words(f"{n}. {check}")] for n, check in enumerate(checks, 1)]
-        blocks.append(rich_block([words(_("What to check"), bold=True), words("\n"),
-                                  *joined(steps, "\n")]))  # fmt: skip
+        steps = [[rich.words(f"{n}. {check}")] for n, check in enumerate(checks, 1)]
+        blocks.append(kit.rich_block([rich.words(_("What to check"), bold=True), rich.words("\n"),
+                                  *rich.joined(steps, "\n")]))  # fmt: skip
     elif word == CHECKING:
         blocks.append(
-            rich_block(
-                phrase(
+            kit.rich_block(
+                rich.phrase(
                     _("Run the test again in a minute; DLI's task id is {task_id}"),
-                    task_id=code(task_id, 40),
+                    task_id=rich.code(task_id, 40),
                 )
             )
         )
     notes: list[str | dict[str, Any]] = []
     if project is not None:
-        notes.append(plain_text(_("Project {project}").format(project=project_label(project))))
-    notes.append(plain_text(_("DLI task id {id}").format(id=shortened(task_id, 40))))
+        notes.append(kit.plain_text(_("Project {project}").format(project=project_label(project))))
+    notes.append(kit.plain_text(_("DLI task id {id}").format(id=rich.shortened(task_id, 40))))
     if request_id:
         notes.append(_request_id(request_id))
-    blocks.append(context_block(notes))
-    if is_user_id(user_id):
-        blocks.append(rich_block(phrase(_("Run by {user}"), user=user(user_id))))
+    blocks.append(kit.context_block(notes))
+    if rich.is_user_id(user_id):
+        blocks.append(kit.rich_block(rich.phrase(_("Run by {user}"), user=rich.user(user_id))))
     sentence = _("Connectivity test: {queue} → {address} is {connectivity}").format(
-        queue=shortened(queue, 60, marker="…"),
-        address=shortened(address, 80, marker="…"),
-        connectivity=shortened(connectivity, 40),
+        queue=rich.shortened(queue, 60, marker="…"),
+        address=rich.shortened(address, 80, marker="…"),
+        connectivity=rich.shortened(connectivity, 40),
     )
-    return Message(text=fallback_text(sentence), blocks=blocks)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 
 
-def _bold_around(pieces: Pieces, what: Pieces) -> Pieces:
+def _bold_around(pieces: rich.Pieces, what: rich.Pieces) -> rich.Pieces:
     """The verdict in bold: every piece of `pieces` but those of `what` (which it holds)."""
     plain = {id(piece) for piece in what}
     return [p if id(p) in plain else {**p, "style": {"bold": True}} for p in pieces]
 
 
 def _request_id(request_id: str) -> dict[str, Any]:
-    return plain_text(_("DLI request id {id}").format(id=shortened(request_id, 100)))
+    return kit.plain_text(_("DLI request id {id}").format(id=rich.shortened(request_id, 100)))
 
 
-def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> Message:
+def not_bound(connection: Connection, queue: str, bound: Sequence[str]) -> kit.Message:
     """The queue asked for is not bound to the connection: the test would say nothing about it."""
-    names = joined([code(name, 60) for name in bound[:20]], _(", ")) or [words(_("none"))]
+    names = rich.joined([rich.code(name, 60) for name in bound[:20]], _(", ")) or [
+        rich.words(_("none"))
+    ]
     if len(bound) > 20:
-        names += [words(" " + _("and {n} more").format(n=len(bound) - 20))]
+        names += [rich.words(" " + _("and {n} more").format(n=len(bound) - 20))]
     return notice(
-        icon_line(
+        rich.icon_line(
             "grey_question",
-            phrase(
+            rich.phrase(
                 _("No queue or pool {queue} is bound to {connection}.\nBound: {bound}"),
-                queue=code(queue, 128),
+                queue=rich.code(queue, 128),
                 connection=connection_named(connection.name, connection.id),
                 bound=names,
             ),
         ),
         fallback=_("{queue} is not bound to that connection").format(
-            queue=shortened(queue, 60, marker="…")
+            queue=rich.shortened(queue, 60, marker="…")
         ),
     )
 
 
-def dli_refused(queue: str, reason: str, code_: str | None, request_id: str | None) -> Message:
+def dli_refused(queue: str, reason: str, code_: str | None, request_id: str | None) -> kit.Message:
     """DLI would not run the test (no such queue, a parameter it refused): its words, exactly."""
-    body: Pieces = icon_line(
+    body: rich.Pieces = rich.icon_line(
         "no_entry",
-        phrase(
+        rich.phrase(
             _("DLI would not run the test from queue {queue}: {reason}"),
-            queue=code(queue, 128),
-            reason=value(reason, 600) if reason else _("no reason given"),
+            queue=rich.code(queue, 128),
+            reason=rich.value(reason, 600) if reason else _("no reason given"),
         ),
     )
-    parts = [plain_text(_("DLI error {code}").format(code=shortened(code_, 40)))] if code_ else []
+    parts = (
+        [kit.plain_text(_("DLI error {code}").format(code=rich.shortened(code_, 40)))]
+        if code_
+        else []
+    )
     if request_id:
         parts.append(_request_id(request_id))
-    blocks = [rich_block(body)] + ([context_block(parts)] if parts else [])
-    return Message(text=fallback_text(_("DLI would not run the connectivity test")), blocks=blocks)
+    blocks = [kit.rich_block(body)] + ([kit.context_block(parts)] if parts else [])
+    return kit.Message(
+        text=kit.fallback_text(_("DLI would not run the connectivity test")), blocks=blocks
+    )

@@ -5,23 +5,14 @@ from __future__ import annotations
 import functools
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import (
     ACTION_WHAT_TO_CHECK,
     ACTION_WHAT_TO_CHECK_DOC,
     VIEW_WHAT_TO_CHECK,
 )
-from bot.blocks.message import (
-    BUTTON_URL_MAX,
-    button_element,
-    context_block,
-    header_block,
-    plain_text,
-    rich_block,
-    section_block,
-    value_button,
-)
 from bot.blocks.status import bindings_of
-from bot.blocks.text import Pieces, code, icon_line, phrase, preformatted, trusted, words
 from bot.diagnosis import Entry, Finding, Value, default_catalogue, self_check
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
@@ -51,14 +42,14 @@ def parse_button_value(value: str) -> tuple[str, str]:
 def cause_block(entry: Entry, connection_id: str) -> dict[str, Any]:
     """One line of ours, "Likely cause: …", with the What to check button beside it (a section
     with an accessory: a button cannot sit in a rich_text block)."""
-    button = value_button(
+    button = kit.value_button(
         _("What to check"), ACTION_WHAT_TO_CHECK, button_value(entry, connection_id)
     )
-    return section_block(_likely_cause(entry), accessory=button)
+    return kit.section_block(_likely_cause(entry), accessory=button)
 
 
 def _likely_cause(entry: Entry) -> str:
-    return _("*Likely cause:* {cause}").format(cause=trusted(entry.shown_cause(), 400))
+    return _("*Likely cause:* {cause}").format(cause=rich.trusted(entry.shown_cause(), 400))
 
 
 def cause_blocks(err_msg: str, connection_id: str) -> list[dict[str, Any]]:
@@ -68,19 +59,21 @@ def cause_blocks(err_msg: str, connection_id: str) -> list[dict[str, Any]]:
     return [cause_block(entry, connection_id)] if entry else []
 
 
-def _finding(finding: Finding) -> Pieces:
-    pieces: Pieces = []
+def _finding(finding: Finding) -> rich.Pieces:
+    pieces: rich.Pieces = []
     for part in finding:
-        pieces += code(part.text, _FINDING_MAX) if isinstance(part, Value) else [words(part)]
+        pieces += (
+            rich.code(part.text, _FINDING_MAX) if isinstance(part, Value) else [rich.words(part)]
+        )
     return pieces
 
 
 def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[dict[str, Any]]:
     if not entry.self_checks:
         return []
-    heading = section_block(_("*What the bot checked itself*"))
+    heading = kit.section_block(_("*What the bot checked itself*"))
     if connection is None:
-        return [heading, section_block(trusted(why_not, 500))]
+        return [heading, kit.section_block(rich.trusted(why_not, 500))]
     errors = [
         b.info.err_msg
         for b in bindings_of(connection)
@@ -89,9 +82,9 @@ def _checked(entry: Entry, connection: Connection | None, why_not: str) -> list[
     findings = self_check(entry, errors, connection)
     if not findings:
         note = _("Nothing in the error could be compared with the connection's routes and hosts.")
-        return [heading, section_block(note)]
-    lines = [icon_line("mag", _finding(f)) for f in findings]
-    return [heading, rich_block(*lines)]
+        return [heading, kit.section_block(note)]
+    lines = [rich.icon_line("mag", _finding(f)) for f in findings]
+    return [heading, kit.rich_block(*lines)]
 
 
 def _seen_on(entry: Entry, connection: Connection) -> list[dict[str, Any]]:
@@ -101,23 +94,23 @@ def _seen_on(entry: Entry, connection: Connection) -> list[dict[str, Any]]:
         if b.info.is_failed and diagnosed(b.info.err_msg) == entry
     ]
     blocks = [
-        rich_block(
-            icon_line(
+        kit.rich_block(
+            rich.icon_line(
                 "red_circle",
-                phrase(
+                rich.phrase(
                     _("{kind} {name} {status}"),
                     kind=b.kind,
-                    name=code(b.info.name, 100),
+                    name=rich.code(b.info.name, 100),
                     status=FAILED,
                 ),
             ),
-            preformatted(b.info.err_msg, _ERR_SHOWN),
+            rich.preformatted(b.info.err_msg, _ERR_SHOWN),
         )
         for b in matched[:_BINDINGS_SHOWN]
     ]
     if len(matched) > _BINDINGS_SHOWN:
         more = _("… and {n} more with this cause").format(n=len(matched) - _BINDINGS_SHOWN)
-        blocks.append(section_block(more))
+        blocks.append(kit.section_block(more))
     return blocks
 
 
@@ -129,21 +122,21 @@ def what_to_check_view(
     view: dict[str, Any] = {
         "type": "modal",
         "callback_id": VIEW_WHAT_TO_CHECK,
-        "title": plain_text(_("What to check")),
-        "close": plain_text(_("Close")),
+        "title": kit.plain_text(_("What to check")),
+        "close": kit.plain_text(_("Close")),
     }
     if entry is None:
         gone = _(
             "This diagnosis is no longer in the bot's catalogue: refresh the card for a new one."
         )
-        return {**view, "blocks": [section_block(gone)]}
+        return {**view, "blocks": [kit.section_block(gone)]}
     blocks: list[dict[str, Any]] = [
-        header_block(entry.shown_title()),
-        section_block(_likely_cause(entry)),
+        kit.header_block(entry.shown_title()),
+        kit.section_block(_likely_cause(entry)),
     ]
     if connection is not None:
         blocks += _seen_on(entry, connection)
-    blocks.append(section_block(_("*What to check, in order*")))
+    blocks.append(kit.section_block(_("*What to check, in order*")))
     blocks += check_blocks(entry)
     blocks += _checked(entry, connection, why_not)
     blocks += source_blocks(entry)
@@ -153,7 +146,7 @@ def what_to_check_view(
 def check_blocks(entry: Entry) -> list[dict[str, Any]]:
     """The entry's checks, numbered, in the order to work through them."""
     return [
-        section_block(f"*{number}.* {trusted(check, 2900)}")
+        kit.section_block(f"*{number}.* {rich.trusted(check, 2900)}")
         for number, check in enumerate(entry.shown_checks(), start=1)
     ]
 
@@ -162,10 +155,12 @@ def source_blocks(entry: Entry) -> list[dict[str, Any]]:
     """The Huawei page the entry comes from (in the reader's language when Huawei has one): a
     line with a button to it, and its address."""
     page_id, url = entry.shown_page()
-    source = _("From Huawei Cloud's documentation, page {page}.").format(page=trusted(page_id, 60))
+    source = _("From Huawei Cloud's documentation, page {page}.").format(
+        page=rich.trusted(page_id, 60)
+    )
     link = (
-        button_element(_("Open the Huawei page"), ACTION_WHAT_TO_CHECK_DOC, url=url)
-        if len(url) <= BUTTON_URL_MAX
+        kit.button_element(_("Open the Huawei page"), ACTION_WHAT_TO_CHECK_DOC, url=url)
+        if len(url) <= kit.BUTTON_URL_MAX
         else None
     )
-    return [section_block(source, accessory=link), context_block([plain_text(url)])]
+    return [kit.section_block(source, accessory=link), kit.context_block([kit.plain_text(url)])]

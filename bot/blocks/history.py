@@ -6,30 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_HISTORY
-from bot.blocks.message import (
-    Message,
-    context_block,
-    fallback_text,
-    header_block,
-    plain_text,
-    rich_block,
-    room_left,
-    value_button,
-)
 from bot.blocks.replies import notice
 from bot.blocks.status import binding_named, project_label, status_icon, status_value
-from bot.blocks.text import (
-    Element,
-    Pieces,
-    code,
-    date,
-    icon_line,
-    phrase,
-    pieces_length,
-    preformatted,
-    words,
-)
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
@@ -84,11 +65,11 @@ def shown_window(window: str) -> str:
     return window
 
 
-def _status(status: str) -> Pieces:
-    return icon_line(status_icon(status), status_value(status))
+def _status(status: str) -> rich.Pieces:
+    return rich.icon_line(status_icon(status), status_value(status))
 
 
-def not_recorded_message(connection: Connection, project: ProjectRef | None) -> Message:
+def not_recorded_message(connection: Connection, project: ProjectRef | None) -> kit.Message:
     """The watcher never committed anything for the connection's project."""
     return _no_history(
         connection,
@@ -106,7 +87,7 @@ def not_recorded_message(connection: Connection, project: ProjectRef | None) -> 
     )
 
 
-def never_seen_message(connection: Connection, project: ProjectRef | None) -> Message:
+def never_seen_message(connection: Connection, project: ProjectRef | None) -> kit.Message:
     """The watcher runs for the project but has never listed this connection."""
     seen = _(
         "The watcher has never seen {name} in project {project}, so it has no history yet: "
@@ -128,11 +109,13 @@ def _no_history(
     in_project: str,
     fallback: str,
     context: Sequence[str] = (),
-) -> Message:
+) -> kit.Message:
     """Why there is no history: `alone` for a single-project deployment, else `in_project`."""
     said = alone if project is None else in_project
-    shown = code(connection.name or connection.id, 80)
-    body = icon_line("information_source", phrase(said, name=shown, project=project_label(project)))
+    shown = rich.code(connection.name or connection.id, 80)
+    body = rich.icon_line(
+        "information_source", rich.phrase(said, name=shown, project=project_label(project))
+    )
     return notice(body, fallback=fallback, context=context)
 
 
@@ -143,36 +126,36 @@ def history_message(
     *,
     window: str,
     now: datetime,
-) -> Message:
+) -> kit.Message:
     """One page of the connection's timeline over `window`, newest first, with the window's
     totals; an Older button when more of the window is left."""
     name = connection.name or connection.id
     shown = shown_window(window)
-    head = [header_block(_("📜 History · "), name), rich_block(_summary(page, shown, now))]
-    tail = [context_block(_context(page, project))]
-    rooms, budget = room_left(head, tail)
+    head = [kit.header_block(_("📜 History · "), name), kit.rich_block(_summary(page, shown, now))]
+    tail = [kit.context_block(_context(page, project))]
+    rooms, budget = kit.room_left(head, tail)
     lines, count = _timeline(page, now, budget=budget - _RESERVED)
-    body = [rich_block(*lines)] if lines else []
+    body = [kit.rich_block(*lines)] if lines else []
     if not page.records:
         none = _("No transitions recorded in the last {window}.").format(window=shown)
-        body = [rich_block([words(none, italic=True)])]
+        body = [kit.rich_block([rich.words(none, italic=True)])]
     more = count < len(page.records) or page.more
     if more and count and rooms > len(body) + 1:
         cursor = history_cursor(connection.id, window, page.records[count - 1].id)
-        button = value_button(_("Older"), ACTION_HISTORY, cursor)
+        button = kit.value_button(_("Older"), ACTION_HISTORY, cursor)
         if button is not None:
             tail.append({"type": "actions", "elements": [button]})
     sentence = _("{name}: {failures} in the last {window}").format(
         name=name, failures=_failures(page.totals.failures), window=shown
     )
-    return Message(text=fallback_text(sentence), blocks=head + body + tail)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=head + body + tail)
 
 
-def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
+def _summary(page: HistoryPage, window: str, now: datetime) -> rich.Pieces:
     totals = page.totals
-    pieces: Pieces = [
-        words(_("Last {window}: ").format(window=window), bold=True),
-        words(_failures(totals.failures)),
+    pieces: rich.Pieces = [
+        rich.words(_("Last {window}: ").format(window=window), bold=True),
+        rich.words(_failures(totals.failures)),
     ]
     ongoing = _ongoing(page.state, now.timestamp())
     # A failure still going on counts from the window's start at the earliest, so "down … in
@@ -180,23 +163,23 @@ def _summary(page: HistoryPage, window: str, now: datetime) -> Pieces:
     in_window = now.timestamp() - page.since
     downtime = totals.downtime + sum(min(seconds, in_window) for _key, seconds in ongoing)
     if totals.failures or ongoing:
-        pieces.append(words(" · " + _("down {span} in all").format(span=span(downtime))))
+        pieces.append(rich.words(" · " + _("down {span} in all").format(span=span(downtime))))
     mttr = totals.mean_time_to_recover
     if mttr is not None:
         recoveries = ngettext("{n} recovery", "{n} recoveries", totals.recoveries).format(
             n=totals.recoveries
         )
         mean = _("mean time to recover {span} ({recoveries})")
-        pieces.append(words(" · " + mean.format(span=span(mttr), recoveries=recoveries)))
+        pieces.append(rich.words(" · " + mean.format(span=span(mttr), recoveries=recoveries)))
     for key, seconds in ongoing:
         kind, _sep, binding = key.partition(":")
-        still = phrase(
+        still = rich.phrase(
             _("{binding} is still {status}, for {span} so far"),
             binding=binding_named(kind, binding),
             status=FAILED,
             span=span(seconds),
         )
-        pieces += [words("\n"), *icon_line(status_icon(FAILED), still)]
+        pieces += [rich.words("\n"), *rich.icon_line(status_icon(FAILED), still)]
     return pieces
 
 
@@ -211,7 +194,7 @@ def _ongoing(state: ConnState | None, now: float) -> list[tuple[str, float]]:
 
 def _timeline(page: HistoryPage, now: datetime, *, budget: int) -> tuple[list[Any], int]:
     """Rich text elements for as many records as fit `budget` characters; how many did."""
-    elements: list[Pieces | Element] = []
+    elements: list[rich.Pieces | rich.Element] = []
     used = 0
     # Newest first: a recovery is met before the failure it ended, which then shows its span.
     ended: dict[str, float] = {}
@@ -223,15 +206,15 @@ def _timeline(page: HistoryPage, now: datetime, *, budget: int) -> tuple[list[An
         if entry.failed:
             down = ended.pop(entry.binding, None)
             if down is not None:
-                line.append(words(" · " + _("down {span}").format(span=span(down))))
+                line.append(rich.words(" · " + _("down {span}").format(span=span(down))))
             elif entry.binding not in seen and _still_failed(page.state, entry.binding):
                 still = _("still {status}").format(status=FAILED)
-                line += [words(" · "), words(still, bold=True)]
+                line += [rich.words(" · "), rich.words(still, bold=True)]
         if entry.down is not None:
             ended[entry.binding] = entry.down
         seen.add(entry.binding)
-        err = preformatted(entry.err_msg, _ERR_SHOWN) if entry.err_msg else None
-        cost = pieces_length(line) + (pieces_length(err["elements"]) if err else 0) + 2
+        err = rich.preformatted(entry.err_msg, _ERR_SHOWN) if entry.err_msg else None
+        cost = rich.pieces_length(line) + (rich.pieces_length(err["elements"]) if err else 0) + 2
         if used + cost > budget:
             break
         used += cost
@@ -247,53 +230,53 @@ def _still_failed(state: ConnState | None, binding: str) -> bool:
     return found is not None and found.status == FAILED
 
 
-def _line(record: HistoryRecord) -> Pieces:
+def _line(record: HistoryRecord) -> rich.Pieces:
     entry = record.entry
-    pieces: Pieces = [date(entry.at), words("  ")]
+    pieces: rich.Pieces = [rich.date(entry.at), rich.words("  ")]
     if entry.kind == "deleted":
-        deleted = phrase(_("connection {status}"), status="DELETED")
-        return pieces + icon_line(status_icon("DELETED"), deleted)
+        deleted = rich.phrase(_("connection {status}"), status="DELETED")
+        return pieces + rich.icon_line(status_icon("DELETED"), deleted)
     if entry.kind == "gone":
         gone = _("connection gone from DLI's list")
-        return pieces + icon_line("grey_question", [words(gone)])
+        return pieces + rich.icon_line("grey_question", [rich.words(gone)])
     binding = binding_named(entry.binding_kind, entry.binding_name)
     if entry.kind == "stuck":
         if entry.since is None:
-            return pieces + phrase(
+            return pieces + rich.phrase(
                 _("{binding} stuck {status}"), binding=binding, status=_status(entry.status)
             )
-        return pieces + phrase(
+        return pieces + rich.phrase(
             _("{binding} stuck {status} since {time}"),
             binding=binding,
             status=_status(entry.status),
-            time=date(entry.since),
+            time=rich.date(entry.since),
         )
     if entry.status == UNBOUND:
-        pieces += phrase(
+        pieces += rich.phrase(
             _("{binding} unbound (was {old})"),
             binding=binding,
             old=status_value(entry.old),
         )
     elif not entry.old:
-        pieces += phrase(
+        pieces += rich.phrase(
             _("{binding} first seen {status}"), binding=binding, status=_status(entry.status)
         )
     else:
-        pieces += phrase(
+        pieces += rich.phrase(
             _("{binding} {old} → {status}"),
             binding=binding,
             old=status_value(entry.old),
             status=_status(entry.status),
         )
     if entry.down is not None:
-        pieces.append(words(" · " + _("recovered after {span}").format(span=span(entry.down))))
+        pieces.append(rich.words(" · " + _("recovered after {span}").format(span=span(entry.down))))
     return pieces
 
 
-def _context(page: HistoryPage, project: ProjectRef | None) -> Sequence[str | Element]:
-    parts: list[str | Element] = []
+def _context(page: HistoryPage, project: ProjectRef | None) -> Sequence[str | rich.Element]:
+    parts: list[str | rich.Element] = []
     if project is not None:
-        parts.append(plain_text(_("Project {project}").format(project=project_label(project))))
+        parts.append(kit.plain_text(_("Project {project}").format(project=project_label(project))))
     total = page.totals.entries
     transitions = ngettext("{n} transition", "{n} transitions", total).format(n=total)
     parts.append(

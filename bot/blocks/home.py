@@ -7,22 +7,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.guardrails import refusal
 from bot.blocks.lists import list_line, list_rank, with_failed
-from bot.blocks.message import context_block, header_block, rich_block, room_left, section_block
 from bot.blocks.status import connections_count, project_label
-from bot.blocks.text import (
-    Pieces,
-    channel,
-    code,
-    emoji,
-    escape_entities,
-    humanize_age,
-    joined,
-    phrase,
-    pieces_length,
-    words,
-)
 from bot.dli.ids import normalise_id
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
@@ -50,12 +39,12 @@ def home_view(
     failing = sum(1 for c, _ in ordered if c.failed)
     blocks: list[dict[str, Any]] = [
         _title(),
-        section_block(
+        kit.section_block(
             _("*{connections}* watched · {failing}").format(
                 connections=connections_count(len(ordered)), failing=with_failed(failing)
             )
             if ordered
-            else escape_entities(
+            else rich.escape_entities(
                 _(
                     "No connection is watched in your channels yet. In a channel, type "
                     "`/dliconn watch <id-or-name>`."
@@ -63,19 +52,21 @@ def home_view(
             )
         ),
     ]
-    tail = [context_block([note])] if note else []
+    tail = [kit.context_block([note])] if note else []
     if demo:
-        tail.append(context_block([_(":test_tube: *Demo data* — not a real DLI project")]))
+        tail.append(kit.context_block([_(":test_tube: *Demo data* — not a real DLI project")]))
     # One block less: the closing "and N more".
-    room, budget = room_left(blocks, tail, max_blocks=HOME_MAX_BLOCKS - 1)
+    room, budget = kit.room_left(blocks, tail, max_blocks=HOME_MAX_BLOCKS - 1)
     for shown, (connection, channels) in enumerate(ordered):
         project = (project_of or {}).get(normalise_id(connection.id)) if several else None
         entry = _home_entry(connection, channels, now, project)
-        budget -= pieces_length(entry)
+        budget -= rich.pieces_length(entry)
         if shown >= room or budget < 0:
-            blocks.append(section_block("… " + _("and {n} more").format(n=len(ordered) - shown)))
+            blocks.append(
+                kit.section_block("… " + _("and {n} more").format(n=len(ordered) - shown))
+            )
             break
-        blocks.append(rich_block(entry))
+        blocks.append(kit.rich_block(entry))
     return {"type": "home", "blocks": blocks + tail}
 
 
@@ -86,40 +77,45 @@ def refused_home_view(decision: Decision) -> dict[str, Any]:
 
 
 def _title() -> dict[str, Any]:
-    return header_block(_("DLI connections you watch"))
+    return kit.header_block(_("DLI connections you watch"))
 
 
 def _home_entry(
     connection: Connection, channels: Sequence[str], now: datetime, project: ProjectRef | None
-) -> Pieces:
+) -> rich.Pieces:
     lines = [list_line(connection)]
     if project is not None:
-        label = [words(project_label(project), bold=True)]
-        lines.append([words("    "), *phrase(_("in {project}"), project=label)])
+        label = [rich.words(project_label(project), bold=True)]
+        lines.append([rich.words("    "), *rich.phrase(_("in {project}"), project=label)])
     for queue in connection.failed[:3]:
         since = (
-            _("{status} for {age}").format(status=FAILED, age=humanize_age(now - queue.update_time))
+            _("{status} for {age}").format(
+                status=FAILED, age=rich.humanize_age(now - queue.update_time)
+            )
             if queue.update_time
             else FAILED
         )
         lines.append(
             [
-                words("    "),
-                emoji("red_circle"),
-                words(" "),
-                *code(queue.name, 60),
-                words(f" {since}"),
+                rich.words("    "),
+                rich.emoji("red_circle"),
+                rich.words(" "),
+                *rich.code(queue.name, 60),
+                rich.words(f" {since}"),
             ]
         )
     if len(connection.failed) > 3:
         more = _("and {n} more {status}").format(n=len(connection.failed) - 3, status=FAILED)
-        lines.append([words(f"    … {more}")])
-    where = [[channel(c)] for c in channels[:5] if _CHANNEL_ID.fullmatch(c)]
+        lines.append([rich.words(f"    … {more}")])
+    where = [[rich.channel(c)] for c in channels[:5] if _CHANNEL_ID.fullmatch(c)]
     if where:
         lines.append(
-            [words("    "), *phrase(_("watched in {channels}"), channels=joined(where, " "))]
+            [
+                rich.words("    "),
+                *rich.phrase(_("watched in {channels}"), channels=rich.joined(where, " ")),
+            ]
         )
-    return joined(lines, "\n")  # bounded: names cut by `code`, at most 3 queues and 5 channels
+    return rich.joined(lines, "\n")  # bounded: names cut by `code`, at most 3 queues and 5 channels
 
 
 _CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,20}")

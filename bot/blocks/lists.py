@@ -6,21 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_SHOW
-from bot.blocks.message import (
-    CONTEXT_MAX,
-    SECTION_TEXT_MAX,
-    TEXT_BUDGET,
-    Message,
-    context_block,
-    fallback_text,
-    header_block,
-    plain_section,
-    rich_block,
-    room_left,
-    section_block,
-    value_button,
-)
 from bot.blocks.replies import ours
 from bot.blocks.status import (
     connection_icon,
@@ -30,22 +18,6 @@ from bot.blocks.status import (
     short_id,
     shown_status,
     status_rank,
-)
-from bot.blocks.text import (
-    Element,
-    Pieces,
-    as_plain,
-    code,
-    emoji,
-    escape_entities,
-    icon_line,
-    joined,
-    phrase,
-    pieces_length,
-    shortened,
-    shown_value,
-    value,
-    words,
 )
 from bot.dli.ids import normalise_id
 from bot.dli.models import FAILED, Connection
@@ -77,21 +49,21 @@ def with_failed(count: int) -> str:
     return _("{count} with {status} queues").format(count=count, status=FAILED)
 
 
-def list_line(connection: Connection) -> Pieces:
+def list_line(connection: Connection) -> rich.Pieces:
     line = [
-        emoji(connection_icon(connection)),
-        words(" "),
-        *code(connection.name, _LIST_LINE_NAME_MAX),
-        words(" "),
-        *code(short_id(connection.id), 12),
-        words(" "),
-        shown_value(shown_status(connection)),
+        rich.emoji(connection_icon(connection)),
+        rich.words(" "),
+        *rich.code(connection.name, _LIST_LINE_NAME_MAX),
+        rich.words(" "),
+        *rich.code(short_id(connection.id), 12),
+        rich.words(" "),
+        rich.shown_value(shown_status(connection)),
     ]
     bindings = connection.bindings
     if connection.failed:
         line += [
-            words(" · "),
-            words(
+            rich.words(" · "),
+            rich.words(
                 _("{count} of {total} {status}").format(
                     count=len(connection.failed), total=len(bindings), status=FAILED
                 ),
@@ -101,22 +73,22 @@ def list_line(connection: Connection) -> Pieces:
     elif bindings:
         count = len(bindings)
         counted = ngettext("{n} queue/pool", "{n} queues/pools", count).format(n=count)
-        line.append(words(f" · {counted}"))
+        line.append(rich.words(f" · {counted}"))
     return line
 
 
 def _paged_lines(
-    lines: Sequence[Pieces], *, room: int, budget: int, more_hint: Pieces
+    lines: Sequence[rich.Pieces], *, room: int, budget: int, more_hint: rich.Pieces
 ) -> list[dict[str, Any]]:
     """Lines packed into rich_text blocks of at most 3000 chars; past the room, "and N more"."""
-    blocks: list[list[Pieces]] = [[]]
+    blocks: list[list[rich.Pieces]] = [[]]
     size = spent = 0
-    hint = pieces_length(more_hint)
+    hint = rich.pieces_length(more_hint)
     for shown, line in enumerate(lines):
-        more = [words(_("… and {n} more.").format(n=len(lines) - shown) + " "), *more_hint]
-        closing_room = pieces_length(more[:1]) + hint + 1
-        length = pieces_length(line)
-        starts_block = size + length + 1 > SECTION_TEXT_MAX - closing_room
+        more = [rich.words(_("… and {n} more.").format(n=len(lines) - shown) + " "), *more_hint]
+        closing_room = rich.pieces_length(more[:1]) + hint + 1
+        length = rich.pieces_length(line)
+        starts_block = size + length + 1 > kit.SECTION_TEXT_MAX - closing_room
         blocks_after = len(blocks) + (1 if starts_block else 0)
         if spent + length + closing_room > budget or blocks_after > room:
             blocks[-1].append(more)
@@ -127,7 +99,7 @@ def _paged_lines(
         blocks[-1].append(line)
         size += length + 1
         spent += length + 1
-    return [rich_block(joined(lines, "\n")) for lines in blocks if lines]
+    return [kit.rich_block(rich.joined(lines, "\n")) for lines in blocks if lines]
 
 
 def connection_list(
@@ -139,7 +111,7 @@ def connection_list(
     demo: bool = False,
     project_of: Mapping[str, ProjectRef] | None = None,
     unlisted: Sequence[tuple[ProjectRef, str]] = (),
-) -> Message:
+) -> kit.Message:
     """One compact line per connection, those with FAILED queues first, with counts on top.
 
     With `project_of` (lower-case id -> project) naming more than one project, or projects that
@@ -154,11 +126,13 @@ def connection_list(
     if deleted:
         counts.append(_("{count} deleted").format(count=deleted))
     head = [
-        header_block(_("DLI connections") + " · ", filter_label),
-        section_block(f"*{counts[0]}* · " + " · ".join(counts[1:]))
+        kit.header_block(_("DLI connections") + " · ", filter_label),
+        kit.section_block(f"*{counts[0]}* · " + " · ".join(counts[1:]))
         if ordered
-        else rich_block(
-            phrase(_("No connections match {filter}."), filter=value(filter_label, 100, bold=True))
+        else kit.rich_block(
+            rich.phrase(
+                _("No connections match {filter}."), filter=rich.value(filter_label, 100, bold=True)
+            )
         ),
     ]
     context = freshness_line(freshness, now=now, demo=demo)
@@ -171,7 +145,7 @@ def connection_list(
         ),
         sentence=ngettext(
             "{n} DLI connection ({filter})", "{n} DLI connections ({filter})", len(ordered)
-        ).format(n=len(ordered), filter=shortened(filter_label, 60, marker="…")),
+        ).format(n=len(ordered), filter=rich.shortened(filter_label, 60, marker="…")),
         failing=failing,
     )
 
@@ -180,7 +154,7 @@ def _grouped_lines(
     ordered: Sequence[Connection],
     project_of: Mapping[str, ProjectRef],
     unlisted: Sequence[tuple[ProjectRef, str]],
-) -> list[Pieces]:
+) -> list[rich.Pieces]:
     # The projects in the order they were configured (project_of's), those with FAILED first.
     present = {project_of.get(normalise_id(c.id)) for c in ordered}
     projects = [p for p in dict.fromkeys([*project_of.values(), None]) if p in present]
@@ -188,26 +162,26 @@ def _grouped_lines(
     projects.sort(key=lambda p: p not in failing)
     if len(projects) <= 1 and not unlisted:
         return [list_line(c) for c in ordered]
-    lines: list[Pieces] = []
+    lines: list[rich.Pieces] = []
     for project in projects:
         members = [c for c in ordered if project_of.get(normalise_id(c.id)) == project]
         failed = sum(1 for c in members if c.failed)
         lines.append(
             [
-                words(project_label(project) or _("other"), bold=True),
-                words(f" · {connections_count(len(members))}"),
-                words(_(", ") + with_failed(failed) if failed else ""),
+                rich.words(project_label(project) or _("other"), bold=True),
+                rich.words(f" · {connections_count(len(members))}"),
+                rich.words(_(", ") + with_failed(failed) if failed else ""),
             ]
         )
         lines += [list_line(c) for c in members]
     for project, why in unlisted:
         lines.append(
-            icon_line(
+            rich.icon_line(
                 "warning",
-                phrase(
+                rich.phrase(
                     _("{project} could not be listed: {why}"),
-                    project=[words(project_label(project), bold=True)],
-                    why=value(why, 200),
+                    project=[rich.words(project_label(project), bold=True)],
+                    why=rich.value(why, 200),
                 ),
             )
         )
@@ -216,26 +190,26 @@ def _grouped_lines(
 
 def _listing(
     head: list[dict[str, Any]],
-    lines: Sequence[Pieces],
-    context: Sequence[str | Element],
+    lines: Sequence[rich.Pieces],
+    context: Sequence[str | rich.Element],
     *,
-    more_hint: Pieces,
+    more_hint: rich.Pieces,
     sentence: str,
     failing: Sequence[Connection],
-) -> Message:
+) -> kit.Message:
     """Header blocks, then one line per item paged within Slack's limits, then a context line."""
-    tail = [context_block(context[:CONTEXT_MAX])] if context else []
-    room, budget = room_left(head, tail)
+    tail = [kit.context_block(context[: kit.CONTEXT_MAX])] if context else []
+    room, budget = kit.room_left(head, tail)
     body = _paged_lines(lines, room=room, budget=budget, more_hint=more_hint)
     if failing:
         names = _(", ").join(
-            shortened(c.name, 40, marker="…") or shortened(c.id, 40, marker="…")
+            rich.shortened(c.name, 40, marker="…") or rich.shortened(c.id, 40, marker="…")
             for c in failing[:5]
         )
         sentence = _("{sentence}; {failing}: {names}").format(
             sentence=sentence, failing=with_failed(len(failing)), names=names
         )
-    return Message(text=fallback_text(sentence), blocks=head + body + tail)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=head + body + tail)
 
 
 # --------------------------------------------------------------------------- disambiguation
@@ -250,47 +224,47 @@ def choose_connection(
     query: str,
     *,
     project_of: Mapping[str, ProjectRef] | None = None,
-) -> Message:
+) -> kit.Message:
     """Several connections share a name: list them, each with a Show button (and, across
     projects, the project it is in)."""
     badges = project_of or {}
     shown = sorted(matches, key=list_rank)[:_CHOICES_SHOWN]
-    intro = icon_line(
+    intro = rich.icon_line(
         "mag",
-        phrase(
+        rich.phrase(
             _("{query} matches {connections}. Which one?"),
-            query=code(query, 100),
+            query=rich.code(query, 100),
             connections=connections_count(len(matches)),
         ),
     )
-    blocks = [rich_block(intro)]
+    blocks = [kit.rich_block(intro)]
     # The closing "and N more" line, measured in the reader's language at its widest.
     closing = _(_CHOICES_MORE).format(n=len(matches))
-    budget = TEXT_BUDGET - pieces_length(intro) - len(closing)
+    budget = kit.TEXT_BUDGET - rich.pieces_length(intro) - len(closing)
     show = _("Show")
     for connection in shown:
         # A section, for its button: plain_text, so the values in it stay inert.
         badge = project_label(badges.get(normalise_id(connection.id)))
-        line = f"{as_plain(list_line(connection))}\n{shortened(connection.id, 100)}"
+        line = f"{rich.as_plain(list_line(connection))}\n{rich.shortened(connection.id, 100)}"
         if badge:
             line += f" · {badge}"
         budget -= len(line) + len(show)
         if budget < 0:
             break
-        button = value_button(show, ACTION_SHOW, connection.id)
-        blocks.append(plain_section(line, accessory=button))
+        button = kit.value_button(show, ACTION_SHOW, connection.id)
+        blocks.append(kit.plain_section(line, accessory=button))
     listed = len(blocks) - 1
     if len(matches) > listed:
-        blocks.append(section_block(_(_CHOICES_MORE).format(n=len(matches) - listed)))
+        blocks.append(kit.section_block(_(_CHOICES_MORE).format(n=len(matches) - listed)))
     options = _(", ").join(
-        f"{shortened(c.name, 40, marker='…')} ({short_id(c.id)})" for c in shown[:5]
+        f"{rich.shortened(c.name, 40, marker='…')} ({short_id(c.id)})" for c in shown[:5]
     )
     sentence = ngettext(
         "'{query}' matches {n} connection: {options}",
         "'{query}' matches {n} connections: {options}",
         len(matches),
-    ).format(query=shortened(query, 100, marker="…"), n=len(matches), options=options)
-    return Message(text=fallback_text(sentence), blocks=blocks)
+    ).format(query=rich.shortened(query, 100, marker="…"), n=len(matches), options=options)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 
 
 def watches_message(
@@ -301,7 +275,7 @@ def watches_message(
     now: datetime,
     notes: Sequence[str] = (),
     demo: bool = False,
-) -> Message:
+) -> kit.Message:
     """The channel's subscriptions with each connection's health, FAILED first.
 
     `missing` are (name, id) pairs DLI no longer knows (deleted, or not visible any more);
@@ -311,11 +285,11 @@ def watches_message(
     total = len(watched) + len(missing) + len(unknown)
     failing = [c for c in watched if c.failed]
     head = [
-        header_block(_("Watched in this channel")),
-        section_block(
+        kit.header_block(_("Watched in this channel")),
+        kit.section_block(
             f"*{connections_count(total)}* · {with_failed(len(failing))}"
             if total
-            else escape_entities(
+            else rich.escape_entities(
                 _("Nothing is watched here yet. Add one with `/dliconn watch <id-or-name>`.")
             )
         ),
@@ -340,12 +314,12 @@ def watches_message(
     )
 
 
-def _subscription_line(icon: str, name: str, connection_id: str, state: str) -> Pieces:
+def _subscription_line(icon: str, name: str, connection_id: str, state: str) -> rich.Pieces:
     return [
-        emoji(icon),
-        words(" "),
-        *code(name or connection_id, _LIST_LINE_NAME_MAX),
-        words(" "),
-        *code(short_id(connection_id), 12),
-        words(f" {state}"),
+        rich.emoji(icon),
+        rich.words(" "),
+        *rich.code(name or connection_id, _LIST_LINE_NAME_MAX),
+        rich.words(" "),
+        *rich.code(short_id(connection_id), 12),
+        rich.words(f" {state}"),
     ]

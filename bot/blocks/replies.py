@@ -5,19 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.blocks.message import (
-    CONTEXT_MAX,
-    MAX_BLOCKS,
-    SECTION_TEXT_MAX,
-    TEXT_BUDGET,
-    Message,
-    context_block,
-    fallback_text,
-    plain_text,
-    rich_block,
-    section_block,
-)
-from bot.blocks.text import Pieces, code, emoji, shortened, trusted, words
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.i18n import _
 
 # --------------------------------------------------------------------------- errors and help
@@ -68,20 +57,20 @@ def _error_text(kind: str) -> tuple[str, str]:
 _ICON = re.compile(r":([a-z_]+): ")
 
 
-def ours(text: str) -> Pieces:
+def ours(text: str) -> rich.Pieces:
     """Our own words for rich text: a leading `:name: ` is an emoji, `backticks` mark code."""
-    pieces: Pieces = []
+    pieces: rich.Pieces = []
     icon = _ICON.match(text)
     if icon:
-        pieces += [emoji(icon.group(1)), words(" ")]
+        pieces += [rich.emoji(icon.group(1)), rich.words(" ")]
         text = text[icon.end() :]
     for index, part in enumerate(text.split("`")):
         if part:
-            pieces.append(words(part, code=index % 2 == 1))
+            pieces.append(rich.words(part, code=index % 2 == 1))
     return pieces
 
 
-def styled(pieces: Pieces, *, bold: bool = False, italic: bool = False) -> Pieces:
+def styled(pieces: rich.Pieces, *, bold: bool = False, italic: bool = False) -> rich.Pieces:
     """`pieces` (a `phrase`, say) with our own plain words in bold or italic; the values in it
     (styled elements, dates, mentions) are left as they are."""
     style = {k: True for k, on in (("bold", bold), ("italic", italic)) if on}
@@ -99,7 +88,7 @@ def error_message(
     correlation_id: str | None = None,
     request_id: str | None = None,
     stale_shown: bool = False,
-) -> Message:
+) -> kit.Message:
     """A friendly error reply. `kind` is a DliError.kind or bad_input / unexpected (the fallback
     for anything unknown). `hint` is the bot's own words (backticks mark code); `subject` is
     shown exactly, as code."""
@@ -107,57 +96,63 @@ def error_message(
     if kind == "unavailable" and stale_shown:
         default_hint = _("Showing the last known copy below.")
     before, has_subject, after = headline.partition("{subject}")
-    shown = (code(subject, 100) if subject else [words(_("that"))]) if has_subject else []
-    hint_text = shortened(hint, 2000, marker="…") if hint else default_hint
-    body = [*ours(before), *shown, *ours(after), words("\n"), *ours(hint_text)]
-    blocks = [rich_block(body)]
+    shown = (rich.code(subject, 100) if subject else [rich.words(_("that"))]) if has_subject else []
+    hint_text = rich.shortened(hint, 2000, marker="…") if hint else default_hint
+    body = [*ours(before), *shown, *ours(after), rich.words("\n"), *ours(hint_text)]
+    blocks = [kit.rich_block(body)]
     context = []
     if correlation_id:
-        context.append(plain_text(_("reference {id}").format(id=shortened(correlation_id, 40))))
+        context.append(
+            kit.plain_text(_("reference {id}").format(id=rich.shortened(correlation_id, 40)))
+        )
     if request_id:
-        context.append(plain_text(_("DLI request id {id}").format(id=shortened(request_id, 100))))
+        context.append(
+            kit.plain_text(_("DLI request id {id}").format(id=rich.shortened(request_id, 100)))
+        )
     if context:
-        blocks.append(context_block(context))
-    subject_text = shortened(subject, 100, marker="…") if subject else _("that")
+        blocks.append(kit.context_block(context))
+    subject_text = rich.shortened(subject, 100, marker="…") if subject else _("that")
     sentence = _ICON.sub("", headline, count=1).format(subject=subject_text)
     if correlation_id:
         sentence = _("{sentence} (reference {id})").format(
-            sentence=sentence, id=shortened(correlation_id, 40, marker="…")
+            sentence=sentence, id=rich.shortened(correlation_id, 40, marker="…")
         )
-    return Message(text=fallback_text(sentence), blocks=blocks)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 
 
-def help_message(help_text: str) -> Message:
+def help_message(help_text: str) -> kit.Message:
     """The help text, split to fit sections. It is the bot's own mrkdwn: formatting is kept, but
     `&`, `<`, `>` are escaped, so write `/dliconn <id>` plainly."""
-    paragraphs = trusted(help_text.strip(), TEXT_BUDGET).split("\n\n")
+    paragraphs = rich.trusted(help_text.strip(), kit.TEXT_BUDGET).split("\n\n")
     sections: list[str] = []
     for paragraph in paragraphs:
-        for start in range(0, len(paragraph), SECTION_TEXT_MAX):
-            chunk = paragraph[start : start + SECTION_TEXT_MAX]
-            if sections and len(sections[-1]) + 2 + len(chunk) <= SECTION_TEXT_MAX:
+        for start in range(0, len(paragraph), kit.SECTION_TEXT_MAX):
+            chunk = paragraph[start : start + kit.SECTION_TEXT_MAX]
+            if sections and len(sections[-1]) + 2 + len(chunk) <= kit.SECTION_TEXT_MAX:
                 sections[-1] += "\n\n" + chunk
             else:
                 sections.append(chunk)
-    blocks = [section_block(s) for s in sections[:MAX_BLOCKS]]
+    blocks = [kit.section_block(s) for s in sections[: kit.MAX_BLOCKS]]
     first_line = help_text.strip().splitlines()[0] if help_text.strip() else "dliconn help"
-    return Message(text=fallback_text(first_line), blocks=blocks)
+    return kit.Message(text=kit.fallback_text(first_line), blocks=blocks)
 
 
 # --------------------------------------------------------------------------- notices, watches
 
 
-def about(icon: str, before: str, shown: Pieces, after: str) -> Pieces:
+def about(icon: str, before: str, shown: rich.Pieces, after: str) -> rich.Pieces:
     """A notice's usual line: `icon`, our words, the value it is about (built with `code` or
     `value`, so it stays exact and inert), our words again."""
-    return [emoji(icon), words(before), *shown, words(after)]
+    return [rich.emoji(icon), rich.words(before), *shown, rich.words(after)]
 
 
-def notice(body: Pieces, *, fallback: str, context: Sequence[str] = ()) -> Message:
+def notice(body: rich.Pieces, *, fallback: str, context: Sequence[str] = ()) -> kit.Message:
     """A short reply: `body` is rich text (values in it built with `code`/`value`, so they stay
     exact and inert); `context` lines are our own mrkdwn (escaped here); `fallback` the sentence
     for notifications (escaped here too)."""
-    blocks = [rich_block(body)]
+    blocks = [kit.rich_block(body)]
     if context:
-        blocks.append(context_block([trusted(c, 2000) for c in context[:CONTEXT_MAX]]))
-    return Message(text=fallback_text(fallback), blocks=blocks)
+        blocks.append(
+            kit.context_block([rich.trusted(c, 2000) for c in context[: kit.CONTEXT_MAX]])
+        )
+    return kit.Message(text=kit.fallback_text(fallback), blocks=blocks)

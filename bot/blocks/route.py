@@ -6,28 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.blocks.message import (
-    Message,
-    context_block,
-    fallback_text,
-    header_block,
-    plain_text,
-    rich_block,
-)
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.replies import styled
 from bot.blocks.status import project_label
-from bot.blocks.text import (
-    Element,
-    Pieces,
-    channel,
-    code,
-    date,
-    icon_line,
-    joined,
-    person,
-    phrase,
-    words,
-)
 from bot.dli.models import Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
@@ -53,65 +35,67 @@ class RouteLine:
 
 def route_message(
     connection: Connection, project: ProjectRef | None, lines: Sequence[RouteLine]
-) -> Message:
+) -> kit.Message:
     """Every reason a channel would (or would not) get this connection's alerts."""
     alerted = [line for line in lines if line.why != "hidden" and not line.paused]
-    name = code(connection.name or connection.id, 80)
+    name = rich.code(connection.name or connection.id, 80)
     count = len(alerted)
     intro = (
-        phrase(
+        rich.phrase(
             ngettext("{name} would alert {n} channel", "{name} would alert {n} channels", count),
             name=name,
             n=str(count),
         )
         if alerted
-        else phrase(
+        else rich.phrase(
             _("{name} would alert no channel. Watch it here with {command}"),
             name=name,
-            command=[words("/dliconn watch", code=True)],
+            command=[rich.words("/dliconn watch", code=True)],
         )
     )
     blocks = [
-        header_block("🧭 " + _("Alert routes") + " · ", connection.name or connection.id),
-        rich_block(intro),
+        kit.header_block("🧭 " + _("Alert routes") + " · ", connection.name or connection.id),
+        kit.rich_block(intro),
     ]
     shown = [_line(line) for line in lines[:_SHOWN]]
     if len(lines) > _SHOWN:
-        shown.append([words("… " + _("and {n} more").format(n=len(lines) - _SHOWN))])
+        shown.append([rich.words("… " + _("and {n} more").format(n=len(lines) - _SHOWN))])
     if shown:
-        blocks.append(rich_block(joined(shown, "\n")))
-    context: list[str | Element] = [
+        blocks.append(kit.rich_block(rich.joined(shown, "\n")))
+    context: list[str | rich.Element] = [
         _("Routes from dliconn.toml are configuration; watches live in Redis")
     ]
     if project is not None:
-        context.insert(0, plain_text(_("Project {project}").format(project=project_label(project))))
-    blocks.append(context_block(context))
+        context.insert(
+            0, kit.plain_text(_("Project {project}").format(project=project_label(project)))
+        )
+    blocks.append(kit.context_block(context))
     sentence = ngettext(
         "{name}: alerts reach {n} channel", "{name}: alerts reach {n} channels", count
     ).format(name=connection.name or connection.id, n=count)
-    return Message(text=fallback_text(sentence), blocks=blocks)
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 
 
-def _line(line: RouteLine) -> Pieces:
-    pieces = icon_line(_ICON[line.why], [channel(line.channel), words(" — ")])
+def _line(line: RouteLine) -> rich.Pieces:
+    pieces = rich.icon_line(_ICON[line.why], [rich.channel(line.channel), rich.words(" — ")])
     if line.why in ("watched", "hidden"):
-        who = person(line.by)
+        who = rich.person(line.by)
         if line.since is not None:
-            since = date(line.since)
-            pieces += phrase(_("watched by {who} since {time}"), who=who, time=since)
+            since = rich.date(line.since)
+            pieces += rich.phrase(_("watched by {who} since {time}"), who=who, time=since)
         else:
-            pieces += phrase(_("watched by {who}"), who=who)
+            pieces += rich.phrase(_("watched by {who}"), who=who)
         if line.why == "hidden":
             hidden = _("; gets nothing: its scope leaves this project out")
-            pieces.append(words(hidden, bold=True))
+            pieces.append(rich.words(hidden, bold=True))
     elif line.why == "watch_all":
-        pieces.append(words(_("every connection of the project (watch_all)")))
+        pieces.append(rich.words(_("every connection of the project (watch_all)")))
     else:
-        tags = joined([code(f"{k}={v}", 60) for k, v in line.tags], _(", "))
-        pieces += phrase(_("connections tagged {tags} (watch_tags)"), tags=tags)
+        tags = rich.joined([rich.code(f"{k}={v}", 60) for k, v in line.tags], _(", "))
+        pieces += rich.phrase(_("connections tagged {tags} (watch_tags)"), tags=tags)
     if line.paused:
-        pieces.append(words(_("; paused: the bot could not post there"), italic=True))
+        pieces.append(rich.words(_("; paused: the bot could not post there"), italic=True))
     if line.muted_until is not None:
-        until = date(line.muted_until)
-        pieces += styled(phrase(_("; muted until {time}"), time=until), italic=True)
+        until = rich.date(line.muted_until)
+        pieces += styled(rich.phrase(_("; muted until {time}"), time=until), italic=True)
     return pieces

@@ -8,18 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from bot.blocks.message import plain_text
-from bot.blocks.text import (
-    Element,
-    Pieces,
-    code,
-    humanize_age,
-    phrase,
-    shortened,
-    value,
-    whole_prefix,
-    words,
-)
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.dli.models import (
     ACTIVE,
     CREATING,
@@ -65,15 +55,15 @@ def status_text(status: str) -> str:
     """A status exactly as DLI sent it (unknown ones too), visibly cut when long; a raw value."""
     if not status:
         return _("(no status)")
-    return shortened(status, _STATUS_SHOWN_MAX)
+    return rich.shortened(status, _STATUS_SHOWN_MAX)
 
 
-def status_value(status: str, *, bold: bool = False) -> Pieces:
+def status_value(status: str, *, bold: bool = False) -> rich.Pieces:
     """A status DLI sent, as a value: exact, cut where `status_text` cuts it, and "(no status)"
     (our words) when DLI sent none."""
     if not status:
-        return [words(_("(no status)"), bold=bold)]
-    return value(status, _STATUS_SHOWN_MAX, bold=bold)
+        return [rich.words(_("(no status)"), bold=bold)]
+    return rich.value(status, _STATUS_SHOWN_MAX, bold=bold)
 
 
 def shown_status(value: Connection | QueueInfo) -> str:
@@ -88,7 +78,7 @@ def connections_count(count: int) -> str:
 
 def short_id(connection_id: str) -> str:
     """The first 8 characters of an id (like a short git hash); the full id is on the card."""
-    return whole_prefix(connection_id, 8) + "…" if len(connection_id) > 9 else connection_id
+    return rich.whole_prefix(connection_id, 8) + "…" if len(connection_id) > 9 else connection_id
 
 
 @dataclass(frozen=True)
@@ -191,12 +181,12 @@ def verdict_of(connection: Connection) -> str:
 
 def freshness_line(
     freshness: Freshness | None, *, now: datetime, demo: bool
-) -> list[str | Element]:
+) -> list[str | rich.Element]:
     """Where the data came from, for a context line: our words as mrkdwn, values as plain_text."""
-    parts: list[str | Element] = []
+    parts: list[str | rich.Element] = []
     fresh = freshness or Freshness(source=None, fetched_at=None)
     source, fetched_at, request_id = fresh.source, fresh.fetched_at, fresh.request_id
-    age = humanize_age(now - fetched_at) if fetched_at else None
+    age = rich.humanize_age(now - fetched_at) if fetched_at else None
     if source == "live":
         parts.append(_(":satellite_antenna: Live from DLI"))
     elif source == "cache":
@@ -206,15 +196,17 @@ def freshness_line(
             else _(":floppy_disk: Cached")
         )
     elif source == "stale":
-        reason = shortened(dli_problem(fresh.stale_reason or Unavailable.kind), 200)
+        reason = rich.shortened(dli_problem(fresh.stale_reason or Unavailable.kind), 200)
         stale = (
             _("⚠️ Stale ({reason}) — copy from {age} ago")
             if age
             else _("⚠️ Stale ({reason}) — copy from earlier")
         )
-        parts.append(plain_text(stale.format(reason=reason, age=age)))
+        parts.append(kit.plain_text(stale.format(reason=reason, age=age)))
     if request_id:
-        parts.append(plain_text(_("request id {id}").format(id=shortened(request_id, 100))))
+        parts.append(
+            kit.plain_text(_("request id {id}").format(id=rich.shortened(request_id, 100)))
+        )
     if demo:
         parts.append(_(":test_tube: *Demo data* — not a real DLI project"))
     return parts
@@ -225,18 +217,20 @@ def project_label(project: ProjectRef | None) -> str:
     if project is None:
         return ""
     label = f"{project.alias} · {project.region}" if project.region else project.alias
-    return shortened(label, 100, marker="…")
+    return rich.shortened(label, 100, marker="…")
 
 
-def binding_named(kind: str, name: str) -> Pieces:
+def binding_named(kind: str, name: str) -> rich.Pieces:
     """ "queue `q1`" or "pool `p1`": which binding, its name exact, in the reader's language."""
     template = _("pool {name}") if kind == "pool" else _("queue {name}")
-    return phrase(template, name=code(name, 60))
+    return rich.phrase(template, name=rich.code(name, 60))
 
 
-def connection_named(name: str, connection_id: str) -> Pieces:
+def connection_named(name: str, connection_id: str) -> rich.Pieces:
     """A connection's name (its id when it has none) and its id, both exact, in the reader's
     brackets."""
-    return phrase(
-        _("{name} ({id})"), name=code(name or connection_id, 80), id=code(connection_id, 64)
+    return rich.phrase(
+        _("{name} ({id})"),
+        name=rich.code(name or connection_id, 80),
+        id=rich.code(connection_id, 64),
     )

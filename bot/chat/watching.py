@@ -8,18 +8,10 @@ from dataclasses import dataclass, field
 
 from bot import audit as trail
 from bot.audit import AuditLog, MemoryAuditStore
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.lists import choose_connection, watches_message
-from bot.blocks.message import Message
 from bot.blocks.replies import notice
-from bot.blocks.text import (
-    Pieces,
-    code,
-    icon_line,
-    joined,
-    person,
-    phrase,
-    shown_value,
-)
 from bot.chat.audit import Note, audited
 from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
@@ -62,13 +54,13 @@ class Watching:
         return await guarded(None, lambda: self._watches(channel))
 
     async def mute(self, connection_id: str, hours: int, *, channel: str, user: str) -> Reply:
-        async def work(note: Note) -> Message:
+        async def work(note: Note) -> kit.Message:
             note.project, state = await self._state_of(connection_id, channel)
             await state.mute(connection_id, channel, time.time() + hours * 3600, user)
             muted = _("Alerts for {connection} are muted here for {hours} h (by {who}).")
             return notice(
-                _line("mute", muted, connection=code(connection_id, 60), hours=str(hours),
-                      who=person(user)),
+                _line("mute", muted, connection=rich.code(connection_id, 60), hours=str(hours),
+                      who=rich.person(user)),
                 fallback=_("Muted for {hours} h").format(hours=hours),
             )  # fmt: skip
 
@@ -77,7 +69,7 @@ class Watching:
         ))  # fmt: skip
 
     async def acknowledge(self, connection_id: str, *, channel: str, user: str) -> Reply:
-        async def work(note: Note) -> Message:
+        async def work(note: Note) -> kit.Message:
             note.project, state = await self._state_of(connection_id, channel)
             incidents = await state.acknowledge(connection_id, channel, user)
             if not incidents:
@@ -91,7 +83,9 @@ class Watching:
                 )
             return notice(
                 _line(
-                    "eyes", _("Acknowledged by {who}; the alert now shows it."), who=person(user)
+                    "eyes",
+                    _("Acknowledged by {who}; the alert now shows it."),
+                    who=rich.person(user),
                 ),
                 fallback=_("Acknowledged"),
             )
@@ -121,7 +115,7 @@ class Watching:
             raise NotFound(f"connection {connection_id!r} is in no project this channel sees")
         return alias, self.states[alias]
 
-    async def _watch(self, target: str, channel: str, user: str, note: Note) -> Message:
+    async def _watch(self, target: str, channel: str, user: str, note: Note) -> kit.Message:
         found = await self.context.find(target, channel)
         if isinstance(found, Ambiguous):
             note.result = trail.AMBIGUOUS
@@ -129,12 +123,12 @@ class Watching:
         connection = found.connection
         note.connection = normalise_id(connection.id)
         note.project = found.project.alias if found.project else None
-        name = code(connection.name or connection.id, 80)
+        name = rich.code(connection.name or connection.id, 80)
         if connection.is_deleted:
             note.result = trail.DELETED
             deleted = _("{name} is {status}; there is nothing left to watch.")
             return notice(
-                _line("black_circle", deleted, name=name, status=[shown_value(DELETED)]),
+                _line("black_circle", deleted, name=name, status=[rich.shown_value(DELETED)]),
                 fallback=_("That connection is deleted"),
             )
         new = await self.context.subscriptions.subscribe(
@@ -157,8 +151,10 @@ class Watching:
                    "queues or elastic resource pools turns {status}, and in the alert's thread "
                    "when it recovers.")
         )  # fmt: skip
-        body = _line("eyes", watching, name=name, who=person(user), status=[shown_value(FAILED)],
-                     count=str(failing))  # fmt: skip
+        status = [rich.shown_value(FAILED)]
+        body = _line(
+            "eyes", watching, name=name, who=rich.person(user), status=status, count=str(failing)
+        )
         return notice(
             body,
             fallback=_("Watching it in this channel"),
@@ -170,7 +166,7 @@ class Watching:
             ],
         )
 
-    async def _unwatch(self, target: str, channel: str, note: Note) -> Message:
+    async def _unwatch(self, target: str, channel: str, note: Note) -> kit.Message:
         # No DLI call: unwatching must work while DLI is down and for deleted connections.
         subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         wanted = target.strip().lower()
@@ -185,7 +181,7 @@ class Watching:
                 _line(
                     "information_source",
                     _("{name} is not watched in this channel."),
-                    name=code(target, 80),
+                    name=rich.code(target, 80),
                 ),
                 fallback=_("Not watched here"),
                 context=[_("`/dliconn watches` lists what is.")],
@@ -194,13 +190,15 @@ class Watching:
         note.project = await self.context.directory.where(matches[0].connection_id)
         for subscription in matches:
             await self.context.subscriptions.unsubscribe(channel, subscription.connection_id)
-        names = joined([code(s.connection_name or s.connection_id, 80) for s in matches], _(", "))
+        names = rich.joined(
+            [rich.code(s.connection_name or s.connection_id, 80) for s in matches], _(", ")
+        )
         return notice(
             _line("no_bell", _("Stopped watching {names} here."), names=names),
             fallback=_("Stopped watching"),
         )
 
-    async def _watches(self, channel: str) -> Message:
+    async def _watches(self, channel: str) -> kit.Message:
         # The subscriptions are ours: they are listed even while DLI cannot say how they are.
         subscriptions = await self.context.subscriptions.channel_subscriptions(channel)
         found = await lookup_many(
@@ -247,6 +245,6 @@ class Watching:
         return notes
 
 
-def _line(icon: str, template: str, /, **slots: Pieces | str) -> Pieces:
+def _line(icon: str, template: str, /, **slots: rich.Pieces | str) -> rich.Pieces:
     """A notice's line: `icon`, then our (translated) sentence with its values in place."""
-    return icon_line(icon, phrase(template, **slots))
+    return rich.icon_line(icon, rich.phrase(template, **slots))

@@ -9,37 +9,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
 
+from bot.blocks import message as kit
+from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
 from bot.blocks.conntest import conntest_button
 from bot.blocks.diagnosis import cause_block, cause_blocks
-from bot.blocks.message import (
-    BUTTON_VALUE_MAX,
-    SECTION_TEXT_MAX,
-    Message,
-    button_element,
-    context_block,
-    fallback_text,
-    header_block,
-    plain_text,
-    rich_block,
-    section_block,
-)
 from bot.blocks.status import binding_named, connection_named, status_value
-from bot.blocks.text import (
-    Element,
-    Pieces,
-    date,
-    date_token,
-    humanize_age,
-    icon_line,
-    is_user_id,
-    joined,
-    phrase,
-    preformatted,
-    shortened,
-    value,
-    words,
-)
 from bot.diagnosis.catalogue import default_catalogue
 from bot.dli.models import ACTIVE, CREATING, FAILED
 from bot.errors import dli_problem
@@ -66,7 +41,7 @@ _ERR_BUDGET: Final = 6000
 
 
 def _duration(seconds: float) -> str:
-    return humanize_age(timedelta(seconds=seconds))
+    return rich.humanize_age(timedelta(seconds=seconds))
 
 
 def _more(count: int) -> str:
@@ -74,40 +49,40 @@ def _more(count: int) -> str:
     return "… " + _("and {n} more").format(n=count)
 
 
-def project_label(project: ProjectRef) -> Element:
+def project_label(project: ProjectRef) -> rich.Element:
     """A context part naming the project ("prod · cn-north-4"): configuration, shown exactly."""
     label = f"{project.alias} · {project.region}" if project.region else project.alias
-    return plain_text(shortened(label, 150))
+    return kit.plain_text(rich.shortened(label, 150))
 
 
-def _notice(sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | None) -> Message:
+def _notice(sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | None) -> kit.Message:
     """A watcher's message: `blocks`, then a context line naming its project (when there is
     one); `sentence` is its top-level text."""
     if project is not None:
-        blocks = [*blocks, context_block([project_label(project)])]
-    return Message(text=fallback_text(sentence), blocks=blocks)
+        blocks = [*blocks, kit.context_block([project_label(project)])]
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 
 
-def _acknowledged(who: str) -> str | Element:
+def _acknowledged(who: str) -> str | rich.Element:
     """A context part: a real user id becomes a mention (on purpose), anything else is shown."""
-    if is_user_id(who):
+    if rich.is_user_id(who):
         return _(":eyes: Acknowledged by {user}").format(user=f"<@{who}>")
-    return plain_text(_("👀 Acknowledged by {user}").format(user=shortened(who, 80)))
+    return kit.plain_text(_("👀 Acknowledged by {user}").format(user=rich.shortened(who, 80)))
 
 
 def _queue_block(queue: IncidentQueue, err_cap: int) -> dict[str, Any]:
-    line = icon_line(
+    line = rich.icon_line(
         "red_circle",
-        phrase(
+        rich.phrase(
             _("{binding} {status} since {time}"),
             binding=binding_named(queue.kind, queue.name),
             status=FAILED,
-            time=date(queue.since),
+            time=rich.date(queue.since),
         ),
     )
     if queue.err_msg.strip():
-        return rich_block(line, preformatted(queue.err_msg, err_cap))
-    return rich_block(line)
+        return kit.rich_block(line, rich.preformatted(queue.err_msg, err_cap))
+    return kit.rich_block(line)
 
 
 def _alert_title(incident: Incident) -> str:
@@ -125,24 +100,24 @@ def _alert_title(incident: Incident) -> str:
     return title.format(n=count, status=FAILED)
 
 
-def _alert_line(incident: Incident) -> Pieces:
+def _alert_line(incident: Incident) -> rich.Pieces:
     """What failed (or flaps), and on which connection."""
     where = connection_named(incident.connection_name, incident.connection_id)
     if incident.kind == "flapping":
         first = incident.queues[0]
         flips = incident.flips
         changed = ngettext("changed status {n} time", "changed status {n} times", flips)
-        return phrase(
+        return rich.phrase(
             _("{binding} {changed} on connection {connection}"),
             binding=binding_named(first.kind, first.name),
-            changed=[words(changed.format(n=flips), bold=True)],
+            changed=[rich.words(changed.format(n=flips), bold=True)],
             connection=where,
         )
     count = len(incident.queues)
     failed = ngettext("{n} queue {status}", "{n} queues {status}", count)
-    return phrase(
+    return rich.phrase(
         _("{failed} on connection {connection}"),
-        failed=[words(failed.format(n=count, status=FAILED), bold=True)],
+        failed=[rich.words(failed.format(n=count, status=FAILED), bold=True)],
         connection=where,
     )
 
@@ -163,48 +138,50 @@ def alert_message(
     acknowledged_by: str | None = None,
     project: ProjectRef | None = None,
     can_test: bool = False,
-) -> Message:
+) -> kit.Message:
     """The alert for an incident; rendered again when it is acknowledged and when it resolves.
     `can_test`: the channel may run connectivity tests (a button for the first FAILED queue)."""
     name = incident.connection_name or incident.connection_id
     queues = incident.queues[:_QUEUES_SHOWN]
     flapping = incident.kind == "flapping"
-    blocks = [header_block(_alert_title(incident), name), rich_block(_alert_line(incident))]
+    blocks = [kit.header_block(_alert_title(incident), name), kit.rich_block(_alert_line(incident))]
     if not flapping:
-        cap = min(SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
+        cap = min(kit.SECTION_TEXT_MAX - 300, _ERR_BUDGET // max(1, len(queues)))
         for queue in queues:
             blocks += [
                 _queue_block(queue, cap),
                 *cause_blocks(queue.err_msg, incident.connection_id),
             ]
         if len(incident.queues) > len(queues):
-            blocks.append(section_block(_more(len(incident.queues) - len(queues))))
-    detected = _("Detected {time}").format(time=date_token(incident.started_at))
-    notes: list[str | Element] = [detected]
+            blocks.append(kit.section_block(_more(len(incident.queues) - len(queues))))
+    detected = _("Detected {time}").format(time=rich.date_token(incident.started_at))
+    notes: list[str | rich.Element] = [detected]
     if project is not None:
         notes.insert(0, project_label(project))
     if acknowledged_by:
         notes.append(_acknowledged(acknowledged_by))
     if incident.resolved_at is not None:
         blocks.append(
-            rich_block(
-                icon_line(
+            kit.rich_block(
+                rich.icon_line(
                     "white_check_mark",
-                    phrase(
+                    rich.phrase(
                         _("{resolved} {time} ({how}) after {duration} down"),
-                        resolved=[words(_("Resolved"), bold=True)],
-                        time=date(incident.resolved_at),
+                        resolved=[rich.words(_("Resolved"), bold=True)],
+                        time=rich.date(incident.resolved_at),
                         how=_resolution(incident),
                         duration=_duration(incident.down_for or 0.0),
                     ),
                 )
             )
         )
-    blocks.append(context_block(notes))
+    blocks.append(kit.context_block(notes))
     buttons = _alert_buttons(incident, can_test=can_test)
     if buttons:
         blocks.append({"type": "actions", "block_id": ALERT_ACTIONS, "elements": buttons})
-    return Message(text=fallback_text(_alert_fallback(incident, name, queues)), blocks=blocks)
+    return kit.Message(
+        text=kit.fallback_text(_alert_fallback(incident, name, queues)), blocks=blocks
+    )
 
 
 def _alert_fallback(incident: Incident, name: str, queues: Sequence[IncidentQueue]) -> str:
@@ -218,32 +195,34 @@ def _alert_fallback(incident: Incident, name: str, queues: Sequence[IncidentQueu
 
 def _alert_buttons(incident: Incident, *, can_test: bool) -> list[dict[str, Any]]:
     connection_id = incident.connection_id
-    if len(connection_id) + 4 > BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
+    if len(connection_id) + 4 > kit.BUTTON_VALUE_MAX:  # a cut id would act on the wrong connection
         return []
-    buttons = [button_element(_("Refresh"), ACTION_REFRESH, value=connection_id)]
+    buttons = [kit.button_element(_("Refresh"), ACTION_REFRESH, value=connection_id)]
     if incident.resolved_at is None:
         buttons += [
-            button_element(
+            kit.button_element(
                 _("Mute {hours} h").format(hours=hours),
                 f"{ACTION_MUTE}_{hours}h",
                 value=f"{connection_id}|{hours}",
             )
             for hours in MUTE_HOURS
         ]
-        buttons.append(button_element(_("Acknowledge"), ACTION_ACK, value=connection_id))
+        buttons.append(kit.button_element(_("Acknowledge"), ACTION_ACK, value=connection_id))
         queues = [q for q in incident.queues if q.kind == "queue"] if can_test else []
         test = conntest_button(connection_id, queues[0].name) if queues else None
         buttons += [test] if test is not None else []
     return buttons
 
 
-def _binding_line(icon: str, template: str, event: BindingChange, **slots: Pieces | str) -> Pieces:
+def _binding_line(
+    icon: str, template: str, event: BindingChange, **slots: rich.Pieces | str
+) -> rich.Pieces:
     """A reply in an alert's thread: `icon`, then `template` about the event's binding."""
     binding = binding_named(event.kind, event.binding)
-    return icon_line(icon, phrase(template, binding=binding, **slots))
+    return rich.icon_line(icon, rich.phrase(template, binding=binding, **slots))
 
 
-def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Message:
+def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> kit.Message:
     duration = _duration(event.down_for)
     if event.status == UNBOUND:
         template = _("{binding} is no longer bound to the connection after {duration}")
@@ -257,60 +236,62 @@ def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> Mess
         line = _binding_line(
             "white_check_mark", template, event, failed=FAILED, status=status, duration=duration
         )
-    return _notice(_("{name} recovered").format(name=event.binding), [rich_block(line)], project)
+    return _notice(
+        _("{name} recovered").format(name=event.binding), [kit.rich_block(line)], project
+    )
 
 
-def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> Message:
+def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> kit.Message:
     status = status_value(event.status, bold=True)
     line = _binding_line("repeat", _("{binding} is now {status}"), event, status=status)
     block = (
-        rich_block(line, preformatted(event.err_msg, 1500))
+        kit.rich_block(line, rich.preformatted(event.err_msg, 1500))
         if event.err_msg.strip()
-        else rich_block(line)
+        else kit.rich_block(line)
     )
     text = _("{name} is now {status}").format(name=event.binding, status=event.status)
     return _notice(text, [block], project)
 
 
-def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> Message:
+def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> kit.Message:
     template = _("{binding} has been {status} for {duration}: no longer flapping")
     status, duration = status_value(event.status, bold=True), _duration(event.stable_for)
     line = _binding_line("large_green_circle", template, event, status=status, duration=duration)
     text = _("{name} stopped flapping").format(name=event.binding)
-    return _notice(text, [rich_block(line)], project)
+    return _notice(text, [kit.rich_block(line)], project)
 
 
-def gone_notice(event: Gone, project: ProjectRef | None = None) -> Message:
+def gone_notice(event: Gone, project: ProjectRef | None = None) -> kit.Message:
     if event.deleted:
         sentence, short = _("Connection {connection} was deleted"), _("{name} was deleted")
     else:
         sentence = _("Connection {connection} is no longer listed by DLI")
         short = _("{name} is no longer listed by DLI")
     where = connection_named(event.connection_name, event.connection_id)
-    line = icon_line("wastebasket", phrase(sentence, connection=where))
+    line = rich.icon_line("wastebasket", rich.phrase(sentence, connection=where))
     name = event.connection_name or event.connection_id
-    return _notice(short.format(name=name), [rich_block(line)], project)
+    return _notice(short.format(name=name), [kit.rich_block(line)], project)
 
 
 #: The catalogue entry (Huawei's dli_03_0257) for a binding that stays in CREATING.
 STUCK_CREATING_ENTRY: Final = "queue-not-ready"
 
 
-def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
-    line = icon_line(
+def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> kit.Message:
+    line = rich.icon_line(
         "hourglass",
-        phrase(
+        rich.phrase(
             _("{binding} of connection {connection} has been {status} since {time}"),
             binding=binding_named(event.kind, event.binding),
             connection=connection_named(event.connection_name, event.connection_id),
             status=CREATING,
-            time=date(event.since),
+            time=rich.date(event.since),
         ),
     )
     fallback = _("{name} of {connection} is stuck in {status}").format(
         name=event.binding, connection=event.connection_name, status=CREATING
     )
-    blocks = [rich_block(line)]
+    blocks = [kit.rich_block(line)]
     # A binding stuck in CREATING has no err_msg to match; the catalogue's entry for it does.
     stuck = default_catalogue().get(STUCK_CREATING_ENTRY)
     if stuck is not None:
@@ -318,26 +299,28 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> Message:
     return _notice(fallback, blocks, project)
 
 
-def _last_error(event: DliUnreachable) -> Pieces:
+def _last_error(event: DliUnreachable) -> rich.Pieces:
     """What the last failure was, in the reader's words, then DLI's own detail of it, exact."""
     if not event.kind:  # nothing classified it: its reason is all there is
-        return value(event.reason, 500)
-    problem = [words(dli_problem(event.kind))]
+        return rich.value(event.reason, 500)
+    problem = [rich.words(dli_problem(event.kind))]
     if not event.reason:
         return problem
-    return phrase(_("{problem} ({detail})"), problem=problem, detail=value(event.reason, 500))
+    return rich.phrase(
+        _("{problem} ({detail})"), problem=problem, detail=rich.value(event.reason, 500)
+    )
 
 
-def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> Message:
-    line = icon_line(
+def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None) -> kit.Message:
+    line = rich.icon_line(
         "warning",
-        phrase(
+        rich.phrase(
             _(
                 "{cannot_reach} since {time}: watched connections are not being checked. "
                 "Last error: {error}"
             ),
-            cannot_reach=[words(_("Cannot reach DLI"), bold=True)],
-            time=date(event.since),
+            cannot_reach=[rich.words(_("Cannot reach DLI"), bold=True)],
+            time=rich.date(event.since),
             error=_last_error(event),
         ),
     )
@@ -346,10 +329,10 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
         if project
         else _("Cannot reach DLI")
     )
-    return _notice(name, [rich_block(line)], project)
+    return _notice(name, [kit.rich_block(line)], project)
 
 
-def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> Message:
+def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> kit.Message:
     text = _(":white_check_mark: DLI is reachable again after {duration}").format(
         duration=_duration(event.down_for)
     )
@@ -358,35 +341,37 @@ def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> 
         if project
         else _("DLI is reachable again")
     )
-    return _notice(name, [section_block(text)], project)
+    return _notice(name, [kit.section_block(text)], project)
 
 
 _SUMMARY_SHOWN: Final = 15
 _SUMMARY_QUEUES: Final = 5
 
 
-def _reset_line(incident: Incident) -> Pieces:
+def _reset_line(incident: Incident) -> rich.Pieces:
     """ "🔴 `orders` (`id`): queue `q1`, queue `q2` FAILED since <date>"."""
     queues = incident.queues[:_SUMMARY_QUEUES]
-    names = joined([binding_named(q.kind, q.name) for q in queues], _(", "))
+    names = rich.joined([binding_named(q.kind, q.name) for q in queues], _(", "))
     if len(incident.queues) > len(queues):
-        names.append(words(" " + _("and {n} more").format(n=len(incident.queues) - len(queues))))
+        names.append(
+            rich.words(" " + _("and {n} more").format(n=len(incident.queues) - len(queues)))
+        )
     since = min(q.since for q in incident.queues) if incident.queues else incident.started_at
-    return icon_line(
+    return rich.icon_line(
         "red_circle",
-        phrase(
+        rich.phrase(
             _("{connection}: {queues} {status} since {time}"),
             connection=connection_named(incident.connection_name, incident.connection_id),
             queues=names,
             status=FAILED,
-            time=date(since),
+            time=rich.date(since),
         ),
     )
 
 
 def reset_summary(
     incidents: Sequence[Incident], *, noticed_at: float, project: ProjectRef | None = None
-) -> Message:
+) -> kit.Message:
     """The one post a channel gets after the bot's memory was reset, instead of an alert for
     every failure that was open before: what is FAILED now (oldest first)."""
     ordered = sorted(incidents, key=lambda i: (i.started_at, i.connection_id))
@@ -407,14 +392,14 @@ def reset_summary(
         "*The bot's memory was reset*: Redis lost the watcher's state, so it cannot tell which "
         "failures were already alerted here. {now}"
     ).format(now=now)
-    blocks = [header_block(_("⚠️ The bot's memory was reset")), section_block(intro)]
-    blocks += [rich_block(_reset_line(incident)) for incident in shown]
+    blocks = [kit.header_block(_("⚠️ The bot's memory was reset")), kit.section_block(intro)]
+    blocks += [kit.rich_block(_reset_line(incident)) for incident in shown]
     if len(ordered) > len(shown):
-        blocks.append(section_block(_more(len(ordered) - len(shown))))
+        blocks.append(kit.section_block(_more(len(ordered) - len(shown))))
     blocks.append(
-        context_block(
+        kit.context_block(
             [
-                _("Noticed {time}").format(time=date_token(noticed_at)),
+                _("Noticed {time}").format(time=rich.date_token(noticed_at)),
                 _(
                     "Subscriptions made with `/dliconn watch` may be gone: `/dliconn watches` "
                     "shows what this channel still watches"
