@@ -59,7 +59,7 @@ def verb_phrase(request: Request) -> str:
 Why = Literal[
     "external_channel",  # a Slack Connect channel under external_channels = "deny" / "read"
     "verb_not_allowed",  # the channel's `allow` (or the default) leaves the verb out
-    "sharing_unknown",  # Slack would not say whether the channel is shared: changes fail closed
+    "sharing_unknown",  # Slack would not say whether the channel is shared: treated as shared
     "external_user",  # a person from another organisation never passes an operators check
     "not_operator",  # `operators` is set and the person is not one of them
     "groups_unknown",  # Slack would not list an operators group: fail closed
@@ -128,7 +128,8 @@ class Decision:
                 template = _("This channel may not {action}")
             case "sharing_unknown":
                 template = _("Slack would not say whether {channel} is shared with another "
-                             "organisation, so nobody may {action} here just now; try again in a "
+                             "organisation, so the bot may not {action} here. If the bot is not a "
+                             "member of this channel, invite it; otherwise try again in a "
                              "minute")  # fmt: skip
             case "groups_unknown":
                 template = _("Slack would not list the members of {groups} just now, so only the "
@@ -193,16 +194,18 @@ def decide(
         return Decision(False, request, cid, rule, why, operators, tuple(unknown))
 
     guarded = request in OPERATOR_REQUESTS
-    if channel.external:
-        mode = guardrails.external_channels
-        if mode == "deny" or (mode == "read" and guarded):
-            return refuse(EXTERNAL_RULE, "external_channel")
+    mode = guardrails.external_channels
+    if channel.external is not False and mode != "allow":
+        # Sharing unknown (a private channel the bot is not in, or Slack failing with nothing
+        # remembered) counts as shared: the guardrail keeps data out when unsure. Help, which
+        # shows nothing of DLI, is still answered there, and the refusal says what to do.
+        said = channel.external is not None
+        if (mode == "deny" and (said or request != "help")) or (mode == "read" and guarded):
+            return refuse(EXTERNAL_RULE, "external_channel" if said else "sharing_unknown")
     if request in VERBS and request not in rules.allowed_verbs:
         return refuse(allow_rule(cid), "verb_not_allowed")
     if not guarded:
         return Decision(True, request, cid)
-    if channel.external is None:
-        return refuse(EXTERNAL_RULE, "sharing_unknown")
     if person.external and (operators or channel.own_dm):
         return refuse(operator_rule(cid), "external_user")
     if not operators or channel.own_dm:

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
-from bot.slack.facts import Asking, Guard, SlackFacts
+from bot.slack.facts import CHANNEL_STALE_MAX, CHANNEL_TTL, Asking, Guard, SlackFacts
 
 Mode = Literal["deny", "read", "allow"]
 C = "C0PAYMENTS"
@@ -57,16 +57,45 @@ async def test_a_named_group_slack_cannot_list_fails_closed_and_is_asked_again(
     assert (await g.check("ack", Asking(C, ALICE, TEAM_ID))).allowed  # the failure not cached
 
 
-async def test_a_channel_slack_will_not_describe_refuses_changes_but_not_reads(
+async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_matters(
     slack: FakeSlackApi,
 ) -> None:
-    g = guard(slack)
     slack.fail("conversations.info", "channel_not_found", times=None)
-    assert (await g.check("watch", Asking(C, ALICE, TEAM_ID))).decision.why == "sharing_unknown"
-    assert (await g.check("list", Asking(C, ALICE, TEAM_ID))).allowed
+    alice = Asking(C, ALICE, TEAM_ID)
+    deny, read, allow = guard(slack, "deny"), guard(slack, "read"), guard(slack, "allow")
+    # deny: nothing of DLI there until Slack says, though help is answered
+    for request in ("lookup", "list", "history", "watch", "policy"):
+        assert (await deny.check(request, alice)).decision.why == "sharing_unknown", request
+    assert (await deny.check("help", alice)).allowed
+    # read: reads, as in a shared channel; no changes
+    assert (await read.check("lookup", alice)).allowed
+    assert (await read.check("watch", alice)).decision.why == "sharing_unknown"
+    # allow: sharing does not matter, the channel's own rules do
+    assert (await allow.check("watch", alice)).allowed
+    assert (await allow.check("watch", Asking(C, BOB, TEAM_ID))).decision.why == "not_operator"
     # An event's envelope still says it: a Slack Connect channel is refused outright.
     shared = Asking(C, ALICE, TEAM_ID, ext_shared=True)
-    assert (await g.check("lookup", shared)).decision.why == "external_channel"
+    assert (await deny.check("lookup", shared)).decision.why == "external_channel"
+
+
+async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(
+    slack: FakeSlackApi,
+) -> None:
+    now = [0.0]
+    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
+    g = Guard(deployment("deny"), facts)
+    alice = Asking(C, ALICE, TEAM_ID)
+    assert (await g.check("lookup", alice)).allowed
+    slack.fail("conversations.info", "ratelimited", times=None)
+    now[0] = CHANNEL_TTL + 1  # expired: Slack is asked again, fails, the last answer stands
+    assert (await g.check("lookup", alice)).allowed
+    now[0] = CHANNEL_TTL + CHANNEL_STALE_MAX - 1
+    assert (await g.check("lookup", alice)).allowed
+    assert len(slack.calls_to("conversations.info")) == 3  # a failure is not cached
+    now[0] = CHANNEL_TTL + CHANNEL_STALE_MAX + 1  # too old to stand in: unknown
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
+    slack.clear_faults()
+    assert (await g.check("lookup", alice)).allowed
 
 
 async def test_a_person_from_another_organisation_never_passes_an_operators_check(

@@ -142,21 +142,54 @@ TABLE: list[tuple[Any, ...]] = [
     ],
     ("connect allow foreigner reads", "lookup", shared, foreigner, oncall, "allow", None),
     ("connect allow, no operators", "watch", shared, foreigner, everyone, "allow", None),
-    # Slack would not say whether the channel is shared: reads follow the rule, changes fail
-    ("sharing unknown lookup", "lookup", unknown, alice, oncall, "deny", None),
+    # Slack would not say whether the channel is shared: it counts as shared where sharing
+    # matters (deny: nothing but help; read: reads only); allow: the channel's own rules
+    *[
+        (
+            f"sharing unknown deny {v}",
+            v,
+            unknown,
+            alice,
+            oncall,
+            "deny",
+            (EXTERNAL, "sharing_unknown"),
+        )
+        for v in EVERY
+        if v != "help"
+    ],
+    ("sharing unknown deny help", "help", unknown, alice, oncall, "deny", None),
+    ("sharing unknown read lookup", "lookup", unknown, alice, oncall, "read", None),
+    *[
+        (
+            f"sharing unknown read {v}",
+            v,
+            unknown,
+            alice,
+            oncall,
+            "read",
+            (EXTERNAL, "sharing_unknown"),
+        )
+        for v in (*CHANGES, "audit")
+    ],
     (
-        "sharing unknown read-only",
-        "watch",
+        "sharing unknown read, read-only channel",
+        "history",
         unknown,
         alice,
         read_only,
-        "deny",
-        (ALLOW, "verb_not_allowed"),
+        "read",
+        None,
     ),
-    *[
-        (f"sharing unknown {v}", v, unknown, alice, oncall, "deny", (EXTERNAL, "sharing_unknown"))
-        for v in (*CHANGES, "audit")
-    ],
+    ("sharing unknown allow", "watch", unknown, alice, oncall, "allow", None),
+    (
+        "sharing unknown allow, not an operator",
+        "watch",
+        unknown,
+        bob,
+        oncall,
+        "allow",
+        (OPERATORS, "not_operator"),
+    ),
     # a DM with the bot is the person's own channel: its verbs, the person its operator
     *[(f"dm {v}", v, dm, bob, everyone, "deny", None) for v in EVERY if v != "test"],
     ("dm test", "test", dm, bob, everyone, "deny", ("channels.D0ALICE.allow", "verb_not_allowed")),
