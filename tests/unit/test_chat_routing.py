@@ -133,6 +133,30 @@ async def test_a_connection_only_a_hidden_channel_watches_alerts_no_channel() ->
     assert reply.message.text == "orders: alerts reach 0 channels"
 
 
+async def test_a_channel_several_routes_lead_to_is_one_channel_with_its_first_reason() -> None:
+    # The watcher posts one alert to a channel however many routes lead there.
+    both = DEPLOYMENT.model_copy(
+        update={
+            "channels": {
+                **DEPLOYMENT.channels,
+                PAYMENTS: ChannelConfig(watch_all=True, watch_tags={"team": "payments"}),
+            }
+        }
+    )
+    async with chat_parts(
+        healthy(ORDERS, "orders", **tagged("payments")), deployment=both
+    ) as parts:
+        # Watched explicitly in a watch_all channel too.
+        await parts.watch.subscriptions.subscribe(EVERYTHING, ORDERS, "orders", ALICE)
+        reply = await parts.chat.routing.route(ORDERS, channel=ASKING)
+    text = text_of(reply.message)
+    assert "orders would alert 2 channels" in text
+    assert reply.message.text == "orders: alerts reach 2 channels"
+    everything, payments = lines(text)
+    assert everything.startswith(f"👀 #{EVERYTHING} — watched by @{ALICE}")
+    assert payments == f"📡 #{PAYMENTS} — every connection of the project (watch_all)"
+
+
 async def test_an_unknown_id_is_not_found_and_an_ambiguous_name_asks_which() -> None:
     async with routed(healthy(ORDERS, "orders-a"), healthy(BILLING, "orders-b")) as parts:
         unknown = await parts.chat.routing.route(UNKNOWN, channel=ASKING)
