@@ -325,6 +325,9 @@ async def chat_parts(
     """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores,
     `deployment` for channels' rules (its first project is the one served)."""
     settings = settings or chat_settings()
+    deployment = deployment or load_deployment(settings)
+    served = deployment.projects[0]
+    ref = ProjectRef(served.alias, served.region)
     clock, dli, metrics = FakeClock(), MockDli(*connections), Metrics()
     store = MemoryStore(clock=clock.monotonic)
     client = DliClient(
@@ -344,6 +347,7 @@ async def chat_parts(
         negative_ttl=settings.dliconn_negative_ttl,
         clock=clock.now,
         metrics=metrics,
+        project=ref,
     )
     finder = ConnectionFinder(
         client,
@@ -354,12 +358,10 @@ async def chat_parts(
         snapshot_ttl=settings.dliconn_cache_ttl,
         clock=clock.now,
     )
-    deployment = deployment or load_deployment(settings)
-    served = deployment.projects[0]
     routes = project_routes(deployment, served.alias)
     watch = watch or build_watch_backends(None, [(PROJECT, routes)])[0]
     project = ProjectServices(
-        ref=ProjectRef(served.alias), lookup=lookup, finder=finder, config=served,
+        ref=ref, lookup=lookup, finder=finder, config=served,
         dli=client, watch=watch, demo=False,
     )  # fmt: skip
     services = assemble(settings, deployment, metrics, SafeStore(store), [project])
