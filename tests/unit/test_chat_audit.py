@@ -3,6 +3,7 @@ that use it), and `/dliconn audit [N]`: newest first, bounded, per channel, stor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -122,6 +123,25 @@ async def test_a_change_that_fails_is_recorded_once_with_why_and_the_error_goes_
     assert raised.value is error
     [entry] = await log.recent("C1", 10)
     assert row(entry) == (ALICE, "C1", "mute", "mute 4 h", ORDERS, "prod", result)
+
+
+async def test_a_change_cut_off_before_it_ends_is_not_recorded_as_ok() -> None:
+    # Cancelled: a shutdown past its drain, the task of a reply given up on.
+    log, started = trail(), asyncio.Event()
+
+    async def work(note: Note) -> Message:
+        note.connection = ORDERS
+        started.set()
+        await asyncio.Event().wait()  # never done
+        return DONE
+
+    change = asyncio.create_task(audited(log, "watch", "watch", ORDERS, "C1", ALICE, work))
+    await started.wait()
+    change.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await change
+    [entry] = await log.recent("C1", 10)
+    assert (entry.connection, entry.result) == (ORDERS, "failed: unexpected error")
 
 
 async def test_a_change_is_made_even_when_the_trail_cannot_be_written(

@@ -7,9 +7,12 @@ The client's two calls over real sockets are tests/integration/test_conntest_dli
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+
+import pytest
 
 from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
@@ -289,3 +292,24 @@ async def test_dli_refusing_the_test_with_its_own_code_gets_dlis_words() -> None
     assert "DLI would not run the test from queue adhoc: Parameter address is invalid." in text
     assert "DLI error DLI.0001" in text
     assert entry.result == "refused by DLI: DLI.0001"
+
+
+async def test_a_run_cut_off_while_polling_is_not_recorded_with_an_outcome_it_never_had() -> None:
+    async with rig() as r:
+        polling = asyncio.Event()
+
+        async def stopping(_: float) -> None:  # the process stops while DLI is checking
+            polling.set()
+            await asyncio.Event().wait()
+
+        feature = replace(r.feature, sleep=stopping)
+        run = asyncio.create_task(
+            feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        )
+        await polling.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        [entry] = await r.audit.recent(CHANNEL, 10)
+    assert [m for m, _ in r.test_calls()] == ["POST"]
+    assert (entry.action, entry.result) == ("test etl_queue → 10.0.0.5", "failed: unexpected error")
