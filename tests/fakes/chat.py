@@ -150,15 +150,26 @@ class MockDli:
         """Keep every request from now on unanswered until `release()`: DLI that is slow."""
         self._gate, self._waiting = asyncio.Event(), asyncio.Event()
 
-    async def holding(self) -> None:
-        """Return once a request is being held (a deadline only to fail a hang)."""
-        async with asyncio.timeout(5):
-            await self._waiting.wait()
+    # A deadline for an assertion, as HeldSleep.holding has: it fails a hang, it is not a claim
+    # about speed.
+    async def holding(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Return once a request is being held; AssertionError if none arrives."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._waiting.wait()
+        except TimeoutError:
+            raise AssertionError(f"no request reached DLI within {timeout:g}s") from None
 
     def release(self) -> None:
         if self._gate is not None:
             self._gate.set()
         self._gate = None
+
+    @property
+    def held(self) -> bool:
+        """Whether a request reached DLI since `hold()` and is still unanswered (it was not
+        released)."""
+        return self._gate is not None and self._waiting.is_set()
 
     @property
     def paths(self) -> list[str]:
