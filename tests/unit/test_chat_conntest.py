@@ -19,10 +19,11 @@ from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.chat.chatops import request_of
 from bot.chat.conntest import ConnTest, Form, Origin, submission_errors
 from bot.chat.parsing import ConnectivityTest, parse_command
-from bot.config import ChannelConfig, Guardrails
+from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.diagnosis import default_catalogue
 from bot.policy import ChannelFacts, Person, decide
 from tests.fakes.chat import (
+    PROJECT,
     THROTTLED,
     UNAVAILABLE,
     ChatParts,
@@ -55,11 +56,13 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(*, polls: int = 10, etl_err: str | None = None) -> AsyncIterator[Rig]:
+async def rig(
+    *, polls: int = 10, etl_err: str | None = None, deployment: Deployment | None = None
+) -> AsyncIterator[Rig]:
     payload = failing(ORDERS, "orders")
     if etl_err is not None:  # etl_queue FAILED with this err_msg instead
         payload["available_queue_info"][0]["err_msg"] = etl_err
-    async with chat_parts(payload) as parts:
+    async with chat_parts(payload, deployment=deployment) as parts:
         sleep, audit = RecordingSleep(), AuditLog(MemoryAuditStore())
         # build_chat's own feature, with the project's client, waiting on nothing real.
         feature = replace(parts.chat.conntest, audit=audit, sleep=sleep, polls=polls)
@@ -194,13 +197,20 @@ async def test_the_button_opens_a_modal_prefilled_with_the_queue_and_the_first_h
 
 
 async def test_a_forged_button_value_outside_the_channels_scope_reads_as_not_found() -> None:
-    async with rig() as r:
-        hidden = replace(r.feature.context, scope=lambda channel: ("some-other-project",))
-        feature = replace(r.feature, context=hidden)
-        form = await feature.form(f"{ORDERS}|etl_queue", origin=Origin(CHANNEL, ""))
+    elsewhere = "C0ELSEWHERE"  # sees only another project
+    deployment = Deployment(
+        projects=(
+            ProjectConfig(alias="default", project_id=PROJECT),
+            ProjectConfig(alias="other", project_id="f" * 32),
+        ),
+        channels={elsewhere: ChannelConfig(projects=["other"], allow=["test"])},
+    )
+    async with rig(deployment=deployment) as r:
+        form = await r.feature.form(f"{ORDERS}|etl_queue", origin=Origin(elsewhere, ""))
         assert not isinstance(form, Form)
         assert "No connection" in text_of(form.message)
-        reply = await feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        reply = await r.feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=elsewhere,
+                                     user="U1")  # fmt: skip
         assert "No connection" in text_of(reply.message)
         assert r.parts.dli.requests == [] and r.test_calls() == []
 
