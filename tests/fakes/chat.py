@@ -15,7 +15,6 @@ memory watch backend over the deployment's routes, and `build_chat`.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
@@ -46,7 +45,7 @@ from bot.watch.jobs import Job
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import ConnState, Incident, IncidentQueue, Meta
 from tests.fakes.cache import FakeClock, connection_payload
-from tests.fakes.dli import TEST_RETRY, RecordingSleep
+from tests.fakes.dli import TEST_RETRY, HeldSleep, RecordingSleep
 
 PROJECT: Final = "0123456789abcdef0123456789abcdef"
 _CONNECTIONS: Final = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
@@ -117,8 +116,7 @@ class MockDli:
         self._tasks: dict[str, _Task] = {}
         self._failures: dict[tuple[Operation | None, str | None], httpx.Response | Exception] = {}
         self._ids = itertools.count(1)
-        self._gate: asyncio.Event | None = None
-        self._waiting = asyncio.Event()
+        self._held: HeldSleep | None = None
 
     def put(self, connection: Mapping[str, Any]) -> None:
         self.connections[str(connection["id"])] = dict(connection)
@@ -148,28 +146,21 @@ class MockDli:
 
     def hold(self) -> None:
         """Keep every request from now on unanswered until `release()`: DLI that is slow."""
-        self._gate, self._waiting = asyncio.Event(), asyncio.Event()
+        self._held = HeldSleep()
 
-    # A deadline for an assertion, as HeldSleep.holding has: it fails a hang, it is not a claim
-    # about speed.
-    async def holding(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def holding(self) -> None:
         """Return once a request is being held; AssertionError if none arrives."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._waiting.wait()
-        except TimeoutError:
-            raise AssertionError(f"no request reached DLI within {timeout:g}s") from None
+        assert self._held is not None, "hold() first"
+        await self._held.holding()
 
     def release(self) -> None:
-        if self._gate is not None:
-            self._gate.set()
-        self._gate = None
+        if self._held is not None:
+            self._held.release()
 
     @property
     def held(self) -> bool:
-        """Whether a request reached DLI since `hold()` and is still unanswered (it was not
-        released)."""
-        return self._gate is not None and self._waiting.is_set()
+        """Whether a request reached DLI since `hold()` and is still unanswered."""
+        return self._held is not None and self._held.held
 
     @property
     def paths(self) -> list[str]:
@@ -186,9 +177,8 @@ class MockDli:
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        if self._gate is not None:
-            self._waiting.set()
-            await self._gate.wait()
+        if self._held is not None:
+            await self._held(0.0)
         operation, named = _operation(request)
         request_id = f"req-{next(self._ids)}"
         if operation is None:
