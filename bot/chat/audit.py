@@ -47,7 +47,7 @@ async def audited(
     note = Note(target)
     try:
         return await work(note)
-    except Exception as exc:
+    except BaseException as exc:  # cancelled too: a change cut off did not end "ok"
         note.result = failure(exc)
         raise
     finally:
@@ -59,8 +59,8 @@ async def audited(
         )  # fmt: skip
 
 
-def failure(exc: Exception) -> str:
-    """An audit entry's result for a change that raised `exc`."""
+def failure(exc: BaseException) -> str:
+    """An audit entry's result for a change that raised `exc` (or was cancelled)."""
     if isinstance(exc, NotFound):
         return FAILED_NOT_FOUND
     if isinstance(exc, DliError):

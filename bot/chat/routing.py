@@ -59,6 +59,11 @@ class Routing:
         for tags, channels in routes.by_tags.items():
             if cid in await alerts.tagged(tags):
                 lines += [RouteLine(c, "tags", tags=tags) for c in sorted(channels)]
+        # One line per channel, as the watcher posts one alert to a channel however many routes
+        # lead there: the first reason found (an explicit watch, then watch_all, then tags).
+        first: dict[str, RouteLine] = {}
+        for line in lines:
+            first.setdefault(line.channel, line)
         lines = [
             RouteLine(
                 line.channel,
@@ -69,6 +74,6 @@ class Routing:
                 paused=line.channel in paused,
                 muted_until=(m.until if (m := mutes.get((cid, line.channel))) else None),
             )
-            for line in lines
+            for line in first.values()
         ]
         return route_message(found.connection, found.project, lines)

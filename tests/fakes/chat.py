@@ -4,18 +4,21 @@
         reply = await parts.chat.lookups.card("orders", ephemeral=True)
     assert "route table quota exceeded" in text_of(reply.message)
 
-`MockDli` answers DliClient's show and list requests through `httpx.MockTransport` from a dict
-of connection payloads, the way FakeDli does over a socket (name filter by case-insensitive
-substring, DLI's error shapes, an `X-Request-Id` on every answer), and can be told to answer
-every request, or one connection's, with an error. Everything else is the production part:
-MemoryStore, ConnectionLookup, ConnectionFinder, the memory watch backend and `build_chat`.
+`MockDli` answers DliClient's show, list and connectivity-test requests through
+`httpx.MockTransport` from a dict of connection payloads, the way FakeDli does over a socket
+(name filter by case-insensitive substring, the tags filter, FakeDli's queues and polls for the
+test, DLI's error shapes, an `X-Request-Id` on every answer); it can be told to answer every
+request, one operation's or one connection's with an error, or to hold requests unanswered.
+Everything else is the production part: MemoryStore, ConnectionLookup, ConnectionFinder, the
+memory watch backend over the deployment's routes, and `build_chat`.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,6 +30,9 @@ from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
 from bot.config import Deployment, Settings, load_deployment
 from bot.dli.client import DliClient
+from bot.dli.models import CHECKING, REACHABLE, UNREACHABLE
+from bot.dli.targets import is_address
+from bot.local.fake_dli import Operation, _has_tags, _parse_tags, _Task
 from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.lookup.projects import Directory
@@ -39,11 +45,18 @@ from bot.watch.jobs import Job
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import ConnState, Incident, IncidentQueue, Meta
 from tests.fakes.cache import FakeClock, connection_payload
-from tests.fakes.dli import TEST_RETRY, RecordingSleep
+from tests.fakes.dli import TEST_RETRY, HeldSleep, RecordingSleep
 
 PROJECT: Final = "0123456789abcdef0123456789abcdef"
-_SHOW = re.compile(rf"/v2\.0/{PROJECT}/datasource/enhanced-connections/(?P<id>[^/]+)")
-_LIST = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
+_CONNECTIONS: Final = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
+_SHOW = re.compile(rf"{re.escape(_CONNECTIONS)}/(?P<id>[^/]+)")
+_TEST = re.compile(
+    rf"/v1\.0/{PROJECT}/queues/(?P<queue>[^/]+)/connection-test(?:/(?P<task>[^/]+))?"
+)
+#: Where a queue's or pool's name sits in a connection, as FakeDli reads them.
+_BOUND: Final = ("available_queue_info", "elastic_resource_pools")
+#: What FakeDli never returns (they only serve its filters).
+_UNRETURNED: Final = ("tags",)
 
 
 def connection_id(n: int) -> str:
@@ -80,13 +93,30 @@ AUTH_FAILED: Final[Failure] = (401, "APIGW.0301", "Incorrect IAM authentication 
 
 
 class MockDli:
-    """DLI's show and list endpoints over a dict of connection payloads (an httpx handler)."""
+    """DLI's show, list and connectivity-test endpoints over a dict of connection payloads (an
+    httpx handler).
 
-    def __init__(self, *connections: Mapping[str, Any]) -> None:
+    Connectivity tests follow FakeDli's rules: the queues DLI knows are those bound to any
+    connection (plus `queues`); a task answers CHECKING to its first `checking_polls` polls, then
+    REACHABLE when its address, or its host, is in `reachable`, else UNREACHABLE.
+    """
+
+    def __init__(
+        self,
+        *connections: Mapping[str, Any],
+        queues: Iterable[str] = (),
+        reachable: Iterable[str] = (),
+        checking_polls: int = 1,
+    ) -> None:
         self.connections: dict[str, dict[str, Any]] = {str(c["id"]): dict(c) for c in connections}
+        self.queues: set[str] = set(queues)
+        self.reachable: set[str] = set(reachable)
+        self.checking_polls = checking_polls
         self.requests: list[httpx.Request] = []
-        self._failures: dict[str | None, httpx.Response | Exception] = {}
+        self._tasks: dict[str, _Task] = {}
+        self._failures: dict[tuple[Operation | None, str | None], httpx.Response | Exception] = {}
         self._ids = itertools.count(1)
+        self._held: HeldSleep | None = None
 
     def put(self, connection: Mapping[str, Any]) -> None:
         self.connections[str(connection["id"])] = dict(connection)
@@ -94,53 +124,171 @@ class MockDli:
     def remove(self, connection_id: str) -> None:
         del self.connections[connection_id]
 
-    def fail(self, failure: Failure, *, request_id: str, connection_id: str | None = None) -> None:
-        """Answer every request (or only shows of `connection_id`) with `failure` until
-        `heal()`."""
-        self._failures[connection_id] = dli_error(*failure, request_id)
+    def fail(
+        self,
+        failure: Failure,
+        *,
+        request_id: str,
+        connection_id: str | None = None,
+        operation: Operation | None = None,
+    ) -> None:
+        """Answer every request (or only `operation`'s, or only shows of `connection_id`) with
+        `failure` until `heal()`; the most specific one answers."""
+        key = ("show" if connection_id else operation, connection_id)
+        self._failures[key] = dli_error(*failure, request_id)
 
     def explode(self, error: Exception) -> None:
         """Raise `error` inside the transport: a bug, not anything DLI could answer."""
-        self._failures[None] = error
+        self._failures[None, None] = error
 
     def heal(self) -> None:
         self._failures.clear()
+
+    def hold(self) -> None:
+        """Keep every request from now on unanswered until `release()`: DLI that is slow."""
+        self._held = HeldSleep()
+
+    async def holding(self) -> None:
+        """Return once a request is being held; AssertionError if none arrives."""
+        assert self._held is not None, "hold() first"
+        await self._held.holding()
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.release()
+
+    @property
+    def held(self) -> bool:
+        """Whether a request reached DLI since `hold()` and is still unanswered."""
+        return self._held is not None and self._held.held
 
     @property
     def paths(self) -> list[str]:
         return [r.url.path for r in self.requests]
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    @property
+    def tasks(self) -> dict[str, tuple[str, str]]:
+        """Every connectivity test started: task id -> (queue, address)."""
+        return {task_id: (t.queue, t.address) for task_id, t in self._tasks.items()}
+
+    def test_calls(self) -> list[tuple[str, str]]:
+        """(method, path) of every connectivity-test request, in order."""
+        return [(r.method, r.url.path) for r in self.requests if _TEST.fullmatch(r.url.path)]
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        shown = _SHOW.fullmatch(request.url.path)
-        key = shown.group("id") if shown else None
-        failure = self._failures.get(key) if key in self._failures else self._failures.get(None)
+        if self._held is not None:
+            await self._held(0.0)
+        operation, named = _operation(request)
+        request_id = f"req-{next(self._ids)}"
+        if operation is None:
+            # An unknown path, or a method it does not take: the gateway's 404, never a fault.
+            return dli_error(404, "APIGW.0101", "The API does not exist", request_id)
+        failure = self._failure(operation, named.get("id"))
         if isinstance(failure, Exception):
             raise failure
         if failure is not None:
             return failure
-        request_id = f"req-{next(self._ids)}"
-        if shown:
-            found = self.connections.get(shown.group("id"))
-            if found is None:
-                return dli_error(
-                    400, "DLI.0002", "The enhanced datasource connection does not exist.",
-                    request_id,
-                )  # fmt: skip
-            body = {"is_success": True, "message": "", **found}
-            return httpx.Response(200, json=body, headers={"X-Request-Id": request_id})
-        if request.url.path == _LIST:
-            name = request.url.params.get("name", "").lower()
-            status = request.url.params.get("status", "").upper()
-            listed = [
-                c
-                for c in self.connections.values()
-                if name in str(c.get("name", "")).lower()
-                and (not status or str(c.get("status", "")).upper() == status)
-            ]
-            body = {"is_success": True, "message": "", "count": len(listed), "connections": listed}
-            return httpx.Response(200, json=body, headers={"X-Request-Id": request_id})
-        return dli_error(404, "APIGW.0101", "The API does not exist", request_id)
+        match operation:
+            case "show":
+                body = self._show(named["id"])
+            case "list":
+                body = self._list(request.url.params)
+            case "test_create":
+                body = self._create_test(named["queue"], request.content)
+            case "test_show":
+                body = self._show_test(named["queue"], named["task"])
+        if isinstance(body, tuple):
+            return dli_error(*body, request_id)
+        return httpx.Response(
+            200, json={"is_success": True, "message": "", **body},
+            headers={"X-Request-Id": request_id},
+        )  # fmt: skip
+
+    def _failure(
+        self, operation: Operation, connection_id: str | None
+    ) -> httpx.Response | Exception | None:
+        for key in ((operation, connection_id), (operation, None), (None, None)):
+            if key in self._failures:
+                return self._failures[key]
+        return None
+
+    def _show(self, connection_id: str) -> dict[str, Any] | Failure:
+        found = self.connections.get(connection_id)
+        if found is None:
+            return (400, "DLI.0002", "The enhanced datasource connection does not exist.")
+        return _returned(found)
+
+    def _list(self, params: httpx.QueryParams) -> dict[str, Any]:
+        name = params.get("name", "").lower()
+        status = params.get("status", "").upper()
+        tags = _parse_tags(params.get("tags", ""))
+        listed = [
+            _returned(c)
+            for c in self.connections.values()
+            if name in str(c.get("name", "")).lower()
+            and (not status or str(c.get("status", "")).upper() == status)
+            and (not tags or _has_tags(c, tags))
+        ]
+        return {"count": len(listed), "connections": listed}
+
+    def _known_queue(self, name: str) -> bool:
+        return name in self.queues or any(
+            queue.get("name") == name
+            for connection in self.connections.values()
+            for key in _BOUND
+            for queue in connection.get(key) or []
+        )
+
+    def _create_test(self, queue: str, content: bytes) -> dict[str, Any] | Failure:
+        if not self._known_queue(queue):
+            return (400, "DLI.0002", f"There is no queue named {queue}.")
+        try:
+            address = json.loads(content)["address"]
+        except (ValueError, KeyError, TypeError):
+            return (400, "DLI.0001", 'The request body must be {"address": "..."}.')
+        if not isinstance(address, str) or not is_address(address):
+            return (400, "DLI.0001", "Parameter address is invalid.")
+        task_id = str(len(self._tasks) + 1)
+        self._tasks[task_id] = _Task(queue, address)
+        return {"task_id": int(task_id)}
+
+    def _show_test(self, queue: str, task_id: str) -> dict[str, Any] | Failure:
+        if not self._known_queue(queue):
+            return (400, "DLI.0002", f"There is no queue named {queue}.")
+        task = self._tasks.get(task_id)
+        if task is None or task.queue != queue:
+            return (400, "DLI.0002", f"The connectivity task {task_id} does not exist.")
+        task.polls += 1
+        if task.polls <= self.checking_polls:
+            connectivity = CHECKING
+        else:
+            host = task.address.partition(":")[0]
+            reached = task.address in self.reachable or host in self.reachable
+            connectivity = REACHABLE if reached else UNREACHABLE
+        return {
+            "message": f"Get node connectivity status successfully for addressId:{task_id}",
+            "connectivity": connectivity,
+        }
+
+
+def _operation(request: httpx.Request) -> tuple[Operation | None, dict[str, str]]:
+    """Which of DLI's operations a request is (None: none it has), and what its path names."""
+    path, method = request.url.path, request.method
+    if path == _CONNECTIONS:
+        return ("list" if method == "GET" else None), {}
+    if shown := _SHOW.fullmatch(path):
+        return ("show" if method == "GET" else None), {"id": shown["id"]}
+    if tested := _TEST.fullmatch(path):
+        named = {"queue": tested["queue"], "task": tested["task"] or ""}
+        wanted = "POST" if tested["task"] is None else "GET"
+        operation: Operation = "test_create" if tested["task"] is None else "test_show"
+        return (operation if method == wanted else None), named
+    return None, {}
+
+
+def _returned(connection: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in connection.items() if k not in _UNRETURNED}
 
 
 def chat_settings(**values: Any) -> Settings:
@@ -178,6 +326,9 @@ async def chat_parts(
     """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores,
     `deployment` for channels' rules (its first project is the one served)."""
     settings = settings or chat_settings()
+    deployment = deployment or load_deployment(settings)
+    served = deployment.projects[0]
+    ref = ProjectRef(served.alias, served.region)
     clock, dli, metrics = FakeClock(), MockDli(*connections), Metrics()
     store = MemoryStore(clock=clock.monotonic)
     client = DliClient(
@@ -197,6 +348,7 @@ async def chat_parts(
         negative_ttl=settings.dliconn_negative_ttl,
         clock=clock.now,
         metrics=metrics,
+        project=ref,
     )
     finder = ConnectionFinder(
         client,
@@ -207,11 +359,10 @@ async def chat_parts(
         snapshot_ttl=settings.dliconn_cache_ttl,
         clock=clock.now,
     )
-    deployment = deployment or load_deployment(settings)
-    routes = project_routes(deployment, deployment.projects[0].alias)
+    routes = project_routes(deployment, served.alias)
     watch = watch or build_watch_backends(None, [(PROJECT, routes)])[0]
     project = ProjectServices(
-        ref=ProjectRef("default"), lookup=lookup, finder=finder, config=deployment.projects[0],
+        ref=ref, lookup=lookup, finder=finder, config=served,
         dli=client, watch=watch, demo=False,
     )  # fmt: skip
     services = assemble(settings, deployment, metrics, SafeStore(store), [project])

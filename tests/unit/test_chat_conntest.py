@@ -1,34 +1,40 @@
 """The connectivity test feature: scope first, the queue bound, polls within a bound, refusals.
 
-Lookups go through the production parts over an in-process DLI (tests/fakes/chat.py); the test
-itself through a real DliClient to a FakeDli on a socket, which knows the same queue.
+Lookups and the test itself go through the production parts and the project's real DliClient
+over the in-process DLI of tests/fakes/chat.py (FakeDli's rules for queues and polls, no socket).
+The client's two calls over real sockets are tests/integration/test_conntest_dli.py's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+
+import pytest
 
 from bot.audit import AuditLog, MemoryAuditStore
 from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.chat.chatops import request_of
 from bot.chat.conntest import ConnTest, Form, Origin, submission_errors
 from bot.chat.parsing import ConnectivityTest, parse_command
-from bot.config import ChannelConfig, Guardrails
+from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.diagnosis import default_catalogue
-from bot.dli.client import DliClient
-from bot.local.fake_dli import FakeDli
 from bot.policy import ChannelFacts, Person, decide
 from tests.fakes.chat import (
+    PROJECT,
+    THROTTLED,
+    UNAVAILABLE,
     ChatParts,
+    MockDli,
     buttons,
     chat_parts,
     connection_id,
     failing,
     text_of,
 )
-from tests.fakes.dli import RecordingSleep, client_for, running_fake
+from tests.fakes.dli import TEST_RETRY, RecordingSleep
 
 ORDERS = connection_id(1)
 CHANNEL = "C0TEST"
@@ -37,31 +43,39 @@ CHANNEL = "C0TEST"
 @dataclass
 class Rig:
     parts: ChatParts
-    fake: FakeDli
     sleep: RecordingSleep
     feature: ConnTest
     audit: AuditLog
 
+    @property
+    def fake(self) -> MockDli:
+        return self.parts.dli
+
     def test_calls(self) -> list[tuple[str, str]]:
-        return [(r.method, r.path) for r in self.fake.requests if r.path.startswith("/v1.0/")]
+        return self.fake.test_calls()
 
 
 @asynccontextmanager
-async def rig(*, polls: int = 10, etl_err: str | None = None) -> AsyncIterator[Rig]:
+async def rig(
+    *, polls: int = 10, etl_err: str | None = None, deployment: Deployment | None = None
+) -> AsyncIterator[Rig]:
     payload = failing(ORDERS, "orders")
     if etl_err is not None:  # etl_queue FAILED with this err_msg instead
         payload["available_queue_info"][0]["err_msg"] = etl_err
-    async with (
-        chat_parts(payload) as parts,
-        running_fake([], queues={"etl_queue", "adhoc"}) as fake,
-        client_for(fake) as client,
-    ):
+    async with chat_parts(payload, deployment=deployment) as parts:
         sleep, audit = RecordingSleep(), AuditLog(MemoryAuditStore())
-        clients: dict[str, DliClient] = {"default": client}
-        feature = ConnTest(
-            parts.chat.conntest.context, clients, audit=audit, sleep=sleep, polls=polls
-        )
-        yield Rig(parts, fake, sleep, feature, audit)
+        # build_chat's own feature, with the project's client, waiting on nothing real.
+        feature = replace(parts.chat.conntest, audit=audit, sleep=sleep, polls=polls)
+        yield Rig(parts, sleep, feature, audit)
+
+
+async def deleted_since_read(r: Rig, queue: str) -> None:
+    """The bot has read the connection (its copy is fresh, so it is not read again) and DLI has
+    since deleted `queue`: the bot still sees it bound, DLI knows no such queue."""
+    await r.feature.context.find(ORDERS, CHANNEL)
+    payload = r.fake.connections[ORDERS]
+    left = [q for q in payload["available_queue_info"] if q["name"] != queue]
+    r.fake.put({**payload, "available_queue_info": left})
 
 
 async def test_a_test_polls_while_checking_then_answers_reachable() -> None:
@@ -154,8 +168,8 @@ async def test_a_queue_not_bound_to_the_connection_is_not_tested() -> None:
 
 async def test_a_queue_dli_does_not_know_gets_dlis_words_not_a_connection_not_found() -> None:
     async with rig() as r:
-        r.fake.queues = {"adhoc"}
-        reply = await r.feature.test("orders", "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        await deleted_since_read(r, "etl_queue")
+        reply = await r.feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
         text = text_of(reply.message)
         assert "DLI would not run the test from queue etl_queue: There is no queue named" in text
         assert "DLI error DLI.0002" in text
@@ -183,13 +197,20 @@ async def test_the_button_opens_a_modal_prefilled_with_the_queue_and_the_first_h
 
 
 async def test_a_forged_button_value_outside_the_channels_scope_reads_as_not_found() -> None:
-    async with rig() as r:
-        hidden = replace(r.feature.context, scope=lambda channel: ("some-other-project",))
-        feature = replace(r.feature, context=hidden)
-        form = await feature.form(f"{ORDERS}|etl_queue", origin=Origin(CHANNEL, ""))
+    elsewhere = "C0ELSEWHERE"  # sees only another project
+    deployment = Deployment(
+        projects=(
+            ProjectConfig(alias="default", project_id=PROJECT),
+            ProjectConfig(alias="other", project_id="f" * 32),
+        ),
+        channels={elsewhere: ChannelConfig(projects=["other"], allow=["test"])},
+    )
+    async with rig(deployment=deployment) as r:
+        form = await r.feature.form(f"{ORDERS}|etl_queue", origin=Origin(elsewhere, ""))
         assert not isinstance(form, Form)
         assert "No connection" in text_of(form.message)
-        reply = await feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        reply = await r.feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=elsewhere,
+                                     user="U1")  # fmt: skip
         assert "No connection" in text_of(reply.message)
         assert r.parts.dli.requests == [] and r.test_calls() == []
 
@@ -221,7 +242,7 @@ async def test_every_run_is_audited_once_with_its_queue_address_and_outcome() ->
             await r.feature.test("orders", queue, address, channel=CHANNEL, user="U0ALICE")
         r.fake.checking_polls = 1000
         await r.feature.test(ORDERS, "adhoc", "10.0.0.6", channel=CHANNEL, user="U0BOB")
-        r.fake.queues = {"adhoc"}
+        await deleted_since_read(r, "etl_queue")
         await r.feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U0BOB")
         await r.feature.test("no-such-thing", "adhoc", "10.0.0.5", channel=CHANNEL, user="U0BOB")
         # Bad input runs nothing, so it records nothing.
@@ -243,3 +264,62 @@ async def test_every_run_is_audited_once_with_its_queue_address_and_outcome() ->
             ("U0BOB", CHANNEL, "test", "test adhoc → 10.0.0.5", "no-such-thing", None,
              "failed: not found"),
         ]  # fmt: skip
+
+
+async def test_dli_throttling_the_test_is_explained_and_audited_as_dlis_failure() -> None:
+    async with rig() as r:
+        r.fake.fail(THROTTLED, request_id="req-slow-down", operation="test_create")
+        reply = await r.feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        [entry] = await r.audit.recent(CHANNEL, 10)
+        # Retried as every read is, then given up: no poll without a task.
+        assert [m for m, _ in r.test_calls()] == ["POST"] * TEST_RETRY.attempts
+    text = text_of(reply.message)
+    assert not reply.shareable
+    assert "DLI is throttling requests" in text and "req-slow-down" in text
+    assert "would not run the test" not in text
+    assert (entry.connection, entry.result) == (ORDERS, "failed: DLI throttled")
+
+
+async def test_a_poll_dli_cannot_answer_is_explained_and_audited_as_dlis_failure() -> None:
+    async with rig() as r:
+        r.fake.fail(UNAVAILABLE, request_id="req-down", operation="test_show")
+        reply = await r.feature.test(ORDERS, "adhoc", "10.0.0.5", channel=CHANNEL, user="U1")
+        [entry] = await r.audit.recent(CHANNEL, 10)
+        assert [m for m, _ in r.test_calls()] == ["POST"] + ["GET"] * TEST_RETRY.attempts
+    assert not reply.shareable
+    assert "DLI is unreachable" in text_of(reply.message)
+    assert entry.result == "failed: DLI unavailable"
+
+
+async def test_dli_refusing_the_test_with_its_own_code_gets_dlis_words() -> None:
+    async with rig() as r:
+        refused = (400, "DLI.0001", "Parameter address is invalid.")
+        r.fake.fail(refused, request_id="req-no", operation="test_create")
+        reply = await r.feature.test(ORDERS, "adhoc", "10.0.0.5", channel=CHANNEL, user="U1")
+        [entry] = await r.audit.recent(CHANNEL, 10)
+        assert [m for m, _ in r.test_calls()] == ["POST"]  # a refusal is not retried
+    text = text_of(reply.message)
+    assert "DLI would not run the test from queue adhoc: Parameter address is invalid." in text
+    assert "DLI error DLI.0001" in text
+    assert entry.result == "refused by DLI: DLI.0001"
+
+
+async def test_a_run_cut_off_while_polling_is_not_recorded_with_an_outcome_it_never_had() -> None:
+    async with rig() as r:
+        polling = asyncio.Event()
+
+        async def stopping(_: float) -> None:  # the process stops while DLI is checking
+            polling.set()
+            await asyncio.Event().wait()
+
+        feature = replace(r.feature, sleep=stopping)
+        run = asyncio.create_task(
+            feature.test(ORDERS, "etl_queue", "10.0.0.5", channel=CHANNEL, user="U1")
+        )
+        await polling.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        [entry] = await r.audit.recent(CHANNEL, 10)
+    assert [m for m, _ in r.test_calls()] == ["POST"]
+    assert (entry.action, entry.result) == ("test etl_queue → 10.0.0.5", "failed: unexpected error")

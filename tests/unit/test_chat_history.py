@@ -63,7 +63,9 @@ def test_spans_read_to_the_minute() -> None:
 async def test_when_the_watcher_has_not_run_the_reply_says_so() -> None:
     async with chat_parts(healthy(ORDERS, "orders")) as parts:
         reply = await parts.chat.history.history("orders", channel="C1")
-    assert "No history for orders: the watcher has not run yet" in text_of(reply.message)
+    assert "No history for orders: the watcher has not run for project default yet" in (
+        text_of(reply.message)
+    )
     assert "python -m bot watch" in text_of(reply.message)
 
 
