@@ -39,17 +39,18 @@ def _sharing(channel: ChannelFacts, mode: str) -> str:
     """Who the channel is shared with, and what follows from it, in the reader's language."""
     if channel.own_dm:
         return _("your direct messages with the bot: you are its only operator")
-    if channel.external is None:
-        return _("unknown (Slack would not say just now): changes are refused until it does")
-    if channel.external:
+    if channel.external is not False:
         rule = {
             "deny": _("the bot answers nothing here"),
             "read": _("lookups, lists and history only"),
             "allow": _("this channel's own rules apply"),
         }[mode]
-        return _("shared with another organisation (Slack Connect); {setting}: {rule}").format(
-            setting=f"external_channels = {mode}", rule=rule
+        said = (
+            _("shared with another organisation (Slack Connect); {setting}: {rule}")
+            if channel.external
+            else _("unknown (Slack would not say), so counted as shared; {setting}: {rule}")
         )
+        return said.format(setting=f"external_channels = {mode}", rule=rule)
     if channel.private:
         return _("private, this organisation only")
     return _("this organisation only")

@@ -138,12 +138,15 @@ async def test_a_slack_connect_channel_says_the_external_rule_and_what_follows(
     assert line(reply, "You may use: ") == yours
 
 
-async def test_sharing_slack_would_not_tell_refuses_changes_until_it_does() -> None:
+async def test_sharing_slack_would_not_tell_counts_as_shared() -> None:
     reply = await policy(ChannelFacts(PLAIN, external=None), Person(BOB))
     assert line(reply, "Sharing: ") == (
-        "unknown (Slack would not say just now): changes are refused until it does"
+        "unknown (Slack would not say), so counted as shared; external_channels = deny: "
+        "the bot answers nothing here"
     )
-    assert line(reply, "You may use: ") == "lookup, list, history"
+    assert line(reply, "You may use: ") == "nothing"
+    read = await policy(ChannelFacts(PLAIN, external=None), Person(BOB), external_channels="read")
+    assert line(read, "You may use: ") == "lookup, list, history"
 
 
 async def test_the_command_without_facts_treats_sharing_as_unknown() -> None:
@@ -151,8 +154,8 @@ async def test_the_command_without_facts_treats_sharing_as_unknown() -> None:
         reply = await parts.chat.command(
             parse_command("policy"), ephemeral=True, channel=PLAIN, user=BOB
         )
-    assert line(reply, "Sharing: ").startswith("unknown (Slack would not say just now)")
-    assert line(reply, "You may use: ") == "lookup, list, history"
+    assert line(reply, "Sharing: ").startswith("unknown (Slack would not say)")
+    assert line(reply, "You may use: ") == "nothing"
 
 
 async def test_the_askers_own_dm_makes_them_its_operator_whatever_the_file_says() -> None:
