@@ -29,6 +29,13 @@ class Metrics:
             ["method", "error"],
             registry=self.registry,
         )
+        self.watch_posts_dropped = Counter(
+            "dliconn_watch_posts_dropped",
+            "Watcher posts given up on, by why: refused (Slack refuses it for good), unexpected "
+            "(a bug, after the last try), channel (the bot cannot post there any more)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.events_deduplicated = Counter(
             "dliconn_events_deduplicated",
             "Slack event deliveries dropped as duplicates",

@@ -136,6 +136,7 @@ class Notifier:
             if job.channel in paused:
                 dropped = await self._store.drop_channel(job.channel)
                 log.info("dropped %d job(s) for paused channel %s", dropped, job.channel)
+                self._dropped("channel", dropped)
                 continue
             ready_in = max(
                 job.not_before - self._wall(),
@@ -213,6 +214,7 @@ class Notifier:
         self._unexpected.pop(job.id, None)
         log.error("outbox job %s dropped after %d unexpected failures", job.id, failures)
         await self._store.finish(job)
+        self._dropped("unexpected")
 
     async def _deliver(self, job: Job) -> str | None:
         match job.kind:
@@ -296,7 +298,7 @@ class Notifier:
         elif error in CHANNEL_ERRORS:
             log.warning("cannot post in %s (%s): pausing its subscriptions", job.channel, error)
             await self._subscriptions.pause(job.channel, error)
-            await self._store.drop_channel(job.channel)
+            self._dropped("channel", await self._store.drop_channel(job.channel))
         elif error in _TRANSIENT_ERRORS or status >= 500:
             log.warning("Slack %s for job %s: will retry", error or status, job.id)
             await self._retry(job)
@@ -304,12 +306,17 @@ class Notifier:
             # invalid_blocks, message_not_found, ...: sending it again would fail the same way.
             log.error("Slack refused job %s (%s): dropping it", job.id, error or status)
             await self._store.finish(job)
+            self._dropped("refused")
 
     async def _retry(self, job: Job) -> None:
         attempts = job.attempts + 1
         delay = self._backoff.delay(attempts, None, self._rng)
         later = job.model_copy(update={"attempts": attempts, "not_before": self._wall() + delay})
         await self._store.retry_later(later)
+
+    def _dropped(self, reason: str, count: int = 1) -> None:
+        if self._metrics is not None and count:
+            self._metrics.watch_posts_dropped.labels(reason=reason).inc(count)
 
     def _count(self, job: Job, error: str) -> None:
         if self._metrics is not None:

@@ -16,6 +16,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.dli.models import ListedConnection
 from bot.errors import StoreUnavailable
 from bot.local.fake_slack import FakeSlackApi
+from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from bot.watch.backend import WatchBackend
 from bot.watch.jobs import Job
@@ -216,3 +217,36 @@ async def test_a_post_answered_without_ts_is_not_sent_again(
         assert await store.pending() == []
         assert len(fake.calls_to("chat.postMessage")) == 1
     assert any(r.levelno == logging.ERROR and "n1" in r.getMessage() for r in caplog.records)
+
+
+def dropped(metrics: Metrics, reason: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        "dliconn_watch_posts_dropped_total", {"reason": reason}
+    )
+
+
+async def test_every_post_given_up_on_is_counted_by_why() -> None:
+    store, metrics = MemoryWatchStore(), Metrics()
+    async with FakeSlackApi() as fake:
+        slack = BuggyForOneChannel(fake.url, BAD)
+        notifier = Notifier(
+            slack, store, MemorySubscriptionStore(), backoff=FAST.send_backoff, metrics=metrics
+        )
+        fake.fail("chat.postMessage", "invalid_blocks", channel=GOOD)
+        fake.fail("chat.postMessage", "channel_not_found", channel="CGONE")
+        await store.enqueue(
+            [
+                notice("refused", GOOD),
+                notice("gone-1", "CGONE"),
+                notice("gone-2", "CGONE"),
+                notice("poison", BAD),
+                notice("fine", GOOD),
+            ]
+        )
+        while await store.pending():
+            await notifier.drain()
+        [ok] = [c for c in fake.calls_to("chat.postMessage") if c.ok]
+    assert ok.channel == GOOD and ok.body["text"] == "notice fine"
+    assert dropped(metrics, "refused") == 1
+    assert dropped(metrics, "channel") == 2  # the failed post and the one waiting behind it
+    assert dropped(metrics, "unexpected") == 1
