@@ -112,6 +112,9 @@ class Console:
         self.client = make_slack_client(TOKEN, slack.url)
         self._app = build_app(settings, services, client=self.client)
         self.buttons: list[Button] = []
+        #: Whether the message of the last button pressed was private: a response_url reply
+        #: that replaces it is as private as it was.
+        self._pressed_private = True
         self._shown = 0  # how many of the stand-in's calls have been shown
 
     async def say(self, line: str) -> str:
@@ -148,6 +151,7 @@ class Console:
                 return _("(opens {url})").format(url=button.url)
         # Slack sends the message a button sits on (an ephemeral one excepted); the handlers
         # read it, e.g. to keep an alert when its Refresh is pressed.
+        self._pressed_private = button.ephemeral
         on = None
         if button.message_ts is not None and not button.ephemeral:
             on = self._slack.message(self.seat.channel, button.message_ts)
@@ -174,6 +178,13 @@ class Console:
                     status=response.status, body=response.body
                 )
             return "\n\n".join(filter(None, [earlier, self._show_since() or _("(no reply)")]))
+
+    def _private_reply(self, body: dict[str, Any]) -> bool:
+        # As Slack does: a reply replacing the message a button sat on keeps that message's
+        # visibility; any other response_url reply is private unless it says in_channel.
+        if body.get("replace_original") and "response_type" not in body:
+            return self._pressed_private
+        return body.get("response_type") != "in_channel"
 
     def _show_since(self) -> str:
         calls = self._slack.calls[self._shown :]
@@ -204,7 +215,7 @@ class Console:
                 shown.append(_("(the private reply was removed)"))
                 continue
             ephemeral = call.method == "chat.postEphemeral" or (
-                call.method == "response_url" and body.get("response_type") != "in_channel"
+                call.method == "response_url" and self._private_reply(body)
             )
             where = _where(call, ephemeral)
             message = Message(str(body.get("text", "")), list(body.get("blocks") or []))

@@ -77,6 +77,17 @@ async def test_refresh_button_fetches_a_live_copy(console: Console) -> None:
     assert request_id(refreshed) != request_id(first)  # a new DLI request answered it
 
 
+async def test_refresh_keeps_the_visibility_of_the_card_it_replaces(console: Console) -> None:
+    await console.say(f"@dliconn {WITHVPC}")  # a card in a thread, for everyone
+    public = await console.say("!1")
+    await console.say(f"/dliconn {WITHVPC}")  # a card only the asker sees
+    private = await console.say("!1")
+
+    assert "Live from DLI" in public and "(only visible to you)" not in public
+    assert "Share in channel" not in public  # it is in the channel already
+    assert private.startswith("── dliconn (only visible to you)")
+
+
 async def test_a_mention_is_answered_in_a_thread(console: Console) -> None:
     reply = await console.say(f"@dliconn {WITHVPC}")
 
