@@ -15,6 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
+from bot.chat.parsing import Help, parse_command
+
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "manifest.yml"
 # In CI the shared folder is a sibling of the clone, as it is of the working tree here.
@@ -103,6 +105,21 @@ def test_background_color_is_a_hex_color(manifest: dict[str, Any]) -> None:
     assert re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", color)
 
 
+CID = "4c693ecc-bab8-4113-a838-129cedc9a563"
+EVERY_VERB = (
+    "list",
+    f"history {CID}",
+    f"test {CID} adhoc 10.0.0.8:3306",
+    f"route {CID}",
+    f"watch {CID}",
+    f"unwatch {CID}",
+    "watches",
+    "policy",
+    "audit",
+    "help",
+)
+
+
 def test_bot_scopes_are_exactly_the_minimal_set(manifest: dict[str, Any]) -> None:
     scopes = manifest["oauth_config"]["scopes"]
     assert sorted(scopes["bot"]) == sorted(EXPECTED_BOT_SCOPES)
@@ -116,6 +133,12 @@ def test_subscriptions_and_command_are_declared(manifest: dict[str, Any]) -> Non
     assert command["command"] == "/dliconn"
     assert command["should_escape"] is False
     assert "list [failed|active|deleted]" in command["usage_hint"]
+    # Every verb of the grammar is hinted, and each hinted example parses as that verb.
+    hinted = set(re.findall(r"[a-z]+", command["usage_hint"]))
+    for example in EVERY_VERB:
+        assert example.split()[0] in hinted, example
+        parsed = parse_command(example)
+        assert not isinstance(parsed, Help) or parsed == Help(), example  # "help" is Help()
     assert manifest["features"]["app_home"] == {
         "home_tab_enabled": True,
         "messages_tab_enabled": False,
