@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from bot.blocks.diagnosis import parse_button_value, what_to_check_view
 from bot.chat.context import ChatContext
+from bot.chat.replies import logged_bug
 from bot.diagnosis import default_catalogue
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable
@@ -44,6 +45,12 @@ async def _connection(
             "DLI could not be asked about the connection just now, so the bot checked nothing "
             "itself."
         )
+    except Exception as exc:  # noqa: BLE001 - a bug must not cost the person the checklist too
+        ref = logged_bug(connection_id[:100], exc)
+        return None, _(
+            "The bot could not read the connection because of a fault on its side (reference "
+            "{id}), so it checked nothing itself. Tell the bot's operators the reference."
+        ).format(id=ref)
     if not isinstance(found, Lookup):
         return None, _unreadable()
     return found.connection, ""

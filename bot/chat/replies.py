@@ -102,6 +102,12 @@ def _failure(subject: str | None, exc: Exception) -> Message:
     if isinstance(exc, StoreUnavailable):
         log.warning("storage unavailable while answering about %r: %s", subject, exc)
         return error_message("store_unavailable", subject=subject)
+    return error_message("unexpected", subject=subject, correlation_id=logged_bug(subject, exc))
+
+
+def logged_bug(subject: str | None, exc: BaseException) -> str:
+    """Log an unexpected failure of work about `subject` with its traceback under a new
+    reference, and return the reference for the person to quote."""
     ref = correlation_id()
     log.error("unexpected error [ref %s] while answering about %r", ref, subject, exc_info=exc)
-    return error_message("unexpected", subject=subject, correlation_id=ref)
+    return ref
