@@ -9,12 +9,13 @@ from typing import Any, Final
 
 from bot.blocks.diagnosis import parse_button_value, what_to_check_view
 from bot.chat.context import ChatContext
-from bot.chat.replies import logged_bug
+from bot.chat.replies import logged_bug, partly_searched
 from bot.diagnosis import default_catalogue
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.i18n import _
 from bot.lookup.cache import Lookup
+from bot.lookup.projects import NotFoundAnywhere
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ async def _connection(
     try:
         async with asyncio.timeout(LOOKUP_WAIT):
             found = await context.find(connection_id, channel)
-    except NotFound:
+    except NotFound as exc:
+        if isinstance(exc, NotFoundAnywhere) and (searched := partly_searched(exc)):
+            # Not "cannot be read": a project this channel sees could not be asked just now.
+            return None, _("{searched} The bot checked nothing itself.").format(searched=searched)
         # The same words whether it was deleted or lives in a project this channel cannot see.
         return None, _unreadable()
     except (DliError, StoreUnavailable, TimeoutError) as exc:

@@ -196,6 +196,21 @@ async def test_dli_failing_to_describe_the_connection_still_gets_the_checklist()
     assert_checklist_without_the_connection(view, UNASKED)
 
 
+async def test_an_id_missing_where_dli_answered_names_the_project_it_could_not_ask() -> None:
+    async with chat_parts(orders(), deployment=DEPLOYMENT, unreachable=UNAVAILABLE) as parts:
+        gone = await modal(parts, f"connect-failed|{GONE}")
+        # The only project this channel sees cannot be asked: DLI's failure, as before.
+        elsewhere = await modal(parts, f"connect-failed|{GONE}", channel=ELSEWHERE)
+        found = await modal(parts, f"connect-failed|{ORDERS}")
+    assert_checklist_without_the_connection(
+        gone,
+        "Not found in default; other could not be asked (DLI is unreachable), so it may be "
+        "there. Try again soon. The bot checked nothing itself.",
+    )
+    assert_checklist_without_the_connection(elsewhere, UNASKED)
+    assert f"🔴 queue sql_prod FAILED\n    {ERR}" in text_of(found)
+
+
 async def test_a_bug_in_the_lookup_still_opens_the_checklist_with_a_logged_reference(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
