@@ -14,10 +14,20 @@ from bot.dli.models import Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
 
-Why = Literal["watched", "watch_all", "tags", "hidden"]
+#: "unchecked": a tag route whose members DLI could not list just now (it may or may not lead
+#: the connection's alerts to the channel).
+Why = Literal["watched", "watch_all", "tags", "hidden", "unchecked"]
 
-_ICON = {"watched": "eyes", "watch_all": "satellite", "tags": "label", "hidden": "no_entry_sign"}
+_ICON = {
+    "watched": "eyes",
+    "watch_all": "satellite",
+    "tags": "label",
+    "hidden": "no_entry_sign",
+    "unchecked": "grey_question",
+}
 _SHOWN = 40
+#: The reasons that do lead alerts to a channel (unless it is paused).
+_ALERTED: frozenset[Why] = frozenset({"watched", "watch_all", "tags"})
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,8 @@ class RouteLine:
     why: Why
     by: str = ""  # who watched it (watched, hidden)
     since: float | None = None  # when (watched, hidden)
-    tags: Sequence[tuple[str, str]] = ()  # which tag set routed it (tags)
+    tags: Sequence[tuple[str, str]] = ()  # which tag set routed it (tags, unchecked)
+    problem: str = ""  # why that tag set could not be listed, in the reader's words (unchecked)
     paused: bool = False
     muted_until: float | None = None
 
@@ -36,23 +47,11 @@ class RouteLine:
 def route_message(
     connection: Connection, project: ProjectRef | None, lines: Sequence[RouteLine]
 ) -> kit.Message:
-    """Every reason a channel would (or would not) get this connection's alerts."""
-    alerted = [line for line in lines if line.why != "hidden" and not line.paused]
-    name = rich.code(connection.name or connection.id, 80)
-    count = len(alerted)
-    intro = (
-        rich.phrase(
-            ngettext("{name} would alert {n} channel", "{name} would alert {n} channels", count),
-            name=name,
-            n=str(count),
-        )
-        if alerted
-        else rich.phrase(
-            _("{name} would alert no channel. Watch it here with {command}"),
-            name=name,
-            command=[rich.words("/dliconn watch", code=True)],
-        )
-    )
+    """Every reason a channel would (or would not) get this connection's alerts; with lines
+    "unchecked" (tag routes DLI could not list), the count is a lower bound and says so."""
+    alerted = [line for line in lines if line.why in _ALERTED and not line.paused]
+    unsure = any(line.why == "unchecked" for line in lines)
+    intro, sentence = _summary(connection.name or connection.id, len(alerted), unsure=unsure)
     blocks = [
         kit.header_block("🧭 " + _("Alert routes") + " · ", connection.name or connection.id),
         kit.rich_block(intro),
@@ -70,10 +69,43 @@ def route_message(
             0, kit.plain_text(_("Project {project}").format(project=project_label(project)))
         )
     blocks.append(kit.context_block(context))
+    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
+
+
+def _summary(label: str, count: int, *, unsure: bool) -> tuple[rich.Pieces, str]:
+    """The opening line and the notification's sentence: how many channels would be alerted
+    (at least, when some tag routes could not be checked)."""
+    name = rich.code(label, 80)
+    if unsure and count:
+        at_least = ngettext(
+            "{name} would alert at least {n} channel; some tag routes could not be checked "
+            "(below), try again soon",
+            "{name} would alert at least {n} channels; some tag routes could not be checked "
+            "(below), try again soon",
+            count,
+        )
+        sentence = ngettext(
+            "{name}: alerts reach at least {n} channel",
+            "{name}: alerts reach at least {n} channels",
+            count,
+        )
+        return rich.phrase(at_least, name=name, n=str(count)), sentence.format(name=label, n=count)
+    if unsure:
+        none_for_sure = _(
+            "{name} would alert no channel for sure; some tag routes could not be checked "
+            "(below), try again soon"
+        )
+        sentence = _("{name}: alerts reach no channel for sure")
+        return rich.phrase(none_for_sure, name=name), sentence.format(name=label)
     sentence = ngettext(
         "{name}: alerts reach {n} channel", "{name}: alerts reach {n} channels", count
-    ).format(name=connection.name or connection.id, n=count)
-    return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
+    ).format(name=label, n=count)
+    if count:
+        some = ngettext("{name} would alert {n} channel", "{name} would alert {n} channels", count)
+        return rich.phrase(some, name=name, n=str(count)), sentence
+    none = _("{name} would alert no channel. Watch it here with {command}")
+    command = [rich.words("/dliconn watch", code=True)]
+    return rich.phrase(none, name=name, command=command), sentence
 
 
 def _line(line: RouteLine) -> rich.Pieces:
@@ -93,6 +125,9 @@ def _line(line: RouteLine) -> rich.Pieces:
     else:
         tags = rich.joined([rich.code(f"{k}={v}", 60) for k, v in line.tags], _(", "))
         pieces += rich.phrase(_("connections tagged {tags} (watch_tags)"), tags=tags)
+        if line.why == "unchecked":
+            unchecked = _("; not checked: {problem}").format(problem=line.problem)
+            pieces.append(rich.words(unchecked, bold=True))
     if line.paused:
         pieces.append(rich.words(_("; paused: the bot could not post there"), italic=True))
     if line.muted_until is not None:

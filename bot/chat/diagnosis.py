@@ -9,11 +9,13 @@ from typing import Any, Final
 
 from bot.blocks.diagnosis import parse_button_value, what_to_check_view
 from bot.chat.context import ChatContext
+from bot.chat.replies import logged_bug, partly_searched
 from bot.diagnosis import default_catalogue
 from bot.dli.models import Connection
 from bot.errors import DliError, NotFound, StoreUnavailable
 from bot.i18n import _
 from bot.lookup.cache import Lookup
+from bot.lookup.projects import NotFoundAnywhere
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,10 @@ async def _connection(
     try:
         async with asyncio.timeout(LOOKUP_WAIT):
             found = await context.find(connection_id, channel)
-    except NotFound:
+    except NotFound as exc:
+        if isinstance(exc, NotFoundAnywhere) and (searched := partly_searched(exc)):
+            # Not "cannot be read": a project this channel sees could not be asked just now.
+            return None, _("{searched} The bot checked nothing itself.").format(searched=searched)
         # The same words whether it was deleted or lives in a project this channel cannot see.
         return None, _unreadable()
     except (DliError, StoreUnavailable, TimeoutError) as exc:
@@ -44,6 +49,12 @@ async def _connection(
             "DLI could not be asked about the connection just now, so the bot checked nothing "
             "itself."
         )
+    except Exception as exc:  # noqa: BLE001 - a bug must not cost the person the checklist too
+        ref = logged_bug(connection_id[:100], exc)
+        return None, _(
+            "The bot could not read the connection because of a fault on its side (reference "
+            "{id}), so it checked nothing itself. Tell the bot's operators the reference."
+        ).format(id=ref)
     if not isinstance(found, Lookup):
         return None, _unreadable()
     return found.connection, ""

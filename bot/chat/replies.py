@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message
-from bot.errors import DliError, NotFound, StoreUnavailable
+from bot.errors import DliError, NotFound, StoreUnavailable, dli_problem
 from bot.i18n import Locale, _, current_locale, speaking
 from bot.lookup.projects import NotFoundAnywhere
 
@@ -29,17 +29,22 @@ class Reply:
     shareable: bool
 
 
-def _partly_searched(exc: NotFoundAnywhere) -> str | None:
-    """Which projects said no and which could not be asked: the id may be in one of those."""
+def partly_searched(exc: NotFoundAnywhere) -> str | None:
+    """Which projects said no and which could not be asked, and why (DLI's problem in the
+    reader's words): the id may be in one of those. None when every project said no."""
     if not exc.unreachable:
         return None
     answered = [a for a in exc.searched if a not in exc.unreachable]
-    return _(
-        "Not found in {answered}; {unreachable} could not be reached, so it may be there. "
-        "Try again soon."
-    ).format(
-        answered=_(", ").join(answered) or _("any project"),
-        unreachable=_(", ").join(exc.unreachable),
+    unasked = [
+        _("{project} could not be asked ({problem})").format(
+            project=alias, problem=dli_problem(exc.problems[alias])
+        )
+        if alias in exc.problems
+        else _("{project} could not be asked").format(project=alias)
+        for alias in exc.unreachable
+    ]
+    return _("Not found in {answered}; {unasked}, so it may be there. Try again soon.").format(
+        answered=_(", ").join(answered) or _("any project"), unasked=_(", ").join(unasked)
     )
 
 
@@ -93,7 +98,7 @@ def _failure(subject: str | None, exc: Exception) -> Message:
     """The explained reply for a failure of work about `subject`; an unexpected one is logged
     with its traceback and a reference the person can quote."""
     if isinstance(exc, NotFoundAnywhere):
-        return error_message("not_found", subject=subject, hint=_partly_searched(exc))
+        return error_message("not_found", subject=subject, hint=partly_searched(exc))
     if isinstance(exc, NotFound):
         return error_message("not_found", subject=subject, request_id=exc.request_id)
     if isinstance(exc, DliError):
@@ -102,6 +107,12 @@ def _failure(subject: str | None, exc: Exception) -> Message:
     if isinstance(exc, StoreUnavailable):
         log.warning("storage unavailable while answering about %r: %s", subject, exc)
         return error_message("store_unavailable", subject=subject)
+    return error_message("unexpected", subject=subject, correlation_id=logged_bug(subject, exc))
+
+
+def logged_bug(subject: str | None, exc: BaseException) -> str:
+    """Log an unexpected failure of work about `subject` with its traceback under a new
+    reference, and return the reference for the person to quote."""
     ref = correlation_id()
     log.error("unexpected error [ref %s] while answering about %r", ref, subject, exc_info=exc)
-    return error_message("unexpected", subject=subject, correlation_id=ref)
+    return ref

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.blocks.lists import choose_connection
 from bot.blocks.message import Message
@@ -12,9 +13,12 @@ from bot.blocks.route import RouteLine, Why, route_message
 from bot.chat.context import ChatContext
 from bot.chat.replies import Reply, guarded_privately
 from bot.dli.ids import normalise_id
+from bot.errors import DliError, dli_problem
 from bot.lookup.finder import Ambiguous
 from bot.watch.routes import ProjectRoutes, TagSet
 from bot.watch.state import WatchStore
+
+log = logging.getLogger(__name__)
 
 #: The ids of one project's connections that carry every tag of a tag set (a list call).
 Tagged = Callable[[TagSet], Awaitable[frozenset[str]]]
@@ -56,21 +60,32 @@ class Routing:
             why: Why = "watched" if routes.sees(sub.channel) else "hidden"
             lines.append(RouteLine(sub.channel, why, by=sub.user, since=sub.since))
         lines += [RouteLine(c, "watch_all") for c in sorted(routes.watch_all) if routes.sees(c)]
+        unchecked: list[RouteLine] = []
         for tags, channels in routes.by_tags.items():
-            if cid in await alerts.tagged(tags):
+            try:
+                members = await alerts.tagged(tags)
+            except DliError as exc:
+                # The other routes are known without DLI's list: answer with them, and mark the
+                # tag route's channels as not checked rather than answer nothing. (The watcher's
+                # last listed members live in its own process, not where this answer is made.)
+                log.info("route: connections tagged %s not listed: %s", tags, exc)
+                problem = dli_problem(exc.kind)
+                unchecked += [
+                    RouteLine(c, "unchecked", tags=tags, problem=problem) for c in sorted(channels)
+                ]
+                continue
+            if cid in members:
                 lines += [RouteLine(c, "tags", tags=tags) for c in sorted(channels)]
+        lines += unchecked
         # One line per channel, as the watcher posts one alert to a channel however many routes
-        # lead there: the first reason found (an explicit watch, then watch_all, then tags).
+        # lead there: the first reason found (an explicit watch, then watch_all, then tags); a
+        # channel some known route leads to is alerted whatever an unchecked tag route says.
         first: dict[str, RouteLine] = {}
         for line in lines:
             first.setdefault(line.channel, line)
         lines = [
-            RouteLine(
-                line.channel,
-                line.why,
-                line.by,
-                line.since,
-                line.tags,
+            replace(
+                line,
                 paused=line.channel in paused,
                 muted_until=(m.until if (m := mutes.get((cid, line.channel))) else None),
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -45,9 +45,16 @@ class ProjectLookups:
 
 
 class NotFoundAnywhere(NotFound):
-    """No visible project has it, and some projects could not be asked (named in the text)."""
+    """No visible project has it, and some projects could not be asked (named in the text);
+    `problems` says why, as a DliError kind for each of those it is known for."""
 
-    def __init__(self, subject: str, searched: Sequence[str], unreachable: Sequence[str]) -> None:
+    def __init__(
+        self,
+        subject: str,
+        searched: Sequence[str],
+        unreachable: Sequence[str],
+        problems: Mapping[str, str] | None = None,
+    ) -> None:
         where = ", ".join(a for a in searched if a not in unreachable) or "no project"
         text = f"{subject} not found in {where}"
         if unreachable:
@@ -55,6 +62,7 @@ class NotFoundAnywhere(NotFound):
         super().__init__(text)
         self.searched = tuple(searched)
         self.unreachable = tuple(unreachable)
+        self.problems = dict(problems or {})
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,7 @@ class Directory:
         )
         exact: list[Lookup] = []
         partial: list[tuple[ProjectRef, NameMatches]] = []
-        unreachable: list[str] = []
+        unreachable: dict[str, str] = {}  # alias -> why (a DliError kind)
         for project, outcome in zip(candidates, outcomes, strict=True):
             if isinstance(outcome, Lookup):
                 exact.append(outcome)
@@ -177,7 +185,7 @@ class Directory:
                 continue
             elif isinstance(outcome, DliError):
                 log.info("project %s could not be asked about %r: %s", project.alias, name, outcome)
-                unreachable.append(project.alias)
+                unreachable[project.alias] = outcome.kind
             else:
                 raise outcome
         several = [(p, c) for p, m in partial for c in m.exact]
@@ -195,7 +203,10 @@ class Directory:
         if unreachable and len(unreachable) == len(candidates):
             raise _first_error(outcomes)
         raise NotFoundAnywhere(
-            f"no connection named {name!r}", [p.alias for p in candidates], unreachable
+            f"no connection named {name!r}",
+            [p.alias for p in candidates],
+            list(unreachable),
+            unreachable,
         )
 
     # ------------------------------------------------------------------ listings
@@ -245,10 +256,14 @@ async def _first(
     finally:
         for task in pending:
             task.cancel()
-    unreachable = [p.alias for p in candidates if not isinstance(failures[p.alias], NotFound)]
+    unreachable = {
+        p.alias: failures[p.alias].kind
+        for p in candidates
+        if not isinstance(failures[p.alias], NotFound)
+    }
     if len(unreachable) == len(candidates):
         raise failures[candidates[0].alias]
-    raise NotFoundAnywhere(subject, [p.alias for p in candidates], unreachable)
+    raise NotFoundAnywhere(subject, [p.alias for p in candidates], list(unreachable), unreachable)
 
 
 def _first_error(outcomes: Sequence[object]) -> BaseException:

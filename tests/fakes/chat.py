@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,7 +28,7 @@ import httpx
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
-from bot.config import Deployment, Settings, load_deployment
+from bot.config import Deployment, ProjectConfig, Settings, load_deployment
 from bot.dli.client import DliClient
 from bot.dli.models import CHECKING, REACHABLE, UNREACHABLE
 from bot.dli.targets import is_address
@@ -322,24 +322,78 @@ async def chat_parts(
     settings: Settings | None = None,
     watch: WatchBackend | None = None,
     deployment: Deployment | None = None,
+    unreachable: Failure | None = None,
 ) -> AsyncIterator[ChatParts]:
     """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores,
-    `deployment` for channels' rules (its first project is the one served)."""
+    `deployment` for channels' rules (its first project is the one served). With `unreachable`,
+    the deployment's second project is served too, by a DLI that answers every request with
+    that failure (a project that cannot be asked now)."""
     settings = settings or chat_settings()
     deployment = deployment or load_deployment(settings)
     served = deployment.projects[0]
-    ref = ProjectRef(served.alias, served.region)
     clock, dli, metrics = FakeClock(), MockDli(*connections), Metrics()
     store = MemoryStore(clock=clock.monotonic)
-    client = DliClient(
+    routes = [(PROJECT, project_routes(deployment, served.alias))]
+    if unreachable is not None:
+        assert watch is None, "a second project needs its own watch backend"
+        other = deployment.projects[1]
+        routes.append((other.project_id, project_routes(deployment, other.alias)))
+    backends = [watch] if watch is not None else build_watch_backends(None, routes)
+    client = _client(PROJECT, dli, metrics)
+    projects = [_project(served, PROJECT, client, backends[0], store, clock, settings, metrics)]
+    if unreachable is not None:
+
+        def failed(request: httpx.Request) -> httpx.Response:
+            return dli_error(*unreachable, f"req-{other.alias}")
+
+        down = _client(other.project_id, failed, metrics)
+        projects.append(
+            _project(other, other.project_id, down, backends[1], store, clock, settings, metrics)
+        )
+    services = assemble(settings, deployment, metrics, SafeStore(store), projects)
+    try:
+        yield ChatParts(
+            build_chat(services, clock=clock.now),
+            dli,
+            clock,
+            store,
+            projects[0].lookup,
+            backends[0],
+            settings,
+            metrics,
+            services.directory,
+            services,
+        )
+    finally:
+        for project in projects:
+            await project.dli.aclose()
+        await backends[0].aclose()  # the first closes them all
+
+
+def _client(project_id: str, dli: Callable[[httpx.Request], Any], metrics: Metrics) -> DliClient:
+    return DliClient(
         "http://dli.test",
-        PROJECT,
+        project_id,
         auth=None,
         transport=httpx.MockTransport(dli),
         retry=TEST_RETRY,
         sleep=RecordingSleep(),
         metrics=metrics,
     )
+
+
+def _project(
+    config: ProjectConfig,
+    project_id: str,
+    client: DliClient,
+    watch: WatchBackend,
+    store: MemoryStore,
+    clock: FakeClock,
+    settings: Settings,
+    metrics: Metrics,
+) -> ProjectServices:
+    """One served project's production parts over `client`."""
+    ref = ProjectRef(config.alias, config.region)
     lookup = ConnectionLookup(
         client,
         store,
@@ -354,34 +408,15 @@ async def chat_parts(
         client,
         lookup,
         store,
-        project_id=PROJECT,
+        project_id=project_id,
         name_ttl=settings.dliconn_stale_horizon,
         snapshot_ttl=settings.dliconn_cache_ttl,
         clock=clock.now,
     )
-    routes = project_routes(deployment, served.alias)
-    watch = watch or build_watch_backends(None, [(PROJECT, routes)])[0]
-    project = ProjectServices(
-        ref=ref, lookup=lookup, finder=finder, config=served,
+    return ProjectServices(
+        ref=ref, lookup=lookup, finder=finder, config=config,
         dli=client, watch=watch, demo=False,
     )  # fmt: skip
-    services = assemble(settings, deployment, metrics, SafeStore(store), [project])
-    try:
-        yield ChatParts(
-            build_chat(services, clock=clock.now),
-            dli,
-            clock,
-            store,
-            lookup,
-            watch,
-            settings,
-            metrics,
-            services.directory,
-            services,
-        )
-    finally:
-        await client.aclose()
-        await watch.aclose()
 
 
 def text_of(message: Message | Mapping[str, Any]) -> str:

@@ -179,7 +179,7 @@ async def test_a_project_that_cannot_be_reached_is_named_beside_a_not_found(two:
 
     reply = await ask(two, "99999999-9999-4999-8999-999999999999", PLATFORM)
 
-    assert "Not found in prod; sg could not be reached" in reply
+    assert "Not found in prod; sg could not be asked (DLI is unreachable)" in reply
 
 
 async def test_route_says_which_channels_would_be_alerted_and_why(two: Two) -> None:

@@ -1,10 +1,13 @@
 """The What to check modal over the real lookups, DLI in-process: the catalogue entry and the
-connection as the clicking channel may see it; a connection that is gone, out of scope, or that
-DLI is slow or failing to describe still gets the checklist, within the click's trigger_id."""
+connection as the clicking channel may see it; a connection that is gone, out of scope, that
+DLI is slow or failing to describe, or that a bug keeps from being read still gets the checklist,
+within the click's trigger_id."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
@@ -191,6 +194,43 @@ async def test_dli_failing_to_describe_the_connection_still_gets_the_checklist()
         view = await modal(parts, f"connect-failed|{ORDERS}")
         assert len(parts.dli.requests) > 0
     assert_checklist_without_the_connection(view, UNASKED)
+
+
+async def test_an_id_missing_where_dli_answered_names_the_project_it_could_not_ask() -> None:
+    async with chat_parts(orders(), deployment=DEPLOYMENT, unreachable=UNAVAILABLE) as parts:
+        gone = await modal(parts, f"connect-failed|{GONE}")
+        # The only project this channel sees cannot be asked: DLI's failure, as before.
+        elsewhere = await modal(parts, f"connect-failed|{GONE}", channel=ELSEWHERE)
+        found = await modal(parts, f"connect-failed|{ORDERS}")
+    assert_checklist_without_the_connection(
+        gone,
+        "Not found in default; other could not be asked (DLI is unreachable), so it may be "
+        "there. Try again soon. The bot checked nothing itself.",
+    )
+    assert_checklist_without_the_connection(elsewhere, UNASKED)
+    assert f"🔴 queue sql_prod FAILED\n    {ERR}" in text_of(found)
+
+
+async def test_a_bug_in_the_lookup_still_opens_the_checklist_with_a_logged_reference(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with clicked() as parts:
+        parts.dli.explode(RuntimeError("bug in the transport"))
+        with caplog.at_level(logging.ERROR):
+            view = await modal(parts, f"connect-failed|{ORDERS}")
+    text = text_of(view)
+    found = re.search(r"reference ([0-9a-f]{8})", text)
+    assert found is not None
+    ref = found.group(1)
+    assert_checklist_without_the_connection(
+        view,
+        f"The bot could not read the connection because of a fault on its side (reference {ref}),"
+        " so it checked nothing itself. Tell the bot's operators the reference.",
+    )
+    # The reference finds the traceback; the bug's own words stay out of the modal.
+    [record] = [r for r in caplog.records if ref in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[0] is RuntimeError
+    assert "bug in the transport" not in text
 
 
 class Deadline:

@@ -14,9 +14,11 @@ from bot.blocks.actions import (
 )
 from bot.chat.lookups import MAX_FULL_CARDS, lookup_many
 from bot.chat.parsing import ListFilter
+from bot.config import Deployment, ProjectConfig
 from bot.errors import Unavailable
 from tests.fakes.chat import (
     AUTH_FAILED,
+    PROJECT,
     THROTTLED,
     UNAVAILABLE,
     Failure,
@@ -31,6 +33,13 @@ from tests.fakes.chat import (
 ORDERS = connection_id(1)
 BILLING = connection_id(2)
 GONE = connection_id(3)
+#: Two projects: chat_parts serves `default` from MockDli; `other` only when told to, failing.
+TWO = Deployment(
+    projects=(
+        ProjectConfig(alias="default", project_id=PROJECT),
+        ProjectConfig(alias="other", project_id="f" * 32),
+    )
+)
 
 
 async def test_a_card_by_id_shows_the_failed_queue_and_its_buttons() -> None:
@@ -96,6 +105,25 @@ async def test_not_found_names_what_was_asked_with_dli_request_id(target: str) -
     assert f"No connection {target} was found" in text
     assert "DLI request id req-1" in text
     assert buttons(reply.message) == []
+
+
+@pytest.mark.parametrize("target", [GONE, "no-such-name"])
+async def test_not_found_where_asked_names_the_project_dli_could_not_be_asked_for(
+    target: str,
+) -> None:
+    async with chat_parts(
+        healthy(ORDERS, "orders"), deployment=TWO, unreachable=THROTTLED
+    ) as parts:
+        reply = await parts.chat.lookups.card(target, ephemeral=True)
+        # What the project that answered has is still found.
+        found = await parts.chat.lookups.card(ORDERS, ephemeral=True)
+    assert not reply.shareable
+    assert text_of(reply.message).splitlines()[:2] == [
+        f"🔍 No connection {target} was found.",
+        "Not found in default; other could not be asked (DLI is throttling requests), so it may "
+        "be there. Try again soon.",
+    ]
+    assert found.shareable and "orders" in text_of(found.message)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from bot.chat.parsing import parse_command
 from bot.config import ChannelConfig, Deployment, ProjectConfig
 from tests.fakes.chat import (
     PROJECT,
+    THROTTLED,
     UNAVAILABLE,
     ChatParts,
     buttons,
@@ -193,6 +194,65 @@ async def test_dli_down_is_explained_not_raised() -> None:
     assert not reply.shareable
     assert "DLI is unreachable" in text_of(reply.message)
     assert "req-down" in text_of(reply.message)
+
+
+async def test_tag_routes_dli_cannot_list_are_marked_and_every_other_route_is_answered() -> None:
+    async with routed(healthy(ORDERS, "orders", **tagged("payments"))) as parts:
+        await parts.watch.subscriptions.subscribe(ASKING, ORDERS, "orders", ALICE)
+        parts.dli.fail(THROTTLED, operation="list", request_id="req-slow")
+        reply = await parts.chat.routing.route(ORDERS, channel=ASKING)
+        parts.dli.heal()
+        healed = text_of((await parts.chat.routing.route(ORDERS, channel=ASKING)).message)
+    assert not reply.shareable
+    text = text_of(reply.message)
+    # The channels known without DLI's list count; the tag route's may or may not be alerted.
+    assert (
+        "orders would alert at least 2 channels; some tag routes could not be checked (below), "
+        "try again soon"
+    ) in text
+    watched, everything, payments = lines(text)
+    assert watched.startswith(f"👀 #{ASKING} — watched by @{ALICE}")
+    assert everything == f"📡 #{EVERYTHING} — every connection of the project (watch_all)"
+    assert payments == (
+        f"❔ #{PAYMENTS} — connections tagged team=payments (watch_tags); "
+        "not checked: DLI is throttling requests"
+    )
+    assert reply.message.text == "orders: alerts reach at least 2 channels"
+    assert "would alert 3 channels" in healed and "❔" not in healed
+
+
+async def test_an_unchecked_tag_route_to_a_channel_alerted_anyway_leaves_no_doubt() -> None:
+    both = DEPLOYMENT.model_copy(
+        update={
+            "channels": {
+                **DEPLOYMENT.channels,
+                PAYMENTS: ChannelConfig(watch_all=True, watch_tags={"team": "payments"}),
+            }
+        }
+    )
+    only_tags = DEPLOYMENT.model_copy(
+        update={"channels": {PAYMENTS: ChannelConfig(watch_tags={"team": "payments"})}}
+    )
+    orders = healthy(ORDERS, "orders", **tagged("payments"))
+    async with chat_parts(orders, deployment=both) as parts:
+        parts.dli.fail(UNAVAILABLE, operation="list", request_id="req-down")
+        known = await parts.chat.routing.route(ORDERS, channel=ASKING)
+    async with chat_parts(orders, deployment=only_tags) as parts:
+        parts.dli.fail(UNAVAILABLE, operation="list", request_id="req-down")
+        unknown = await parts.chat.routing.route(ORDERS, channel=ASKING)
+    # Every channel the tag route leads to is alerted anyway (watch_all): nothing is in doubt.
+    assert "orders would alert 2 channels" in text_of(known.message)
+    assert "❔" not in text_of(known.message)
+    text = text_of(unknown.message)
+    assert (
+        "orders would alert no channel for sure; some tag routes could not be checked (below)"
+    ) in text
+    assert "Watch it here" not in text
+    assert lines(text) == [
+        f"❔ #{PAYMENTS} — connections tagged team=payments (watch_tags); "
+        "not checked: DLI is unreachable"
+    ]
+    assert unknown.message.text == "orders: alerts reach no channel for sure"
 
 
 async def test_the_command_routes_through_the_same_feature() -> None:
