@@ -22,9 +22,6 @@ from bot.policy import ChannelFacts, Decision, Person, Request, asks_about_opera
 log = logging.getLogger(__name__)
 
 CHANNEL_TTL: Final = 60.0
-#: How long a channel's last answer still stands in while Slack fails to give a new one: a
-#: channel's sharing seldom changes, and a Slack hiccup must not make every channel unknown.
-CHANNEL_STALE_MAX: Final = 3600.0
 GROUP_TTL: Final = 300.0
 # A person's Slack language changes rarely; a failed users.info (an install without users:read)
 # is remembered for a while too, so every reply does not ask again.
@@ -89,12 +86,15 @@ class SlackFacts:
     A call Slack answers with an error (a missing scope, a channel the bot cannot see, a rate
     limit) or not at all is "Slack cannot say": the channel's sharing or the group's members are
     then unknown, and the policy fails closed on them. Failures are not cached, so the next
-    request asks again; meanwhile a channel's last answer stands in for up to CHANNEL_STALE_MAX.
+    request asks again; meanwhile a channel's last answer stands in for up to `channel_stale_max`.
     """
 
     client: AsyncWebClient
     metrics: Metrics | None = None
     clock: Callable[[], float] = time.monotonic
+    #: How long a channel's last answer still stands in while Slack fails to give a new one: a
+    #: channel's sharing seldom changes, and a Slack hiccup must not make every channel unknown.
+    channel_stale_max: float = 3600.0
     _channels: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _locales: dict[str, _Cached] = field(default_factory=dict, repr=False)
@@ -112,7 +112,7 @@ class SlackFacts:
             if info is not None:
                 cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
                 self._channels[asked.channel] = cached
-            elif cached is None or cached.until + CHANNEL_STALE_MAX <= self.clock():
+            elif cached is None or cached.until + self.channel_stale_max <= self.clock():
                 # The envelope may still know; a DM is never anyone else's without Slack saying.
                 return ChannelFacts(asked.channel, external=asked.ext_shared)
         channel: dict[str, Any] = cached.value

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
-from bot.slack.facts import CHANNEL_STALE_MAX, CHANNEL_TTL, Asking, Guard, SlackFacts
+from bot.slack.facts import CHANNEL_TTL, Asking, Guard, SlackFacts
 
 Mode = Literal["deny", "read", "allow"]
 C = "C0PAYMENTS"
@@ -89,10 +89,10 @@ async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(
     slack.fail("conversations.info", "ratelimited", times=None)
     now[0] = CHANNEL_TTL + 1  # expired: Slack is asked again, fails, the last answer stands
     assert (await g.check("lookup", alice)).allowed
-    now[0] = CHANNEL_TTL + CHANNEL_STALE_MAX - 1
+    now[0] = CHANNEL_TTL + facts.channel_stale_max - 1
     assert (await g.check("lookup", alice)).allowed
     assert len(slack.calls_to("conversations.info")) == 3  # a failure is not cached
-    now[0] = CHANNEL_TTL + CHANNEL_STALE_MAX + 1  # too old to stand in: unknown
+    now[0] = CHANNEL_TTL + facts.channel_stale_max + 1  # too old to stand in: unknown
     assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
     slack.clear_faults()
     assert (await g.check("lookup", alice)).allowed
