@@ -34,13 +34,14 @@ def partly_searched(exc: NotFoundAnywhere) -> str | None:
     reader's words): the id may be in one of those. None when every project said no."""
     if not exc.unreachable:
         return None
-    answered = [a for a in exc.searched if a not in exc.unreachable]
+    # An alias as code (backticks): `_` is allowed in one, and must not turn words italic.
+    answered = [f"`{a}`" for a in exc.searched if a not in exc.unreachable]
     unasked = [
         _("{project} could not be asked ({problem})").format(
-            project=alias, problem=dli_problem(exc.problems[alias])
+            project=f"`{alias}`", problem=dli_problem(exc.problems[alias])
         )
         if alias in exc.problems
-        else _("{project} could not be asked").format(project=alias)
+        else _("{project} could not be asked").format(project=f"`{alias}`")
         for alias in exc.unreachable
     ]
     return _("Not found in {answered}; {unasked}, so it may be there. Try again soon.").format(

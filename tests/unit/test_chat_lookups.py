@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.blocks.actions import (
@@ -124,6 +126,21 @@ async def test_not_found_where_asked_names_the_project_dli_could_not_be_asked_fo
         "be there. Try again soon.",
     ]
     assert found.shareable and "orders" in text_of(found.message)
+    # The aliases are code: an `_` in one (allowed) can make nothing italic.
+    styles = {
+        e["text"]: e.get("style", {}) for e in _rich_elements(reply.message.blocks) if "text" in e
+    }
+    assert styles["default"] == {"code": True} and styles["other"] == {"code": True}
+
+
+def _rich_elements(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in blocks
+        if block["type"] == "rich_text"
+        for section in block["elements"]
+        for element in section.get("elements", [])
+    ]
 
 
 @pytest.mark.parametrize(
