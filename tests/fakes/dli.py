@@ -150,9 +150,40 @@ async def client_for(
         yield client
 
 
+def queued(connection_id: str, name: str, **queues: str) -> dict[str, Any]:
+    """An ACTIVE connection payload with one bound queue per keyword (`name=status`), no pools;
+    a FAILED queue says why ("peering lost")."""
+    return {
+        "id": connection_id,
+        "name": name,
+        "status": "ACTIVE",
+        "create_time": 1_700_000_000_000,
+        "available_queue_info": [
+            {
+                "name": queue,
+                "status": status,
+                "peer_id": f"peer-{queue}",
+                "err_msg": "peering lost" if status == "FAILED" else "",
+                "update_time": None,
+            }
+            for queue, status in queues.items()
+        ],
+        "elastic_resource_pools": [],
+    }
+
+
 def dli_requests(fake: FakeDli) -> list[RecordedRequest]:
     """The requests the fake saw on the DLI API (IAM token requests left out)."""
     return [r for r in fake.requests if r.path.startswith("/v2.0/")]
+
+
+def list_requests(fake: FakeDli) -> list[RecordedRequest]:
+    """The fake's list requests, in order: a watcher polls with one per interval (and tag set)."""
+    return [r for r in fake.requests if r.path.endswith("/datasource/enhanced-connections")]
+
+
+def list_calls(fake: FakeDli) -> int:
+    return len(list_requests(fake))
 
 
 def iam_requests(fake: FakeDli) -> list[RecordedRequest]:

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot.blocks.actions import ACTION_TEST, ALERT_ACTIONS, TEST_ADDRESS_INPUT, VIEW_TEST
-from bot.blocks.message import Message
 from bot.diagnosis import default_catalogue
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
 from bot.local.wire import block_action_body, new_ts, slash_command_body, view_submission_body
 from tests.fakes.chat import buttons, text_of
 from tests.fakes.dli import FAILING
-from tests.fakes.slack_stack import SlackStack, slack_stack
+from tests.fakes.slack_stack import SlackStack, message_of, slack_stack
 
 ALLOWED, OFF, ONCALL_ONLY, SHARED = "C1", "C2", "C3", "C4"
 ONCALL, ALICE, BOB = "S0ONCALL", "U0ALICE", "U0BOB"
@@ -51,11 +50,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
 
 def queue_calls(stack: SlackStack) -> list[str]:
     return [r.method for r in stack.dli.requests if r.path.startswith("/v1.0/")]
-
-
-def message_of(call: SlackCall) -> Message:
-    """What a post (to a response_url or chat.postMessage) carried, as a Message."""
-    return Message(str(call.body.get("text", "")), list(call.body.get("blocks", [])))
 
 
 async def test_slash_command_runs_the_test_and_replies_with_the_result(stack: SlackStack) -> None:

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
 from bot.local.wire import (
     Event,
@@ -27,7 +25,7 @@ from bot.local.wire import (
 )
 from tests.fakes.chat import open_alert
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, slack_stack
+from tests.fakes.slack_stack import SlackStack, shown, slack_stack
 
 SHARED = "C0SHARED"
 PAYMENTS = "C0PAYMENTS"
@@ -60,11 +58,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
         stack.slack.usergroups[ONCALL] = [ALICE]
         await stack.add_replica()
         yield stack
-
-
-def shown(call: SlackCall) -> str:
-    body = call.body
-    return render_text(Message(str(body.get("text", "")), list(body.get("blocks") or [])))
 
 
 def no_connection_data(text: str) -> None:

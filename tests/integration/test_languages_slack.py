@@ -15,15 +15,12 @@ from typing import Any, Final
 
 import pytest
 
-from bot.blocks.actions import ACTION_ACK
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.i18n import _, speaking
 from bot.local.demo import demo_uuid
 from bot.local.fake_slack import SlackCall
 from bot.local.wire import app_home_opened_event, app_mention_event, message_event, new_ts
 from tests.fakes.dli import FAILING
-from tests.fakes.slack_stack import SlackStack, slack_stack
+from tests.fakes.slack_stack import SlackStack, is_alert_in, message_of, shown, slack_stack
 from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
 
 ZH_USER: Final = "U0ZHREADER"
@@ -59,10 +56,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
     ) as running:
         running.slack.locales.update({ZH_USER: "zh-CN", EN_USER: "en-US"})
         yield running
-
-
-def shown(body: dict[str, Any]) -> str:
-    return render_text(Message(str(body.get("text", "")), body.get("blocks") or []))
 
 
 def in_chinese(text: str) -> bool:
@@ -120,7 +113,7 @@ async def test_a_chinese_and_an_english_reader_each_get_the_card_in_their_langua
     assert not in_chinese(en_text)
     # DLI's words are the same bytes in both.
     assert preformatted(zh_card) == preformatted(en_card) != []
-    assert_within_slack_limits(Message(zh_card["text"], zh_card["blocks"]))
+    assert_within_slack_limits(message_of(zh_card))
     assert all(label in shown(again) for label in card_labels(zh))
     # One users.info per person, with include_locale; the second command used the cache.
     asked = stack.slack.calls_to("users.info")
@@ -148,19 +141,9 @@ async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackS
         [published] = await stack.slack.wait_for("views.publish", predicate=published_for(user))
         views[user] = published.body["view"]
 
-    zh_home = render_text(Message("", views[ZH_USER]["blocks"]))
-    en_home = render_text(Message("", views[EN_USER]["blocks"]))
+    zh_home, en_home = shown(views[ZH_USER]), shown(views[EN_USER])
     assert in_chinese(zh_home) and not in_chinese(en_home)
     assert_home_view_within_limits(views[ZH_USER])
-
-
-def _alert_in(channel: str) -> Callable[[SlackCall], bool]:
-    return lambda c: (
-        c.ok
-        and c.channel == channel
-        and "thread_ts" not in c.body
-        and ACTION_ACK in str(c.body.get("blocks"))
-    )
 
 
 async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
@@ -170,15 +153,15 @@ async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
     # theirs (English), the alert is the channel's (Chinese). Another channel gets English.
     confirmed = await command_reply(stack, f"watch {POOLS}", EN_USER, ZH_CHANNEL)
     await command_reply(stack, f"watch {POOLS}", ZH_USER, EN_CHANNEL)
-    [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(ZH_CHANNEL))
-    [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(EN_CHANNEL))
+    [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(ZH_CHANNEL))
+    [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(EN_CHANNEL))
 
     assert not in_chinese(shown(confirmed))
     assert in_chinese(shown(zh_alert.body)) and in_chinese(zh_alert.body["text"])
     assert not in_chinese(shown(en_alert.body))
     assert "pool_stream_b" in shown(zh_alert.body)
     assert preformatted(zh_alert.body) == preformatted(en_alert.body) != []
-    assert_within_slack_limits(Message(zh_alert.body["text"], zh_alert.body["blocks"]))
+    assert_within_slack_limits(message_of(zh_alert))
 
 
 async def test_without_users_read_a_reply_falls_back_to_the_channels_language(

@@ -13,12 +13,16 @@ from typing import Any, Final
 
 import pytest
 
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.fake_dli import FakeDli, Fault
-from bot.local.fake_slack import SlackCall
 from tests.fakes.dli import dli_requests, running_fake
-from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SlackStack, slack_stack
+from tests.fakes.slack_stack import (
+    ACCESS_KEY,
+    PROJECT_ID,
+    SECRET_KEY,
+    SlackStack,
+    shown,
+    slack_stack,
+)
 
 SG_PROJECT: Final = "fedcba9876543210fedcba9876543210"
 SG_AK: Final = "SGAK-TEST-ONLY-5678"
@@ -112,10 +116,6 @@ async def two(key_prefix: str, tmp_path: Path) -> AsyncIterator[Two]:
         write_config(config, stack.dli.url, sg.url)
         await stack.add_replica()
         yield Two(stack, sg)
-
-
-def shown(call: SlackCall) -> str:
-    return render_text(Message(str(call.body.get("text", "")), call.body.get("blocks") or []))
 
 
 def without_request_id(text: str) -> str:

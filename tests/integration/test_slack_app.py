@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,8 +28,6 @@ from bot.blocks.actions import (
     ACTION_SHOW,
     ACTION_WATCH,
 )
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
 from bot.local.demo import demo_connections, demo_uuid
 from bot.local.fake_dli import Fault
@@ -49,8 +46,10 @@ from tests.fakes.slack_stack import (
     SECRETS,
     SIGNING_SECRET,
     SlackStack,
+    shown,
     slack_stack,
 )
+from tests.helpers import free_port
 from tests.slack_limits import readable, text_objects
 
 INCIDENT_CHANNEL = "C_INC"
@@ -68,23 +67,9 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
-def unused_port() -> int:
-    """A port nothing listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
 async def stack(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[SlackStack]:
     async with slack_stack(key_prefix) as running:
         yield running
-
-
-def shown(call: SlackCall) -> str:
-    """A posted message as a person would read it."""
-    return render_text(Message(str(call.body.get("text", "")), call.body.get("blocks") or []))
 
 
 def buttons(call: SlackCall) -> list[dict[str, Any]]:
@@ -606,8 +591,8 @@ async def test_dli_throttling_is_explained(stack: SlackStack) -> None:
     assert stack.dli_sleeps.delays and min(stack.dli_sleeps.delays) >= 1  # Retry-After honoured
 
 
-async def test_commands_are_answered_while_redis_is_down(key_prefix: str, unused_port: int) -> None:
-    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{unused_port}/0") as stack:
+async def test_commands_are_answered_while_redis_is_down(key_prefix: str) -> None:
+    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0") as stack:
         _, reply_to = await stack.command(WITHVPC)
         mention = app_mention_event(FAILING)
         await stack.event(mention)

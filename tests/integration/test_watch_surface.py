@@ -8,25 +8,22 @@ The watcher engine itself is covered by test_watcher.py; here it is what people 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.blocks.actions import ACTION_ACK, ACTION_REFRESH, ACTION_UNWATCH, ACTION_WATCH
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.demo import demo_uuid
 from bot.local.fake_dli import Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
-from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, posted_ts, slack_stack
+from tests.fakes.dli import FAILING, WITHVPC, dli_requests, list_calls
+from tests.fakes.slack_stack import SlackStack, is_alert_in, posted_ts, shown, slack_stack
+from tests.helpers import free_port, until
 
 BILLING: Final = demo_uuid("connection/rds-postgres-billing")
 DELETED: Final = demo_uuid("connection/legacy-oracle-link")
@@ -62,12 +59,6 @@ async def watching_stack(key_prefix: str) -> AsyncIterator[SlackStack]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def shown(call: SlackCall | dict[str, Any]) -> str:
-    """A posted message (or a stored one) as a person would read it."""
-    body = call.body if isinstance(call, SlackCall) else call
-    return render_text(Message(str(body.get("text", "")), body.get("blocks") or []))
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
@@ -123,16 +114,6 @@ async def watched_in(stack: SlackStack, channel: str = "C1") -> set[str]:
     return {s.connection_id for s in subscriptions}
 
 
-def is_alert_in(channel: str) -> Callable[[SlackCall], bool]:
-    """A top-level post in `channel` that carries the alert's Acknowledge button."""
-    return lambda c: (
-        c.ok
-        and c.channel == channel
-        and "thread_ts" not in c.body
-        and ACTION_ACK in action_ids(c.body)
-    )
-
-
 def alert_posts(slack: FakeSlackApi, channel: str) -> list[SlackCall]:
     return slack.calls_to("chat.postMessage", is_alert_in(channel))
 
@@ -146,24 +127,14 @@ async def next_alert(slack: FakeSlackApi, channel: str, count: int = 1) -> Slack
 async def settled(stack: SlackStack, cycles: int = 3) -> None:
     """Return once the watcher has listed DLI's connections `cycles` more times and every post
     it planned has gone out (its outbox is empty), so "nothing else was posted" holds."""
-
-    def listed() -> int:
-        return sum(1 for r in dli_requests(stack.dli) if r.path.endswith("enhanced-connections"))
-
-    target = listed() + cycles
+    target = list_calls(stack.dli) + cycles
 
     async def done() -> bool:
-        return listed() >= target and not await stack.services.main.watch.state.pending()
+        return (
+            list_calls(stack.dli) >= target and not await stack.services.main.watch.state.pending()
+        )
 
     await until(done)
-
-
-async def until(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Return once `condition()` holds, failing after 5 s."""
-    async with asyncio.timeout(5):
-        # Polled: neither FakeDli nor the watcher's outbox announces anything.
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- /dliconn watch
@@ -209,10 +180,7 @@ async def test_watch_refuses_what_it_cannot_watch_and_stores_nothing(
 
 
 async def test_redis_down_is_explained_not_crashed(key_prefix: str) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{closed_port}/0") as stack:
+    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0") as stack:
         asked = (f"watch {WITHVPC}", "watches", f"unwatch {WITHVPC}")
         replies = [await ask(stack, text) for text in asked]
 
@@ -405,10 +373,6 @@ async def _home_of(stack: SlackStack, user: str) -> dict[str, Any]:
     return view
 
 
-def _home_text(view: dict[str, Any]) -> str:
-    return render_text(Message("", view["blocks"]))
-
-
 async def test_home_lists_connections_watched_in_the_users_channels(
     monkeypatch: pytest.MonkeyPatch, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
@@ -419,7 +383,7 @@ async def test_home_lists_connections_watched_in_the_users_channels(
         await ask(stack, f"watch {BILLING}", channel="C3")
         view = await _home_of(stack, "U1")
 
-    text = _home_text(view)
+    text = shown(view)
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     assert "2 connections watched" in text and "1 with FAILED queues" in text
     assert text.index("orders-mysql-peering") < text.index("withvpc")
@@ -438,7 +402,7 @@ async def test_home_shows_nothing_when_slack_will_not_say_which_channels_are_you
         await ask(stack, f"watch {FAILING}", channel="C2")
         view = await _home_of(stack, "U9")
 
-    text = _home_text(view)
+    text = shown(view)
     # Failing closed: other channels' (maybe private) subscriptions are not shown to anyone.
     assert "Slack would not say which channels you are in" in text
     assert "withvpc" not in text
@@ -463,6 +427,6 @@ async def test_home_is_published_while_dli_is_down(stack: SlackStack) -> None:
     stack.dli.inject(Fault.drop())
     view = await _home_of(stack, "U1")
 
-    text = _home_text(view)
+    text = shown(view)
     assert "withvpc" in text and "orders-mysql-peering" not in text
     assert "DLI could not be asked about 1 of the watched connections" in text

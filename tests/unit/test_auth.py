@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from bot.dli.auth import AkSkAuth, IamTokenAuth
 from bot.errors import AuthFailed, BadResponse, Unavailable
 from bot.store import KeyValueStore, RedisStore
 from tests.fakes.iam import FakeIam, serve
+from tests.helpers import free_port
 
 # Huawei's published signing example (see /work/shared/design/dli-api.md).
 VECTOR_AK = "QTWAOYTTINDUT2QVKYUC"
@@ -336,12 +336,6 @@ async def test_rejected_token_in_redis_is_not_reused(
     assert len(iam.token_requests) == 2
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_redis_down_still_authenticates(
     iam: FakeIam,
     make_auth: AuthFactory,
@@ -350,7 +344,7 @@ async def test_redis_down_still_authenticates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # No retries, so a refused connection fails at once instead of backing off for seconds.
-    down = aioredis.Redis(port=closed_port(), retry=Retry(NoBackoff(), 0))
+    down = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
     auth = make_auth(store=RedisStore(down))
     with caplog.at_level(logging.WARNING, logger="bot.dli.auth"):
         assert (await fetch(dli, iam, auth)).status_code == 200
@@ -406,7 +400,7 @@ async def test_iam_failures_map_to_the_error_tree(
 async def test_unreachable_iam_is_unavailable(
     iam: FakeIam, make_auth: AuthFactory, dli: httpx.AsyncClient
 ) -> None:
-    auth = make_auth(url=f"http://127.0.0.1:{closed_port()}")
+    auth = make_auth(url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable):
         await fetch(dli, iam, auth)
 
