@@ -22,11 +22,11 @@ from bot.services import Services
 from bot.watch.history import HistoryRecord
 from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore, WatchStore
-from tests.fakes.dli import WITHVPC, running_fake
+from tests.fakes.dli import IN_PROD, IN_SG, WITHVPC, running_fake
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, shown
 from tests.helpers import until
 from tests.integration import test_projects_slack as projects
-from tests.integration.test_projects_slack import IN_PROD, IN_SG, PAYMENTS, PLATFORM, Two, ask
+from tests.integration.test_projects_slack import PAYMENTS, PLATFORM, Two, ask
 from tests.integration.test_watch_projects import Logs
 from tests.integration.test_watch_worker import QUEUE, configured_env, worker
 

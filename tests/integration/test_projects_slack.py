@@ -14,7 +14,15 @@ from typing import Any, Final
 import pytest
 
 from bot.local.fake_dli import FakeDli, Fault
-from tests.fakes.dli import dli_requests, running_fake
+from tests.fakes.dli import (
+    IN_PROD,
+    IN_SG,
+    SG_PROJECT,
+    TWIN_PROD,
+    TWIN_SG,
+    dli_requests,
+    running_fake,
+)
 from tests.fakes.slack_stack import (
     ACCESS_KEY,
     PROJECT_ID,
@@ -24,13 +32,8 @@ from tests.fakes.slack_stack import (
     slack_stack,
 )
 
-SG_PROJECT: Final = "fedcba9876543210fedcba9876543210"
 SG_AK: Final = "SGAK-TEST-ONLY-5678"
 SG_SK: Final = "sg-secret-key-not-real-0f9e8d7c"
-IN_PROD: Final = "11111111-1111-4111-8111-111111111111"
-IN_SG: Final = "22222222-2222-4222-8222-222222222222"
-TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
-TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
 PAYMENTS: Final = "C0PAYMENTS"  # sees prod only
 PLATFORM: Final = "C0PLATFORM"  # not in the file: sees every project
 TEAM: Final = "C0TEAM"  # every project; alerts for connections tagged team=payments

@@ -67,9 +67,21 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
-async def stack(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[SlackStack]:
-    async with slack_stack(key_prefix) as running:
-        yield running
+def held() -> HeldSleep:
+    return HeldSleep()
+
+
+@pytest.fixture
+async def held_stack(
+    key_prefix: str, redis_client: aioredis.Redis, held: HeldSleep
+) -> AsyncIterator[SlackStack]:
+    """A stack whose DLI holds every request until the test releases `held` (or it ends)."""
+    async with slack_stack(key_prefix, dli_options={"sleep": held}) as running:
+        running.dli.inject(Fault.latency(2.0))
+        try:
+            yield running
+        finally:
+            held.release()
 
 
 def buttons(call: SlackCall) -> list[dict[str, Any]]:
@@ -114,20 +126,16 @@ async def expired(redis_client: aioredis.Redis, key: str) -> None:
 
 
 async def test_command_acks_at_once_while_dli_is_slow_then_answers_once(
-    key_prefix: str, redis_client: aioredis.Redis
+    held_stack: SlackStack, held: HeldSleep
 ) -> None:
-    held = HeldSleep()
-    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
-        stack.dli.inject(Fault.latency(2.0))
-        try:
-            # DLI answers nothing until release(): an ack that waited for it would never come.
-            ack, reply_to = await stack.command(FAILING)
-            await held.holding()  # and the lookup really is stuck in DLI meanwhile
-            assert stack.replies_so_far(reply_to) == []
-        finally:
-            held.release()
-        [reply] = await stack.replies(reply_to)
-        await stack.stop()
+    stack = held_stack
+    # DLI answers nothing until release(): an ack that waited for it would never come.
+    ack, reply_to = await stack.command(FAILING)
+    await held.holding()  # and the lookup really is stuck in DLI meanwhile
+    assert stack.replies_so_far(reply_to) == []
+    held.release()
+    [reply] = await stack.replies(reply_to)
+    await stack.stop()
 
     assert ack.status_code == 200
     assert ack.text == ""
@@ -372,20 +380,16 @@ async def test_two_replicas_sharing_redis_answer_a_redelivery_once(stack: SlackS
 
 
 async def test_an_event_is_claimed_with_a_lease_until_its_reply_is_out(
-    key_prefix: str, redis_client: aioredis.Redis
+    held_stack: SlackStack, held: HeldSleep, redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
-    held = HeldSleep()
-    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
-        stack.dli.inject(Fault.latency(2.0))
-        mention = app_mention_event(WITHVPC)
-        claim = f"{key_prefix}event:v1:EvLEASED"
-        try:
-            await stack.event(mention, event_id="EvLEASED")
-            claimed, lease_ms = await redis_client.get(claim), await redis_client.pttl(claim)
-        finally:
-            held.release()
-        await stack.thread(mention["ts"])
-        await stack.stop()
+    stack = held_stack
+    mention = app_mention_event(WITHVPC)
+    claim = f"{key_prefix}event:v1:EvLEASED"
+    await stack.event(mention, event_id="EvLEASED")
+    claimed, lease_ms = await redis_client.get(claim), await redis_client.pttl(claim)
+    held.release()
+    await stack.thread(mention["ts"])
+    await stack.stop()
 
     assert claimed == b"processing"
     # A replica that dies mid-reply leaves a claim that runs out before Slack's 1-minute retry.
@@ -716,34 +720,30 @@ async def test_health_metrics_and_no_secret_anywhere(
 
 
 async def test_stop_waits_for_a_reply_still_being_composed(
-    key_prefix: str, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+    held_stack: SlackStack, held: HeldSleep, caplog: pytest.LogCaptureFixture
 ) -> None:
-    held = HeldSleep()
-    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
-        stack.dli.inject(Fault.latency(0.5))
-        inflight = stack.services.inflight
-        draining = asyncio.Event()
-        wait_idle = inflight.wait_idle
+    stack = held_stack
+    inflight = stack.services.inflight
+    draining = asyncio.Event()
+    wait_idle = inflight.wait_idle
 
-        async def noted_wait_idle(seconds: float) -> bool:
-            draining.set()
-            return await wait_idle(seconds)
+    async def noted_wait_idle(seconds: float) -> bool:
+        draining.set()
+        return await wait_idle(seconds)
 
-        inflight.wait_idle = noted_wait_idle  # type: ignore[method-assign]
-        ack, reply_to = await stack.command(WITHVPC)
-        await held.holding()
-        # The sender's keep-alive connection stays open and idle: were stop() to wait for
-        # idle connections, it would never reach the drain while the test holds it.
-        stopping = asyncio.create_task(stack.stop())
-        try:
-            async with asyncio.timeout(5):  # fails a hang; not a claim about speed
-                await draining.wait()
-            assert not stopping.done()
-            assert stack.replies_so_far(reply_to) == []
-        finally:
-            held.release()
-        await stopping
-        replied = stack.replies_so_far(reply_to)
+    inflight.wait_idle = noted_wait_idle  # type: ignore[method-assign]
+    ack, reply_to = await stack.command(WITHVPC)
+    await held.holding()
+    # The sender's keep-alive connection stays open and idle: were stop() to wait for
+    # idle connections, it would never reach the drain while the test holds it.
+    stopping = asyncio.create_task(stack.stop())
+    async with asyncio.timeout(5):  # fails a hang; not a claim about speed
+        await draining.wait()
+    assert not stopping.done()
+    assert stack.replies_so_far(reply_to) == []
+    held.release()
+    await stopping
+    replied = stack.replies_so_far(reply_to)
 
     assert ack.status_code == 200
     assert len(replied) == 1
@@ -894,24 +894,20 @@ async def test_a_well_formed_request_is_still_answered_after_the_checks(
 
 
 async def test_healthz_answers_503_while_draining_until_the_listener_closes(
-    key_prefix: str, redis_client: aioredis.Redis
+    held_stack: SlackStack, held: HeldSleep
 ) -> None:
-    held = HeldSleep()
-    async with slack_stack(key_prefix, dli_options={"sleep": held}) as stack:
-        stack.dli.inject(Fault.latency(2.0))
-        try:
-            ack, reply_to = await stack.command(WITHVPC)
-            await held.holding()  # the reply is in flight, held in DLI
-            stopping = asyncio.create_task(stack.stop())
-            draining = await stack.http.get(stack.url("/healthz"))
-            assert stack.replies_so_far(reply_to) == []  # still draining
-            assert not stopping.done()
-        finally:
-            held.release()
-        await stopping
-        [reply] = stack.replies_so_far(reply_to)
-        with pytest.raises(httpx.ConnectError):
-            await stack.http.get(stack.url("/healthz"))
+    stack = held_stack
+    ack, reply_to = await stack.command(WITHVPC)
+    await held.holding()  # the reply is in flight, held in DLI
+    stopping = asyncio.create_task(stack.stop())
+    draining = await stack.http.get(stack.url("/healthz"))
+    assert stack.replies_so_far(reply_to) == []  # still draining
+    assert not stopping.done()
+    held.release()
+    await stopping
+    [reply] = stack.replies_so_far(reply_to)
+    with pytest.raises(httpx.ConnectError):
+        await stack.http.get(stack.url("/healthz"))
 
     assert ack.status_code == 200
     assert draining.status_code == 503

@@ -44,12 +44,6 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
-async def stack(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[SlackStack]:
-    async with slack_stack(key_prefix) as running:
-        yield running
-
-
-@pytest.fixture
 async def watching_stack(key_prefix: str) -> AsyncIterator[SlackStack]:
     """`serve` without REDIS_URL: subscriptions in memory and the watcher inside the server."""
     async with slack_stack(

@@ -300,14 +300,23 @@ async def test_a_second_rejection_is_returned_not_retried(
     assert len(iam.resource_tokens) == 2
 
 
+@pytest.fixture
+def replicas(
+    make_auth: AuthFactory, redis_client: aioredis.Redis, key_prefix: str
+) -> tuple[IamTokenAuth, IamTokenAuth]:
+    """Two instances keeping their token in the same Redis, as two replicas do."""
+    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    return first, second
+
+
 async def test_redis_store_shares_the_token_between_instances(
     iam: FakeIam,
-    make_auth: AuthFactory,
+    replicas: tuple[IamTokenAuth, IamTokenAuth],
     dli: httpx.AsyncClient,
     redis_client: aioredis.Redis,
     key_prefix: str,
 ) -> None:
-    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    first, second = replicas
     await fetch(dli, iam, first)
     response = await fetch(dli, iam, second)
 
@@ -319,13 +328,9 @@ async def test_redis_store_shares_the_token_between_instances(
 
 
 async def test_rejected_token_in_redis_is_not_reused(
-    iam: FakeIam,
-    make_auth: AuthFactory,
-    dli: httpx.AsyncClient,
-    redis_client: aioredis.Redis,
-    key_prefix: str,
+    iam: FakeIam, replicas: tuple[IamTokenAuth, IamTokenAuth], dli: httpx.AsyncClient
 ) -> None:
-    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    first, second = replicas
     await fetch(dli, iam, first)
     iam.revoke_all()
 

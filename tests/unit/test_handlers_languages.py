@@ -24,6 +24,7 @@ from bot.slack.facts import SlackFacts
 from bot.slack.languages import Languages
 from handlers import actions, commands, mentions, views
 from tests.fakes.chat import chat_settings, text_of
+from tests.fakes.slack_stack import shown
 from tests.unit.test_handlers import (
     CHANNEL,
     GONE,
@@ -33,7 +34,6 @@ from tests.unit.test_handlers import (
     click,
     command,
     harness,
-    posted,
 )
 
 EN, ZH = "Watching orders in this channel", "此频道开始关注"
@@ -148,9 +148,9 @@ async def test_mention_replies_in_the_thread_are_in_the_language_of_who_mentione
                 h.kit, app_mention_event(f"is {ORDERS} ok?", channel=CHANNEL), h.client
             )
         english, chinese, card = h.posts()
-    assert "did not see" in posted(english) and HELP_ZH not in posted(english)
-    assert HELP_ZH in posted(chinese) and "这条消息中没有连接 ID" in posted(chinese)
-    assert cards == ["zh-CN"] and ORDERS in posted(card)
+    assert "did not see" in shown(english) and HELP_ZH not in shown(english)
+    assert HELP_ZH in shown(chinese) and "这条消息中没有连接 ID" in shown(chinese)
+    assert cards == ["zh-CN"] and ORDERS in shown(card)
 
 
 class Args:
