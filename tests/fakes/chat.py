@@ -40,6 +40,7 @@ from bot.slack.app import build_chat
 from bot.store import MemoryStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.jobs import Job
+from bot.watch.routes import ProjectRoutes
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import ConnState, Incident, IncidentQueue, Meta
 from tests.fakes.cache import FakeClock, connection_payload
@@ -220,6 +221,13 @@ def _operation(request: httpx.Request) -> tuple[Operation | None, dict[str, str]
         operation: Operation = "test_create" if tested["task"] is None else "test_show"
         return (operation if method == wanted else None), named
     return None, {}
+
+
+def storage_down() -> WatchBackend:
+    """The watch stores over a Redis that refuses every call at once (nothing listens on port
+    1), as with Redis down: for `chat_parts(watch=...)`."""
+    [dead] = build_watch_backends("redis://127.0.0.1:1/0", [(PROJECT, ProjectRoutes("default"))])
+    return dead
 
 
 def chat_settings(**values: Any) -> Settings:

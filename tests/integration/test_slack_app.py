@@ -795,11 +795,14 @@ def refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "bot.web"]
 
 
-def assert_one_warning_without_traceback(caplog: pytest.LogCaptureFixture, reason: str) -> None:
+def assert_refused(stack: SlackStack, caplog: pytest.LogCaptureFixture, reason: str) -> None:
+    """One warning naming `reason`, no traceback, and nothing passed on to Slack or DLI."""
     [refusal] = refusals(caplog)
     assert refusal.levelno == logging.WARNING
     assert reason in refusal.getMessage()
     assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert stack.slack.calls == []
+    assert dli_requests(stack.dli) == []
 
 
 @pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
@@ -815,9 +818,7 @@ async def test_a_signed_body_that_cannot_be_read_gets_400_and_one_warning(
 
     assert answer.status_code == 400
     assert answer.json() == {"error": "unreadable request body"}
-    assert_one_warning_without_traceback(caplog, reason)
-    assert stack.slack.calls == []
-    assert dli_requests(stack.dli) == []
+    assert_refused(stack, caplog, reason)
 
 
 @pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
@@ -861,9 +862,7 @@ async def test_a_request_not_signed_by_slack_gets_401_before_its_body_is_read(
 
     assert answer.status_code == 401
     assert answer.json() == {"error": "invalid request"}
-    assert_one_warning_without_traceback(caplog, why)
-    assert stack.slack.calls == []
-    assert dli_requests(stack.dli) == []
+    assert_refused(stack, caplog, why)
 
 
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
@@ -878,8 +877,7 @@ async def test_an_oversized_body_gets_413_and_one_warning(
     await stack.stop()
 
     assert answer.status_code == 413
-    assert_one_warning_without_traceback(caplog, "over 1048576 bytes")
-    assert dli_requests(stack.dli) == []
+    assert_refused(stack, caplog, "over 1048576 bytes")
 
 
 async def test_a_well_formed_request_is_still_answered_after_the_checks(
