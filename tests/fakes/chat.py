@@ -31,6 +31,7 @@ from bot.config import Deployment, Settings, load_deployment
 from bot.dli.client import DliClient
 from bot.local.dli_rules import ConnectivityTests, ListQuery, Refusal, listed_fields, shown_fields
 from bot.local.fake_dli import Operation
+from bot.local.fake_slack import SlackCall
 from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.lookup.projects import Directory
@@ -323,11 +324,15 @@ async def chat_parts(
         await watch.aclose()
 
 
-def text_of(message: Message | Mapping[str, Any]) -> str:
-    """What a reader sees (bot.blocks.render), whatever markup carries it; a Home view too."""
-    if not isinstance(message, Message):
-        message = Message(text="", blocks=list(message["blocks"]))
-    return render_text(message)
+def message_of(post: SlackCall | Mapping[str, Any]) -> Message:
+    """What a post (to a response_url or chat.postMessage), or its body, or a view, carries."""
+    body = post.body if isinstance(post, SlackCall) else post
+    return Message(str(body.get("text", "")), list(body.get("blocks") or []))
+
+
+def text_of(message: Message | SlackCall | Mapping[str, Any]) -> str:
+    """What a reader sees (bot.blocks.render) of a message, a post or its body, a Home view."""
+    return render_text(message if isinstance(message, Message) else message_of(message))
 
 
 def buttons(message: Message) -> list[tuple[str, str | None]]:

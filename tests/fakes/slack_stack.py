@@ -22,8 +22,6 @@ from typing import Any, Final
 import httpx
 
 from bot.blocks.actions import ACTION_ACK
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.config import Settings
 from bot.local.fake_dli import FakeDli
 from bot.local.fake_slack import FakeSlackApi, SlackCall
@@ -70,17 +68,6 @@ def _sent_to(url_name: str) -> Callable[[SlackCall], bool]:
 
 def _in(thread_ts: str) -> Callable[[SlackCall], bool]:
     return lambda call: call.body.get("thread_ts") == thread_ts
-
-
-def message_of(call: SlackCall | Mapping[str, Any]) -> Message:
-    """What a post (to a response_url or chat.postMessage), or its body, carried."""
-    body = call.body if isinstance(call, SlackCall) else call
-    return Message(str(body.get("text", "")), list(body.get("blocks") or []))
-
-
-def shown(call: SlackCall | Mapping[str, Any]) -> str:
-    """A post, or its body, as a person would read it."""
-    return render_text(message_of(call))
 
 
 def markup_of(call: SlackCall) -> str:

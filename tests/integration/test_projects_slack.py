@@ -14,6 +14,7 @@ from typing import Any, Final
 import pytest
 
 from bot.local.fake_dli import FakeDli, Fault
+from tests.fakes.chat import text_of
 from tests.fakes.dli import (
     IN_PROD,
     IN_SG,
@@ -23,14 +24,7 @@ from tests.fakes.dli import (
     dli_requests,
     running_fake,
 )
-from tests.fakes.slack_stack import (
-    ACCESS_KEY,
-    PROJECT_ID,
-    SECRET_KEY,
-    SlackStack,
-    shown,
-    slack_stack,
-)
+from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SlackStack, slack_stack
 
 SG_AK: Final = "SGAK-TEST-ONLY-5678"
 SG_SK: Final = "sg-secret-key-not-real-0f9e8d7c"
@@ -128,7 +122,7 @@ def without_request_id(text: str) -> str:
 async def ask(two: Two, text: str, channel: str) -> str:
     _, reply_to = await two.stack.command(text, channel=channel)
     [reply] = await two.stack.replies(reply_to)
-    return shown(reply)
+    return text_of(reply)
 
 
 async def test_a_card_from_either_project_names_its_project_and_region(two: Two) -> None:

@@ -41,14 +41,9 @@ from bot.local.wire import (
     signed_headers,
     slash_command_body,
 )
+from tests.fakes.chat import text_of
 from tests.fakes.dli import FAILING, WITHVPC, HeldSleep, dli_requests
-from tests.fakes.slack_stack import (
-    SECRETS,
-    SIGNING_SECRET,
-    SlackStack,
-    shown,
-    slack_stack,
-)
+from tests.fakes.slack_stack import SECRETS, SIGNING_SECRET, SlackStack, slack_stack
 from tests.helpers import free_port
 from tests.slack_limits import readable, text_objects
 
@@ -142,7 +137,7 @@ async def test_command_acks_at_once_while_dli_is_slow_then_answers_once(
     assert held.started == 1  # the lookup really was held up in DLI
     assert stack.replies_so_far(reply_to) == [reply]
     assert reply.body["response_type"] == "ephemeral"
-    text = shown(reply)
+    text = text_of(reply)
     assert "orders-mysql-peering" in text
     failed = [text.index(q) for q in ("sql_prod", "sql_batch", "spark_jobs", "flink_cdc")]
     assert max(failed) < text.index("sql_adhoc")  # the one ACTIVE queue comes last
@@ -165,13 +160,13 @@ async def test_in_channel_response_type_applies_to_cards_but_not_help_or_errors(
         [audit] = await stack.replies(audit_to)
 
     assert card.body["response_type"] == "in_channel"
-    assert "withvpc" in shown(card)
+    assert "withvpc" in text_of(card)
     # A card already in the channel needs no "Share in channel" button.
     assert ACTION_SHARE not in {b["action_id"] for b in buttons(card)}
     assert help_reply.body["response_type"] == "ephemeral"
     assert missing.body["response_type"] == "ephemeral"
     # They name people and what only operators may see: never posted to the channel.
-    assert "would alert" in shown(route)
+    assert "would alert" in text_of(route)
     assert route.body["response_type"] == "ephemeral"
     assert audit.body["response_type"] == "ephemeral"
 
@@ -183,8 +178,8 @@ async def test_ids_match_case_insensitively_and_names_work(stack: SlackStack) ->
     [named] = await stack.replies(by_name)
 
     for reply in (upper, named):
-        assert "withvpc" in shown(reply)
-        assert WITHVPC in shown(reply)
+        assert "withvpc" in text_of(reply)
+        assert WITHVPC in text_of(reply)
         assert ACTION_REFRESH in {b["action_id"] for b in buttons(reply)}
 
 
@@ -192,7 +187,7 @@ async def test_a_name_matching_several_connections_gets_a_shortlist(stack: Slack
     _, reply_to = await stack.command("ing")  # orders-mysql-peering, rds-postgres-billing
     [reply] = await stack.replies(reply_to)
 
-    assert "matches 2 connections" in shown(reply)
+    assert "matches 2 connections" in text_of(reply)
     shows = {b["value"] for b in buttons(reply) if b["action_id"] == ACTION_SHOW}
     assert shows == {FAILING, NEVER_LOOKED_UP}
 
@@ -202,7 +197,7 @@ async def test_an_unknown_id_is_not_found_without_internals(stack: SlackStack) -
     _, reply_to = await stack.command(unknown)
     [reply] = await stack.replies(reply_to)
 
-    text = shown(reply)
+    text = text_of(reply)
     assert f"No connection {unknown} was found" in text
     assert reply.body["response_type"] == "ephemeral"
     for internal in ("Traceback", "DLI.0002", "Exception", "went wrong"):
@@ -228,10 +223,10 @@ async def test_empty_garbage_and_overlong_input_get_help(
 
     assert ack.status_code == 200
     assert reply.body["response_type"] == "ephemeral"
-    assert expected in shown(reply)
-    assert "/dliconn help" in shown(reply)
+    assert expected in text_of(reply)
+    assert "/dliconn help" in text_of(reply)
     for internal in ("went wrong", "reference", "Traceback"):
-        assert internal not in shown(reply)
+        assert internal not in text_of(reply)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +243,7 @@ async def test_list_commands(
     _, reply_to = await stack.command(text)
     [reply] = await stack.replies(reply_to)
 
-    listing = shown(reply)
+    listing = text_of(reply)
     assert "DLI connections" in listing
     for name in included:
         assert name in listing
@@ -269,7 +264,7 @@ async def test_a_mention_gets_one_threaded_card_per_id_and_name(stack: SlackStac
     assert stack.thread_so_far(mention["ts"]) == cards
     assert [c.channel for c in cards] == ["C1"] * 3
     names = ["withvpc", "orders-mysql-peering", "kafka-stream-pools"]
-    assert [name in shown(card) for card, name in zip(cards, names, strict=True)] == [True] * 3
+    assert [name in text_of(card) for card, name in zip(cards, names, strict=True)] == [True] * 3
 
 
 async def test_a_connection_named_and_pasted_by_id_gets_one_card(stack: SlackStack) -> None:
@@ -279,7 +274,7 @@ async def test_a_connection_named_and_pasted_by_id_gets_one_card(stack: SlackSta
     await stack.stop()  # waits for every reply still being composed
 
     [card] = stack.thread_so_far(mention["ts"])
-    assert "withvpc" in shown(card)
+    assert "withvpc" in text_of(card)
 
 
 async def test_a_mentioned_name_two_connections_share_asks_which_one(stack: SlackStack) -> None:
@@ -289,7 +284,7 @@ async def test_a_mentioned_name_two_connections_share_asks_which_one(stack: Slac
     await stack.event(mention)
     [reply] = await stack.thread(mention["ts"], 1)
 
-    text = shown(reply)
+    text = text_of(reply)
     assert "matches 2 connections" in text
     assert demo_uuid("shared-Prod") in text
     assert demo_uuid("shared-prod") in text
@@ -307,7 +302,7 @@ async def test_a_mention_of_more_than_five_gets_five_cards_and_a_compact_list(
     assert len(stack.thread_so_far(mention["ts"])) == 6
     *cards, compact = posts
     assert all(ACTION_REFRESH in {b["action_id"] for b in buttons(c)} for c in cards)
-    also = shown(compact)
+    also = text_of(compact)
     assert "also mentioned" in also
     for connection in demo_connections()[5:7]:
         assert connection["name"] in also
@@ -318,7 +313,7 @@ async def test_a_mention_with_nothing_to_look_up_gets_threaded_help(stack: Slack
     await stack.event(mention)
     [reply] = await stack.thread(mention["ts"])
 
-    assert "did not see a connection id" in shown(reply)
+    assert "did not see a connection id" in text_of(reply)
 
 
 # --------------------------------------------------------------------------- incident channels
@@ -344,8 +339,8 @@ async def test_incident_channel_messages(key_prefix: str, redis_client: aioredis
         [mention_card] = await stack.thread(as_mention["ts"])
         await stack.stop()
 
-    assert "withvpc" in shown(card)
-    assert "orders-mysql-peering" in shown(mention_card)
+    assert "withvpc" in text_of(card)
+    assert "orders-mysql-peering" in text_of(mention_card)
     assert len(stack.slack.calls_to("chat.postMessage")) == 2  # nothing for the ignored ones
     # The messages never answered were not even claimed against redelivery (a Redis write each).
     claimed = {k.decode() async for k in redis_client.scan_iter(match=f"{key_prefix}event:*")}
@@ -553,7 +548,7 @@ async def test_a_card_shows_the_err_msg_exactly_and_pings_nobody(
     mrkdwn = [t["text"] for t in text_objects(blocks) if t["type"] == "mrkdwn"]
     for text in [reply.body["text"], *mrkdwn]:
         assert "<!" not in text and "<@" not in text and "<http" not in text, text
-    assert err_msg in shown(reply)
+    assert err_msg in text_of(reply)
 
 
 # --------------------------------------------------------------------------- degraded DLI / Redis
@@ -565,7 +560,7 @@ async def test_dli_down_cold_id_is_explained(stack: SlackStack) -> None:
     _, reply_to = await stack.command(NEVER_LOOKED_UP)
     [reply] = await stack.replies(reply_to)
 
-    assert "DLI is unreachable" in shown(reply)
+    assert "DLI is unreachable" in text_of(reply)
     assert reply.body["response_type"] == "ephemeral"
     assert len(stack.dli_sleeps.delays) == 2  # retried, without really waiting
 
@@ -580,8 +575,8 @@ async def test_dli_down_serves_a_looked_up_connection_stale(
         _, stale_to = await stack.command(WITHVPC)
         [stale] = await stack.replies(stale_to)
 
-    assert "Live from DLI" in shown(live)
-    text = shown(stale)
+    assert "Live from DLI" in text_of(live)
+    text = text_of(stale)
     assert "withvpc" in text and "resource_mode_1" in text
     assert "Stale" in text and "DLI is unreachable" in text
 
@@ -591,7 +586,7 @@ async def test_dli_throttling_is_explained(stack: SlackStack) -> None:
     _, reply_to = await stack.command(NEVER_LOOKED_UP)
     [reply] = await stack.replies(reply_to)
 
-    assert "DLI is throttling requests" in shown(reply)
+    assert "DLI is throttling requests" in text_of(reply)
     assert stack.dli_sleeps.delays and min(stack.dli_sleeps.delays) >= 1  # Retry-After honoured
 
 
@@ -604,8 +599,8 @@ async def test_commands_are_answered_while_redis_is_down(key_prefix: str) -> Non
         [card] = await stack.thread(mention["ts"])
         health = await stack.http.get(stack.url("/healthz"))
 
-    assert "withvpc" in shown(reply)
-    assert "orders-mysql-peering" in shown(card)
+    assert "withvpc" in text_of(reply)
+    assert "orders-mysql-peering" in text_of(card)
     assert health.status_code == 200
     assert health.json()["checks"]["redis"].startswith("down")
 
@@ -634,7 +629,7 @@ async def test_refresh_replaces_the_card_with_a_live_copy(stack: SlackStack) -> 
     await stack.replies(first_to)
     _, cached_to = await stack.command(WITHVPC)
     [cached] = await stack.replies(cached_to)
-    assert "Cached" in shown(cached)
+    assert "Cached" in text_of(cached)
     shows_before = shows_requested(stack, WITHVPC)
 
     ack, refreshed_to = await stack.click(ACTION_REFRESH, WITHVPC)
@@ -642,7 +637,7 @@ async def test_refresh_replaces_the_card_with_a_live_copy(stack: SlackStack) -> 
 
     assert ack.status_code == 200
     assert refreshed.body["replace_original"] is True
-    assert "Live from DLI" in shown(refreshed)
+    assert "Live from DLI" in text_of(refreshed)
     assert shows_requested(stack, WITHVPC) == shows_before + 1
 
 
@@ -652,7 +647,7 @@ async def test_share_posts_in_channel_and_removes_the_private_copy(stack: SlackS
 
     assert ack.status_code == 200
     assert shared.body["response_type"] == "in_channel"
-    assert "orders-mysql-peering" in shown(shared)
+    assert "orders-mysql-peering" in text_of(shared)
     assert ACTION_SHARE not in {b["action_id"] for b in buttons(shared)}
     assert deleted.body["delete_original"] is True
 
@@ -662,14 +657,14 @@ async def test_show_answers_with_the_chosen_card(stack: SlackStack) -> None:
     [reply] = await stack.replies(reply_to)
 
     assert reply.body["replace_original"] is True
-    assert "rds-postgres-billing" in shown(reply)
+    assert "rds-postgres-billing" in text_of(reply)
 
 
 async def test_the_watch_button_subscribes_the_channel_privately(stack: SlackStack) -> None:
     _, reply_to = await stack.click(ACTION_WATCH, WITHVPC)
     [reply] = await stack.replies(reply_to)
 
-    assert "Watching withvpc in this channel" in shown(reply)
+    assert "Watching withvpc in this channel" in text_of(reply)
     assert reply.body["response_type"] == "ephemeral"
     assert reply.body["replace_original"] is False
     watched = await stack.services.main.watch.subscriptions.channel_subscriptions("C1")
@@ -747,7 +742,7 @@ async def test_stop_waits_for_a_reply_still_being_composed(
 
     assert ack.status_code == 200
     assert len(replied) == 1
-    assert "withvpc" in shown(replied[0])
+    assert "withvpc" in text_of(replied[0])
     # The drain ended because the reply was sent, not because it gave up waiting.
     assert inflight.count == 0
     assert "still in flight" not in caplog.text
@@ -764,7 +759,7 @@ async def test_a_bug_in_a_reply_still_answers_with_a_reference_that_is_in_the_lo
     [reply] = await stack.replies(reply_to)
 
     assert ack.status_code == 200
-    text = shown(reply)
+    text = text_of(reply)
     assert "Something went wrong" in text
     assert "Traceback" not in text
     assert "a bug, not a DLI problem" not in text
@@ -887,7 +882,7 @@ async def test_a_well_formed_request_is_still_answered_after_the_checks(
     _, reply_to = await stack.command(WITHVPC)
     [reply] = await stack.replies(reply_to)
 
-    assert "withvpc" in shown(reply)
+    assert "withvpc" in text_of(reply)
     assert refusals(caplog) == []
 
 
@@ -910,7 +905,7 @@ async def test_healthz_answers_503_while_draining_until_the_listener_closes(
     assert ack.status_code == 200
     assert draining.status_code == 503
     assert draining.json()["status"] == "unavailable"
-    assert "withvpc" in shown(reply)
+    assert "withvpc" in text_of(reply)
 
 
 @pytest.mark.parametrize(

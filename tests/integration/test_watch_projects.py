@@ -32,8 +32,9 @@ from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from tests.conftest import REDIS_URL
+from tests.fakes.chat import text_of
 from tests.fakes.dli import HeldSleep, list_calls, list_requests, running_fake
-from tests.fakes.slack_stack import BOT_TOKEN, is_alert_in, shown
+from tests.fakes.slack_stack import BOT_TOKEN, is_alert_in
 from tests.helpers import until
 from tests.integration.test_watch_worker import worker, worker_env
 
@@ -196,7 +197,7 @@ async def polled_again(world: World, rounds: int = 3) -> None:
 async def alert_in(slack: FakeSlackApi, channel: str, name: str) -> SlackCall:
     [call] = await slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: is_alert_in(channel)(c) and name in shown(c),
+        predicate=lambda c: is_alert_in(channel)(c) and name in text_of(c),
         timeout=10,
     )
     return call
@@ -224,12 +225,12 @@ async def test_routes_and_scopes_send_each_alert_where_it_belongs_naming_its_pro
             _, stderr = await process.communicate()
 
     for call in (orders, billing, billing_tagged):
-        assert PROD_LABEL in shown(call) and SG_LABEL not in shown(call)
+        assert PROD_LABEL in text_of(call) and SG_LABEL not in text_of(call)
     for call in (payments, ledger):
-        assert SG_LABEL in shown(call) and PROD_LABEL not in shown(call)
-    assert "<!channel> down" in shown(ledger)  # DLI's text exactly, and inert (rich_text)
+        assert SG_LABEL in text_of(call) and PROD_LABEL not in text_of(call)
+    assert "<!channel> down" in text_of(ledger)  # DLI's text exactly, and inert (rich_text)
     # watch_all covers only its project; tag routes only the tagged connections.
-    assert sorted(shown(c).count("sg") > 0 for c in posts(world.slack, C_ALL)) == [False, False]
+    assert sorted(text_of(c).count("sg") > 0 for c in posts(world.slack, C_ALL)) == [False, False]
     assert len(posts(world.slack, C_TAGS)) == 2
     [explicit] = posts(world.slack, C_EXPLICIT)  # one alert, for the connection watched there
     assert explicit.channel == C_EXPLICIT
@@ -256,7 +257,7 @@ async def test_a_held_project_does_not_delay_the_other_projects_alert(
         world.prod.set_queue(ORDERS, "q_orders", "FAILED", "peering lost")
         alert = await alert_in(world.slack, C_ALL, "orders")
         assert world.sg_gate.held  # the alert came while sg's list was still hanging
-    assert PROD_LABEL in shown(alert)
+    assert PROD_LABEL in text_of(alert)
 
 
 class Logs:
@@ -314,7 +315,7 @@ async def test_two_replicas_share_the_projects_and_a_survivor_takes_over_after_k
             for log in logs.values():
                 await log.aclose()
     orders = [c for c in posts(world.slack, C_ALL) if is_alert_in(C_ALL)(c)]
-    assert len(orders) == 1 and PROD_LABEL in shown(orders[0])
+    assert len(orders) == 1 and PROD_LABEL in text_of(orders[0])
 
 
 async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_open_alerts(

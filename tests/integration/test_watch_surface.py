@@ -21,8 +21,9 @@ from bot.local.fake_dli import Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
+from tests.fakes.chat import text_of
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests, list_calls
-from tests.fakes.slack_stack import SlackStack, is_alert_in, posted_ts, shown, slack_stack
+from tests.fakes.slack_stack import SlackStack, is_alert_in, posted_ts, slack_stack
 from tests.helpers import free_port, until
 
 BILLING: Final = demo_uuid("connection/rds-postgres-billing")
@@ -140,18 +141,18 @@ async def test_watch_confirms_privately_and_another_replica_sees_it(stack: Slack
     listed = await ask(stack, "watches", server=replica)
     again = await ask(stack, f"watch {WITHVPC}", server=replica)
 
-    assert "Watching withvpc in this channel" in shown(confirmed)
+    assert "Watching withvpc in this channel" in text_of(confirmed)
     assert confirmed.body["response_type"] == "ephemeral"
-    assert "1 connection" in shown(listed) and "withvpc" in shown(listed)
-    assert "withvpc is already watched in this channel" in shown(again)
+    assert "1 connection" in text_of(listed) and "withvpc" in text_of(listed)
+    assert "withvpc is already watched in this channel" in text_of(again)
     assert await watched_in(stack) == {WITHVPC}
 
 
 async def test_watch_by_name_says_what_is_failing_now(stack: SlackStack) -> None:
     reply = await ask(stack, "watch orders-mysql-peering")
 
-    assert "Watching orders-mysql-peering in this channel" in shown(reply)
-    assert "4 of its queues and pools are FAILED right now" in shown(reply)
+    assert "Watching orders-mysql-peering in this channel" in text_of(reply)
+    assert "4 of its queues and pools are FAILED right now" in text_of(reply)
     assert await watched_in(stack) == {FAILING}
 
 
@@ -169,7 +170,7 @@ async def test_watch_refuses_what_it_cannot_watch_and_stores_nothing(
 ) -> None:
     reply = await ask(stack, f"watch {target}")
 
-    assert expected in shown(reply)
+    assert expected in text_of(reply)
     assert await stack.services.main.watch.subscriptions.all_watched() == {}
 
 
@@ -179,8 +180,8 @@ async def test_redis_down_is_explained_not_crashed(key_prefix: str) -> None:
         replies = [await ask(stack, text) for text in asked]
 
     for reply in replies:
-        assert STORAGE_DOWN in shown(reply)
-        assert "went wrong" not in shown(reply) and "Traceback" not in shown(reply)
+        assert STORAGE_DOWN in text_of(reply)
+        assert "went wrong" not in text_of(reply) and "Traceback" not in text_of(reply)
 
 
 # --------------------------------------------------------------------------- /dliconn watches
@@ -194,8 +195,8 @@ async def test_watches_lists_failed_first_and_flags_vanished_connections(
         for target in ("withvpc", "rds-postgres-billing", "orders-mysql-peering"):
             await ask(stack, f"watch {target}")
         stack.dli.remove(BILLING)
-        listed = shown(await ask(stack, "watches"))
-        elsewhere = shown(await ask(stack, "watches", channel="C2"))
+        listed = text_of(await ask(stack, "watches"))
+        elsewhere = text_of(await ask(stack, "watches", channel="C2"))
 
     assert "3 connections" in listed and "1 with FAILED queues" in listed
     assert listed.index("orders-mysql-peering") < listed.index("withvpc")
@@ -211,7 +212,7 @@ async def test_watches_still_lists_the_subscriptions_while_dli_is_down(
         await ask(stack, "watch withvpc")
         await ask(stack, "watch orders-mysql-peering")
         stack.dli.inject(Fault.drop())
-        listed = shown(await ask(stack, "watches"))
+        listed = text_of(await ask(stack, "watches"))
 
     assert "2 connections" in listed
     for name in ("withvpc", "orders-mysql-peering"):
@@ -223,8 +224,8 @@ async def test_a_watch_everything_channel_is_told_so(
     key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
     async with slack_stack(key_prefix, DLICONN_WATCH_ALL_CHANNELS=EVERYTHING) as stack:
-        everything = shown(await ask(stack, "watches", channel=EVERYTHING))
-        ordinary = shown(await ask(stack, "watches", channel="C1"))
+        everything = text_of(await ask(stack, "watches", channel=EVERYTHING))
+        ordinary = text_of(await ask(stack, "watches", channel="C1"))
 
     assert "receives alerts for every connection" in everything.replace("*", "")
     assert "every connection" not in ordinary.replace("*", "")
@@ -243,9 +244,9 @@ async def test_unwatch_by_id_and_name_needs_no_dli(stack: SlackStack) -> None:
     by_name = await ask(stack, "unwatch ORDERS-mysql-peering")
     not_watched = await ask(stack, "unwatch withvpc")
 
-    assert "Stopped watching withvpc here" in shown(by_id)
-    assert "Stopped watching orders-mysql-peering here" in shown(by_name)
-    assert "withvpc is not watched in this channel" in shown(not_watched)
+    assert "Stopped watching withvpc here" in text_of(by_id)
+    assert "Stopped watching orders-mysql-peering here" in text_of(by_name)
+    assert "withvpc is not watched in this channel" in text_of(not_watched)
     assert await watched_in(stack) == set()
     assert len(dli_requests(stack.dli)) == asked_before
 
@@ -272,10 +273,10 @@ async def test_watch_and_unwatch_buttons_do_what_the_commands_do(stack: SlackSta
     unwatched = await answer_to(stack, ACTION_UNWATCH, FAILING, channel="C7")
     again = await answer_to(stack, ACTION_UNWATCH, FAILING, channel="C7")
 
-    assert "Watching orders-mysql-peering in this channel" in shown(watched)
+    assert "Watching orders-mysql-peering in this channel" in text_of(watched)
     assert subscribed == {FAILING}
-    assert "Stopped watching orders-mysql-peering here" in shown(unwatched)
-    assert "is not watched in this channel" in shown(again)
+    assert "Stopped watching orders-mysql-peering here" in text_of(unwatched)
+    assert "is not watched in this channel" in text_of(again)
     for reply in (watched, unwatched):
         assert reply.body["response_type"] == "ephemeral"
         assert reply.body["replace_original"] is False
@@ -297,38 +298,38 @@ async def test_serve_without_redis_alerts_and_the_alert_buttons_work(
 
     acked = await answer_to(stack, ACTION_ACK, POOLS, channel=ALERTS, message=on_alert)
     [ack_update] = await slack.wait_for(
-        "chat.update", predicate=lambda c: "Acknowledged by" in shown(c)
+        "chat.update", predicate=lambda c: "Acknowledged by" in text_of(c)
     )
     refresh_to = await press(stack, ACTION_REFRESH, POOLS, channel=ALERTS, message=on_alert)
     [card] = await stack.thread(ts)
 
-    assert "1 of its queues and pools are FAILED right now" in shown(confirmed)
+    assert "1 of its queues and pools are FAILED right now" in text_of(confirmed)
     assert {"dliconn_mute_1h", "dliconn_mute_4h", "dliconn_mute_24h", ACTION_ACK} <= set(
         action_ids(alert.body)
     )
-    assert POOL in shown(alert)
-    assert "Acknowledged" in shown(acked) and acked.body["response_type"] == "ephemeral"
+    assert POOL in text_of(alert)
+    assert "Acknowledged" in text_of(acked) and acked.body["response_type"] == "ephemeral"
     assert (ack_update.channel, ack_update.body["ts"]) == (ALERTS, ts)
     assert f"Acknowledged by <@{PRESSER}>" in json.dumps(ack_update.body["blocks"])
     # Refresh on an alert answers in its thread; the alert itself stays an alert.
-    assert "kafka-stream-pools" in shown(card) and ACTION_REFRESH in action_ids(card.body)
+    assert "kafka-stream-pools" in text_of(card) and ACTION_REFRESH in action_ids(card.body)
     assert stack.replies_so_far(refresh_to) == []
     assert ACTION_ACK in action_ids(slack.message(ALERTS, ts) or {})
 
     stack.dli.set_queue(POOLS, POOL, "ACTIVE")
     [recovery] = await slack.wait_for(
         "chat.postMessage", predicate=lambda c: c.body.get("thread_ts") == ts
-        and "ACTIVE again" in shown(c)
+        and "ACTIVE again" in text_of(c)
     )  # fmt: skip
-    await slack.wait_for("chat.update", predicate=lambda c: "Resolved" in shown(c))
+    await slack.wait_for("chat.update", predicate=lambda c: "Resolved" in text_of(c))
     await settled(stack)
 
-    assert POOL in shown(recovery)
-    recoveries = [c for c in stack.thread_so_far(ts) if "ACTIVE again" in shown(c)]
+    assert POOL in text_of(recovery)
+    recoveries = [c for c in stack.thread_so_far(ts) if "ACTIVE again" in text_of(c)]
     assert recoveries == [recovery]
     assert len(alert_posts(slack, ALERTS)) == 1
     resolved = slack.message(ALERTS, ts) or {}
-    assert "Resolved" in shown(resolved) and ACTION_ACK not in action_ids(resolved)
+    assert "Resolved" in text_of(resolved) and ACTION_ACK not in action_ids(resolved)
 
 
 async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
@@ -345,12 +346,12 @@ async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
         message=slack.message(ALERTS, posted_ts(alert)),
     )  # fmt: skip
     stack.dli.set_queue(POOLS, POOL, "ACTIVE")
-    await slack.wait_for("chat.update", 2, predicate=lambda c: "Resolved" in shown(c))
+    await slack.wait_for("chat.update", 2, predicate=lambda c: "Resolved" in text_of(c))
     stack.dli.set_queue(POOLS, POOL, "FAILED", "the pool failed again")
     await next_alert(slack, CONTROL, 2)
     await settled(stack)
 
-    assert "muted here for 4 h" in shown(muted) and muted.body["response_type"] == "ephemeral"
+    assert "muted here for 4 h" in text_of(muted) and muted.body["response_type"] == "ephemeral"
     assert len(alert_posts(slack, ALERTS)) == 1
 
 
@@ -377,7 +378,7 @@ async def test_home_lists_connections_watched_in_the_users_channels(
         await ask(stack, f"watch {BILLING}", channel="C3")
         view = await _home_of(stack, "U1")
 
-    text = shown(view)
+    text = text_of(view)
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     assert "2 connections watched" in text and "1 with FAILED queues" in text
     assert text.index("orders-mysql-peering") < text.index("withvpc")
@@ -396,7 +397,7 @@ async def test_home_shows_nothing_when_slack_will_not_say_which_channels_are_you
         await ask(stack, f"watch {FAILING}", channel="C2")
         view = await _home_of(stack, "U9")
 
-    text = shown(view)
+    text = text_of(view)
     # Failing closed: other channels' (maybe private) subscriptions are not shown to anyone.
     assert "Slack would not say which channels you are in" in text
     assert "withvpc" not in text
@@ -421,6 +422,6 @@ async def test_home_is_published_while_dli_is_down(stack: SlackStack) -> None:
     stack.dli.inject(Fault.drop())
     view = await _home_of(stack, "U1")
 
-    text = shown(view)
+    text = text_of(view)
     assert "withvpc" in text and "orders-mysql-peering" not in text
     assert "DLI could not be asked about 1 of the watched connections" in text

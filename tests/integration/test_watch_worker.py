@@ -31,16 +31,10 @@ from bot.services import build_services
 from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.routes import ProjectRoutes
 from tests.conftest import REDIS_URL
+from tests.fakes.chat import text_of
 from tests.fakes.dli import WITHVPC, list_calls, running_fake
 from tests.fakes.processes import bot_process
-from tests.fakes.slack_stack import (
-    ACCESS_KEY,
-    BOT_TOKEN,
-    PROJECT_ID,
-    SECRET_KEY,
-    is_alert_in,
-    shown,
-)
+from tests.fakes.slack_stack import ACCESS_KEY, BOT_TOKEN, PROJECT_ID, SECRET_KEY, is_alert_in
 from tests.helpers import until
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -118,7 +112,7 @@ async def test_the_worker_alerts_once_and_stops_cleanly_on_sigterm(
         async with asyncio.timeout(STOP_DEADLINE):
             _, stderr = await process.communicate()
 
-    text = shown(alert)
+    text = text_of(alert)
     assert "1 queue FAILED: withvpc" in text and QUEUE in text and "peering lost" in text
     assert slack.calls_to("chat.postMessage", is_alert_in(ALERTS)) == [alert]
     assert process.returncode == 0, stderr.decode()

@@ -62,7 +62,6 @@ from tests.fakes.chat import (
     open_alert,
     text_of,
 )
-from tests.fakes.slack_stack import shown
 from tests.slack_limits import assert_home_view_within_limits
 
 ORDERS = connection_id(1)
@@ -241,8 +240,8 @@ async def test_on_mention_replies_in_the_messages_thread() -> None:
     assert h.responder.sent == []
     for call in (first, second):
         assert (call.channel, call.body["thread_ts"]) == (CHANNEL, event["ts"])
-    assert "route table quota exceeded" in shown(first)
-    assert "billing" in shown(second)
+    assert "route table quota exceeded" in text_of(first)
+    assert "billing" in text_of(second)
     assert threaded.body["thread_ts"] == "1700000000.1"
 
 
@@ -252,7 +251,7 @@ async def test_on_mention_without_anything_known_answers_with_help_in_thread() -
         await mentions.on_mention(h.kit, event, h.client)
         [call] = h.posts()
     assert call.body["thread_ts"] == event["ts"]
-    assert "did not see a connection id" in shown(call)
+    assert "did not see a connection id" in text_of(call)
 
 
 async def test_on_message_answers_ids_in_incident_channels_only() -> None:
@@ -272,7 +271,7 @@ async def test_on_message_answers_ids_in_incident_channels_only() -> None:
         await mentions.on_message(h.kit, event, h.client, context)
         [call] = h.posts()
     assert (call.channel, call.body["thread_ts"]) == (INCIDENT, event["ts"])
-    assert "route table quota exceeded" in shown(call)
+    assert "route table quota exceeded" in text_of(call)
 
 
 # --------------------------------------------------------------------------- buttons
@@ -303,7 +302,7 @@ async def test_refresh_on_an_alert_posts_the_card_in_its_thread_and_keeps_the_al
     assert h.responder.sent == []
     assert (first.channel, first.body["thread_ts"]) == (CHANNEL, "1700000000.5")
     assert second.body["thread_ts"] == "1700000000.5"
-    assert "route table quota exceeded" in shown(first)
+    assert "route table quota exceeded" in text_of(first)
 
 
 async def test_refresh_on_an_alert_that_fails_tells_only_the_clicker() -> None:

@@ -24,7 +24,6 @@ from bot.slack.facts import SlackFacts
 from bot.slack.languages import Languages
 from handlers import actions, commands, mentions, views
 from tests.fakes.chat import chat_settings, text_of
-from tests.fakes.slack_stack import shown
 from tests.unit.test_handlers import (
     CHANNEL,
     GONE,
@@ -148,9 +147,9 @@ async def test_mention_replies_in_the_thread_are_in_the_language_of_who_mentione
                 h.kit, app_mention_event(f"is {ORDERS} ok?", channel=CHANNEL), h.client
             )
         english, chinese, card = h.posts()
-    assert "did not see" in shown(english) and HELP_ZH not in shown(english)
-    assert HELP_ZH in shown(chinese) and "这条消息中没有连接 ID" in shown(chinese)
-    assert cards == ["zh-CN"] and ORDERS in shown(card)
+    assert "did not see" in text_of(english) and HELP_ZH not in text_of(english)
+    assert HELP_ZH in text_of(chinese) and "这条消息中没有连接 ID" in text_of(chinese)
+    assert cards == ["zh-CN"] and ORDERS in text_of(card)
 
 
 class Args:
