@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -126,7 +126,27 @@ async def _ours_sequential(url: str, ids: Sequence[str]) -> Timer:
     return timer
 
 
-async def _ours_concurrent(url: str, ids: Sequence[str]) -> list[Timer]:
+async def _median_round(
+    run: Callable[[Sequence[str]], Awaitable[None] | None], ids: Sequence[str]
+) -> Timer:
+    """`run` over the first CONCURRENCY ids to warm up (it opens the connections, and starts the
+    threads, that every round reuses), then over all `ids` ROUNDS times: the median round."""
+
+    async def batch(part: Sequence[str]) -> None:
+        running = run(part)
+        if running is not None:
+            await running
+
+    await batch(ids[:CONCURRENCY])
+    timers = []
+    for _ in range(ROUNDS):
+        with Timer() as timer:
+            await batch(ids)
+        timers.append(timer)
+    return sorted(timers, key=lambda timer: timer.wall)[len(timers) // 2]
+
+
+async def _ours_concurrent(url: str, ids: Sequence[str]) -> Timer:
     async with _our_client(url, CONCURRENCY + ROUNDS * len(ids)) as client:
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -137,13 +157,7 @@ async def _ours_concurrent(url: str, ids: Sequence[str]) -> list[Timer]:
         async def run(batch: Sequence[str]) -> None:
             await asyncio.gather(*(show(connection_id) for connection_id in batch))
 
-        await run(ids[:CONCURRENCY])  # warm-up: opens the connections every round reuses
-        timers = []
-        for _ in range(ROUNDS):
-            with Timer() as timer:
-                await run(ids)
-            timers.append(timer)
-    return timers
+        return await _median_round(run, ids)
 
 
 def _sdk_sequential(sdk: _Sdk, url: str, ids: Sequence[str]) -> Timer:
@@ -156,7 +170,7 @@ def _sdk_sequential(sdk: _Sdk, url: str, ids: Sequence[str]) -> Timer:
     return timer
 
 
-def _sdk_thread_pool(sdk: _Sdk, url: str, ids: Sequence[str]) -> list[Timer]:
+async def _sdk_thread_pool(sdk: _Sdk, url: str, ids: Sequence[str]) -> Timer:
     client = _sdk_client(sdk, sdk.sync_client, url)
 
     def show(connection_id: str) -> None:
@@ -169,16 +183,10 @@ def _sdk_thread_pool(sdk: _Sdk, url: str, ids: Sequence[str]) -> list[Timer]:
             for _ in pool.map(show, batch):
                 pass  # iterating re-raises a failed call's exception
 
-        run(ids[:CONCURRENCY])  # warm-up: starts the threads and opens the connections
-        timers = []
-        for _ in range(ROUNDS):
-            with Timer() as timer:
-                run(ids)
-            timers.append(timer)
-    return timers
+        return await _median_round(run, ids)
 
 
-def _sdk_async_client(sdk: _Sdk, url: str, ids: Sequence[str]) -> list[Timer]:
+async def _sdk_async_client(sdk: _Sdk, url: str, ids: Sequence[str]) -> Timer:
     client = _sdk_client(sdk, sdk.async_client, url)
 
     def run(batch: Sequence[str]) -> None:
@@ -189,17 +197,7 @@ def _sdk_async_client(sdk: _Sdk, url: str, ids: Sequence[str]) -> list[Timer]:
         for future, connection_id in zip(futures, batch, strict=True):
             _check(future.result().id, connection_id)
 
-    run(ids[:CONCURRENCY])
-    timers = []
-    for _ in range(ROUNDS):
-        with Timer() as timer:
-            run(ids)
-        timers.append(timer)
-    return timers
-
-
-def _median_timer(timers: Sequence[Timer]) -> Timer:
-    return sorted(timers, key=lambda timer: timer.wall)[len(timers) // 2]
+    return await _median_round(run, ids)
 
 
 async def run() -> list[Row]:
@@ -208,9 +206,9 @@ async def run() -> list[Row]:
     with standard_fake() as fake, _sdk() as sdk:
         ours_sequential = await _ours_sequential(fake.url, ids)
         sdk_sequential = _sdk_sequential(sdk, fake.url, ids)
-        ours_concurrent = _median_timer(await _ours_concurrent(fake.url, ids))
-        sdk_pool = _median_timer(_sdk_thread_pool(sdk, fake.url, ids))
-        sdk_async = _median_timer(_sdk_async_client(sdk, fake.url, ids))
+        ours_concurrent = await _ours_concurrent(fake.url, ids)
+        sdk_pool = await _sdk_thread_pool(sdk, fake.url, ids)
+        sdk_async = await _sdk_async_client(sdk, fake.url, ids)
 
     per_lookup_ms = 1000 / len(ids)
     sequential = f"{len(ids)} sequential shows"

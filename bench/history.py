@@ -244,19 +244,15 @@ async def run() -> list[Row]:
             "KiB",
             note=memory_note,
         ),
-        Row(
-            "cycle CPU p50, busy",
-            percentile(busy[True], 50),
-            percentile(busy[False], 50),
-            "s",
-            ratio_at_most(1.10),
-            note=cycle_note,
-        ),
-        Row(
-            "cycle CPU p50, idle",
-            percentile(idle[True], 50),
-            percentile(idle[False], 50),
-            "s",
-            ratio_at_most(1.10),
+        *(
+            Row(
+                f"cycle CPU p50, {kind}",
+                percentile(cpu[True], 50),
+                percentile(cpu[False], 50),
+                "s",
+                ratio_at_most(1.10),
+                note=cycle_note if kind == "busy" else "",
+            )
+            for kind, cpu in (("busy", busy), ("idle", idle))
         ),
     ]

@@ -331,28 +331,25 @@ _RATE_NOTE: Final = (
 
 
 def _rows(condition: Condition, ours: Latencies, baseline: Latencies) -> list[Row]:
-    rows = []
-    for q in (50, 99):
-        rows.append(
-            Row(
-                f"ack p{q}, {condition.label}",
-                percentile(ours.ack, q),
-                percentile(baseline.ack, q),
-                "ms",
-                at_most(ACK_P99_LIMIT_MS, "ms") if q == 99 else None,
-                note=_NOTES[condition] if q == 50 else "",
-            )
+    ack_p99 = at_most(ACK_P99_LIMIT_MS, "ms")
+    reply_note = _REPLY_NOTE if condition == WARM else ""
+    # (what, ours, baseline, target at p99, note at p50) for the ack, then the reply.
+    latencies = [
+        ("ack", ours.ack, baseline.ack, ack_p99, _NOTES[condition]),
+        ("command→reply", ours.reply, baseline.reply, None, reply_note),
+    ]
+    rows = [
+        Row(
+            f"{what} p{q}, {condition.label}",
+            percentile(our_samples, q),
+            percentile(baseline_samples, q),
+            "ms",
+            target if q == 99 else None,
+            note=note if q == 50 else "",
         )
-    for q in (50, 99):
-        rows.append(
-            Row(
-                f"command→reply p{q}, {condition.label}",
-                percentile(ours.reply, q),
-                percentile(baseline.reply, q),
-                "ms",
-                note=_REPLY_NOTE if (condition, q) == (WARM, 50) else "",
-            )
-        )
+        for what, our_samples, baseline_samples, target, note in latencies
+        for q in (50, 99)
+    ]
     rows.append(
         Row(
             f"commands acked per second, {condition.label}",

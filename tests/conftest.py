@@ -1,14 +1,18 @@
-"""Shared fixtures: a real Redis with a key prefix of its own per test, and a temporary HOME."""
+"""Shared fixtures: a real Redis with a key prefix of its own per test, and a test's own
+environment and working directory for the tests that read Settings."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from tests.helpers import clean_environment
 
 REDIS_URL = os.environ.get("DLICONN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -31,3 +35,11 @@ async def redis_client(key_prefix: str) -> AsyncIterator[aioredis.Redis]:
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting from the developer's shell, and no stray .env (the cwd is the test's own):
+    Settings are only what the test gives. Modules that read Settings use it for every test."""
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)

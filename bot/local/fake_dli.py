@@ -42,7 +42,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.dli import signing
-from bot.dli.targets import is_address
 from bot.lifecycle import LocalServer
 from bot.local.demo import (
     DEMO_ACCESS_KEY,
@@ -50,6 +49,14 @@ from bot.local.demo import (
     DEMO_SECRET_KEY,
     demo_connections,
     synthetic_connections,
+)
+from bot.local.dli_rules import (
+    BOUND_KEYS,
+    ConnectivityTests,
+    ListQuery,
+    Refusal,
+    listed_fields,
+    shown_fields,
 )
 
 CONTROL_PREFIX: Final = "/_fake/"
@@ -154,15 +161,6 @@ class _ActiveFault:
     remaining: int | None
 
 
-@dataclass
-class _Task:
-    """One connectivity test: what it tests, and how many polls it has answered."""
-
-    queue: str
-    address: str
-    polls: int = 0
-
-
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -196,23 +194,20 @@ def _error(
     return _Reply(status, _dumps(body), code, headers or {})
 
 
+def _answer(answer: dict[str, Any] | Refusal) -> _Reply:
+    """A rule's answer (dli_rules) as DLI sends it."""
+    if isinstance(answer, tuple):
+        return _error(*answer)
+    return _Reply(200, _dumps({"is_success": True, "message": "", **answer}))
+
+
 def _auth_error(detail: str, request_id: str) -> _Reply:
     return _error(
         401, "APIGW.0301", f"Incorrect IAM authentication information: {detail}", request_id
     )
 
 
-def _parse_tags(text: str) -> dict[str, str]:
-    pairs = (item.partition("=") for item in text.split(",") if item.strip())
-    return {key.strip(): value.strip() for key, _, value in pairs}
-
-
-def _has_tags(connection: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    tags = {str(t.get("key")): str(t.get("value")) for t in connection.get("tags") or []}
-    return all(tags.get(key) == value for key, value in wanted.items())
-
-
-class FakeDli(LocalServer):
+class FakeDli(LocalServer, ConnectivityTests):
     """The fake DLI endpoint. Use `async with FakeDli(...) as fake:` and point a client at `url`.
 
     `control_routes=False` leaves out the unsigned `/_fake/` endpoints (they then get the
@@ -238,13 +233,8 @@ class FakeDli(LocalServer):
         reachable: Iterable[str] = (),
         checking_polls: int = 1,
     ) -> None:
+        ConnectivityTests.__init__(self, queues, reachable, checking_polls)
         self.project_id = project_id
-        #: Connectivity tests: queues known beyond the bound ones, the addresses (or hosts) a
-        #: test finds reachable, and how many polls of a task answer CHECKING first.
-        self.queues: set[str] = set(queues)
-        self.reachable: set[str] = set(reachable)
-        self.checking_polls = checking_polls
-        self._tasks: dict[str, _Task] = {}
         self._control_routes = control_routes
         self._credentials = dict(
             credentials if credentials is not None else {DEMO_ACCESS_KEY: DEMO_SECRET_KEY}
@@ -318,7 +308,7 @@ class FakeDli(LocalServer):
     ) -> None:
         """Change a bound queue's or elastic resource pool's status, as DLI would over time."""
         connection = self._connections[connection_id]
-        for key in ("available_queue_info", "elastic_resource_pools"):
+        for key in BOUND_KEYS:
             for queue in connection.get(key) or []:
                 if queue.get("name") == queue_name:
                     queue["status"] = status
@@ -339,12 +329,11 @@ class FakeDli(LocalServer):
         return [copy.deepcopy(self._connections[i]) for i in self._sorted_ids()]
 
     def _serialise(self, connection: dict[str, Any]) -> None:
-        public = {k: v for k, v in connection.items() if k not in ("tags", "isPrivis")}
         connection_id = connection["id"]
-        self._show_json[connection_id] = _dumps({"is_success": True, "message": "", **public})
-        self._item_json[connection_id] = _dumps(
-            {**public, "isPrivis": connection.get("isPrivis", True)}
+        self._show_json[connection_id] = _dumps(
+            {"is_success": True, "message": "", **shown_fields(connection)}
         )
+        self._item_json[connection_id] = _dumps(listed_fields(connection))
 
     def _sorted_ids(self) -> list[str]:
         if self._order is None:
@@ -542,57 +531,14 @@ class FakeDli(LocalServer):
             request, await self._serve(request, "test_show", None, self._show_test_body)
         )
 
-    @property
-    def tasks(self) -> dict[str, tuple[str, str]]:
-        """Every connectivity test started: task id -> (queue, address)."""
-        return {task_id: (t.queue, t.address) for task_id, t in self._tasks.items()}
-
-    def _known_queue(self, name: str) -> bool:
-        if name in self.queues:
-            return True
-        return any(
-            queue.get("name") == name
-            for connection in self._connections.values()
-            for key in ("available_queue_info", "elastic_resource_pools")
-            for queue in connection.get(key) or []
-        )
-
-    def _no_queue(self, name: str) -> _Reply:
-        return _error(400, "DLI.0002", f"There is no queue named {name}.")
-
     async def _create_test_body(self, request: web.Request) -> _Reply:
         queue = request.match_info["queue_name"]
-        if not self._known_queue(queue):
-            return self._no_queue(queue)
-        try:
-            payload = json.loads(await request.read())
-            address = payload["address"]
-        except (ValueError, KeyError, TypeError):
-            return _error(400, "DLI.0001", 'The request body must be {"address": "..."}.')
-        if not isinstance(address, str) or not is_address(address):
-            return _error(400, "DLI.0001", "Parameter address is invalid.")
-        task_id = len(self._tasks) + 1
-        self._tasks[str(task_id)] = _Task(queue, address)
-        return _Reply(200, _dumps({"is_success": True, "message": "", "task_id": task_id}))
+        started = self.start_test(queue, await request.read(), self._connections.values())
+        return _answer(started)
 
     def _show_test_body(self, request: web.Request) -> _Reply:
         queue, task_id = request.match_info["queue_name"], request.match_info["task_id"]
-        if not self._known_queue(queue):
-            return self._no_queue(queue)
-        task = self._tasks.get(task_id)
-        if task is None or task.queue != queue:
-            return _error(400, "DLI.0002", f"The connectivity task {task_id} does not exist.")
-        task.polls += 1
-        if task.polls <= self.checking_polls:
-            connectivity = "CHECKING"
-        else:
-            host = task.address.partition(":")[0]
-            reached = task.address in self.reachable or host in self.reachable
-            connectivity = "REACHABLE" if reached else "UNREACHABLE"
-        message = f"Get node connectivity status successfully for addressId:{task_id}"
-        return _Reply(
-            200, _dumps({"is_success": True, "message": message, "connectivity": connectivity})
-        )
+        return _answer(self.poll_test(queue, task_id, self._connections.values()))
 
     def _list_body(self, request: web.Request) -> _Reply:
         query = request.query
@@ -603,19 +549,11 @@ class FakeDli(LocalServer):
             return _error(400, "DLI.0001", "Parameter limit and offset must be integers.")
         if limit < 0 or offset < 0:
             return _error(400, "DLI.0001", "Parameter limit and offset must not be negative.")
-        status = query.get("status", "").upper()
-        name = query.get("name", "").lower()
-        tags = _parse_tags(query.get("tags", ""))
-        cache_key = (str(limit), str(offset), status, name, query.get("tags", ""))
+        wanted = ListQuery.of(query)
+        cache_key = (str(limit), str(offset), wanted.status, wanted.name, query.get("tags", ""))
         body = self._list_cache.get(cache_key)
         if body is None:
-            ids = [
-                i
-                for i in self._sorted_ids()
-                if (not status or str(self._connections[i].get("status", "")).upper() == status)
-                and (not name or name in str(self._connections[i].get("name", "")).lower())
-                and (not tags or _has_tags(self._connections[i], tags))
-            ]
+            ids = [i for i in self._sorted_ids() if wanted.admits(self._connections[i])]
             page = ids[offset:] if limit == 0 else ids[offset : offset + limit]
             body = b"".join(
                 [

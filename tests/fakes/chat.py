@@ -16,7 +16,6 @@ memory watch backend over the deployment's routes, and `build_chat`.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -30,9 +29,9 @@ from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
 from bot.config import Deployment, ProjectConfig, Settings, load_deployment
 from bot.dli.client import DliClient
-from bot.dli.models import CHECKING, REACHABLE, UNREACHABLE
-from bot.dli.targets import is_address
-from bot.local.fake_dli import Operation, _has_tags, _parse_tags, _Task
+from bot.local.dli_rules import ConnectivityTests, ListQuery, Refusal, listed_fields, shown_fields
+from bot.local.fake_dli import Operation
+from bot.local.fake_slack import SlackCall
 from bot.lookup.cache import ConnectionLookup, ProjectRef
 from bot.lookup.finder import ConnectionFinder
 from bot.lookup.projects import Directory
@@ -42,6 +41,7 @@ from bot.slack.app import build_chat
 from bot.store import MemoryStore, SafeStore
 from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.jobs import Job
+from bot.watch.routes import ProjectRoutes
 from bot.watch.state import Commit, WatchStore
 from bot.watch.transitions import ConnState, Incident, IncidentQueue, Meta
 from tests.fakes.cache import FakeClock, connection_payload
@@ -53,10 +53,6 @@ _SHOW = re.compile(rf"{re.escape(_CONNECTIONS)}/(?P<id>[^/]+)")
 _TEST = re.compile(
     rf"/v1\.0/{PROJECT}/queues/(?P<queue>[^/]+)/connection-test(?:/(?P<task>[^/]+))?"
 )
-#: Where a queue's or pool's name sits in a connection, as FakeDli reads them.
-_BOUND: Final = ("available_queue_info", "elastic_resource_pools")
-#: What FakeDli never returns (they only serve its filters).
-_UNRETURNED: Final = ("tags",)
 
 
 def connection_id(n: int) -> str:
@@ -86,19 +82,15 @@ def dli_error(status: int, code: str, message: str, request_id: str) -> httpx.Re
 
 
 #: (status, error_code, error_msg) of the failures tests inject with `MockDli.fail`.
-Failure = tuple[int, str, str]
+Failure = Refusal
 THROTTLED: Final[Failure] = (429, "APIGW.0308", "The throttling threshold has been reached")
 UNAVAILABLE: Final[Failure] = (503, "APIGW.0613", "Service temporarily unavailable")
 AUTH_FAILED: Final[Failure] = (401, "APIGW.0301", "Incorrect IAM authentication information")
 
 
-class MockDli:
+class MockDli(ConnectivityTests):
     """DLI's show, list and connectivity-test endpoints over a dict of connection payloads (an
-    httpx handler).
-
-    Connectivity tests follow FakeDli's rules: the queues DLI knows are those bound to any
-    connection (plus `queues`); a task answers CHECKING to its first `checking_polls` polls, then
-    REACHABLE when its address, or its host, is in `reachable`, else UNREACHABLE.
+    httpx handler), answering by FakeDli's rules (bot.local.dli_rules).
     """
 
     def __init__(
@@ -108,12 +100,9 @@ class MockDli:
         reachable: Iterable[str] = (),
         checking_polls: int = 1,
     ) -> None:
+        super().__init__(queues, reachable, checking_polls)
         self.connections: dict[str, dict[str, Any]] = {str(c["id"]): dict(c) for c in connections}
-        self.queues: set[str] = set(queues)
-        self.reachable: set[str] = set(reachable)
-        self.checking_polls = checking_polls
         self.requests: list[httpx.Request] = []
-        self._tasks: dict[str, _Task] = {}
         self._failures: dict[tuple[Operation | None, str | None], httpx.Response | Exception] = {}
         self._ids = itertools.count(1)
         self._held: HeldSleep | None = None
@@ -166,11 +155,6 @@ class MockDli:
     def paths(self) -> list[str]:
         return [r.url.path for r in self.requests]
 
-    @property
-    def tasks(self) -> dict[str, tuple[str, str]]:
-        """Every connectivity test started: task id -> (queue, address)."""
-        return {task_id: (t.queue, t.address) for task_id, t in self._tasks.items()}
-
     def test_calls(self) -> list[tuple[str, str]]:
         """(method, path) of every connectivity-test request, in order."""
         return [(r.method, r.url.path) for r in self.requests if _TEST.fullmatch(r.url.path)]
@@ -195,9 +179,9 @@ class MockDli:
             case "list":
                 body = self._list(request.url.params)
             case "test_create":
-                body = self._create_test(named["queue"], request.content)
+                body = self.start_test(named["queue"], request.content, self.connections.values())
             case "test_show":
-                body = self._show_test(named["queue"], named["task"])
+                body = self.poll_test(named["queue"], named["task"], self.connections.values())
         if isinstance(body, tuple):
             return dli_error(*body, request_id)
         return httpx.Response(
@@ -217,59 +201,12 @@ class MockDli:
         found = self.connections.get(connection_id)
         if found is None:
             return (400, "DLI.0002", "The enhanced datasource connection does not exist.")
-        return _returned(found)
+        return shown_fields(found)
 
     def _list(self, params: httpx.QueryParams) -> dict[str, Any]:
-        name = params.get("name", "").lower()
-        status = params.get("status", "").upper()
-        tags = _parse_tags(params.get("tags", ""))
-        listed = [
-            _returned(c)
-            for c in self.connections.values()
-            if name in str(c.get("name", "")).lower()
-            and (not status or str(c.get("status", "")).upper() == status)
-            and (not tags or _has_tags(c, tags))
-        ]
+        wanted = ListQuery.of(params)
+        listed = [listed_fields(c) for c in self.connections.values() if wanted.admits(c)]
         return {"count": len(listed), "connections": listed}
-
-    def _known_queue(self, name: str) -> bool:
-        return name in self.queues or any(
-            queue.get("name") == name
-            for connection in self.connections.values()
-            for key in _BOUND
-            for queue in connection.get(key) or []
-        )
-
-    def _create_test(self, queue: str, content: bytes) -> dict[str, Any] | Failure:
-        if not self._known_queue(queue):
-            return (400, "DLI.0002", f"There is no queue named {queue}.")
-        try:
-            address = json.loads(content)["address"]
-        except (ValueError, KeyError, TypeError):
-            return (400, "DLI.0001", 'The request body must be {"address": "..."}.')
-        if not isinstance(address, str) or not is_address(address):
-            return (400, "DLI.0001", "Parameter address is invalid.")
-        task_id = str(len(self._tasks) + 1)
-        self._tasks[task_id] = _Task(queue, address)
-        return {"task_id": int(task_id)}
-
-    def _show_test(self, queue: str, task_id: str) -> dict[str, Any] | Failure:
-        if not self._known_queue(queue):
-            return (400, "DLI.0002", f"There is no queue named {queue}.")
-        task = self._tasks.get(task_id)
-        if task is None or task.queue != queue:
-            return (400, "DLI.0002", f"The connectivity task {task_id} does not exist.")
-        task.polls += 1
-        if task.polls <= self.checking_polls:
-            connectivity = CHECKING
-        else:
-            host = task.address.partition(":")[0]
-            reached = task.address in self.reachable or host in self.reachable
-            connectivity = REACHABLE if reached else UNREACHABLE
-        return {
-            "message": f"Get node connectivity status successfully for addressId:{task_id}",
-            "connectivity": connectivity,
-        }
 
 
 def _operation(request: httpx.Request) -> tuple[Operation | None, dict[str, str]]:
@@ -287,8 +224,11 @@ def _operation(request: httpx.Request) -> tuple[Operation | None, dict[str, str]
     return None, {}
 
 
-def _returned(connection: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in connection.items() if k not in _UNRETURNED}
+def storage_down() -> WatchBackend:
+    """The watch stores over a Redis that refuses every call at once (nothing listens on port
+    1), as with Redis down: for `chat_parts(watch=...)`."""
+    [dead] = build_watch_backends("redis://127.0.0.1:1/0", [(PROJECT, ProjectRoutes("default"))])
+    return dead
 
 
 def chat_settings(**values: Any) -> Settings:
@@ -419,11 +359,15 @@ def _project(
     )  # fmt: skip
 
 
-def text_of(message: Message | Mapping[str, Any]) -> str:
-    """What a reader sees (bot.blocks.render), whatever markup carries it; a Home view too."""
-    if not isinstance(message, Message):
-        message = Message(text="", blocks=list(message["blocks"]))
-    return render_text(message)
+def message_of(post: SlackCall | Mapping[str, Any]) -> Message:
+    """What a post (to a response_url or chat.postMessage), or its body, or a view, carries."""
+    body = post.body if isinstance(post, SlackCall) else post
+    return Message(str(body.get("text", "")), list(body.get("blocks") or []))
+
+
+def text_of(message: Message | SlackCall | Mapping[str, Any]) -> str:
+    """What a reader sees (bot.blocks.render) of a message, a post or its body, a Home view."""
+    return render_text(message if isinstance(message, Message) else message_of(message))
 
 
 def buttons(message: Message) -> list[tuple[str, str | None]]:

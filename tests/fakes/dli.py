@@ -36,6 +36,13 @@ from bot.retry import RetryPolicy
 WITHVPC: Final = "4c693ecc-bab8-4113-a838-129cedc9a563"  # the demo set's documented example
 FAILING: Final = demo_uuid("connection/orders-mysql-peering")
 IAM_TOKENS_PATH: Final = "/v3/auth/tokens"
+# Two projects' gateways, as the multi-project tests run them: prod (whose project id each test
+# picks) and sg, each with a connection of its own and a twin named like the other's.
+SG_PROJECT: Final = "fedcba9876543210fedcba9876543210"
+IN_PROD: Final = "11111111-1111-4111-8111-111111111111"
+IN_SG: Final = "22222222-2222-4222-8222-222222222222"
+TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
+TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
 #: Few attempts and no waiting: enough to prove retrying without slowing the suite down.
 TEST_RETRY: Final = RetryPolicy(attempts=3, base=0.01, cap=0.05)
 
@@ -150,9 +157,40 @@ async def client_for(
         yield client
 
 
+def queued(connection_id: str, name: str, **queues: str) -> dict[str, Any]:
+    """An ACTIVE connection payload with one bound queue per keyword (`name=status`), no pools;
+    a FAILED queue says why ("peering lost")."""
+    return {
+        "id": connection_id,
+        "name": name,
+        "status": "ACTIVE",
+        "create_time": 1_700_000_000_000,
+        "available_queue_info": [
+            {
+                "name": queue,
+                "status": status,
+                "peer_id": f"peer-{queue}",
+                "err_msg": "peering lost" if status == "FAILED" else "",
+                "update_time": None,
+            }
+            for queue, status in queues.items()
+        ],
+        "elastic_resource_pools": [],
+    }
+
+
 def dli_requests(fake: FakeDli) -> list[RecordedRequest]:
     """The requests the fake saw on the DLI API (IAM token requests left out)."""
     return [r for r in fake.requests if r.path.startswith("/v2.0/")]
+
+
+def list_requests(fake: FakeDli) -> list[RecordedRequest]:
+    """The fake's list requests, in order: a watcher polls with one per interval (and tag set)."""
+    return [r for r in fake.requests if r.path.endswith("/datasource/enhanced-connections")]
+
+
+def list_calls(fake: FakeDli) -> int:
+    return len(list_requests(fake))
 
 
 def iam_requests(fake: FakeDli) -> list[RecordedRequest]:

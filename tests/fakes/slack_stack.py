@@ -13,15 +13,15 @@ Services (client, lookup, finder) on the store and metrics build_services made.
 
 from __future__ import annotations
 
-import os
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
-import pytest
 
+from bot.blocks.actions import ACTION_ACK
 from bot.config import Settings
 from bot.local.fake_dli import FakeDli
 from bot.local.fake_slack import FakeSlackApi, SlackCall
@@ -38,15 +38,6 @@ SECRET_KEY: Final = "stack-secret-key-not-real-8e41d0c5"
 PROJECT_ID: Final = "7a1b2c3d4e5f46478899aabbccddeeff"
 #: Every secret the stack configures: none of them may show up anywhere observable.
 SECRETS: Final = (SIGNING_SECRET, BOT_TOKEN, SECRET_KEY)
-
-_SETTING_PREFIXES: Final = ("HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "SLACK_", "PORT")
-
-
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No setting from the developer's shell may reach Settings a test builds."""
-    for name in list(os.environ):
-        if name.upper().startswith(_SETTING_PREFIXES):
-            monkeypatch.delenv(name)
 
 
 def stack_settings(dli_url: str, slack_url: str, key_prefix: str, **overrides: Any) -> Settings:
@@ -77,6 +68,28 @@ def _sent_to(url_name: str) -> Callable[[SlackCall], bool]:
 
 def _in(thread_ts: str) -> Callable[[SlackCall], bool]:
     return lambda call: call.body.get("thread_ts") == thread_ts
+
+
+def markup_of(call: SlackCall) -> str:
+    """Everything a post carries as one string, its blocks' JSON then its text: for what a
+    reader does not see as such (mentions, action ids, values)."""
+    return json.dumps(call.body.get("blocks", [])) + str(call.body.get("text", ""))
+
+
+def is_alert_in(channel: str) -> Callable[[SlackCall], bool]:
+    """Whether a call posted a new alert in `channel`: a top-level post carrying the alert's
+    Acknowledge button."""
+
+    def is_alert(call: SlackCall) -> bool:
+        blocks = call.body.get("blocks") or []
+        return (
+            call.ok
+            and call.channel == channel
+            and "thread_ts" not in call.body
+            and any(e.get("action_id") == ACTION_ACK for b in blocks for e in b.get("elements", []))
+        )
+
+    return is_alert
 
 
 def posted_ts(call: SlackCall) -> str:

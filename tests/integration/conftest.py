@@ -1,17 +1,17 @@
 """Integration fixtures: a running FakeDli with the demo data and a real DliClient pointed at it;
-a test's own environment and working directory for the stacks that read Settings."""
+the whole `serve` stack on its defaults (a module that needs it configured has its own `stack`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from bot.dli.client import DliClient
 from bot.local.fake_dli import FakeDli
 from tests.fakes.dli import RecordingSleep, client_for, running_fake
-from tests.fakes.slack_stack import clean_environment
+from tests.fakes.slack_stack import SlackStack, slack_stack
 
 
 @pytest.fixture
@@ -33,8 +33,9 @@ async def dli_client(fake_dli: FakeDli, no_wait_sleep: RecordingSleep) -> AsyncI
 
 
 @pytest.fixture
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting from the developer's shell, and no stray .env (the cwd is the test's own):
-    Settings are only what the test gives. Modules that build stacks use it for every test."""
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
+async def stack(
+    isolated: None, key_prefix: str, redis_client: aioredis.Redis
+) -> AsyncIterator[SlackStack]:
+    """slack_stack(key_prefix), started; Redis keys under the prefix are dropped afterwards."""
+    async with slack_stack(key_prefix) as running:
+        yield running

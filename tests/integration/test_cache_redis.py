@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from bot.errors import NotFound
 from bot.lookup.cache import ConnectionLookup
 from bot.store import RedisStore, SafeStore
 from tests.fakes.cache import FakeFetcher, FlakyStore, make_connection
+from tests.helpers import free_port
 
 CID = "5c3a1e2f-8b7d-4c1e-9f00-0123456789ab"
 MISSING = "0d9e8f7a-6b5c-4d3e-8f21-fedcba987654"
@@ -30,13 +30,6 @@ def lookup_on(store: RedisStore | SafeStore, fetcher: FakeFetcher) -> Connection
     return ConnectionLookup(
         fetcher, store, ttl=TTL, stale_horizon=HORIZON, negative_ttl=NEGATIVE_TTL
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def store_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

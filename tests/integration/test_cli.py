@@ -15,16 +15,16 @@ import bot
 from bot import __main__ as cli
 from bot.local.demo import demo_connections
 from tests.fakes.dli import WITHVPC
-from tests.fakes.slack_stack import SECRET_KEY, clean_environment
+from tests.fakes.slack_stack import SECRET_KEY
+from tests.helpers import SETTING_PREFIXES
 
-_SETTING_PREFIXES = ("HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "SLACK_", "PORT")
 # The directory holding the `bot` package, so the subprocess imports this checkout.
 _SOURCE_ROOT = str(Path(bot.__file__).resolve().parent.parent)
 
 
 def run_bot(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`python -m bot args…` with no setting from this shell and no .env in its directory."""
-    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith(_SETTING_PREFIXES)}
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith(SETTING_PREFIXES)}
     python_path = os.pathsep.join(p for p in (_SOURCE_ROOT, clean.get("PYTHONPATH")) if p)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -79,10 +79,8 @@ def test_show_lang_prints_the_card_in_chinese(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+def in_process(isolated: None, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """`main` in this process, in demo mode, leaving the test run's logging as it is."""
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli, "configure_logging", lambda *args, **kwargs: None)
     return monkeypatch
 

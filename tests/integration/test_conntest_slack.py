@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.blocks.actions import ACTION_TEST, ALERT_ACTIONS, TEST_ADDRESS_INPUT, VIEW_TEST
-from bot.blocks.message import Message
 from bot.diagnosis import default_catalogue
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
 from bot.local.wire import block_action_body, new_ts, slash_command_body, view_submission_body
-from tests.fakes.chat import buttons, text_of
+from tests.fakes.chat import buttons, message_of, text_of
 from tests.fakes.dli import FAILING
 from tests.fakes.slack_stack import SlackStack, slack_stack
 
@@ -53,17 +52,12 @@ def queue_calls(stack: SlackStack) -> list[str]:
     return [r.method for r in stack.dli.requests if r.path.startswith("/v1.0/")]
 
 
-def message_of(call: SlackCall) -> Message:
-    """What a post (to a response_url or chat.postMessage) carried, as a Message."""
-    return Message(str(call.body.get("text", "")), list(call.body.get("blocks", [])))
-
-
 async def test_slash_command_runs_the_test_and_replies_with_the_result(stack: SlackStack) -> None:
     ack, url = await stack.command(f"test orders-mysql-peering {QUEUE} 172.16.1.10:3306",
                                    channel=ALLOWED)  # fmt: skip
     assert ack.status_code == 200
     [reply] = await stack.replies(url)
-    text = text_of(message_of(reply))
+    text = text_of(reply)
     assert f"queue {QUEUE} → 172.16.1.10:3306 is reachable" in text
     assert queue_calls(stack) == ["POST", "GET", "GET"]  # CHECKING once, then REACHABLE
     assert stack.dli_sleeps.delays.count(2.0) == 2  # waited (never really) before each poll
@@ -78,7 +72,7 @@ async def test_slash_command_is_refused_where_allow_leaves_test_out(stack: Slack
     _, url = await stack.command(f"test orders-mysql-peering {QUEUE} 172.16.1.10", channel=OFF)
     [reply] = await stack.replies(url)
     assert reply.body["response_type"] == "ephemeral"
-    assert f"channels.{OFF}.allow" in text_of(message_of(reply))
+    assert f"channels.{OFF}.allow" in text_of(reply)
     assert queue_calls(stack) == [] and stack.dli.requests == []
 
 
@@ -115,7 +109,7 @@ async def test_the_card_button_opens_a_prefilled_modal_and_the_submission_answer
     [result] = await stack.replies(response_url.rsplit("/", 1)[1])
     assert result.body["response_type"] == "ephemeral"
     assert result.body["replace_original"] is False
-    assert "172.16.1.10:3306 is reachable" in text_of(message_of(result))
+    assert "172.16.1.10:3306 is reachable" in text_of(result)
 
 
 async def test_the_alert_button_posts_the_result_in_the_alerts_thread(stack: SlackStack) -> None:
@@ -138,7 +132,7 @@ async def test_the_alert_button_posts_the_result_in_the_alerts_thread(stack: Sla
     await stack.post(view_submission_body(modal, typed, user_id="U0ALICE"))
     [posted] = await stack.thread(alert_ts)
     assert posted.body["channel"] == ALLOWED
-    text = text_of(message_of(posted))
+    text = text_of(posted)
     assert "172.16.1.10:3306 is unreachable" in text and "What to check" in text
     assert "Run by @U0ALICE" in text
     # sql_prod is FAILED for a CIDR overlap the catalogue knows: its checks and page, not ours.
@@ -172,7 +166,7 @@ async def test_the_button_where_test_is_off_opens_nothing(stack: SlackStack) -> 
     await stack.post(block_action_body(ACTION_TEST, f"{FAILING}|{QUEUE}", channel_id=OFF,
                                        response_url=response_url))  # fmt: skip
     [refusal] = await stack.replies(response_url.rsplit("/", 1)[1])
-    assert f"channels.{OFF}.allow" in text_of(message_of(refusal))
+    assert f"channels.{OFF}.allow" in text_of(refusal)
     assert stack.slack.calls_to("views.open") == [] and stack.dli.requests == []
 
 
@@ -190,7 +184,7 @@ async def test_with_operators_only_they_may_test_and_only_their_runs_are_audited
     text = f"test orders-mysql-peering {QUEUE} 172.16.1.10:3306"
     refused = await command_as(stack, text, channel=ONCALL_ONLY, user=BOB)
     assert refused.body["response_type"] == "ephemeral"
-    shown = text_of(message_of(refused))
+    shown = text_of(refused)
     assert f"Only members of @{ONCALL} may run connectivity tests" in shown
     assert f"channels.{ONCALL_ONLY}.operators" in shown
     assert stack.dli.requests == []
@@ -199,12 +193,12 @@ async def test_with_operators_only_they_may_test_and_only_their_runs_are_audited
     await stack.post(block_action_body(ACTION_TEST, f"{FAILING}|{QUEUE}", user_id=BOB,
                                        channel_id=ONCALL_ONLY, response_url=url))  # fmt: skip
     [button] = await stack.replies(url.rsplit("/", 1)[1])
-    assert f"channels.{ONCALL_ONLY}.operators" in text_of(message_of(button))
+    assert f"channels.{ONCALL_ONLY}.operators" in text_of(button)
     assert stack.slack.calls_to("views.open") == [] and stack.dli.requests == []
     assert await stack.services.audit.recent(ONCALL_ONLY, 10) == []
 
     ran = await command_as(stack, text, channel=ONCALL_ONLY, user=ALICE)
-    assert "172.16.1.10:3306 is reachable" in text_of(message_of(ran))
+    assert "172.16.1.10:3306 is reachable" in text_of(ran)
     entries = await stack.services.audit.recent(ONCALL_ONLY, 10)
     assert [(e.user, e.verb, e.connection, e.result) for e in entries] == [
         (ALICE, "test", FAILING, "reachable")
@@ -222,7 +216,7 @@ async def test_the_modal_is_checked_again_for_whoever_submits_it(stack: SlackSta
     assert (ack.status_code, ack.text) == (200, "")
     [refusal] = await stack.replies(url.rsplit("/", 1)[1])
     assert refusal.body["response_type"] == "ephemeral"
-    assert f"channels.{ONCALL_ONLY}.operators" in text_of(message_of(refusal))
+    assert f"channels.{ONCALL_ONLY}.operators" in text_of(refusal)
     assert queue_calls(stack) == []
     assert await stack.services.audit.recent(ONCALL_ONLY, 10) == []
 
@@ -231,7 +225,7 @@ async def test_a_slack_connect_channel_may_read_but_not_test(stack: SlackStack) 
     refused = await command_as(
         stack, f"test orders-mysql-peering {QUEUE} 172.16.1.10", channel=SHARED, user=ALICE
     )
-    shown = text_of(message_of(refused))
+    shown = text_of(refused)
     assert "shared with another organisation (Slack Connect)" in shown
     assert "guardrails.external_channels" in shown
     assert stack.dli.requests == []

@@ -16,16 +16,11 @@ from bot.local.console import USER, Console, Seat, run_console, seat_from
 from bot.local.fake_slack import FakeSlackApi
 from bot.services import build_services
 from tests.fakes.dli import WITHVPC
-from tests.fakes.slack_stack import clean_environment
 
 HELP_HEADLINE = "looks up DLI enhanced datasource connections"
 REQUEST_ID = re.compile(r"request id ([0-9a-f]{32})")
-
-
-@pytest.fixture(autouse=True)
-def _demo_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_environment(monkeypatch)
-    monkeypatch.chdir(tmp_path)  # no .env: no credentials, so demo data
+# No setting and no .env: no credentials, so demo data.
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture

@@ -286,26 +286,38 @@ async def test_throttling_is_retried_after_retry_after_with_fresh_signatures(
     assert fetched.request_id == requests[-1].request_id
 
 
+# Server failures may pass on the next try: retried, then Unavailable. Unusable answers would
+# only come again: BadResponse at once.
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "error", "attempts"),
     [
-        Fault.server_error(),
-        Fault.server_error(status=503, code="APIGW.0613"),
-        Fault.dli_error(),  # DLI's own "server-side error": 400 + DLI.0999
-        Fault.drop(),
+        pytest.param(Fault.server_error(), Unavailable, TEST_RETRY.attempts, id="500"),
+        pytest.param(
+            Fault.server_error(status=503, code="APIGW.0613"), Unavailable, TEST_RETRY.attempts,
+            id="503",
+        ),
+        # DLI's own "server-side error": 400 + DLI.0999
+        pytest.param(Fault.dli_error(), Unavailable, TEST_RETRY.attempts, id="DLI.0999"),
+        pytest.param(Fault.drop(), Unavailable, TEST_RETRY.attempts, id="drop"),
+        pytest.param(Fault.malformed(), BadResponse, 1, id="html"),
+        pytest.param(Fault.success_false(), BadResponse, 1, id="is_success=false"),
     ],
-    ids=["500", "503", "DLI.0999", "drop"],
-)
-async def test_server_failures_are_retried_then_unavailable(
-    fake_dli: FakeDli, dli_client: DliClient, no_wait_sleep: RecordingSleep, fault: Fault
+)  # fmt: skip
+async def test_failures_are_retried_only_when_another_try_may_answer(
+    fake_dli: FakeDli,
+    dli_client: DliClient,
+    no_wait_sleep: RecordingSleep,
+    fault: Fault,
+    error: type[Exception],
+    attempts: int,
 ) -> None:
     fake_dli.inject(fault)
 
-    with pytest.raises(Unavailable):
+    with pytest.raises(error):
         await dli_client.get_connection(WITHVPC)
 
-    assert len(fake_dli.requests) == TEST_RETRY.attempts
-    assert len(no_wait_sleep.delays) == TEST_RETRY.attempts - 1
+    assert len(fake_dli.requests) == attempts
+    assert len(no_wait_sleep.delays) == attempts - 1
 
 
 async def test_answer_slower_than_the_timeout_is_retried_then_unavailable() -> None:
@@ -320,21 +332,6 @@ async def test_answer_slower_than_the_timeout_is_retried_then_unavailable() -> N
         finally:
             held.release()
     assert held.started == TEST_RETRY.attempts
-
-
-@pytest.mark.parametrize(
-    "fault", [Fault.malformed(), Fault.success_false()], ids=["html", "is_success=false"]
-)
-async def test_unusable_answers_are_bad_response_and_not_retried(
-    fake_dli: FakeDli, dli_client: DliClient, no_wait_sleep: RecordingSleep, fault: Fault
-) -> None:
-    fake_dli.inject(fault)
-
-    with pytest.raises(BadResponse):
-        await dli_client.get_connection(WITHVPC)
-
-    assert len(fake_dli.requests) == 1
-    assert no_wait_sleep.delays == []
 
 
 # -- IAM token auth -----------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
 from bot.local.wire import (
     Event,
@@ -25,7 +23,7 @@ from bot.local.wire import (
     message_event,
     slash_command_body,
 )
-from tests.fakes.chat import open_alert
+from tests.fakes.chat import open_alert, text_of
 from tests.fakes.dli import FAILING, WITHVPC, dli_requests
 from tests.fakes.slack_stack import SlackStack, slack_stack
 
@@ -60,11 +58,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
         stack.slack.usergroups[ONCALL] = [ALICE]
         await stack.add_replica()
         yield stack
-
-
-def shown(call: SlackCall) -> str:
-    body = call.body
-    return render_text(Message(str(body.get("text", "")), list(body.get("blocks") or [])))
 
 
 def no_connection_data(text: str) -> None:
@@ -119,7 +112,7 @@ async def test_a_slack_connect_channel_refuses_every_surface_without_asking_dli(
 
     assert command.body["response_type"] == "ephemeral"
     assert click.body["response_type"] == "ephemeral" and click.body["replace_original"] is False
-    texts = [shown(command), shown(click), *(shown(c) for c in ephemerals)]
+    texts = [text_of(command), text_of(click), *(text_of(c) for c in ephemerals)]
     for text in texts:
         assert "shared with another organisation (Slack Connect)" in text
         assert "guardrails.external_channels" in text
@@ -143,10 +136,10 @@ async def test_a_non_operators_mute_and_ack_are_refused_and_not_applied(
     ack = await press(stack, ACTION_ACK, FAILING, user=BOB, message=alert(ts))
     for answer in (mute, ack):
         assert answer.body["response_type"] == "ephemeral"
-        text = shown(answer)
+        text = text_of(answer)
         assert f"Only members of @{ONCALL} may" in text
         assert f"channels.{PAYMENTS}.operators" in text
-    assert "mute alerts" in shown(mute) and "acknowledge alerts" in shown(ack)
+    assert "mute alerts" in text_of(mute) and "acknowledge alerts" in text_of(ack)
     assert await state.mutes(now=0.0) == {}
     assert await state.acknowledged_by(f"inc-{FAILING[:8]}", PAYMENTS) is None
     assert await stack.services.audit.recent(PAYMENTS, 10) == []
@@ -162,8 +155,8 @@ async def test_an_operators_mute_and_ack_are_applied_and_audited_once(
     ts = "1700000000.000100"
     mute = await press(stack, f"{ACTION_MUTE}_4h", f"{FAILING}|4", user=ALICE, message=alert(ts))
     ack = await press(stack, ACTION_ACK, FAILING, user=ALICE, message=alert(ts))
-    assert "muted here for 4 h" in shown(mute)
-    assert "Acknowledged by @U0ALICE" in shown(ack)
+    assert "muted here for 4 h" in text_of(mute)
+    assert "Acknowledged by @U0ALICE" in text_of(ack)
     assert (await state.mutes(now=0.0))[(FAILING, PAYMENTS)].user == ALICE
     assert await state.acknowledged_by(incident, PAYMENTS) == ALICE
 
@@ -184,7 +177,7 @@ async def test_an_operators_mute_and_ack_are_applied_and_audited_once(
         body = slash_command_body("audit 5", channel_id=PAYMENTS, user_id=user, response_url=url)
         await stack.post(body)
         [reply] = await stack.replies(url.rsplit("/", 1)[1])
-        assert expected in shown(reply) and reply.body["response_type"] == "ephemeral"
+        assert expected in text_of(reply) and reply.body["response_type"] == "ephemeral"
 
 
 async def test_a_forged_button_value_changes_nothing_the_channel_cannot_see(
@@ -200,8 +193,8 @@ async def test_a_forged_button_value_changes_nothing_the_channel_cannot_see(
             answer = await press(
                 stack, f"{ACTION_MUTE}_4h", value, user=BOB, channel=HIDDEN_PROJECTS
             )
-            assert "No connection" in shown(answer)
-            no_connection_data(shown(answer).replace(FAILING, ""))
+            assert "No connection" in text_of(answer)
+            no_connection_data(text_of(answer).replace(FAILING, ""))
         assert await state.mutes(now=0.0) == {}
         # The same forged value pressed where the project is visible mutes for an hour (a
         # duration the alert does not offer is the shortest it does), not ten years.

@@ -22,12 +22,14 @@ from bot.services import Services
 from bot.watch.history import HistoryRecord
 from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore, WatchStore
-from tests.fakes.dli import WITHVPC, running_fake
+from tests.fakes.chat import text_of
+from tests.fakes.dli import IN_PROD, IN_SG, WITHVPC, running_fake
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY
+from tests.helpers import until
 from tests.integration import test_projects_slack as projects
-from tests.integration.test_projects_slack import IN_PROD, IN_SG, PAYMENTS, PLATFORM, Two, ask
+from tests.integration.test_projects_slack import PAYMENTS, PLATFORM, Two, ask
 from tests.integration.test_watch_projects import Logs
-from tests.integration.test_watch_worker import QUEUE, configured_env, until, worker
+from tests.integration.test_watch_worker import QUEUE, configured_env, worker
 
 two = projects.two  # the same two-project stack (a fixture, found by its name here)
 WEEK: Final = 7 * 86400.0
@@ -94,7 +96,7 @@ async def test_history_through_the_bolt_app_and_the_card_button(two: Two) -> Non
     _, reply_to = await two.stack.click(ACTION_HISTORY, IN_PROD)
     [clicked] = await two.stack.replies(reply_to)
     assert clicked.body.get("response_type") == "ephemeral"
-    assert "Last 7d: 1 failure" in projects.shown(clicked)
+    assert "Last 7d: 1 failure" in text_of(clicked)
 
 
 async def _count(state: WatchStore, connection_id: str, wanted: int) -> bool:

@@ -15,15 +15,13 @@ from typing import Any, Final
 
 import pytest
 
-from bot.blocks.actions import ACTION_ACK
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.i18n import _, speaking
 from bot.local.demo import demo_uuid
 from bot.local.fake_slack import SlackCall
 from bot.local.wire import app_home_opened_event, app_mention_event, message_event, new_ts
+from tests.fakes.chat import message_of, text_of
 from tests.fakes.dli import FAILING
-from tests.fakes.slack_stack import SlackStack, slack_stack
+from tests.fakes.slack_stack import SlackStack, is_alert_in, slack_stack
 from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
 
 ZH_USER: Final = "U0ZHREADER"
@@ -59,10 +57,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
     ) as running:
         running.slack.locales.update({ZH_USER: "zh-CN", EN_USER: "en-US"})
         yield running
-
-
-def shown(body: dict[str, Any]) -> str:
-    return render_text(Message(str(body.get("text", "")), body.get("blocks") or []))
 
 
 def in_chinese(text: str) -> bool:
@@ -113,15 +107,15 @@ async def test_a_chinese_and_an_english_reader_each_get_the_card_in_their_langua
     en_card = await command_reply(stack, FAILING, EN_USER, SHARED)
     again = await command_reply(stack, FAILING, ZH_USER, SHARED)
 
-    zh_text, en_text = shown(zh_card), shown(en_card)
+    zh_text, en_text = text_of(zh_card), text_of(en_card)
     assert all(label in zh_text for label in card_labels(zh))
     assert not any(f"{label}:" in zh_text for label in card_labels(str))
     assert all(f"{label}:" in en_text for label in card_labels(str))
     assert not in_chinese(en_text)
     # DLI's words are the same bytes in both.
     assert preformatted(zh_card) == preformatted(en_card) != []
-    assert_within_slack_limits(Message(zh_card["text"], zh_card["blocks"]))
-    assert all(label in shown(again) for label in card_labels(zh))
+    assert_within_slack_limits(message_of(zh_card))
+    assert all(label in text_of(again) for label in card_labels(zh))
     # One users.info per person, with include_locale; the second command used the cache.
     asked = stack.slack.calls_to("users.info")
     assert sorted(c.body["user"] for c in asked) == [EN_USER, ZH_USER]
@@ -134,7 +128,7 @@ async def test_a_mention_is_answered_in_the_language_of_who_mentioned(stack: Sla
         ts = new_ts()
         await stack.event(app_mention_event(FAILING, user=user, channel=SHARED, ts=ts))
         [reply] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
-        replies[user] = shown(reply.body)
+        replies[user] = text_of(reply.body)
 
     assert all(label in replies[ZH_USER] for label in card_labels(zh))
     assert all(f"{label}:" in replies[EN_USER] for label in card_labels(str))
@@ -148,19 +142,9 @@ async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackS
         [published] = await stack.slack.wait_for("views.publish", predicate=published_for(user))
         views[user] = published.body["view"]
 
-    zh_home = render_text(Message("", views[ZH_USER]["blocks"]))
-    en_home = render_text(Message("", views[EN_USER]["blocks"]))
+    zh_home, en_home = text_of(views[ZH_USER]), text_of(views[EN_USER])
     assert in_chinese(zh_home) and not in_chinese(en_home)
     assert_home_view_within_limits(views[ZH_USER])
-
-
-def _alert_in(channel: str) -> Callable[[SlackCall], bool]:
-    return lambda c: (
-        c.ok
-        and c.channel == channel
-        and "thread_ts" not in c.body
-        and ACTION_ACK in str(c.body.get("blocks"))
-    )
 
 
 async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
@@ -170,15 +154,15 @@ async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
     # theirs (English), the alert is the channel's (Chinese). Another channel gets English.
     confirmed = await command_reply(stack, f"watch {POOLS}", EN_USER, ZH_CHANNEL)
     await command_reply(stack, f"watch {POOLS}", ZH_USER, EN_CHANNEL)
-    [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(ZH_CHANNEL))
-    [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=_alert_in(EN_CHANNEL))
+    [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(ZH_CHANNEL))
+    [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(EN_CHANNEL))
 
-    assert not in_chinese(shown(confirmed))
-    assert in_chinese(shown(zh_alert.body)) and in_chinese(zh_alert.body["text"])
-    assert not in_chinese(shown(en_alert.body))
-    assert "pool_stream_b" in shown(zh_alert.body)
+    assert not in_chinese(text_of(confirmed))
+    assert in_chinese(text_of(zh_alert.body)) and in_chinese(zh_alert.body["text"])
+    assert not in_chinese(text_of(en_alert.body))
+    assert "pool_stream_b" in text_of(zh_alert.body)
     assert preformatted(zh_alert.body) == preformatted(en_alert.body) != []
-    assert_within_slack_limits(Message(zh_alert.body["text"], zh_alert.body["blocks"]))
+    assert_within_slack_limits(message_of(zh_alert))
 
 
 async def test_without_users_read_a_reply_falls_back_to_the_channels_language(
@@ -188,8 +172,8 @@ async def test_without_users_read_a_reply_falls_back_to_the_channels_language(
     in_zh_channel = await command_reply(stack, FAILING, EN_USER, ZH_CHANNEL)
     elsewhere = await command_reply(stack, FAILING, ZH_USER, SHARED)
 
-    assert all(label in shown(in_zh_channel) for label in card_labels(zh))
-    assert not in_chinese(shown(elsewhere))
+    assert all(label in text_of(in_zh_channel) for label in card_labels(zh))
+    assert not in_chinese(text_of(elsewhere))
 
 
 async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
@@ -201,6 +185,6 @@ async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
     await stack.event(message_event(f"is {FAILING} down?", user=EN_USER, channel=ZH_CHANNEL, ts=ts))
     [card] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
 
-    assert all(label in shown(card.body) for label in card_labels(zh))
+    assert all(label in text_of(card.body) for label in card_labels(zh))
     await stack.stop()  # every reply composed: nothing else is still asking
     assert stack.slack.calls_to("users.info") == []

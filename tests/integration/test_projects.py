@@ -17,15 +17,21 @@ from bot.lookup.cache import ConnectionLookup, Lookup, ProjectRef
 from bot.lookup.finder import Ambiguous, ConnectionFinder, Snapshot
 from bot.lookup.projects import Directory, NotFoundAnywhere, ProjectFailure, ProjectLookups
 from bot.store import MemoryStore
-from tests.fakes.dli import HeldSleep, client_for, demo_auth, dli_requests, running_fake
+from tests.fakes.dli import (
+    IN_PROD,
+    IN_SG,
+    SG_PROJECT,
+    TWIN_PROD,
+    TWIN_SG,
+    HeldSleep,
+    client_for,
+    demo_auth,
+    dli_requests,
+    running_fake,
+)
 
 PROD_ID: Final = "0123456789abcdef0123456789abcdef"
-SG_ID: Final = "fedcba9876543210fedcba9876543210"
-IN_PROD: Final = "11111111-1111-4111-8111-111111111111"
 NOWHERE: Final = "99999999-9999-4999-8999-999999999999"
-IN_SG: Final = "22222222-2222-4222-8222-222222222222"
-TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
-TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
 
 
 def connection(connection_id: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -59,28 +65,27 @@ def project_lookups(
 async def two() -> AsyncIterator[Two]:
     prod_gate, sg_gate = HeldSleep(), HeldSleep()
     async with AsyncExitStack() as stack:
-        prod = await stack.enter_async_context(
-            running_fake(
-                [connection(IN_PROD, "orders"), connection(TWIN_PROD, "shared-name")],
-                project_id=PROD_ID,
-                credentials={"PRODAK": "prod-secret"},
-                sleep=prod_gate,
+
+        async def gateway(
+            project_id: str, key: str, secret: str, gate: HeldSleep, *connections: dict[str, Any]
+        ) -> tuple[FakeDli, DliClient]:
+            """A project's gateway, with its own keys, and a client for it."""
+            fake = await stack.enter_async_context(
+                running_fake(
+                    connections, project_id=project_id, credentials={key: secret}, sleep=gate
+                )
             )
-        )
-        sg = await stack.enter_async_context(
-            running_fake(
-                [connection(IN_SG, "payments"), connection(TWIN_SG, "shared-name")],
-                project_id=SG_ID,
-                credentials={"SGAK": "sg-secret"},
-                sleep=sg_gate,
-            )
-        )
-        prod_client = await stack.enter_async_context(
-            client_for(prod, auth=demo_auth("PRODAK", "prod-secret"))
-        )
-        sg_client = await stack.enter_async_context(
-            client_for(sg, auth=demo_auth("SGAK", "sg-secret"))
-        )
+            client = await stack.enter_async_context(client_for(fake, auth=demo_auth(key, secret)))
+            return fake, client
+
+        prod, prod_client = await gateway(
+            PROD_ID, "PRODAK", "prod-secret", prod_gate,
+            connection(IN_PROD, "orders"), connection(TWIN_PROD, "shared-name"),
+        )  # fmt: skip
+        sg, sg_client = await gateway(
+            SG_PROJECT, "SGAK", "sg-secret", sg_gate,
+            connection(IN_SG, "payments"), connection(TWIN_SG, "shared-name"),
+        )  # fmt: skip
         store = MemoryStore()
         directory = Directory(
             [

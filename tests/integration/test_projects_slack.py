@@ -13,20 +13,21 @@ from typing import Any, Final
 
 import pytest
 
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.fake_dli import FakeDli, Fault
-from bot.local.fake_slack import SlackCall
-from tests.fakes.dli import dli_requests, running_fake
+from tests.fakes.chat import text_of
+from tests.fakes.dli import (
+    IN_PROD,
+    IN_SG,
+    SG_PROJECT,
+    TWIN_PROD,
+    TWIN_SG,
+    dli_requests,
+    running_fake,
+)
 from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SlackStack, slack_stack
 
-SG_PROJECT: Final = "fedcba9876543210fedcba9876543210"
 SG_AK: Final = "SGAK-TEST-ONLY-5678"
 SG_SK: Final = "sg-secret-key-not-real-0f9e8d7c"
-IN_PROD: Final = "11111111-1111-4111-8111-111111111111"
-IN_SG: Final = "22222222-2222-4222-8222-222222222222"
-TWIN_PROD: Final = "33333333-3333-4333-8333-333333333333"
-TWIN_SG: Final = "44444444-4444-4444-8444-444444444444"
 PAYMENTS: Final = "C0PAYMENTS"  # sees prod only
 PLATFORM: Final = "C0PLATFORM"  # not in the file: sees every project
 TEAM: Final = "C0TEAM"  # every project; alerts for connections tagged team=payments
@@ -114,10 +115,6 @@ async def two(key_prefix: str, tmp_path: Path) -> AsyncIterator[Two]:
         yield Two(stack, sg)
 
 
-def shown(call: SlackCall) -> str:
-    return render_text(Message(str(call.body.get("text", "")), call.body.get("blocks") or []))
-
-
 def without_request_id(text: str) -> str:
     return re.sub(r"request id [0-9a-f]+", "request id <rid>", text)
 
@@ -125,7 +122,7 @@ def without_request_id(text: str) -> str:
 async def ask(two: Two, text: str, channel: str) -> str:
     _, reply_to = await two.stack.command(text, channel=channel)
     [reply] = await two.stack.replies(reply_to)
-    return shown(reply)
+    return text_of(reply)
 
 
 async def test_a_card_from_either_project_names_its_project_and_region(two: Two) -> None:

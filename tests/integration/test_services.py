@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,8 +15,10 @@ from bot.local.demo import demo_connections
 from bot.lookup.finder import Ambiguous
 from bot.services import Services, build_services
 from tests.fakes.dli import WITHVPC, dli_requests, iam_requests, running_fake
+from tests.helpers import free_port
 
-_SETTING_PREFIXES = ("HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "SLACK_")
+pytestmark = pytest.mark.usefixtures("isolated")
+
 CUSTOM_AK, CUSTOM_SK = "CUSTOMAK-TEST-ONLY", "custom-secret-key-not-real-987"
 CUSTOM_PROJECT = "5f0e1d2c3b4a49588776655443322110"
 
@@ -33,15 +33,6 @@ class RecordingTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.urls.append(request.url)
         return await super().handle_async_request(request)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting from the developer's shell, nor from a `.env` in the working directory."""
-    for name in list(os.environ):
-        if name.upper().startswith(_SETTING_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture
@@ -61,13 +52,6 @@ async def build(
     return services
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 async def assert_found_by_id_and_name(services: Services) -> None:
     by_id = await services.main.finder.find(WITHVPC)
     by_name = await services.main.finder.find("withvpc")
@@ -79,7 +63,7 @@ async def assert_found_by_id_and_name(services: Services) -> None:
 async def test_no_credentials_is_demo_mode_and_aclose_stops_the_demo_server(
     services_for: list[Services], tmp_path: Path
 ) -> None:
-    # clean_env moved the test into an empty directory: no `.env` can leak settings in.
+    # `isolated` moved the test into an empty directory: no `.env` can leak settings in.
     assert not (tmp_path / ".env").exists()
     transport = RecordingTransport()
     services = await build(services_for, load_settings(), transport)
@@ -147,7 +131,7 @@ async def test_redis_down_still_answers_and_logs_the_outage_once(
     services_for: list[Services], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    settings = Settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     services = await build(services_for, settings)
 
     first = await services.main.lookup.lookup(WITHVPC)

@@ -21,9 +21,6 @@ from typing import Any, Final
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks.actions import ACTION_ACK
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.config import load_deployment, load_settings
 from bot.local.fake_dli import FakeDli, Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
@@ -35,9 +32,11 @@ from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from tests.conftest import REDIS_URL
-from tests.fakes.dli import HeldSleep, running_fake
-from tests.fakes.slack_stack import BOT_TOKEN
-from tests.integration.test_watch_worker import list_calls, until, worker, worker_env
+from tests.fakes.chat import text_of
+from tests.fakes.dli import HeldSleep, list_calls, list_requests, running_fake
+from tests.fakes.slack_stack import BOT_TOKEN, is_alert_in
+from tests.helpers import until
+from tests.integration.test_watch_worker import worker, worker_env
 
 PROD_ID: Final = "0123456789abcdef0123456789abcdef"
 SG_ID: Final = "fedcba9876543210fedcba9876543210"
@@ -177,10 +176,6 @@ async def world(
             sg_gate.release()
 
 
-def shown(call: SlackCall) -> str:
-    return render_text(Message(str(call.body.get("text", "")), call.body.get("blocks") or []))
-
-
 def posts(slack: FakeSlackApi, channel: str) -> list[SlackCall]:
     return [c for c in slack.calls_to("chat.postMessage") if c.channel == channel]
 
@@ -202,20 +197,10 @@ async def polled_again(world: World, rounds: int = 3) -> None:
 async def alert_in(slack: FakeSlackApi, channel: str, name: str) -> SlackCall:
     [call] = await slack.wait_for(
         "chat.postMessage",
-        predicate=lambda c: is_alert_in(c, channel) and name in shown(c),
+        predicate=lambda c: is_alert_in(channel)(c) and name in text_of(c),
         timeout=10,
     )
     return call
-
-
-def is_alert_in(call: SlackCall, channel: str) -> bool:
-    blocks = call.body.get("blocks") or []
-    return (
-        call.ok
-        and call.channel == channel
-        and "thread_ts" not in call.body
-        and any(e.get("action_id") == ACTION_ACK for b in blocks for e in b.get("elements", []))
-    )
 
 
 async def test_routes_and_scopes_send_each_alert_where_it_belongs_naming_its_project(
@@ -240,12 +225,12 @@ async def test_routes_and_scopes_send_each_alert_where_it_belongs_naming_its_pro
             _, stderr = await process.communicate()
 
     for call in (orders, billing, billing_tagged):
-        assert PROD_LABEL in shown(call) and SG_LABEL not in shown(call)
+        assert PROD_LABEL in text_of(call) and SG_LABEL not in text_of(call)
     for call in (payments, ledger):
-        assert SG_LABEL in shown(call) and PROD_LABEL not in shown(call)
-    assert "<!channel> down" in shown(ledger)  # DLI's text exactly, and inert (rich_text)
+        assert SG_LABEL in text_of(call) and PROD_LABEL not in text_of(call)
+    assert "<!channel> down" in text_of(ledger)  # DLI's text exactly, and inert (rich_text)
     # watch_all covers only its project; tag routes only the tagged connections.
-    assert sorted(shown(c).count("sg") > 0 for c in posts(world.slack, C_ALL)) == [False, False]
+    assert sorted(text_of(c).count("sg") > 0 for c in posts(world.slack, C_ALL)) == [False, False]
     assert len(posts(world.slack, C_TAGS)) == 2
     [explicit] = posts(world.slack, C_EXPLICIT)  # one alert, for the connection watched there
     assert explicit.channel == C_EXPLICIT
@@ -253,7 +238,7 @@ async def test_routes_and_scopes_send_each_alert_where_it_belongs_naming_its_pro
     assert posts(world.slack, C_PROD_ONLY) == []
     # One list per project per interval, plus one per tag set (each project has one).
     for fake in (world.prod, world.sg):
-        queries = [r.query for r in fake.requests if r.path.endswith("enhanced-connections")]
+        queries = [r.query for r in list_requests(fake)]
         tagged = [q for q in queries if "tags=" in q]
         assert tagged and all("team" in q and "payments" in q for q in tagged)
         assert abs(len(tagged) - (len(queries) - len(tagged))) <= 2  # one tag list per poll
@@ -272,7 +257,7 @@ async def test_a_held_project_does_not_delay_the_other_projects_alert(
         world.prod.set_queue(ORDERS, "q_orders", "FAILED", "peering lost")
         alert = await alert_in(world.slack, C_ALL, "orders")
         assert world.sg_gate.held  # the alert came while sg's list was still hanging
-    assert PROD_LABEL in shown(alert)
+    assert PROD_LABEL in text_of(alert)
 
 
 class Logs:
@@ -329,8 +314,8 @@ async def test_two_replicas_share_the_projects_and_a_survivor_takes_over_after_k
         finally:
             for log in logs.values():
                 await log.aclose()
-    orders = [c for c in posts(world.slack, C_ALL) if is_alert_in(c, C_ALL)]
-    assert len(orders) == 1 and PROD_LABEL in shown(orders[0])
+    orders = [c for c in posts(world.slack, C_ALL) if is_alert_in(C_ALL)(c)]
+    assert len(orders) == 1 and PROD_LABEL in text_of(orders[0])
 
 
 async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_open_alerts(
@@ -382,7 +367,7 @@ async def test_upgrade_from_single_project_state_re_alerts_nothing_and_keeps_ope
         await services.aclose()
     assert posts(world.slack, C_ALL) == []  # the open incident was adopted, not re-alerted
     assert reply.body["thread_ts"] == alert_ts
-    assert [c for c in posts(world.slack, C_EXPLICIT) if is_alert_in(c, C_EXPLICIT)] == [alert]
+    assert [c for c in posts(world.slack, C_EXPLICIT) if is_alert_in(C_EXPLICIT)(c)] == [alert]
 
 
 async def _empty(backend: Any) -> bool:

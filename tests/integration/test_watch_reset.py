@@ -10,8 +10,6 @@ sleeps to wait.
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -21,26 +19,27 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks.actions import ACTION_ACK
 from bot.errors import StoreUnavailable
-from bot.local.fake_slack import FakeSlackApi, SlackCall
+from bot.local.fake_slack import FakeSlackApi
 from bot.watch.backend import build_watch_backends
 from bot.watch.routes import ProjectRoutes
-from tests.fakes.dli import running_fake
+from tests.fakes.dli import queued, running_fake
 from tests.fakes.processes import bot_process
-from tests.fakes.slack_stack import ACCESS_KEY, PROJECT_ID, SECRET_KEY, SIGNING_SECRET
-from tests.integration.test_watch_worker import configured_env, until
+from tests.fakes.slack_stack import (
+    ACCESS_KEY,
+    PROJECT_ID,
+    SECRET_KEY,
+    SIGNING_SECRET,
+    is_alert_in,
+    markup_of,
+)
+from tests.helpers import free_port, until
+from tests.integration.test_watch_worker import configured_env
 
 ORDERS: Final = "a1b2c3d4-0000-4000-8000-00000000000a"
 BILLING: Final = "a1b2c3d4-0000-4000-8000-00000000000b"
 STATIC: Final = "CSTATIC"  # DLICONN_WATCH_ALL_CHANNELS: configuration, not Redis
 EXPLICIT: Final = "CEXPLICIT"  # /dliconn watch: lives in Redis, lost with it
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateRedis:
@@ -85,36 +84,8 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
     await server.kill()
 
 
-def connection(cid: str, name: str, **queues: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "name": name,
-        "status": "ACTIVE",
-        "create_time": 1_700_000_000_000,
-        "available_queue_info": [
-            {
-                "name": q,
-                "status": s,
-                "peer_id": f"p-{q}",
-                "err_msg": "peering lost" * (s == "FAILED"),
-            }
-            for q, s in queues.items()
-        ],
-        "elastic_resource_pools": [],
-    }
-
-
 def top_level_in(channel: str) -> Any:
     return lambda call: call.ok and call.channel == channel and "thread_ts" not in call.body
-
-
-def is_alert(call: SlackCall) -> bool:
-    blocks = call.body.get("blocks") or []
-    return any(e.get("action_id") == ACTION_ACK for b in blocks for e in b.get("elements", []))
-
-
-def shown(call: SlackCall) -> str:
-    return json.dumps(call.body.get("blocks", [])) + str(call.body.get("text", ""))
 
 
 async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
@@ -125,8 +96,8 @@ async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
     async with AsyncExitStack() as stack:
         dli = await stack.enter_async_context(
             running_fake(
-                [connection(ORDERS, "orders", q1="FAILED", q2="ACTIVE"),
-                 connection(BILLING, "billing", q9="ACTIVE")],
+                [queued(ORDERS, "orders", q1="FAILED", q2="ACTIVE"),
+                 queued(BILLING, "billing", q9="ACTIVE")],
                 project_id=PROJECT_ID, credentials={ACCESS_KEY: SECRET_KEY},
             )
         )  # fmt: skip
@@ -176,14 +147,14 @@ async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
 
         [summary] = await slack.wait_for(
             "chat.postMessage",
-            predicate=lambda c: top_level_in(STATIC)(c) and "memory was reset" in shown(c),
+            predicate=lambda c: top_level_in(STATIC)(c) and "memory was reset" in markup_of(c),
             timeout=30,
         )
         # Alerts still work after the reset: a new failure is alerted as usual...
         dli.set_queue(BILLING, "q9", "FAILED", "route lost")
         [fresh] = await slack.wait_for(
             "chat.postMessage",
-            predicate=lambda c: top_level_in(STATIC)(c) and "billing" in shown(c),
+            predicate=lambda c: top_level_in(STATIC)(c) and "billing" in markup_of(c),
             timeout=20,
         )
 
@@ -198,9 +169,10 @@ async def test_redis_restarted_empty_is_noticed_summarised_and_not_realerted(
 
     assert before == "ok"
     # ...and the one post for the old failure is the summary, naming it: no fresh alert.
-    assert "orders" in shown(summary) and ORDERS in shown(summary) and "q1" in shown(summary)
-    assert "billing" not in shown(summary)
-    assert not is_alert(summary) and is_alert(fresh)
+    said = markup_of(summary)
+    assert "orders" in said and ORDERS in said and "q1" in said
+    assert "billing" not in said
+    assert not is_alert_in(STATIC)(summary) and is_alert_in(STATIC)(fresh)
     assert [c for c in after_reset if c.ok] == [summary, fresh]
     # The explicit subscription died with Redis; the configured channel did not.
     assert not [c for c in after_reset if c.channel == EXPLICIT]

@@ -8,25 +8,23 @@ The watcher engine itself is covered by test_watcher.py; here it is what people 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.blocks.actions import ACTION_ACK, ACTION_REFRESH, ACTION_UNWATCH, ACTION_WATCH
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.local.demo import demo_uuid
 from bot.local.fake_dli import Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import app_home_opened_event, block_action_body, slash_command_body
 from bot.runtime import HttpServer
-from tests.fakes.dli import FAILING, WITHVPC, dli_requests
-from tests.fakes.slack_stack import SlackStack, posted_ts, slack_stack
+from tests.fakes.chat import text_of
+from tests.fakes.dli import FAILING, WITHVPC, dli_requests, list_calls
+from tests.fakes.slack_stack import SlackStack, is_alert_in, posted_ts, slack_stack
+from tests.helpers import free_port, until
 
 BILLING: Final = demo_uuid("connection/rds-postgres-billing")
 DELETED: Final = demo_uuid("connection/legacy-oracle-link")
@@ -47,12 +45,6 @@ pytestmark = pytest.mark.usefixtures("isolated")
 
 
 @pytest.fixture
-async def stack(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[SlackStack]:
-    async with slack_stack(key_prefix) as running:
-        yield running
-
-
-@pytest.fixture
 async def watching_stack(key_prefix: str) -> AsyncIterator[SlackStack]:
     """`serve` without REDIS_URL: subscriptions in memory and the watcher inside the server."""
     async with slack_stack(
@@ -62,12 +54,6 @@ async def watching_stack(key_prefix: str) -> AsyncIterator[SlackStack]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def shown(call: SlackCall | dict[str, Any]) -> str:
-    """A posted message (or a stored one) as a person would read it."""
-    body = call.body if isinstance(call, SlackCall) else call
-    return render_text(Message(str(body.get("text", "")), body.get("blocks") or []))
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:
@@ -123,16 +109,6 @@ async def watched_in(stack: SlackStack, channel: str = "C1") -> set[str]:
     return {s.connection_id for s in subscriptions}
 
 
-def is_alert_in(channel: str) -> Callable[[SlackCall], bool]:
-    """A top-level post in `channel` that carries the alert's Acknowledge button."""
-    return lambda c: (
-        c.ok
-        and c.channel == channel
-        and "thread_ts" not in c.body
-        and ACTION_ACK in action_ids(c.body)
-    )
-
-
 def alert_posts(slack: FakeSlackApi, channel: str) -> list[SlackCall]:
     return slack.calls_to("chat.postMessage", is_alert_in(channel))
 
@@ -146,24 +122,14 @@ async def next_alert(slack: FakeSlackApi, channel: str, count: int = 1) -> Slack
 async def settled(stack: SlackStack, cycles: int = 3) -> None:
     """Return once the watcher has listed DLI's connections `cycles` more times and every post
     it planned has gone out (its outbox is empty), so "nothing else was posted" holds."""
-
-    def listed() -> int:
-        return sum(1 for r in dli_requests(stack.dli) if r.path.endswith("enhanced-connections"))
-
-    target = listed() + cycles
+    target = list_calls(stack.dli) + cycles
 
     async def done() -> bool:
-        return listed() >= target and not await stack.services.main.watch.state.pending()
+        return (
+            list_calls(stack.dli) >= target and not await stack.services.main.watch.state.pending()
+        )
 
     await until(done)
-
-
-async def until(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Return once `condition()` holds, failing after 5 s."""
-    async with asyncio.timeout(5):
-        # Polled: neither FakeDli nor the watcher's outbox announces anything.
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- /dliconn watch
@@ -175,18 +141,18 @@ async def test_watch_confirms_privately_and_another_replica_sees_it(stack: Slack
     listed = await ask(stack, "watches", server=replica)
     again = await ask(stack, f"watch {WITHVPC}", server=replica)
 
-    assert "Watching withvpc in this channel" in shown(confirmed)
+    assert "Watching withvpc in this channel" in text_of(confirmed)
     assert confirmed.body["response_type"] == "ephemeral"
-    assert "1 connection" in shown(listed) and "withvpc" in shown(listed)
-    assert "withvpc is already watched in this channel" in shown(again)
+    assert "1 connection" in text_of(listed) and "withvpc" in text_of(listed)
+    assert "withvpc is already watched in this channel" in text_of(again)
     assert await watched_in(stack) == {WITHVPC}
 
 
 async def test_watch_by_name_says_what_is_failing_now(stack: SlackStack) -> None:
     reply = await ask(stack, "watch orders-mysql-peering")
 
-    assert "Watching orders-mysql-peering in this channel" in shown(reply)
-    assert "4 of its queues and pools are FAILED right now" in shown(reply)
+    assert "Watching orders-mysql-peering in this channel" in text_of(reply)
+    assert "4 of its queues and pools are FAILED right now" in text_of(reply)
     assert await watched_in(stack) == {FAILING}
 
 
@@ -204,21 +170,18 @@ async def test_watch_refuses_what_it_cannot_watch_and_stores_nothing(
 ) -> None:
     reply = await ask(stack, f"watch {target}")
 
-    assert expected in shown(reply)
+    assert expected in text_of(reply)
     assert await stack.services.main.watch.subscriptions.all_watched() == {}
 
 
 async def test_redis_down_is_explained_not_crashed(key_prefix: str) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{closed_port}/0") as stack:
+    async with slack_stack(key_prefix, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0") as stack:
         asked = (f"watch {WITHVPC}", "watches", f"unwatch {WITHVPC}")
         replies = [await ask(stack, text) for text in asked]
 
     for reply in replies:
-        assert STORAGE_DOWN in shown(reply)
-        assert "went wrong" not in shown(reply) and "Traceback" not in shown(reply)
+        assert STORAGE_DOWN in text_of(reply)
+        assert "went wrong" not in text_of(reply) and "Traceback" not in text_of(reply)
 
 
 # --------------------------------------------------------------------------- /dliconn watches
@@ -232,8 +195,8 @@ async def test_watches_lists_failed_first_and_flags_vanished_connections(
         for target in ("withvpc", "rds-postgres-billing", "orders-mysql-peering"):
             await ask(stack, f"watch {target}")
         stack.dli.remove(BILLING)
-        listed = shown(await ask(stack, "watches"))
-        elsewhere = shown(await ask(stack, "watches", channel="C2"))
+        listed = text_of(await ask(stack, "watches"))
+        elsewhere = text_of(await ask(stack, "watches", channel="C2"))
 
     assert "3 connections" in listed and "1 with FAILED queues" in listed
     assert listed.index("orders-mysql-peering") < listed.index("withvpc")
@@ -249,7 +212,7 @@ async def test_watches_still_lists_the_subscriptions_while_dli_is_down(
         await ask(stack, "watch withvpc")
         await ask(stack, "watch orders-mysql-peering")
         stack.dli.inject(Fault.drop())
-        listed = shown(await ask(stack, "watches"))
+        listed = text_of(await ask(stack, "watches"))
 
     assert "2 connections" in listed
     for name in ("withvpc", "orders-mysql-peering"):
@@ -261,8 +224,8 @@ async def test_a_watch_everything_channel_is_told_so(
     key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
     async with slack_stack(key_prefix, DLICONN_WATCH_ALL_CHANNELS=EVERYTHING) as stack:
-        everything = shown(await ask(stack, "watches", channel=EVERYTHING))
-        ordinary = shown(await ask(stack, "watches", channel="C1"))
+        everything = text_of(await ask(stack, "watches", channel=EVERYTHING))
+        ordinary = text_of(await ask(stack, "watches", channel="C1"))
 
     assert "receives alerts for every connection" in everything.replace("*", "")
     assert "every connection" not in ordinary.replace("*", "")
@@ -281,9 +244,9 @@ async def test_unwatch_by_id_and_name_needs_no_dli(stack: SlackStack) -> None:
     by_name = await ask(stack, "unwatch ORDERS-mysql-peering")
     not_watched = await ask(stack, "unwatch withvpc")
 
-    assert "Stopped watching withvpc here" in shown(by_id)
-    assert "Stopped watching orders-mysql-peering here" in shown(by_name)
-    assert "withvpc is not watched in this channel" in shown(not_watched)
+    assert "Stopped watching withvpc here" in text_of(by_id)
+    assert "Stopped watching orders-mysql-peering here" in text_of(by_name)
+    assert "withvpc is not watched in this channel" in text_of(not_watched)
     assert await watched_in(stack) == set()
     assert len(dli_requests(stack.dli)) == asked_before
 
@@ -310,10 +273,10 @@ async def test_watch_and_unwatch_buttons_do_what_the_commands_do(stack: SlackSta
     unwatched = await answer_to(stack, ACTION_UNWATCH, FAILING, channel="C7")
     again = await answer_to(stack, ACTION_UNWATCH, FAILING, channel="C7")
 
-    assert "Watching orders-mysql-peering in this channel" in shown(watched)
+    assert "Watching orders-mysql-peering in this channel" in text_of(watched)
     assert subscribed == {FAILING}
-    assert "Stopped watching orders-mysql-peering here" in shown(unwatched)
-    assert "is not watched in this channel" in shown(again)
+    assert "Stopped watching orders-mysql-peering here" in text_of(unwatched)
+    assert "is not watched in this channel" in text_of(again)
     for reply in (watched, unwatched):
         assert reply.body["response_type"] == "ephemeral"
         assert reply.body["replace_original"] is False
@@ -335,38 +298,38 @@ async def test_serve_without_redis_alerts_and_the_alert_buttons_work(
 
     acked = await answer_to(stack, ACTION_ACK, POOLS, channel=ALERTS, message=on_alert)
     [ack_update] = await slack.wait_for(
-        "chat.update", predicate=lambda c: "Acknowledged by" in shown(c)
+        "chat.update", predicate=lambda c: "Acknowledged by" in text_of(c)
     )
     refresh_to = await press(stack, ACTION_REFRESH, POOLS, channel=ALERTS, message=on_alert)
     [card] = await stack.thread(ts)
 
-    assert "1 of its queues and pools are FAILED right now" in shown(confirmed)
+    assert "1 of its queues and pools are FAILED right now" in text_of(confirmed)
     assert {"dliconn_mute_1h", "dliconn_mute_4h", "dliconn_mute_24h", ACTION_ACK} <= set(
         action_ids(alert.body)
     )
-    assert POOL in shown(alert)
-    assert "Acknowledged" in shown(acked) and acked.body["response_type"] == "ephemeral"
+    assert POOL in text_of(alert)
+    assert "Acknowledged" in text_of(acked) and acked.body["response_type"] == "ephemeral"
     assert (ack_update.channel, ack_update.body["ts"]) == (ALERTS, ts)
     assert f"Acknowledged by <@{PRESSER}>" in json.dumps(ack_update.body["blocks"])
     # Refresh on an alert answers in its thread; the alert itself stays an alert.
-    assert "kafka-stream-pools" in shown(card) and ACTION_REFRESH in action_ids(card.body)
+    assert "kafka-stream-pools" in text_of(card) and ACTION_REFRESH in action_ids(card.body)
     assert stack.replies_so_far(refresh_to) == []
     assert ACTION_ACK in action_ids(slack.message(ALERTS, ts) or {})
 
     stack.dli.set_queue(POOLS, POOL, "ACTIVE")
     [recovery] = await slack.wait_for(
         "chat.postMessage", predicate=lambda c: c.body.get("thread_ts") == ts
-        and "ACTIVE again" in shown(c)
+        and "ACTIVE again" in text_of(c)
     )  # fmt: skip
-    await slack.wait_for("chat.update", predicate=lambda c: "Resolved" in shown(c))
+    await slack.wait_for("chat.update", predicate=lambda c: "Resolved" in text_of(c))
     await settled(stack)
 
-    assert POOL in shown(recovery)
-    recoveries = [c for c in stack.thread_so_far(ts) if "ACTIVE again" in shown(c)]
+    assert POOL in text_of(recovery)
+    recoveries = [c for c in stack.thread_so_far(ts) if "ACTIVE again" in text_of(c)]
     assert recoveries == [recovery]
     assert len(alert_posts(slack, ALERTS)) == 1
     resolved = slack.message(ALERTS, ts) or {}
-    assert "Resolved" in shown(resolved) and ACTION_ACK not in action_ids(resolved)
+    assert "Resolved" in text_of(resolved) and ACTION_ACK not in action_ids(resolved)
 
 
 async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
@@ -383,12 +346,12 @@ async def test_a_muted_channel_misses_the_next_failure_and_others_do_not(
         message=slack.message(ALERTS, posted_ts(alert)),
     )  # fmt: skip
     stack.dli.set_queue(POOLS, POOL, "ACTIVE")
-    await slack.wait_for("chat.update", 2, predicate=lambda c: "Resolved" in shown(c))
+    await slack.wait_for("chat.update", 2, predicate=lambda c: "Resolved" in text_of(c))
     stack.dli.set_queue(POOLS, POOL, "FAILED", "the pool failed again")
     await next_alert(slack, CONTROL, 2)
     await settled(stack)
 
-    assert "muted here for 4 h" in shown(muted) and muted.body["response_type"] == "ephemeral"
+    assert "muted here for 4 h" in text_of(muted) and muted.body["response_type"] == "ephemeral"
     assert len(alert_posts(slack, ALERTS)) == 1
 
 
@@ -405,10 +368,6 @@ async def _home_of(stack: SlackStack, user: str) -> dict[str, Any]:
     return view
 
 
-def _home_text(view: dict[str, Any]) -> str:
-    return render_text(Message("", view["blocks"]))
-
-
 async def test_home_lists_connections_watched_in_the_users_channels(
     monkeypatch: pytest.MonkeyPatch, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
@@ -419,7 +378,7 @@ async def test_home_lists_connections_watched_in_the_users_channels(
         await ask(stack, f"watch {BILLING}", channel="C3")
         view = await _home_of(stack, "U1")
 
-    text = _home_text(view)
+    text = text_of(view)
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     assert "2 connections watched" in text and "1 with FAILED queues" in text
     assert text.index("orders-mysql-peering") < text.index("withvpc")
@@ -438,7 +397,7 @@ async def test_home_shows_nothing_when_slack_will_not_say_which_channels_are_you
         await ask(stack, f"watch {FAILING}", channel="C2")
         view = await _home_of(stack, "U9")
 
-    text = _home_text(view)
+    text = text_of(view)
     # Failing closed: other channels' (maybe private) subscriptions are not shown to anyone.
     assert "Slack would not say which channels you are in" in text
     assert "withvpc" not in text
@@ -463,6 +422,6 @@ async def test_home_is_published_while_dli_is_down(stack: SlackStack) -> None:
     stack.dli.inject(Fault.drop())
     view = await _home_of(stack, "U1")
 
-    text = _home_text(view)
+    text = text_of(view)
     assert "withvpc" in text and "orders-mysql-peering" not in text
     assert "DLI could not be asked about 1 of the watched connections" in text

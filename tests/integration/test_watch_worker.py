@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from asyncio.subprocess import Process
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Final
@@ -22,26 +22,20 @@ from typing import Final
 import pytest
 import redis.asyncio as aioredis
 
-from bot.blocks.actions import ACTION_ACK
-from bot.blocks.message import Message
-from bot.blocks.render import render_text
 from bot.config import Settings
 from bot.local.console import Console
 from bot.local.fake_dli import FakeDli
-from bot.local.fake_slack import FakeSlackApi, SlackCall
+from bot.local.fake_slack import FakeSlackApi
 from bot.runtime import EmbeddedWatcher
 from bot.services import build_services
 from bot.watch.backend import WatchBackend, build_watch_backends
 from bot.watch.routes import ProjectRoutes
 from tests.conftest import REDIS_URL
-from tests.fakes.dli import WITHVPC, dli_requests, running_fake
+from tests.fakes.chat import text_of
+from tests.fakes.dli import WITHVPC, list_calls, running_fake
 from tests.fakes.processes import bot_process
-from tests.fakes.slack_stack import (
-    ACCESS_KEY,
-    BOT_TOKEN,
-    PROJECT_ID,
-    SECRET_KEY,
-)
+from tests.fakes.slack_stack import ACCESS_KEY, BOT_TOKEN, PROJECT_ID, SECRET_KEY, is_alert_in
+from tests.helpers import until
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 ALERTS: Final = "CALERTS"
@@ -80,28 +74,6 @@ def worker(env: dict[str, str], cwd: Path) -> AbstractAsyncContextManager[Proces
     return bot_process("watch", env, cwd)
 
 
-async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
-    """Return once `condition()` holds; fail after `deadline` seconds (a process starting up)."""
-    async with asyncio.timeout(deadline):
-        # Polled: neither FakeDli nor the outbox in Redis announces anything.
-        while not await condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-
-
-def list_calls(dli: FakeDli) -> int:
-    return sum(1 for r in dli_requests(dli) if r.path.endswith("enhanced-connections"))
-
-
-def is_alert(call: SlackCall) -> bool:
-    blocks = call.body.get("blocks") or []
-    return (
-        call.ok
-        and call.channel == ALERTS
-        and "thread_ts" not in call.body
-        and any(e.get("action_id") == ACTION_ACK for b in blocks for e in b.get("elements", []))
-    )
-
-
 @pytest.fixture
 async def backend(key_prefix: str, redis_client: aioredis.Redis) -> AsyncIterator[WatchBackend]:
     """The stores as the Slack app builds them, on the test's key prefix."""
@@ -127,7 +99,9 @@ async def test_the_worker_alerts_once_and_stops_cleanly_on_sigterm(
 
         await until(polled)
         dli.set_queue(WITHVPC, QUEUE, "FAILED", "peering lost")
-        [alert] = await slack.wait_for("chat.postMessage", predicate=is_alert, timeout=10)
+        [alert] = await slack.wait_for(
+            "chat.postMessage", predicate=is_alert_in(ALERTS), timeout=10
+        )
         target = list_calls(dli) + 3
 
         async def settled() -> bool:
@@ -138,9 +112,9 @@ async def test_the_worker_alerts_once_and_stops_cleanly_on_sigterm(
         async with asyncio.timeout(STOP_DEADLINE):
             _, stderr = await process.communicate()
 
-    shown = render_text(Message(str(alert.body["text"]), alert.body["blocks"]))
-    assert "1 queue FAILED: withvpc" in shown and QUEUE in shown and "peering lost" in shown
-    assert slack.calls_to("chat.postMessage", is_alert) == [alert]
+    text = text_of(alert)
+    assert "1 queue FAILED: withvpc" in text and QUEUE in text and "peering lost" in text
+    assert slack.calls_to("chat.postMessage", is_alert_in(ALERTS)) == [alert]
     assert process.returncode == 0, stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert BOT_TOKEN not in stderr.decode() and SECRET_KEY not in stderr.decode()

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import pytest
 import redis.asyncio as aioredis
@@ -36,8 +36,8 @@ from bot.watch.state import RedisWatchStore
 from bot.watch.subscriptions import RedisSubscriptionStore
 from bot.watch.transitions import Policy
 from tests.conftest import REDIS_URL
-from tests.fakes.dli import client_for, running_fake
-from tests.fakes.slack_stack import posted_ts
+from tests.fakes.dli import client_for, list_calls, queued, running_fake
+from tests.fakes.slack_stack import markup_of, posted_ts
 from tests.slack_limits import assert_shows, text_objects
 
 CID: Final = "a1b2c3d4-0000-4000-8000-000000000001"
@@ -56,30 +56,12 @@ OPTIONS: Final = WatchOptions(
 )
 
 
-def connection(cid: str, name: str, **queues: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "name": name,
-        "status": "ACTIVE",
-        "create_time": 1_700_000_000_000,
-        "available_queue_info": [
-            {"name": q, "status": s, "peer_id": f"peer-{q}", "err_msg": "", "update_time": None}
-            for q, s in queues.items()
-        ],
-        "elastic_resource_pools": [],
-    }
-
-
 def top_level(call: SlackCall) -> bool:
     return call.ok and "thread_ts" not in call.body
 
 
 def in_thread(ts: str) -> Callable[[SlackCall], bool]:
     return lambda call: call.ok and call.body.get("thread_ts") == ts
-
-
-def text_of(call: SlackCall) -> str:
-    return json.dumps(call.body.get("blocks", [])) + str(call.body.get("text", ""))
 
 
 @dataclass
@@ -117,7 +99,7 @@ class Rig:
         return task
 
     def list_calls(self) -> int:
-        return sum(1 for r in self.dli.requests if r.path.endswith("enhanced-connections"))
+        return list_calls(self.dli)
 
     async def cycles(
         self, count: int = 3, deadline: float = 5.0, *, pending_ok: bool = False
@@ -144,7 +126,7 @@ class Rig:
 async def rig(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[Rig]:
     async with AsyncExitStack() as exits:
         dli = await exits.enter_async_context(
-            running_fake([connection(CID, "orders", q1="ACTIVE", q2="ACTIVE", q3="ACTIVE")])
+            running_fake([queued(CID, "orders", q1="ACTIVE", q2="ACTIVE", q3="ACTIVE")])
         )
         slack = await exits.enter_async_context(FakeSlackApi())
         client = await exits.enter_async_context(client_for(dli))
@@ -169,7 +151,7 @@ async def test_failure_alerts_once_recovery_replies_in_thread_and_resolves(rig: 
     await rig.cycles()
     assert len(rig.slack.calls_to("chat.postMessage")) == 1
     assert alert.channel == ALERTS
-    body = text_of(alert)
+    body = markup_of(alert)
     assert "q1" in body and CID in body and "peering" in body
     # The err_msg arrives exactly, in a code block Slack does not parse; nothing it parses has it.
     assert_shows(alert.body["blocks"], "<!channel> peering *broke* <http://evil|x>")
@@ -187,7 +169,7 @@ async def test_failure_alerts_once_recovery_replies_in_thread_and_resolves(rig: 
     [reply] = await rig.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
     [update] = await rig.slack.wait_for("chat.update")
     await rig.cycles()
-    assert "ACTIVE again" in text_of(reply)
+    assert "ACTIVE again" in markup_of(reply)
     assert update.body["ts"] == ts
     assert "Resolved" in json.dumps(rig.slack.message(ALERTS, ts))
     assert len(rig.slack.calls_to("chat.postMessage")) == 2
@@ -203,7 +185,7 @@ async def test_queues_failing_in_one_cycle_make_one_alert(rig: Rig) -> None:
     [alert] = await rig.slack.wait_for("chat.postMessage")
     await rig.cycles()
     assert len(rig.slack.calls_to("chat.postMessage")) == 1
-    assert "first" in text_of(alert) and "second" in text_of(alert)
+    assert "first" in markup_of(alert) and "second" in markup_of(alert)
 
 
 async def test_first_sight_of_a_failed_queue_alerts_once(rig: Rig) -> None:
@@ -341,7 +323,7 @@ async def test_standby_process_takes_over_when_the_holder_is_killed(rig: Rig) ->
     [reply] = await rig.slack.wait_for("chat.postMessage", predicate=the_reply, timeout=15)
     # Nobody polled under the dead holder's lease, and the standby posted from its first polls
     # as holder (each poll is one list call). How soon after the lapse is a timing: bench/.
-    assert "ACTIVE again" in text_of(reply)
+    assert "ACTIVE again" in markup_of(reply)
     assert dead_token is not None
     assert 1 <= listed_at_reply[0] - listed_at_kill <= 3
     await rig.cycles()
@@ -405,7 +387,7 @@ async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:
 
 
 async def test_dli_outage_is_announced_once_per_channel(rig: Rig) -> None:
-    rig.dli.put(connection(CID2, "billing", q9="ACTIVE"))
+    rig.dli.put(queued(CID2, "billing", q9="ACTIVE"))
     await rig.subscribe(ALERTS, CID)
     await rig.subscribe(ALERTS, CID2)
     await rig.subscribe(OTHER, CID)
@@ -415,12 +397,12 @@ async def test_dli_outage_is_announced_once_per_channel(rig: Rig) -> None:
     down = await rig.slack.wait_for("chat.postMessage", count=2)
     await rig.cycles(6)
     assert sorted(str(c.channel) for c in rig.slack.calls_to("chat.postMessage")) == [ALERTS, OTHER]
-    assert all("Cannot reach DLI" in text_of(c) for c in down)
+    assert all("Cannot reach DLI" in markup_of(c) for c in down)
     rig.dli.clear_faults()
     up = await rig.slack.wait_for("chat.postMessage", count=4)
     await rig.cycles()
     assert len(rig.slack.calls_to("chat.postMessage")) == 4
-    assert sum("reachable again" in text_of(c) for c in up) == 2
+    assert sum("reachable again" in markup_of(c) for c in up) == 2
 
 
 async def test_flapping_alerts_once_then_replies_in_its_thread(rig: Rig) -> None:
@@ -440,23 +422,23 @@ async def test_flapping_alerts_once_then_replies_in_its_thread(rig: Rig) -> None
     alerts = rig.slack.calls_to("chat.postMessage", top_level)
     assert len(alerts) == 2
     flapping = alerts[1]
-    assert "Flapping" in text_of(flapping)
+    assert "Flapping" in markup_of(flapping)
     ts = posted_ts(flapping)
     assert len(rig.slack.calls_to("chat.postMessage", in_thread(ts))) == 2
 
 
 async def test_deleted_and_disappeared_connections_are_reported_once(rig: Rig) -> None:
-    rig.dli.put(connection(CID2, "billing", q9="ACTIVE"))
+    rig.dli.put(queued(CID2, "billing", q9="ACTIVE"))
     await rig.subscribe(ALERTS, CID)
     await rig.subscribe(ALERTS, CID2)
     await rig.start()
     await rig.cycles()
-    rig.dli.put({**connection(CID, "orders"), "status": "DELETED"})
+    rig.dli.put({**queued(CID, "orders"), "status": "DELETED"})
     rig.dli.remove(CID2)
     notices = await rig.slack.wait_for("chat.postMessage", count=2)
     await rig.cycles()
     assert len(rig.slack.calls_to("chat.postMessage")) == 2
-    texts = sorted(text_of(c) for c in notices)
+    texts = sorted(markup_of(c) for c in notices)
     assert any("was deleted" in t for t in texts)
     assert any("no longer listed" in t for t in texts)
 
@@ -468,7 +450,7 @@ async def test_a_queue_stuck_creating_is_reported_once(rig: Rig) -> None:
     await rig.start(options=options)
     [notice] = await rig.slack.wait_for("chat.postMessage")
     await rig.cycles()
-    assert "CREATING" in text_of(notice) and "q3" in text_of(notice)
+    assert "CREATING" in markup_of(notice) and "q3" in markup_of(notice)
     assert len(rig.slack.calls_to("chat.postMessage")) == 1
 
 
@@ -482,7 +464,7 @@ async def test_acknowledge_shows_who_and_mute_silences_the_channel(rig: Rig) -> 
     await rig.slack.wait_for("chat.postMessage", count=2)
     assert await backend.state.acknowledge(CID, ALERTS, "U0ACKER") != []
     [update] = await rig.slack.wait_for("chat.update")
-    assert update.channel == ALERTS and "<@U0ACKER>" in text_of(update)
+    assert update.channel == ALERTS and "<@U0ACKER>" in markup_of(update)
 
     await backend.state.mute(CID, ALERTS, time.time() + 3600, "U0MUTER")
     rig.dli.set_queue(CID, "q2", "FAILED", "y")
@@ -502,7 +484,7 @@ async def test_static_channels_get_every_connection(rig: Rig) -> None:
 
 async def test_the_watchers_list_reads_what_the_full_list_reads() -> None:
     # The demo data (many queues, pools, errors, update times) plus DLI's nulls and extras.
-    sparse = {**connection(CID2, "sparse"), "name": None, "available_queue_info": None}
+    sparse = {**queued(CID2, "sparse"), "name": None, "available_queue_info": None}
     sparse["elastic_resource_pools"] = [{"name": "pool", "status": None, "update_time": 0}]
     async with running_fake([*demo_connections(), sparse]) as fake, client_for(fake) as client:
         full = [c async for c in client.iter_connections(page_size=0)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from bot.dli.auth import AkSkAuth, IamTokenAuth
 from bot.errors import AuthFailed, BadResponse, Unavailable
 from bot.store import KeyValueStore, RedisStore
 from tests.fakes.iam import FakeIam, serve
+from tests.helpers import free_port
 
 # Huawei's published signing example (see /work/shared/design/dli-api.md).
 VECTOR_AK = "QTWAOYTTINDUT2QVKYUC"
@@ -300,14 +300,23 @@ async def test_a_second_rejection_is_returned_not_retried(
     assert len(iam.resource_tokens) == 2
 
 
+@pytest.fixture
+def replicas(
+    make_auth: AuthFactory, redis_client: aioredis.Redis, key_prefix: str
+) -> tuple[IamTokenAuth, IamTokenAuth]:
+    """Two instances keeping their token in the same Redis, as two replicas do."""
+    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    return first, second
+
+
 async def test_redis_store_shares_the_token_between_instances(
     iam: FakeIam,
-    make_auth: AuthFactory,
+    replicas: tuple[IamTokenAuth, IamTokenAuth],
     dli: httpx.AsyncClient,
     redis_client: aioredis.Redis,
     key_prefix: str,
 ) -> None:
-    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    first, second = replicas
     await fetch(dli, iam, first)
     response = await fetch(dli, iam, second)
 
@@ -319,13 +328,9 @@ async def test_redis_store_shares_the_token_between_instances(
 
 
 async def test_rejected_token_in_redis_is_not_reused(
-    iam: FakeIam,
-    make_auth: AuthFactory,
-    dli: httpx.AsyncClient,
-    redis_client: aioredis.Redis,
-    key_prefix: str,
+    iam: FakeIam, replicas: tuple[IamTokenAuth, IamTokenAuth], dli: httpx.AsyncClient
 ) -> None:
-    first, second = (make_auth(store=RedisStore(redis_client, prefix=key_prefix)) for _ in "12")
+    first, second = replicas
     await fetch(dli, iam, first)
     iam.revoke_all()
 
@@ -336,12 +341,6 @@ async def test_rejected_token_in_redis_is_not_reused(
     assert len(iam.token_requests) == 2
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_redis_down_still_authenticates(
     iam: FakeIam,
     make_auth: AuthFactory,
@@ -350,7 +349,7 @@ async def test_redis_down_still_authenticates(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # No retries, so a refused connection fails at once instead of backing off for seconds.
-    down = aioredis.Redis(port=closed_port(), retry=Retry(NoBackoff(), 0))
+    down = aioredis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
     auth = make_auth(store=RedisStore(down))
     with caplog.at_level(logging.WARNING, logger="bot.dli.auth"):
         assert (await fetch(dli, iam, auth)).status_code == 200
@@ -406,7 +405,7 @@ async def test_iam_failures_map_to_the_error_tree(
 async def test_unreachable_iam_is_unavailable(
     iam: FakeIam, make_auth: AuthFactory, dli: httpx.AsyncClient
 ) -> None:
-    auth = make_auth(url=f"http://127.0.0.1:{closed_port()}")
+    auth = make_auth(url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable):
         await fetch(dli, iam, auth)
 

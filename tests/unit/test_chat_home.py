@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from bot.watch.backend import build_watch_backends
-from bot.watch.routes import ProjectRoutes
 from tests.fakes.chat import (
-    PROJECT,
     UNAVAILABLE,
     ChatParts,
     chat_parts,
     connection_id,
     failing,
     healthy,
+    storage_down,
     text_of,
 )
 
@@ -72,8 +70,7 @@ async def test_a_reader_in_no_watching_channel_is_told_how_to_start() -> None:
 
 
 async def test_storage_down_is_a_note_not_an_error() -> None:
-    [dead] = build_watch_backends("redis://127.0.0.1:1/0", [(PROJECT, ProjectRoutes("default"))])
-    async with chat_parts(*CONNECTIONS, watch=dead) as parts:
+    async with chat_parts(*CONNECTIONS, watch=storage_down()) as parts:
         view = await parts.chat.home.view({"C1"})
     assert "Storage is unreachable" in text_of(view)
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.blocks.actions import ACTION_SHOW
-from bot.watch.backend import build_watch_backends
-from bot.watch.routes import ProjectRoutes
 from tests.fakes.chat import (
-    PROJECT,
     UNAVAILABLE,
     ChatParts,
     buttons,
@@ -18,6 +15,7 @@ from tests.fakes.chat import (
     failing,
     healthy,
     open_alert,
+    storage_down,
     text_of,
 )
 
@@ -158,9 +156,7 @@ async def test_watching_again_resumes_a_paused_channel() -> None:
 
 
 async def test_storage_down_is_explained_not_raised() -> None:
-    # Nothing listens on port 1: every call is refused at once, as with Redis down.
-    [dead] = build_watch_backends("redis://127.0.0.1:1/0", [(PROJECT, ProjectRoutes("default"))])
-    async with chat_parts(healthy(ORDERS, "orders"), watch=dead) as parts:
+    async with chat_parts(healthy(ORDERS, "orders"), watch=storage_down()) as parts:
         watch = await parts.chat.watching.watch(ORDERS, channel="C1", user="U1")
         listing = await parts.chat.watching.watches(channel="C1")
     for reply in (watch, listing):

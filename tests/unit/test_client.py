@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import random
-import socket
 from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ from bot.errors import (
 from bot.metrics import Metrics
 from bot.retry import RetryPolicy
 from tests.fakes.iam import serve
+from tests.helpers import free_port
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 PREFIX = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
@@ -519,12 +519,6 @@ async def test_no_raw_httpx_exception_escapes(harness: Harness, failure: Excepti
             # A DliError, and nothing else: not the raw httpx error, and not a quiet return.
             with pytest.raises(DliError):
                 await call()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_refused_connection_is_unavailable(harness: Harness) -> None:

@@ -14,15 +14,7 @@ from bot.logs import SecretScrubber
 SK = "sk-value-that-must-never-print-0123456789"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No variable or .env file from the machine may leak into these tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "PORT")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def test_nothing_configured_means_demo_mode_on_embedded_defaults() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -61,12 +60,8 @@ external_channels = "read"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def secrets_in_env(isolated: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """No setting from the machine; the secrets the files refer to are in the environment."""
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "PORT")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PROD_AK", "AKIAPRODEXAMPLE")
     monkeypatch.setenv("PROD_SK", SK)
     monkeypatch.setenv("PROD_TOKEN", TOKEN)

@@ -258,8 +258,10 @@ def _connection(
     )
 
 
-def _plain(finding: tuple[str | Value, ...]) -> str:
-    return "".join(p.text if isinstance(p, Value) else p for p in finding)
+def _findings(entry_id: str, err: str, connection: Connection) -> list[str]:
+    """What the entry's self-checks find for `err` on `connection`, as plain text."""
+    found = self_check(_entry(entry_id), [err], connection)
+    return ["".join(p.text if isinstance(p, Value) else p for p in f) for f in found]
 
 
 def test_addresses_are_read_from_an_err_msg() -> None:
@@ -277,7 +279,7 @@ def test_a_cidr_in_the_error_is_compared_with_routes_and_hosts() -> None:
         ],
         hosts=[{"name": "mysql-primary", "ip": "172.16.1.10"}, {"name": "other", "ip": "10.1.1.1"}],
     )
-    found = [_plain(f) for f in self_check(_entry("cidr-overlap"), [err], connection)]
+    found = _findings("cidr-overlap", err, connection)
     assert (
         "172.16.0.0/12 in the error overlaps the connection's route to-orders (172.16.8.0/24)."
         in found
@@ -286,39 +288,41 @@ def test_a_cidr_in_the_error_is_compared_with_routes_and_hosts() -> None:
     assert not any("far" in f or "10.1.1.1" in f for f in found)
 
 
-def test_an_address_outside_everything_is_said_so() -> None:
-    err = "failed to connect to specified address 192.168.50.7:3306"
-    connection = _connection(err, routes=[{"name": "r", "cidr": "10.0.0.0/8"}])
-    found = [_plain(f) for f in self_check(_entry("connect-failed"), [err], connection)]
-    assert found == [
-        "192.168.50.7 in the error is outside every route and host address of the connection."
-    ]
-
-
-def test_a_route_in_a_reserved_range_is_flagged() -> None:
-    err = "failed to connect to specified address"
-    connection = _connection(err, routes=[{"name": "swr", "cidr": "100.125.3.0/24"}])
-    found = [_plain(f) for f in self_check(_entry("connect-failed"), [err], connection)]
-    assert found == [
-        "Route swr (100.125.3.0/24) is in a range Huawei Cloud reserves for its services "
-        "(100.64.x.x, 100.125.x.x)."
-    ]
+@pytest.mark.parametrize(
+    ("err", "route", "finding"),
+    [
+        pytest.param(
+            "failed to connect to specified address 192.168.50.7:3306",
+            {"name": "r", "cidr": "10.0.0.0/8"},
+            "192.168.50.7 in the error is outside every route and host address of the connection.",
+            id="an address outside everything",
+        ),
+        pytest.param(
+            "failed to connect to specified address",
+            {"name": "swr", "cidr": "100.125.3.0/24"},
+            "Route swr (100.125.3.0/24) is in a range Huawei Cloud reserves for its services "
+            "(100.64.x.x, 100.125.x.x).",
+            id="a route in a reserved range",
+        ),
+    ],
+)
+def test_a_failed_connect_is_checked_against_the_routes(
+    err: str, route: dict[str, str], finding: str
+) -> None:
+    assert _findings("connect-failed", err, _connection(err, routes=[route])) == [finding]
 
 
 def test_unknown_hosts_are_looked_up_in_the_host_information() -> None:
     err = "java.net.UnknownHostException: node-master2.mrs.com"
     listed = _connection(err, hosts=[{"name": "node-master1.mrs.com", "ip": "192.168.0.22"}])
-    found = [_plain(f) for f in self_check(_entry("unknown-host"), [err], listed)]
-    assert found == [
+    assert _findings("unknown-host", err, listed) == [
         "node-master2.mrs.com from the error is not in the connection's host information (1 entry)."
     ]
     mapped = _connection(err, hosts=[{"name": "Node-Master2.mrs.com", "ip": "192.168.0.23"}])
-    found = [_plain(f) for f in self_check(_entry("unknown-host"), [err], mapped)]
-    assert found[0].startswith(
+    assert _findings("unknown-host", err, mapped)[0].startswith(
         "node-master2.mrs.com is in the connection's host information, as 192.168.0.23"
     )
-    none = _connection(err)
-    assert [_plain(f) for f in self_check(_entry("kerberos-auth"), [err], none)] == [
+    assert _findings("kerberos-auth", err, _connection(err)) == [
         "The connection has no host information (IP address → host name) at all."
     ]
 

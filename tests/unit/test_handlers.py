@@ -125,6 +125,17 @@ class Harness:
     def posts(self) -> list[SlackCall]:
         return self.slack.calls_to("chat.postMessage")
 
+    def bolt(self, dedupe: EventDedupe) -> tuple[Kit, AsyncApp]:
+        """A Kit of these features on `dedupe`, and a Bolt app to register its listeners on
+        (it takes deliveries unsigned and runs each listener before answering)."""
+        kit = Kit(self.parts.chat, self.parts.settings, self.responder, self.kit.inflight, dedupe,
+                  self.parts.metrics)  # fmt: skip
+        app = AsyncApp(
+            client=self.client, signing_secret="", request_verification_enabled=False,
+            process_before_response=True,
+        )  # fmt: skip
+        return kit, app
+
 
 @asynccontextmanager
 async def harness(
@@ -147,11 +158,6 @@ async def harness(
             guard=Guard(parts.services.deployment, SlackFacts(client, parts.metrics)),
         )
         yield Harness(kit, parts, responder, slack, client)
-
-
-def posted(call: SlackCall) -> str:
-    """A chat.postMessage's content as a reader sees it."""
-    return text_of(Message(text=str(call.body.get("text", "")), blocks=call.body["blocks"]))
 
 
 def command(text: str, *, channel: str = CHANNEL) -> dict[str, Any]:
@@ -234,8 +240,8 @@ async def test_on_mention_replies_in_the_messages_thread() -> None:
     assert h.responder.sent == []
     for call in (first, second):
         assert (call.channel, call.body["thread_ts"]) == (CHANNEL, event["ts"])
-    assert "route table quota exceeded" in posted(first)
-    assert "billing" in posted(second)
+    assert "route table quota exceeded" in text_of(first)
+    assert "billing" in text_of(second)
     assert threaded.body["thread_ts"] == "1700000000.1"
 
 
@@ -245,7 +251,7 @@ async def test_on_mention_without_anything_known_answers_with_help_in_thread() -
         await mentions.on_mention(h.kit, event, h.client)
         [call] = h.posts()
     assert call.body["thread_ts"] == event["ts"]
-    assert "did not see a connection id" in posted(call)
+    assert "did not see a connection id" in text_of(call)
 
 
 async def test_on_message_answers_ids_in_incident_channels_only() -> None:
@@ -265,7 +271,7 @@ async def test_on_message_answers_ids_in_incident_channels_only() -> None:
         await mentions.on_message(h.kit, event, h.client, context)
         [call] = h.posts()
     assert (call.channel, call.body["thread_ts"]) == (INCIDENT, event["ts"])
-    assert "route table quota exceeded" in posted(call)
+    assert "route table quota exceeded" in text_of(call)
 
 
 # --------------------------------------------------------------------------- buttons
@@ -296,7 +302,7 @@ async def test_refresh_on_an_alert_posts_the_card_in_its_thread_and_keeps_the_al
     assert h.responder.sent == []
     assert (first.channel, first.body["thread_ts"]) == (CHANNEL, "1700000000.5")
     assert second.body["thread_ts"] == "1700000000.5"
-    assert "route table quota exceeded" in posted(first)
+    assert "route table quota exceeded" in text_of(first)
 
 
 async def test_refresh_on_an_alert_that_fails_tells_only_the_clicker() -> None:
@@ -475,13 +481,7 @@ async def test_kit_on_runs_an_events_work_once_and_finishes_it_after_the_work() 
     timeline: list[str] = []
     gate, started = asyncio.Event(), asyncio.Event()
     async with harness() as h:
-        dedupe = EventDedupe(TimelineStore(timeline), metrics=h.parts.metrics)
-        kit = Kit(h.parts.chat, h.parts.settings, h.responder, h.kit.inflight, dedupe,
-                  h.parts.metrics)  # fmt: skip
-        app = AsyncApp(
-            client=h.client, signing_secret="", request_verification_enabled=False,
-            process_before_response=True,
-        )  # fmt: skip
+        kit, app = h.bolt(EventDedupe(TimelineStore(timeline), metrics=h.parts.metrics))
 
         async def work(kit: Kit, event: dict[str, Any]) -> None:
             started.set()
@@ -519,13 +519,7 @@ async def test_kit_on_work_that_fails_tells_the_user_and_leaves_the_event_unfini
 ) -> None:
     timeline: list[str] = []
     async with harness() as h:
-        dedupe = EventDedupe(TimelineStore(timeline))
-        kit = Kit(h.parts.chat, h.parts.settings, h.responder, h.kit.inflight, dedupe,
-                  h.parts.metrics)  # fmt: skip
-        app = AsyncApp(
-            client=h.client, signing_secret="", request_verification_enabled=False,
-            process_before_response=True,
-        )  # fmt: skip
+        kit, app = h.bolt(EventDedupe(TimelineStore(timeline)))
 
         async def broken(kit: Kit) -> None:
             raise RuntimeError("a bug")

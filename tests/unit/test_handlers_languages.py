@@ -33,7 +33,6 @@ from tests.unit.test_handlers import (
     click,
     command,
     harness,
-    posted,
 )
 
 EN, ZH = "Watching orders in this channel", "此频道开始关注"
@@ -148,9 +147,9 @@ async def test_mention_replies_in_the_thread_are_in_the_language_of_who_mentione
                 h.kit, app_mention_event(f"is {ORDERS} ok?", channel=CHANNEL), h.client
             )
         english, chinese, card = h.posts()
-    assert "did not see" in posted(english) and HELP_ZH not in posted(english)
-    assert HELP_ZH in posted(chinese) and "这条消息中没有连接 ID" in posted(chinese)
-    assert cards == ["zh-CN"] and ORDERS in posted(card)
+    assert "did not see" in text_of(english) and HELP_ZH not in text_of(english)
+    assert HELP_ZH in text_of(chinese) and "这条消息中没有连接 ID" in text_of(chinese)
+    assert cards == ["zh-CN"] and ORDERS in text_of(card)
 
 
 class Args:

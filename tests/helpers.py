@@ -1,0 +1,40 @@
+"""What many tests need around the parts they test: an environment without the developer's
+settings, a local port nothing listens on, and polling until a condition holds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import pytest
+
+#: Where every setting's environment variable name starts (Settings reads them in any case).
+SETTING_PREFIXES: Final = ("HUAWEICLOUD_", "DLI_", "DLICONN_", "REDIS_", "SLACK_", "PORT")
+
+
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting from the developer's shell may reach Settings a test builds."""
+    for name in list(os.environ):
+        if name.upper().startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+def free_port() -> int:
+    """A local port nothing listens on (bound, read, released): one to serve on, or one that
+    refuses connections."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:
+    """Return once `condition()` holds; fail after `deadline` seconds (which only fails a hang:
+    a process starting up may take some)."""
+    async with asyncio.timeout(deadline):
+        # Polled: what these tests wait for (FakeDli's log, an outbox in Redis, a child
+        # process) announces nothing.
+        while not await condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
