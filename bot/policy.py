@@ -59,11 +59,16 @@ def verb_phrase(request: Request) -> str:
 Why = Literal[
     "external_channel",  # a Slack Connect channel under external_channels = "deny" / "read"
     "verb_not_allowed",  # the channel's `allow` (or the default) leaves the verb out
-    "sharing_unknown",  # Slack would not say whether the channel is shared: treated as shared
+    "sharing_unknown",  # Slack would not say just now whether it is shared: treated as shared
+    "sharing_unseen",  # the bot cannot see the conversation, so nor whether it is shared
     "external_user",  # a person from another organisation never passes an operators check
     "not_operator",  # `operators` is set and the person is not one of them
     "groups_unknown",  # Slack would not list an operators group: fail closed
 ]
+
+
+#: The refusals that say only that Slack would not tell whether the channel is shared.
+SHARING_UNSURE: Final[frozenset[Why | None]] = frozenset({"sharing_unknown", "sharing_unseen"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class ChannelFacts:
     private: bool = False
     #: A direct message with the bot whose other member is the person asking.
     own_dm: bool = False
+    #: Slack says the bot cannot see the conversation (then `external` is None unless an
+    #: event's envelope said): not a member of it, or a DM between other people.
+    unseen: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,10 +135,14 @@ class Decision:
             case "verb_not_allowed":
                 template = _("This channel may not {action}")
             case "sharing_unknown":
-                template = _("Slack would not say whether {channel} is shared with another "
-                             "organisation, so the bot may not {action} here. If the bot is not a "
-                             "member of this channel, invite it; otherwise try again in a "
-                             "minute")  # fmt: skip
+                template = _("Slack would not say just now whether {channel} is shared with "
+                             "another organisation, so the bot may not {action} here; try again "
+                             "in a minute")  # fmt: skip
+            case "sharing_unseen":
+                template = _("The bot cannot see {channel} (it is not a member, or this is a "
+                             "direct message between people), so it cannot tell whether it is "
+                             "shared with another organisation and may not {action} here. Invite "
+                             "the bot, or ask in a channel it is in")  # fmt: skip
             case "groups_unknown":
                 template = _("Slack would not list the members of {groups} just now, so only the "
                              "operators named directly may {action} in {channel}")  # fmt: skip
@@ -196,12 +208,13 @@ def decide(
     guarded = request in OPERATOR_REQUESTS
     mode = guardrails.external_channels
     if channel.external is not False and mode != "allow":
-        # Sharing unknown (a private channel the bot is not in, or Slack failing with nothing
+        # Sharing unknown (a conversation the bot cannot see, or Slack failing with nothing
         # remembered) counts as shared: the guardrail keeps data out when unsure. Help, which
         # shows nothing of DLI, is still answered there, and the refusal says what to do.
         said = channel.external is not None
         if (mode == "deny" and (said or request != "help")) or (mode == "read" and guarded):
-            return refuse(EXTERNAL_RULE, "external_channel" if said else "sharing_unknown")
+            unsure: Why = "sharing_unseen" if channel.unseen else "sharing_unknown"
+            return refuse(EXTERNAL_RULE, "external_channel" if said else unsure)
     if request in VERBS and request not in rules.allowed_verbs:
         return refuse(allow_rule(cid), "verb_not_allowed")
     if not guarded:

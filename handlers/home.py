@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.home import refused_home_view
+from bot.policy import Decision
 from bot.slack.client import call_slack
 from bot.slack.facts import Asking, asking
 from bot.slack.kit import Kit
@@ -58,9 +59,9 @@ async def on_home_opened(
         view = refused_home_view(checked.decision)
     else:
 
-        async def permitted(channel: str) -> bool:
+        async def permitted(channel: str) -> Decision:
             here = Asking(channel, user, asked.user_team)
-            return (await kit.check("list", here, quiet=True)).allowed
+            return (await kit.check("list", here, quiet=True)).decision
 
         view = await kit.chat.home.view(await _user_channels(client, user), permitted=permitted)
     await call_slack(kit.metrics, "views.publish", client.views_publish, user_id=user, view=view)

@@ -44,6 +44,9 @@ def home_view(
                 connections=connections_count(len(ordered)), failing=with_failed(failing)
             )
             if ordered
+            # With a note, something was left out: "nothing is watched" might be false.
+            else _("Nothing can be shown just now (see below).")
+            if note
             else rich.escape_entities(
                 _(
                     "No connection is watched in your channels yet. In a channel, type "

@@ -13,8 +13,9 @@ from bot.chat.context import ChatContext
 from bot.chat.lookups import lookup_many
 from bot.dli.ids import normalise_id
 from bot.errors import DliError, StoreUnavailable
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.lookup.cache import Lookup
+from bot.policy import SHARING_UNSURE, Decision
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,15 @@ class HomeTab:
         self,
         user_channels: Collection[str] | None,
         *,
-        permitted: Callable[[str], Awaitable[bool]] | None = None,
+        permitted: Callable[[str], Awaitable[Decision]] | None = None,
     ) -> dict[str, Any]:
         """The Home tab: connections watched in the user's channels.
 
         `None` means Slack would not say which channels the user is in. Then nothing is shown:
         listing every watched connection would show private channels' subscriptions to anyone.
-        `permitted` (the guardrails) leaves out the channels where the user may not look up.
+        `permitted` (the guardrails' decision) leaves out the channels where the user may not
+        look up, and the tab says how many were left out only because Slack would not say whether
+        they are shared: "nothing is watched" would be false there.
         """
         if user_channels is None:
             return home_view(
@@ -51,12 +54,23 @@ class HomeTab:
             unreachable = _(":warning: Storage is unreachable.")
             return home_view([], now=self.context.clock(), note=unreachable)
         mine = frozenset(user_channels)
+        notes: list[str] = []
         if permitted is not None:
             # Only channels that watch something are asked about: each may be a Slack call.
             candidates = frozenset().union(*watched.values()) & mine if watched else frozenset()
             asked = sorted(candidates)
-            answers = await asyncio.gather(*(permitted(c) for c in asked))
-            mine = frozenset(c for c, allowed in zip(asked, answers, strict=True) if allowed)
+            decisions = await asyncio.gather(*(permitted(c) for c in asked))
+            mine = frozenset(c for c, d in zip(asked, decisions, strict=True) if d.allowed)
+            unsure = sum(d.why in SHARING_UNSURE for d in decisions)
+            if unsure:
+                unchecked = ngettext(
+                    ":warning: Slack would not say whether {count} of your channels is shared "
+                    "with another organisation, so what it watches is left out.",
+                    ":warning: Slack would not say whether {count} of your channels are shared "
+                    "with another organisation, so what they watch is left out.",
+                    unsure,
+                )
+                notes.append(unchecked.format(count=unsure))
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
         # Only the projects some of those channels may see are asked (None: one sees them all).
         scopes = [self.context.scope(c) for c in sorted(mine)]
@@ -75,7 +89,6 @@ class HomeTab:
                 entries.append((result.connection, channels))
                 if result.project is not None:
                     project_of[normalise_id(cid)] = result.project
-        notes: list[str] = []
         unread = sum(isinstance(c, DliError) for c in found.values())
         if unread:
             # A tab is not a request that can be answered with an error: show what is known.

@@ -28,6 +28,17 @@ GROUP_TTL: Final = 300.0
 LOCALE_TTL: Final = 3600.0
 LOCALE_FAILURE_TTL: Final = 300.0
 _LOCALES_KEPT: Final = 50_000
+#: Errors by which Slack says the bot cannot see a conversation (a private channel or a DM it is
+#: not in, a conversation type its scopes leave out), not that Slack is failing: asking again
+#: soon will not change the answer, and no earlier answer about the channel stands in for it.
+_UNSEEN: Final = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "missing_scope",
+        "method_not_supported_for_channel_type",
+    }
+)
 #: What a failed Slack call looks like from slack_sdk: an API error, or the network's.
 _SLACK_FAILURES: Final = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
@@ -79,6 +90,13 @@ class _Cached:
     until: float
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A call Slack answered with an error (its code) or not at all (the exception's name)."""
+
+    error: str
+
+
 @dataclass
 class SlackFacts:
     """Answers from Slack about channels and groups, cached for CHANNEL_TTL / GROUP_TTL seconds.
@@ -106,16 +124,25 @@ class SlackFacts:
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
         if cached is None or cached.until <= self.clock():
-            info = await self._call(
-                "conversations.info", self.client.conversations_info, channel=asked.channel
+            info = await self._shared(
+                ("conversations.info", asked.channel),
+                lambda: self._ask(
+                    "conversations.info", self.client.conversations_info, channel=asked.channel
+                ),
             )
-            if info is not None:
+            if isinstance(info, dict):
                 cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
                 self._channels[asked.channel] = cached
+            elif info.error in _UNSEEN:
+                # Remembered like an answer, so each request does not ask again in vain.
+                cached = _Cached(None, self.clock() + CHANNEL_TTL)
+                self._channels[asked.channel] = cached
             elif cached is None or cached.until + self.channel_stale_max <= self.clock():
-                # The envelope may still know; a DM is never anyone else's without Slack saying.
                 return ChannelFacts(asked.channel, external=asked.ext_shared)
-        channel: dict[str, Any] = cached.value
+        channel: dict[str, Any] | None = cached.value
+        if channel is None:
+            # The envelope may still know; a DM is never anyone else's without Slack saying.
+            return ChannelFacts(asked.channel, external=asked.ext_shared, unseen=True)
         external = bool(
             channel.get("is_ext_shared") or channel.get("is_pending_ext_shared") or asked.ext_shared
         )
@@ -178,9 +205,10 @@ class SlackFacts:
         found = await self._ask(
             "users.info", self.client.users_info, user=user, include_locale=True
         )
-        locale = ((found or {}).get("user") or {}).get("locale")
+        answered = found if isinstance(found, dict) else None
+        locale = ((answered or {}).get("user") or {}).get("locale")
         locale = locale if isinstance(locale, str) and locale else None
-        ttl = LOCALE_TTL if found is not None else LOCALE_FAILURE_TTL
+        ttl = LOCALE_TTL if answered is not None else LOCALE_FAILURE_TTL
         if len(self._locales) >= _LOCALES_KEPT:
             self._locales.clear()  # a workspace's people, many times over: start afresh
         self._locales[user] = _Cached(locale, self.clock() + ttl)
@@ -194,10 +222,11 @@ class SlackFacts:
         return self._home_team
 
     async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
-        answer: dict[str, Any] | None = await self._shared(
+        """Slack's answer, or None when it gave none (shared by concurrent callers)."""
+        answer: dict[str, Any] | _Failed = await self._shared(
             (method, repr(sorted(kwargs.items()))), lambda: self._ask(method, call, **kwargs)
         )
-        return answer
+        return answer if isinstance(answer, dict) else None
 
     async def _shared(self, key: tuple[str, str], ask: Callable[[], Awaitable[Any]]) -> Any:
         """`ask()`, once for all concurrent callers with the same key."""
@@ -209,7 +238,7 @@ class SlackFacts:
         # Shielded: one request giving up must not cancel the answer the others wait for.
         return await asyncio.shield(asking)
 
-    async def _ask(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
+    async def _ask(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | _Failed:
         try:
             response = await call(**kwargs)
         except _SLACK_FAILURES as exc:
@@ -221,7 +250,7 @@ class SlackFacts:
             log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
             if self.metrics:
                 self.metrics.slack_errors.labels(method, error).inc()
-            return None
+            return _Failed(error)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
 
@@ -241,8 +270,8 @@ class Checked:
 @dataclass(frozen=True)
 class Guard:
     """The guardrails as every surface calls them: Slack's facts gathered, `decide` asked, a
-    refusal logged as a warning with its rule. Without `facts` (no Slack to ask) nothing is
-    known: changes fail closed and read verbs follow the channel's rule."""
+    refusal logged as a warning with its rule. Without `facts` (no Slack to ask) only an event's
+    envelope says whether a channel is shared; otherwise it counts as shared (bot.policy)."""
 
     deployment: Deployment | None = None
     facts: SlackFacts | None = None

@@ -50,7 +50,7 @@ class Kit:
     inflight: InFlight
     dedupe: EventDedupe
     metrics: Metrics
-    #: The guardrails; without one nothing is known about Slack: changes are refused.
+    #: The guardrails; without Slack's facts a channel's sharing is unknown (bot.policy.decide).
     guard: Guard = field(default_factory=Guard)
     #: The language of each reply (the reader's); without one, the channel's or English.
     languages: Languages = field(default_factory=Languages)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.config import ChannelConfig, Guardrails
+from bot.policy import ChannelFacts, Decision, Person, decide
 from tests.fakes.chat import (
     UNAVAILABLE,
     ChatParts,
@@ -84,3 +86,25 @@ async def test_connections_dli_cannot_be_asked_about_are_left_out_and_counted() 
     assert "orders" in text and "private-thing" in text
     assert "billing" not in text
     assert "DLI could not be asked about 1 of the watched connections" in text
+
+
+async def test_channels_whose_sharing_slack_would_not_tell_are_counted_not_called_unwatched() -> (
+    None
+):
+    channel = ChannelFacts("C0QUIET", external=None)
+    shared = ChannelFacts("C0SHARED", external=True)
+
+    async def permitted(channel_id: str) -> Decision:
+        facts = {"C0QUIET": channel, "C0SHARED": shared}.get(channel_id, ChannelFacts(channel_id))
+        return decide(Guardrails(), ChannelConfig(), "list", facts, Person("U1"))
+
+    async with chat_parts(*CONNECTIONS) as parts:
+        await watched_in(parts, ("C0QUIET", ORDERS), ("C0SHARED", SECRET), ("C0OPEN", BILLING))
+        some = await parts.chat.home.view({"C0QUIET", "C0SHARED", "C0OPEN"}, permitted=permitted)
+        none = await parts.chat.home.view({"C0QUIET"}, permitted=permitted)
+    text = text_of(some)
+    assert "billing" in text and "orders" not in text and "private-thing" not in text
+    # Only the one Slack would not describe is counted; the Slack Connect one is simply refused.
+    assert "Slack would not say whether 1 of your channels is shared" in text
+    assert "No connection is watched" not in text_of(none)
+    assert "Nothing can be shown just now" in text_of(none)

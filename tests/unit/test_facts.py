@@ -57,25 +57,47 @@ async def test_a_named_group_slack_cannot_list_fails_closed_and_is_asked_again(
     assert (await g.check("ack", Asking(C, ALICE, TEAM_ID))).allowed  # the failure not cached
 
 
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [("ratelimited", "sharing_unknown"), ("channel_not_found", "sharing_unseen")],
+)
 async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_matters(
-    slack: FakeSlackApi,
+    slack: FakeSlackApi, error: str, why: str
 ) -> None:
-    slack.fail("conversations.info", "channel_not_found", times=None)
+    slack.fail("conversations.info", error, times=None)
     alice = Asking(C, ALICE, TEAM_ID)
     deny, read, allow = guard(slack, "deny"), guard(slack, "read"), guard(slack, "allow")
     # deny: nothing of DLI there until Slack says, though help is answered
     for request in ("lookup", "list", "history", "watch", "policy"):
-        assert (await deny.check(request, alice)).decision.why == "sharing_unknown", request
+        assert (await deny.check(request, alice)).decision.why == why, request
     assert (await deny.check("help", alice)).allowed
     # read: reads, as in a shared channel; no changes
     assert (await read.check("lookup", alice)).allowed
-    assert (await read.check("watch", alice)).decision.why == "sharing_unknown"
+    assert (await read.check("watch", alice)).decision.why == why
     # allow: sharing does not matter, the channel's own rules do
     assert (await allow.check("watch", alice)).allowed
     assert (await allow.check("watch", Asking(C, BOB, TEAM_ID))).decision.why == "not_operator"
     # An event's envelope still says it: a Slack Connect channel is refused outright.
     shared = Asking(C, ALICE, TEAM_ID, ext_shared=True)
     assert (await deny.check("lookup", shared)).decision.why == "external_channel"
+
+
+async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer_stands_in(
+    slack: FakeSlackApi,
+) -> None:
+    now = [0.0]
+    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
+    g = Guard(deployment("deny"), facts)
+    alice = Asking(C, ALICE, TEAM_ID)
+    assert (await g.check("lookup", alice)).allowed
+    slack.fail("conversations.info", "channel_not_found", times=None)  # the bot was removed
+    now[0] = CHANNEL_TTL + 1
+    for _ in range(3):
+        assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
+    assert len(slack.calls_to("conversations.info")) == 2  # asked once, then remembered
+    slack.clear_faults()  # invited back
+    now[0] = 2 * CHANNEL_TTL + 2
+    assert (await g.check("lookup", alice)).allowed
 
 
 async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(

@@ -21,6 +21,7 @@ CHANGES = ("watch", "mute", "ack", "test")
 internal = ChannelFacts(C, external=False)
 shared = ChannelFacts(C, external=True)
 unknown = ChannelFacts(C, external=None)
+unseen = ChannelFacts(C, external=None, unseen=True)  # the bot is not in it
 dm = ChannelFacts("D0ALICE", external=False, private=True, own_dm=True)
 shared_dm = ChannelFacts("D0ALICE", external=True, private=True, own_dm=True)
 bob = Person(BOB)
@@ -158,6 +159,10 @@ TABLE: list[tuple[Any, ...]] = [
         if v != "help"
     ],
     ("sharing unknown deny help", "help", unknown, alice, oncall, "deny", None),
+    ("unseen deny lookup", "lookup", unseen, alice, oncall, "deny", (EXTERNAL, "sharing_unseen")),
+    ("unseen read watch", "watch", unseen, alice, oncall, "read", (EXTERNAL, "sharing_unseen")),
+    ("unseen read lookup", "lookup", unseen, alice, oncall, "read", None),
+    ("unseen deny help", "help", unseen, alice, oncall, "deny", None),
     ("sharing unknown read lookup", "lookup", unknown, alice, oncall, "read", None),
     *[
         (
