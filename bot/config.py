@@ -29,6 +29,7 @@ from bot.errors import ConfigError
 from bot.files import read_toml
 from bot.i18n import DEFAULT_LOCALE, Locale
 from bot.local.demo import DEMO_PROJECT_ID
+from bot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 DliMode = Literal["aksk", "iam", "demo"]
 
@@ -202,8 +203,6 @@ SECRET_KEYS: Final = frozenset({"sk", "security_token", "iam_password"})
 ALIAS_RULE: Final = re.compile(r"[a-z0-9_-]{1,32}")
 _REGION: Final = re.compile(r"[a-z]{2}-[a-z]+-[0-9]{1,3}")
 _PROJECT_ID: Final = re.compile(r"[0-9a-f]{32}")
-_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]+")
-_OPERATOR_ID: Final = re.compile(r"[UWS][A-Z0-9]+")
 # `$$` is a literal `$`; `${NAME}` is read from the environment; any other `${` is a mistake.
 _REFERENCE: Final = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|\{)")
 _WHOLE_REFERENCE: Final = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
@@ -333,13 +332,13 @@ def _first_unset(values: Mapping[str, object]) -> str | None:
 
 
 def _operator_shape(value: str) -> str:
-    if not _OPERATOR_ID.fullmatch(value):
+    if not (is_user_id(value) or is_usergroup_id(value)):
         raise ValueError("not a Slack user id (U…, W…) or user-group id (S…)")
     return value
 
 
 def _channel_shape(value: str) -> str:
-    if not _CHANNEL_ID.fullmatch(value):
+    if not is_channel_id(value):
         raise ValueError("not a Slack channel id (C…, G… or D…, upper case)")
     return value
 

@@ -16,6 +16,7 @@ from bot.dli.models import CHECKING, FAILED, REACHABLE, UNREACHABLE, Connection
 from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_QUEUE_CHARS
 from bot.i18n import _
 from bot.lookup.cache import ProjectRef
+from bot.slack_ids import is_user_id
 
 #: What the button's value separates: a queue name has no `|` (bot.dli.targets).
 VALUE_SEPARATOR: Final = "|"
@@ -218,7 +219,7 @@ def conntest_result(
     if request_id:
         notes.append(_request_id(request_id))
     blocks.append(kit.context_block(notes))
-    if rich.is_user_id(user_id):
+    if is_user_id(user_id):
         blocks.append(kit.rich_block(rich.phrase(_("Run by {user}"), user=rich.user(user_id))))
     sentence = _("Connectivity test: {queue} → {address} is {connectivity}").format(
         queue=rich.shortened(queue, 60, marker="…"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from bot.audit import AuditEntry
@@ -11,14 +10,13 @@ from bot.blocks import text as rich
 from bot.blocks.replies import styled
 from bot.i18n import _, ngettext
 from bot.policy import Decision, Ids
-
-_GROUP = re.compile(r"S[A-Z0-9]{2,20}")
+from bot.slack_ids import is_usergroup_id
 
 
 def someone(slack_id: str) -> rich.Pieces:
     """A user or user group the configuration names: shown by Slack as @name, never pinging (the
     replies holding them are ephemeral); anything else as the exact text."""
-    if _GROUP.fullmatch(slack_id):
+    if is_usergroup_id(slack_id):
         return [rich.usergroup(slack_id)]
     return rich.person(slack_id)
 

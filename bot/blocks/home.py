@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -17,6 +16,7 @@ from bot.dli.models import FAILED, Connection
 from bot.i18n import _
 from bot.lookup.cache import ProjectRef
 from bot.policy import Decision
+from bot.slack_ids import is_channel_id
 
 HOME_MAX_BLOCKS: Final = 100
 
@@ -110,7 +110,7 @@ def _home_entry(
     if len(connection.failed) > 3:
         more = _("and {n} more {status}").format(n=len(connection.failed) - 3, status=FAILED)
         lines.append([rich.words(f"    … {more}")])
-    where = [[rich.channel(c)] for c in channels[:5] if _CHANNEL_ID.fullmatch(c)]
+    where = [[rich.channel(c)] for c in channels[:5] if is_channel_id(c)]
     if where:
         lines.append(
             [
@@ -119,6 +119,3 @@ def _home_entry(
             ]
         )
     return rich.joined(lines, "\n")  # bounded: names cut by `code`, at most 3 queues and 5 channels
-
-
-_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,20}")

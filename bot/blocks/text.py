@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bot.i18n import N_, _
+from bot.slack_ids import is_user_id
 
 Element = dict[str, Any]
 #: A run of rich text elements (one line, or a few), to go into a rich_text_section.
@@ -93,7 +94,6 @@ _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ISOLATE_OPENERS: Final = frozenset("\u2066\u2067\u2068")
 _FSI, _PDI = "\u2068", "\u2069"
 _ZWJ: Final = "\u200d"
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 _ENTITIES: Final[dict[str, str]] = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ENTITY_CHARS = re.compile("[&<>]")
 _UNLINKED: Final[dict[str, bool]] = {"unlink": True}
@@ -225,11 +225,6 @@ def person(who: str) -> Pieces:
     """Someone the bot names on purpose (who clicked, who watches): a Slack user id becomes a
     mention of just that person, anything else is shown as its exact text."""
     return [user(who)] if is_user_id(who) else code(who, 40)
-
-
-def is_user_id(who: str) -> bool:
-    """Whether `who` is shaped like a Slack user id (so mentioning it pings just that person)."""
-    return _SLACK_USER.fullmatch(who) is not None
 
 
 def channel(channel_id: str) -> Element:

@@ -38,6 +38,7 @@ from bot.runtime import EmbeddedWatcher
 from bot.services import Services, build_services
 from bot.slack.app import build_app
 from bot.slack.client import make_slack_client
+from bot.slack_ids import is_usergroup_id
 
 CHANNEL = "CCONSOLE"
 USER = "UCONSOLE"
@@ -104,7 +105,7 @@ class Console:
         self.seat = replace(seat, lang=self.lang)
         # Every group the file names exists (empty unless the seat is in it), as in Slack.
         for rules in services.deployment.channels.values():
-            for group in (o for o in rules.operators or () if o.startswith("S")):
+            for group in filter(is_usergroup_id, rules.operators or ()):
                 slack.usergroups.setdefault(group, [])
         self.seat.arrange(slack)
         # The console's channel counts as an incident channel, so pasted ids get answered.

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.metrics import Metrics
 from bot.policy import ChannelFacts, Decision, Person, Request, asks_about_operators, decide
+from bot.slack_ids import is_usergroup_id
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class Guard:
         needs_person = asks_about_operators(request)
         # Groups are asked about only when they could decide: a change, by someone not named.
         groups = (
-            [o for o in operators if o.startswith("S")]
+            [o for o in operators if is_usergroup_id(o)]
             if needs_person and asked.user not in operators
             else []
         )

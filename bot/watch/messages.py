@@ -20,6 +20,7 @@ from bot.dli.models import ACTIVE, CREATING, FAILED
 from bot.errors import dli_problem
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
+from bot.slack_ids import is_user_id
 from bot.watch.transitions import (
     UNBOUND,
     BindingChange,
@@ -65,7 +66,7 @@ def _notice(sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | N
 
 def _acknowledged(who: str) -> str | rich.Element:
     """A context part: a real user id becomes a mention (on purpose), anything else is shown."""
-    if rich.is_user_id(who):
+    if is_user_id(who):
         return _(":eyes: Acknowledged by {user}").format(user=f"<@{who}>")
     return kit.plain_text(_("👀 Acknowledged by {user}").format(user=rich.shortened(who, 80)))
 

@@ -188,7 +188,7 @@ async def test_route_says_which_channels_would_be_alerted_and_why(two: Two) -> N
     route = await ask(two, f"route {IN_SG}", PLATFORM)
 
     assert "would alert 2 channels" in route
-    assert f"👀 #{PLATFORM} — watched by U1 since" in route
+    assert f"👀 #{PLATFORM} — watched by @U1 since" in route
     assert f"🏷️ #{TEAM} — connections tagged team=payments (watch_tags)" in route
     assert f"🚫 #{PAYMENTS} — watched by @U0BOB" in route
     assert "gets nothing: its scope leaves this project out" in route

@@ -19,12 +19,13 @@ from bot.blocks.lists import choose_connection, connection_list, watches_message
 from bot.blocks.message import Message
 from bot.blocks.replies import error_message, notice
 from bot.blocks.route import RouteLine, route_message
-from bot.blocks.text import code, is_user_id, words
+from bot.blocks.text import code, words
 from bot.diagnosis import default_catalogue
 from bot.dli.ids import normalise_id
 from bot.dli.models import Connection
 from bot.i18n import LOCALES, Locale, current_locale, speaking
 from bot.lookup.cache import Freshness, Lookup, ProjectRef
+from bot.slack_ids import is_user_id
 from bot.watch.history import HistoryEntry, HistoryPage, HistoryRecord, Tally
 from bot.watch.messages import (
     alert_message,

@@ -8,8 +8,8 @@ import pytest
 
 from bot.blocks.actions import ALERT_ACTIONS
 from bot.blocks.message import FALLBACK_MAX, Message, block_text_length
-from bot.blocks.text import is_user_id
 from bot.i18n import LOCALES, Locale, speaking
+from bot.slack_ids import is_user_id
 from bot.watch.messages import (
     alert_message,
     flipped_reply,
