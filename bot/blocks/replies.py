@@ -140,12 +140,6 @@ def help_message(help_text: str) -> kit.Message:
 # --------------------------------------------------------------------------- notices, watches
 
 
-def about(icon: str, before: str, shown: rich.Pieces, after: str) -> rich.Pieces:
-    """A notice's usual line: `icon`, our words, the value it is about (built with `code` or
-    `value`, so it stays exact and inert), our words again."""
-    return [rich.emoji(icon), rich.words(before), *shown, rich.words(after)]
-
-
 def notice(body: rich.Pieces, *, fallback: str, context: Sequence[str] = ()) -> kit.Message:
     """A short reply: `body` is rich text (values in it built with `code`/`value`, so they stay
     exact and inert); `context` lines are our own mrkdwn (escaped here); `fallback` the sentence
