@@ -98,15 +98,8 @@ def _home_entry(
             if queue.update_time
             else FAILED
         )
-        lines.append(
-            [
-                rich.words("    "),
-                rich.emoji("red_circle"),
-                rich.words(" "),
-                *rich.code(queue.name, 60),
-                rich.words(f" {since}"),
-            ]
-        )
+        failed = rich.icon_line("red_circle", [*rich.code(queue.name, 60), rich.words(f" {since}")])
+        lines.append([rich.words("    "), *failed])
     if len(connection.failed) > 3:
         more = _("and {n} more {status}").format(n=len(connection.failed) - 3, status=FAILED)
         lines.append([rich.words(f"    … {more}")])

@@ -50,15 +50,16 @@ def with_failed(count: int) -> str:
 
 
 def list_line(connection: Connection) -> rich.Pieces:
-    line = [
-        rich.emoji(connection_icon(connection)),
-        rich.words(" "),
-        *rich.code(connection.name, _LIST_LINE_NAME_MAX),
-        rich.words(" "),
-        *rich.code(short_id(connection.id), 12),
-        rich.words(" "),
-        rich.shown_value(shown_status(connection)),
-    ]
+    line = rich.icon_line(
+        connection_icon(connection),
+        [
+            *rich.code(connection.name, _LIST_LINE_NAME_MAX),
+            rich.words(" "),
+            *rich.code(short_id(connection.id), 12),
+            rich.words(" "),
+            rich.shown_value(shown_status(connection)),
+        ],
+    )
     bindings = connection.bindings
     if connection.failed:
         line += [
@@ -315,11 +316,12 @@ def watches_message(
 
 
 def _subscription_line(icon: str, name: str, connection_id: str, state: str) -> rich.Pieces:
-    return [
-        rich.emoji(icon),
-        rich.words(" "),
-        *rich.code(name or connection_id, _LIST_LINE_NAME_MAX),
-        rich.words(" "),
-        *rich.code(short_id(connection_id), 12),
-        rich.words(f" {state}"),
-    ]
+    return rich.icon_line(
+        icon,
+        [
+            *rich.code(name or connection_id, _LIST_LINE_NAME_MAX),
+            rich.words(" "),
+            *rich.code(short_id(connection_id), 12),
+            rich.words(f" {state}"),
+        ],
+    )

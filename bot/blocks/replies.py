@@ -59,15 +59,11 @@ _ICON = re.compile(r":([a-z_]+): ")
 
 def ours(text: str) -> rich.Pieces:
     """Our own words for rich text: a leading `:name: ` is an emoji, `backticks` mark code."""
-    pieces: rich.Pieces = []
     icon = _ICON.match(text)
-    if icon:
-        pieces += [rich.emoji(icon.group(1)), rich.words(" ")]
-        text = text[icon.end() :]
-    for index, part in enumerate(text.split("`")):
-        if part:
-            pieces.append(rich.words(part, code=index % 2 == 1))
-    return pieces
+    rest = text[icon.end() :] if icon else text
+    parts = enumerate(rest.split("`"))
+    pieces = [rich.words(part, code=index % 2 == 1) for index, part in parts if part]
+    return rich.icon_line(icon.group(1), pieces) if icon else pieces
 
 
 def styled(pieces: rich.Pieces, *, bold: bool = False, italic: bool = False) -> rich.Pieces:
@@ -138,12 +134,6 @@ def help_message(help_text: str) -> kit.Message:
 
 
 # --------------------------------------------------------------------------- notices, watches
-
-
-def about(icon: str, before: str, shown: rich.Pieces, after: str) -> rich.Pieces:
-    """A notice's usual line: `icon`, our words, the value it is about (built with `code` or
-    `value`, so it stays exact and inert), our words again."""
-    return [rich.emoji(icon), rich.words(before), *shown, rich.words(after)]
 
 
 def notice(body: rich.Pieces, *, fallback: str, context: Sequence[str] = ()) -> kit.Message:

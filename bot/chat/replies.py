@@ -38,11 +38,9 @@ def partly_searched(exc: NotFoundAnywhere) -> str | None:
     answered = [f"`{a}`" for a in exc.searched if a not in exc.unreachable]
     unasked = [
         _("{project} could not be asked ({problem})").format(
-            project=f"`{alias}`", problem=dli_problem(exc.problems[alias])
+            project=f"`{alias}`", problem=dli_problem(kind)
         )
-        if alias in exc.problems
-        else _("{project} could not be asked").format(project=f"`{alias}`")
-        for alias in exc.unreachable
+        for alias, kind in exc.problems.items()
     ]
     return _("Not found in {answered}; {unasked}, so it may be there. Try again soon.").format(
         answered=_(", ").join(answered) or _("any project"), unasked=_(", ").join(unasked)

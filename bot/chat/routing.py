@@ -15,7 +15,7 @@ from bot.chat.replies import Reply, guarded_privately
 from bot.dli.ids import normalise_id
 from bot.errors import DliError, dli_problem
 from bot.lookup.finder import Ambiguous
-from bot.watch.routes import ProjectRoutes, TagSet
+from bot.watch.routes import ProjectRoutes, TagSet, each_tag_set
 from bot.watch.state import WatchStore
 
 log = logging.getLogger(__name__)
@@ -61,20 +61,25 @@ class Routing:
             lines.append(RouteLine(sub.channel, why, by=sub.user, since=sub.since))
         lines += [RouteLine(c, "watch_all") for c in sorted(routes.watch_all) if routes.sees(c)]
         unchecked: list[RouteLine] = []
-        for tags, channels in routes.by_tags.items():
+
+        async def members(tags: TagSet) -> frozenset[str] | DliError:
             try:
-                members = await alerts.tagged(tags)
+                return await alerts.tagged(tags)
             except DliError as exc:
+                return exc
+
+        for tags, listed in (await each_tag_set(routes.by_tags, members)).items():
+            channels = routes.by_tags[tags]
+            if isinstance(listed, DliError):
                 # The other routes are known without DLI's list: answer with them, and mark the
                 # tag route's channels as not checked rather than answer nothing. (The watcher's
                 # last listed members live in its own process, not where this answer is made.)
-                log.info("route: connections tagged %s not listed: %s", tags, exc)
-                problem = dli_problem(exc.kind)
+                log.warning("route: connections tagged %s not listed: %s", tags, listed)
+                problem = dli_problem(listed.kind)
                 unchecked += [
                     RouteLine(c, "unchecked", tags=tags, problem=problem) for c in sorted(channels)
                 ]
-                continue
-            if cid in members:
+            elif cid in listed:
                 lines += [RouteLine(c, "tags", tags=tags) for c in sorted(channels)]
         lines += unchecked
         # One line per channel, as the watcher posts one alert to a channel however many routes

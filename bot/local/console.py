@@ -1,9 +1,10 @@
 """The local chat console: type what you would type in Slack and read the replies as text.
 
-It runs the real Bolt app, handlers and builders. Requests are signed and dispatched exactly as
-Slack would send them; the app's replies go to a local stand-in for the Slack Web API
-(`bot.local.fake_slack`) and are rendered with `bot.blocks.render`. Buttons are numbered:
-`!2` presses the second button of the last reply.
+It runs the real Bolt app, handlers and builders. Requests are built as Slack would send them
+and dispatched into the app with their content type but unsigned: the app verifies no signature
+(bot/web.py does, for HTTP, and the console skips it). The app's replies go to a local stand-in
+for the Slack Web API (`bot.local.fake_slack`) and are rendered with `bot.blocks.render`.
+Buttons are numbered: `!2` presses the second button of the last reply.
 
 The person typing has a Slack locale (`--lang`, else DLICONN_LOCALE), which the stand-in's
 users.info reports: the app chooses the language of its replies from it, as in Slack. The
@@ -13,7 +14,6 @@ console's own words (greeting, prompts' notes, where a reply went) are in that l
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -29,9 +29,9 @@ from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.local.wire import (
     app_mention_event,
     block_action_body,
+    body_content_type,
     event_body,
     message_event,
-    signed_headers,
     slash_command_body,
 )
 from bot.runtime import EmbeddedWatcher
@@ -98,7 +98,6 @@ class Console:
     ) -> None:
         self._slack = slack
         self._services = services
-        self._secret = secrets.token_hex(16)
         seat = seat or Seat()
         #: The language of the person's Slack, and so of the console's own words.
         self.lang: Locale = seat.lang or settings.dliconn_locale
@@ -169,7 +168,7 @@ class Console:
 
     async def _dispatch(self, body: str) -> str:
         earlier = self.news()
-        headers: dict[str, str | Sequence[str]] = dict(signed_headers(body, self._secret))
+        headers: dict[str, str | Sequence[str]] = {"Content-Type": body_content_type(body)}
         response = await self._app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))
         # The reply is composed after the ack; every acked request is counted until it is sent.
         await self._services.inflight.wait_idle(REPLY_WAIT_SECONDS)

@@ -1,4 +1,4 @@
-"""The signed requests Slack sends to an app (commands, events, clicks), for console and tests."""
+"""The requests Slack sends to an app (commands, events, clicks), for the console and tests."""
 
 from __future__ import annotations
 
@@ -300,6 +300,12 @@ def view_submission_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def body_content_type(body: str | bytes) -> str:
+    """The content type Slack sends `body` with: JSON for an event, a form for the rest."""
+    starts_json = (body if isinstance(body, bytes) else body.encode()).startswith(b"{")
+    return JSON_CONTENT_TYPE if starts_json else FORM_CONTENT_TYPE
+
+
 def signed_headers(
     body: str | bytes,
     secret: str,
@@ -322,11 +328,10 @@ def signed_headers(
         signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
     if signature is None:  # only for an empty secret, which is a test bug
         raise ValueError("signing needs a non-empty secret")
-    starts_json = (body if isinstance(body, bytes) else body.encode()).startswith(b"{")
     return {
         "X-Slack-Request-Timestamp": stamp,
         "X-Slack-Signature": signature,
-        "Content-Type": content_type or (JSON_CONTENT_TYPE if starts_json else FORM_CONTENT_TYPE),
+        "Content-Type": content_type or body_content_type(body),
     }
 
 

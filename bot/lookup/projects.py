@@ -45,24 +45,18 @@ class ProjectLookups:
 
 
 class NotFoundAnywhere(NotFound):
-    """No visible project has it, and some projects could not be asked (named in the text);
-    `problems` says why, as a DliError kind for each of those it is known for."""
+    """No visible project has it, and some projects could not be asked (named in the text):
+    `problems` maps each of those to why, a DliError kind; `unreachable` lists them."""
 
-    def __init__(
-        self,
-        subject: str,
-        searched: Sequence[str],
-        unreachable: Sequence[str],
-        problems: Mapping[str, str] | None = None,
-    ) -> None:
-        where = ", ".join(a for a in searched if a not in unreachable) or "no project"
+    def __init__(self, subject: str, searched: Sequence[str], problems: Mapping[str, str]) -> None:
+        where = ", ".join(a for a in searched if a not in problems) or "no project"
         text = f"{subject} not found in {where}"
-        if unreachable:
-            text += f"; {', '.join(unreachable)} could not be reached"
+        if problems:
+            text += f"; {', '.join(problems)} could not be reached"
         super().__init__(text)
         self.searched = tuple(searched)
-        self.unreachable = tuple(unreachable)
-        self.problems = dict(problems or {})
+        self.problems = dict(problems)
+        self.unreachable = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -203,10 +197,7 @@ class Directory:
         if unreachable and len(unreachable) == len(candidates):
             raise _first_error(outcomes)
         raise NotFoundAnywhere(
-            f"no connection named {name!r}",
-            [p.alias for p in candidates],
-            list(unreachable),
-            unreachable,
+            f"no connection named {name!r}", [p.alias for p in candidates], unreachable
         )
 
     # ------------------------------------------------------------------ listings
@@ -263,7 +254,7 @@ async def _first(
     }
     if len(unreachable) == len(candidates):
         raise failures[candidates[0].alias]
-    raise NotFoundAnywhere(subject, [p.alias for p in candidates], list(unreachable), unreachable)
+    raise NotFoundAnywhere(subject, [p.alias for p in candidates], unreachable)
 
 
 def _first_error(outcomes: Sequence[object]) -> BaseException:

@@ -61,7 +61,11 @@ def build_app(
     *,
     client: AsyncWebClient | None = None,
 ) -> AsyncApp:
-    """One Bolt app per process; tests and the console pass their own client."""
+    """One Bolt app per process; tests and the console pass their own client.
+
+    The app verifies no request signature: serve it only through bot/web.py (HTTP, which
+    verifies each request before the app sees it) or Socket Mode, never on a listener of its own.
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     app = AsyncApp(
         client=client or make_slack_client(token, settings.slack_api_url),

@@ -56,7 +56,9 @@ def project_label(project: ProjectRef) -> rich.Element:
     return kit.plain_text(rich.shortened(label, 150))
 
 
-def _notice(sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | None) -> kit.Message:
+def _watcher_message(
+    sentence: str, blocks: list[dict[str, Any]], project: ProjectRef | None
+) -> kit.Message:
     """A watcher's message: `blocks`, then a context line naming its project (when there is
     one); `sentence` is its top-level text."""
     if project is not None:
@@ -237,7 +239,7 @@ def recovered_reply(event: Recovered, project: ProjectRef | None = None) -> kit.
         line = _binding_line(
             "white_check_mark", template, event, failed=FAILED, status=status, duration=duration
         )
-    return _notice(
+    return _watcher_message(
         _("{name} recovered").format(name=event.binding), [kit.rich_block(line)], project
     )
 
@@ -251,7 +253,7 @@ def flipped_reply(event: Flipped, project: ProjectRef | None = None) -> kit.Mess
         else kit.rich_block(line)
     )
     text = _("{name} is now {status}").format(name=event.binding, status=event.status)
-    return _notice(text, [block], project)
+    return _watcher_message(text, [block], project)
 
 
 def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> kit.Message:
@@ -259,7 +261,7 @@ def stabilised_reply(event: Stabilised, project: ProjectRef | None = None) -> ki
     status, duration = status_value(event.status, bold=True), _duration(event.stable_for)
     line = _binding_line("large_green_circle", template, event, status=status, duration=duration)
     text = _("{name} stopped flapping").format(name=event.binding)
-    return _notice(text, [kit.rich_block(line)], project)
+    return _watcher_message(text, [kit.rich_block(line)], project)
 
 
 def gone_notice(event: Gone, project: ProjectRef | None = None) -> kit.Message:
@@ -271,7 +273,7 @@ def gone_notice(event: Gone, project: ProjectRef | None = None) -> kit.Message:
     where = connection_named(event.connection_name, event.connection_id)
     line = rich.icon_line("wastebasket", rich.phrase(sentence, connection=where))
     name = event.connection_name or event.connection_id
-    return _notice(short.format(name=name), [kit.rich_block(line)], project)
+    return _watcher_message(short.format(name=name), [kit.rich_block(line)], project)
 
 
 #: The catalogue entry (Huawei's dli_03_0257) for a binding that stays in CREATING.
@@ -297,7 +299,7 @@ def stuck_notice(event: Stuck, project: ProjectRef | None = None) -> kit.Message
     stuck = default_catalogue().get(STUCK_CREATING_ENTRY)
     if stuck is not None:
         blocks.append(cause_block(stuck, event.connection_id))
-    return _notice(fallback, blocks, project)
+    return _watcher_message(fallback, blocks, project)
 
 
 def _last_error(event: DliUnreachable) -> rich.Pieces:
@@ -330,7 +332,7 @@ def unreachable_notice(event: DliUnreachable, project: ProjectRef | None = None)
         if project
         else _("Cannot reach DLI")
     )
-    return _notice(name, [kit.rich_block(line)], project)
+    return _watcher_message(name, [kit.rich_block(line)], project)
 
 
 def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> kit.Message:
@@ -342,7 +344,7 @@ def reachable_notice(event: DliReachable, project: ProjectRef | None = None) -> 
         if project
         else _("DLI is reachable again")
     )
-    return _notice(name, [kit.section_block(text)], project)
+    return _watcher_message(name, [kit.section_block(text)], project)
 
 
 _SUMMARY_SHOWN: Final = 15
@@ -413,4 +415,4 @@ def reset_summary(
         "The bot's memory was reset: {n} watched connections {status} now",
         count,
     ).format(n=count, status=FAILED)
-    return _notice(text, blocks, project)
+    return _watcher_message(text, blocks, project)

@@ -27,7 +27,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -54,6 +54,9 @@ _TRANSIENT_ERRORS: Final = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 _DEFAULT_BACKOFF: Final = RetryPolicy(attempts=1_000_000, base=1.0, cap=300.0)
+#: Why a post was given up on (the dliconn_watch_posts_dropped label): Slack refuses it for
+#: good, a bug after the last try, or a channel the bot cannot post in any more.
+Dropped = Literal["refused", "unexpected", "channel"]
 #: Tries at an unexpected failure before the job is dropped.
 MAX_UNEXPECTED_FAILURES: Final = 5
 #: Recording a post: up to 5 tries within about 3 s, to ride out a Redis failover or blip.
@@ -314,7 +317,7 @@ class Notifier:
         later = job.model_copy(update={"attempts": attempts, "not_before": self._wall() + delay})
         await self._store.retry_later(later)
 
-    def _dropped(self, reason: str, count: int = 1) -> None:
+    def _dropped(self, reason: Dropped, count: int = 1) -> None:
         if self._metrics is not None and count:
             self._metrics.watch_posts_dropped.labels(reason=reason).inc(count)
 

@@ -9,8 +9,10 @@ the scope changed. Routes are configuration, so they survive any loss of Redis d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot.watch.subscriptions import Subscription, SubscriptionStore
 
@@ -18,8 +20,20 @@ from bot.watch.subscriptions import Subscription, SubscriptionStore
 TagSet = tuple[tuple[str, str], ...]
 
 
+_T = TypeVar("_T")
+
+
 def tag_set(tags: Mapping[str, str]) -> TagSet:
     return tuple(sorted(tags.items()))
+
+
+async def each_tag_set(
+    tag_sets: Iterable[TagSet], list_one: Callable[[TagSet], Awaitable[_T]]
+) -> dict[TagSet, _T]:
+    """`list_one(tags)` for every tag set, all at once: with DLI slow or down (each list then
+    runs its whole retry cycle) the answer waits for one such cycle, not one per tag set."""
+    sets = list(tag_sets)
+    return dict(zip(sets, await asyncio.gather(*map(list_one, sets)), strict=True))
 
 
 @dataclass(frozen=True)

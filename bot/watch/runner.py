@@ -46,7 +46,7 @@ from bot.watch.jobs import Job, late_alerts, plan_jobs
 from bot.watch.lease import LEASE_TTL, LeaseKeeper
 from bot.watch.notifier import ChannelPacing, Notifier, sleep_until
 from bot.watch.replicas import Spread
-from bot.watch.routes import ProjectSubscriptions, TagSet
+from bot.watch.routes import ProjectSubscriptions, TagSet, each_tag_set
 from bot.watch.state import Commit, Snapshot
 from bot.watch.transitions import Event, Incident, Listed, Meta, Policy, detect, track_outage
 
@@ -285,10 +285,8 @@ class Watcher:
     ) -> tuple[tuple[list[Listed], ListFailure | None, float | None], _Routing]:
         """The project's list and, concurrently, one list per tag set its routes name."""
         tag_routes = self._routes.by_tags if self._routes is not None else {}
-        listed, *tagged = await asyncio.gather(
-            self._list(), *(self._list(tags) for tags in tag_routes)
-        )
-        for tags, (found, error, _) in zip(tag_routes, tagged, strict=True):
+        listed, tagged = await asyncio.gather(self._list(), each_tag_set(tag_routes, self._list))
+        for tags, (found, error, _) in tagged.items():
             if error is None:
                 self._members[tags] = frozenset(c.id for c in found)
             else:

@@ -137,10 +137,10 @@ class MockDli(ConnectivityTests):
         """Keep every request from now on unanswered until `release()`: DLI that is slow."""
         self._held = HeldSleep()
 
-    async def holding(self) -> None:
-        """Return once a request is being held; AssertionError if none arrives."""
+    async def holding(self, count: int = 1) -> None:
+        """Return once `count` requests are being held at once; AssertionError if fewer arrive."""
         assert self._held is not None, "hold() first"
-        await self._held.holding()
+        await self._held.holding(count=count)
 
     def release(self) -> None:
         if self._held is not None:

@@ -80,13 +80,18 @@ class HeldSleep:
 
     # A deadline for an assertion, as FakeSlackApi.wait_for has: it fails a hang, it is not a
     # claim about speed.
-    async def holding(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Return once a sleep is being held; AssertionError if none starts."""
+    async def holding(self, timeout: float = 5.0, *, count: int = 1) -> None:  # noqa: ASYNC109
+        """Return once `count` sleeps have started on the gate (all still held until
+        `release()`); AssertionError if fewer start."""
         try:
             async with asyncio.timeout(timeout):
-                await self._holding.wait()
+                while self.started < count:
+                    self._holding.clear()
+                    await self._holding.wait()
         except TimeoutError:
-            raise AssertionError(f"nothing slept on the gate within {timeout:g}s") from None
+            raise AssertionError(
+                f"{self.started} of {count} sleeps on the gate within {timeout:g}s"
+            ) from None
 
     def release(self) -> None:
         self._gate.set()

@@ -22,7 +22,7 @@ from bot.blocks.message import (
     room_left,
     section_block,
 )
-from bot.blocks.replies import about, error_message, help_message, notice, ours
+from bot.blocks.replies import error_message, help_message, ours
 from bot.blocks.text import (
     MORE_MARKER,
     as_plain,
@@ -566,17 +566,6 @@ def test_room_left_is_what_head_and_tail_leave_of_the_blocks_and_the_text_budget
     assert room_left(head, tail) == (MAX_BLOCKS - 4, TEXT_BUDGET - 13)
     assert room_left(head, tail, max_blocks=100) == (96, TEXT_BUDGET - 13)
     assert room_left([], []) == (MAX_BLOCKS, TEXT_BUDGET)
-
-
-def test_about_puts_the_value_between_our_words_exact_and_inert() -> None:
-    line = about("eyes", " Watching ", code("<!here> *x*", 80), " here.")
-    assert line[0] == {"type": "emoji", "name": "eyes"}
-    assert as_plain(line) == "👀 Watching <!here> *x* here."
-    assert [e.get("style", {}).get("code") for e in line if e["type"] == "text"] == [
-        None, True, None
-    ]  # fmt: skip
-    message = notice(line, fallback="Watching")
-    assert message.blocks[0]["elements"][0]["elements"] == line
 
 
 def test_ours_reads_an_icon_and_backticks_as_rich_text() -> None:

@@ -211,6 +211,29 @@ async def test_an_id_missing_where_dli_answered_names_the_project_it_could_not_a
     assert f"🔴 queue sql_prod FAILED\n    {ERR}" in text_of(found)
 
 
+async def test_aliases_in_the_modals_mrkdwn_are_code_so_an_underscore_italicises_nothing() -> None:
+    underscored = Deployment(
+        projects=(
+            ProjectConfig(alias="dr_west", project_id=PROJECT),
+            ProjectConfig(alias="dr_east", project_id="f" * 32),
+        )
+    )
+    async with chat_parts(orders(), deployment=underscored, unreachable=UNAVAILABLE) as parts:
+        view = await modal(parts, f"connect-failed|{GONE}")
+    [said] = [
+        b["text"]
+        for b in view["blocks"]
+        if b["type"] == "section" and "could not be asked" in b["text"]["text"]
+    ]
+    assert said["type"] == "mrkdwn"
+    assert said["text"] == (
+        "Not found in `dr_west`; `dr_east` could not be asked (DLI is unreachable), so it may be "
+        "there. Try again soon. The bot checked nothing itself."
+    )
+    # Every `_` is inside a code span, where Slack reads no formatting.
+    assert "_" not in re.sub(r"`[^`]*`", "", said["text"])
+
+
 async def test_a_bug_in_the_lookup_still_opens_the_checklist_with_a_logged_reference(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -372,7 +372,7 @@ async def test_for_everyone_writes_results_in_the_channels_language_the_rest_in_
 
 async def test_a_failure_inside_for_everyone_is_explained_in_the_askers_language() -> None:
     async def work() -> Message:
-        raise NotFoundAnywhere(GONE, ["prod", "staging"], ["staging"])
+        raise NotFoundAnywhere(GONE, ["prod", "staging"], {"staging": "unavailable"})
 
     with speaking("zh-CN"), for_everyone("en"):
         reply = await guarded(GONE, work)

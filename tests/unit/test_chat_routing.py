@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import pytest
 
 from bot.blocks.actions import ACTION_SHOW
 from bot.chat.parsing import parse_command
@@ -196,11 +200,14 @@ async def test_dli_down_is_explained_not_raised() -> None:
     assert "req-down" in text_of(reply.message)
 
 
-async def test_tag_routes_dli_cannot_list_are_marked_and_every_other_route_is_answered() -> None:
+async def test_tag_routes_dli_cannot_list_are_marked_and_every_other_route_is_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with routed(healthy(ORDERS, "orders", **tagged("payments"))) as parts:
         await parts.watch.subscriptions.subscribe(ASKING, ORDERS, "orders", ALICE)
         parts.dli.fail(THROTTLED, operation="list", request_id="req-slow")
-        reply = await parts.chat.routing.route(ORDERS, channel=ASKING)
+        with caplog.at_level(logging.INFO, logger="bot.chat.routing"):
+            reply = await parts.chat.routing.route(ORDERS, channel=ASKING)
         parts.dli.heal()
         healed = text_of((await parts.chat.routing.route(ORDERS, channel=ASKING)).message)
     assert not reply.shareable
@@ -218,7 +225,31 @@ async def test_tag_routes_dli_cannot_list_are_marked_and_every_other_route_is_an
         "not checked: DLI is throttling requests"
     )
     assert reply.message.text == "orders: alerts reach at least 2 channels"
+    # A DLI failure, logged as every other place logs one.
+    [logged] = [r for r in caplog.records if r.name == "bot.chat.routing"]
+    assert logged.levelname == "WARNING" and "req-slow" in logged.getMessage()
     assert "would alert 3 channels" in healed and "❔" not in healed
+
+
+async def test_every_tag_route_is_listed_at_once_so_a_slow_dli_costs_one_wait() -> None:
+    # DLI down makes each list run its whole retry cycle: one after another, minutes.
+    teams = {f"C0TEAM{n}": ChannelConfig(watch_tags={"team": f"team-{n}"}) for n in range(3)}
+    deployment = DEPLOYMENT.model_copy(update={"channels": teams})
+    async with chat_parts(
+        healthy(ORDERS, "orders", **tagged("team-1")), deployment=deployment
+    ) as parts:
+        await parts.chat.routing.route(ORDERS, channel=ASKING)  # the connection is cached now
+        asked = len(parts.dli.requests)
+        parts.dli.hold()
+        answer = asyncio.create_task(parts.chat.routing.route(ORDERS, channel=ASKING))
+        await parts.dli.holding(count=3)  # every list is in flight, none answered yet
+        in_flight = [r.url.params["tags"] for r in parts.dli.requests[asked:]]
+        parts.dli.release()
+        reply = await answer
+    assert sorted(in_flight) == ["team=team-0", "team=team-1", "team=team-2"]
+    assert lines(text_of(reply.message)) == [
+        "🏷️ #C0TEAM1 — connections tagged team=team-1 (watch_tags)"
+    ]
 
 
 async def test_an_unchecked_tag_route_to_a_channel_alerted_anyway_leaves_no_doubt() -> None:
