@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Every key dliconn writes starts with this, so several deployments can share one Redis.
     dliconn_redis_prefix: str = "dliconn:"
     port: int = Field(default=3000, ge=0, le=65535)
+    # `watch`'s /metrics and /healthz (PORT is serve's). Unset: the worker listens on nothing,
+    # so two processes on one host never want the same port unless told to.
+    dliconn_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     dliconn_cache_ttl: float = Field(default=30.0, ge=0)
     dliconn_watch_interval: float = Field(default=60.0, gt=0)

@@ -78,6 +78,7 @@ def _settings(settings: Settings) -> Description:
         "redis": _redis(settings.redis_dsn),
         "redis_prefix": settings.dliconn_redis_prefix,
         "port": settings.port,
+        "metrics_port": settings.dliconn_metrics_port or "not set: watch serves no HTTP",
         "cache_ttl": settings.dliconn_cache_ttl,
         "watch_interval": settings.dliconn_watch_interval,
         "watch_stuck_after": settings.dliconn_watch_stuck_after,

@@ -1,4 +1,4 @@
-"""Process lifecycles: the HTTP server, Socket Mode, and graceful shutdown on SIGTERM/SIGINT."""
+"""Process lifecycles: serve, socket, the watcher and its probes; graceful SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
-from dataclasses import replace
-from typing import Self
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Final, Self
 
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Deployment, Settings
+from bot.dli.client import DliClient
+from bot.dli.models import ListedConnection
+from bot.errors import ConfigError
 from bot.policy import offers
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
-from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
+from bot.watch.runner import ConnectionSource, WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.transitions import Policy
 
 # The Slack app (Bolt) and its web surface are imported where serve and socket build them:
@@ -26,6 +32,8 @@ from bot.watch.transitions import Policy
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 10.0
+#: Where serve and the watcher's probes listen: every interface, as a platform's router needs.
+ALL_INTERFACES: Final = "0.0.0.0"  # noqa: S104
 
 
 class HttpServer:
@@ -47,13 +55,12 @@ class HttpServer:
     async def create(cls, settings: Settings, deployment: Deployment | None = None) -> Self:
         return cls(settings, await build_services(settings, deployment=deployment))
 
-    async def start(self, host: str = "0.0.0.0", port: int | None = None) -> int:  # noqa: S104
+    async def start(self, host: str = ALL_INTERFACES, port: int | None = None) -> int:
         from bot.web import mark_ready
 
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, self.settings.port if port is None else port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self.port = await listen(
+            self._runner, host, self.settings.port if port is None else port, "PORT"
+        )
         if self.settings.redis_dsn is None:
             # Without Redis, subscriptions live in this process's memory: a separate worker
             # could never see them, so the watcher runs here.
@@ -81,6 +88,23 @@ class HttpServer:
         log.info("stopped")
 
 
+async def listen(runner: web.AppRunner, host: str, port: int, setting: str) -> int:
+    """Serve `runner` on host:port and return the port bound (0: one the system picked).
+
+    A port that cannot be bound (taken, privileged) is a ConfigError naming `setting`: one
+    line at start-up, as for any other bad setting, rather than a traceback.
+    """
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        # asyncio's message repeats the address: the system's words for the errno suffice.
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"{setting}: cannot listen on {host}:{port}: {why}") from None
+    return int(runner.addresses[0][1])
+
+
 def watcher_client(settings: Settings) -> AsyncWebClient:
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return make_slack_client(token, settings.slack_api_url, retry_rate_limits=False)
@@ -105,22 +129,136 @@ class EmbeddedWatcher:
 
 
 async def watch(settings: Settings, deployment: Deployment | None = None) -> None:
-    """`watch`: the worker process; SIGTERM lets the current cycle and posts finish.
+    """`watch`: the worker process; SIGTERM lets the current cycle and posts finish. With
+    DLICONN_METRICS_PORT it serves /metrics and /healthz there while it watches.
     `deployment`: the one the command line read (else dliconn.toml is read here)."""
     services = await build_services(settings, deployment=deployment)
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(run_watcher(services, watcher_client(settings), stop=stop))
-    signalled = asyncio.create_task(wait_for_signal())
-    try:
-        await asyncio.wait([watcher, signalled], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        signalled.cancel()
-        stop.set()
+    async with contextlib.AsyncExitStack() as stack:
+        # Closed last, even when the watcher died of a bug (re-raised below).
+        stack.push_async_callback(services.aclose)
+        probes = None
+        if settings.dliconn_metrics_port is not None:
+            probes = WatcherProbes(services)
+            # Before the first poll: a port that cannot be bound stops start-up, not the scrape.
+            await probes.start(settings.dliconn_metrics_port)
+            stack.push_async_callback(probes.stop)
+        stop = asyncio.Event()
+        polls = probes.polls if probes is not None else None
+        watcher = asyncio.create_task(
+            run_watcher(services, watcher_client(settings), stop=stop, polls=polls)
+        )
+        if probes is not None:
+            probes.watching(watcher)
+        signalled = asyncio.create_task(wait_for_signal())
         try:
-            await watcher
+            await asyncio.wait([watcher, signalled], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Even when the watcher died of a bug (re-raised above), the clients get closed.
-            await services.aclose()
+            signalled.cancel()
+            if probes is not None:
+                # 503 while the last cycle and posts finish; the listener closes after them.
+                probes.stopping()
+            stop.set()
+            await watcher
+
+
+class WatcherProbes:
+    """`watch`'s GET /healthz and /metrics on DLICONN_METRICS_PORT: serve's handlers
+    (bot.web) with the checks of a process that only watches.
+
+    They run on the watcher's event loop but only read what it keeps in memory, or Redis
+    under its short timeouts: a scrape, however slow its client, holds no poll or post up.
+    """
+
+    def __init__(self, services: Services) -> None:
+        from bot.web import build_probe_app
+
+        self.services = services
+        self.polls = PollTimes()
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._web_app = build_probe_app(services, self._checks)
+        self._runner = web.AppRunner(self._web_app, access_log=None)
+        self.port = 0
+
+    async def start(self, port: int, host: str = ALL_INTERFACES) -> int:
+        self.port = await listen(self._runner, host, port, "DLICONN_METRICS_PORT")
+        log.info("metrics and health checks on %s:%s", host, self.port)
+        return self.port
+
+    def watching(self, watcher: asyncio.Task[None]) -> None:
+        """Healthy from now on, for as long as `watcher` runs."""
+        from bot.web import mark_ready
+
+        self._watcher = watcher
+        watcher.add_done_callback(lambda _: mark_ready(self._web_app, False))
+        mark_ready(self._web_app)
+
+    def stopping(self) -> None:
+        from bot.web import mark_ready
+
+        self._stopping = True
+        mark_ready(self._web_app, False)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _checks(self) -> dict[str, str]:
+        from bot.web import per_project, serving_checks
+
+        # serve's `redis` check reads what its lookups saw; this process looks nothing up, so
+        # one read (of a key nothing writes) tells whether Redis answers now.
+        await self.services.store.get(PROBE_KEY)
+        polls = [(p.alias, self.polls.describe(p.alias)) for p in self.services.projects]
+        return {
+            **await serving_checks(self.services),
+            "watcher": self._state(),
+            "polls": per_project(polls),
+        }
+
+    def _state(self) -> str:
+        if self._watcher is None or self._watcher.done():
+            return "stopped"
+        return "stopping" if self._stopping else "running"
+
+
+#: What the worker's /healthz reads to see whether Redis answers (under DLICONN_REDIS_PREFIX).
+PROBE_KEY: Final = "healthz"
+
+
+class PollTimes:
+    """When the watcher last began to list each project's connections, for /healthz."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started: dict[str, float] = {}
+
+    def source(self, alias: str, dli: DliClient) -> ConnectionSource:
+        """`dli`'s list for the watcher, noting when each list starts."""
+        return _NotedSource(dli, lambda: self._note(alias))
+
+    def _note(self, alias: str) -> None:
+        self._started[alias] = self._clock()
+
+    def describe(self, alias: str) -> str:
+        started = self._started.get(alias)
+        if started is None:
+            return "none yet (starting, or another replica holds the lease)"
+        return f"last list began {self._clock() - started:.0f} s ago"
+
+
+@dataclass(frozen=True)
+class _NotedSource:
+    """A DLI list that calls `note` as it starts. What the list yields is passed on as it is,
+    not re-yielded, so a poll pays one clock read per list, however many connections."""
+
+    dli: DliClient
+    note: Callable[[], None]
+
+    def iter_listed(
+        self, *, page_size: int = 100, tags: Mapping[str, str] | None = None
+    ) -> AsyncIterator[ListedConnection]:
+        self.note()
+        return self.dli.iter_listed(page_size=page_size, tags=tags)
 
 
 async def run_watcher(
@@ -129,11 +267,13 @@ async def run_watcher(
     *,
     stop: asyncio.Event,
     options: WatchOptions | None = None,
+    polls: PollTimes | None = None,
 ) -> None:
     """`python -m bot watch` (and the embedded watcher): run until `stop` is set, on the
     services' shared watch backends, so mutes, acknowledgements and subscriptions made through
     Slack are seen here even without Redis. Every configured project is watched, each on its
-    own lease; several replicas share the projects between them."""
+    own lease; several replicas share the projects between them. `polls`: where to note when
+    each project's lists begin (the worker's /healthz)."""
     settings = services.settings
     options = options or WatchOptions(
         policy=Policy(stuck_after=settings.dliconn_watch_stuck_after),
@@ -141,7 +281,10 @@ async def run_watcher(
     )
     deployment = services.deployment
     await run_watch_projects(
-        [WatchedProject(p.dli, p.watch, p.ref) for p in services.projects],
+        [
+            WatchedProject(p.dli if polls is None else polls.source(p.alias, p.dli), p.watch, p.ref)
+            for p in services.projects
+        ],
         slack,
         stop=stop,
         interval=settings.dliconn_watch_interval,

@@ -1,4 +1,4 @@
-"""The HTTP server of `serve`: /slack/events (Bolt), /healthz and /metrics on one aiohttp app."""
+"""HTTP: serve's /slack/events (Bolt), /healthz and /metrics on one aiohttp app; watch's probes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -91,10 +91,13 @@ def bolt_request(body: bytes, request: web.Request) -> AsyncBoltRequest | str:
         return "the body is not a JSON object of Slack's shape"
 
 
+#: What /healthz reports beside its status: each check's name and its state in words.
+Checks = Callable[[], Awaitable[dict[str, str]]]
+
+
 def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
-    ready = asyncio.Event()
-    web_app[_READY] = ready
+    add_probes(web_app, services, lambda: serving_checks(services))
     secret = services.settings.slack_signing_secret
     if secret is None:
         # Nothing else verifies what reaches the Bolt app: without a secret it must not serve.
@@ -116,18 +119,30 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
             return _refused(request, 400, "unreadable request body", parsed)
         return await to_aiohttp_response(await app.async_dispatch(parsed))
 
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    return web_app
+
+
+def build_probe_app(services: Services, checks: Checks) -> web.Application:
+    """/healthz and /metrics alone: what `watch` serves on DLICONN_METRICS_PORT."""
+    web_app = web.Application()
+    add_probes(web_app, services, checks)
+    return web_app
+
+
+def add_probes(web_app: web.Application, services: Services, checks: Checks) -> None:
+    """GET /healthz (200 once marked ready, 503 before and after, with `checks`) and GET
+    /metrics (the process's own registry) on `web_app`."""
+    ready = asyncio.Event()
+    web_app[_READY] = ready
+
     async def healthz(_: web.Request) -> web.Response:
         # Redis and DLI outages are reported but keep 200: the bot still answers without them
         # (direct fetches, stale copies), and pulling every replica out of the load balancer
         # would turn a degraded answer into no answer. 503 means "not serving yet / any more".
-        checks = {
-            "redis": _redis_state(services),
-            "dli": "demo" if services.demo else "configured",
-            # A reset (Redis came back empty) is said here, and stays 200: serving goes on.
-            "watch_state": await _watch_state(services),
-        }
+        states = await checks()
         status = 200 if ready.is_set() else 503
-        body = {"status": "ok" if status == 200 else "unavailable", "checks": checks}
+        body = {"status": "ok" if status == 200 else "unavailable", "checks": states}
         return web.json_response(body, status=status, dumps=json.dumps)
 
     async def metrics(_: web.Request) -> web.Response:
@@ -137,10 +152,18 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
-    web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
-    return web_app
+
+
+async def serving_checks(services: Services) -> dict[str, str]:
+    """The checks of serve's /healthz: Redis, DLI (what is set up) and the watcher state."""
+    return {
+        "redis": _redis_state(services),
+        "dli": "demo" if services.demo else "configured",
+        # A reset (Redis came back empty) is said here, and stays 200: serving goes on.
+        "watch_state": await _watch_state(services),
+    }
 
 
 def _log_refusal(request: web.Request, status: int, reason: str) -> None:
@@ -163,10 +186,14 @@ def mark_ready(web_app: web.Application, ready: bool = True) -> None:
 
 async def _watch_state(services: Services) -> str:
     """Each project's watcher state ("ok", or the reset it saw); one word when they agree."""
-    health = [(p.alias, await p.watch.state_health()) for p in services.projects]
-    if len({state for _, state in health}) == 1:
-        return health[0][1]
-    return "; ".join(f"{alias}: {state}" for alias, state in health)
+    return per_project([(p.alias, await p.watch.state_health()) for p in services.projects])
+
+
+def per_project(states: Sequence[tuple[str, str]]) -> str:
+    """Projects' states as one: the state alone when they all agree, else `alias: state; …`."""
+    if len({state for _, state in states}) == 1:
+        return states[0][1]
+    return "; ".join(f"{alias}: {state}" for alias, state in states)
 
 
 def _redis_state(services: Services) -> str:

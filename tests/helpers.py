@@ -1,12 +1,15 @@
 """What many tests need around the parts they test: an environment without the developer's
-settings, a local port nothing listens on, and polling until a condition holds."""
+settings, a local port nothing listens on, the ports a process listens on, and polling until a
+condition holds."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Final
 
 import pytest
@@ -28,6 +31,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+#: A socket's state in /proc/net/tcp: listening.
+_LISTEN: Final = "0A"
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (Linux: the sockets among its open files, looked
+    up in /proc/net/tcp and tcp6 for those in state LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed since it was listed
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):  # no IPv6 on this host
+            for row in Path(table).read_text().splitlines()[1:]:
+                local, state, inode = (row.split()[i] for i in (1, 3, 9))
+                if state == _LISTEN and inode in inodes:
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
 
 
 async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0) -> None:

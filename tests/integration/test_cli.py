@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -184,6 +186,32 @@ def test_a_mode_without_its_slack_settings_says_which_one_is_missing(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("verb", "setting", "env"),
+    [
+        ("watch", "DLICONN_METRICS_PORT", {}),
+        ("serve", "PORT", {"SLACK_SIGNING_SECRET": "s"}),
+    ],
+)
+def test_a_port_already_taken_stops_start_up_with_one_line(
+    tmp_path: Path, verb: str, setting: str, env: dict[str, str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # where serve and watch listen
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_bot(tmp_path, verb, SLACK_BOT_TOKEN="xoxb-1", **{setting: str(port)}, **env)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    # The last line (before it: the log of what started, the demo data here).
+    line = done.stderr.splitlines()[-1]
+    assert line == (
+        f"dliconn: configuration error: {setting}: cannot listen on 0.0.0.0:{port}: "
+        "Address already in use"
+    )
+
+
 FILE_SK = "file-project-sk-never-printed-0123456789"
 PROJECTS_TOML = """
 [projects.prod]
@@ -230,6 +258,7 @@ def test_config_without_a_file_shows_the_default_demo_project(tmp_path: Path) ->
     assert shown["routes"] == {"C0ALERTS": "default: every connection"}
     assert shown["settings"]["redis"] == "not configured: in memory, one process"
     assert shown["settings"]["locale"] == "zh-CN"
+    assert shown["settings"]["metrics_port"] == "not set: watch serves no HTTP"
     assert shown["notes"] == []
 
 
@@ -242,6 +271,7 @@ def test_config_prints_every_project_and_channel_with_secrets_masked(tmp_path: P
         **PROJECT_SECRETS,
         SLACK_BOT_TOKEN="xoxb-never-printed",
         REDIS_URL="redis://:redis-pw-never-printed@127.0.0.1:6379/2",
+        DLICONN_METRICS_PORT="9100",
     )
 
     assert done.returncode == 0, done.stderr
@@ -260,6 +290,7 @@ def test_config_prints_every_project_and_channel_with_secrets_masked(tmp_path: P
         "redis://127.0.0.1:6379/2",
     ):
         assert shown in out
+    assert re.search(r"^  metrics_port +9100$", out, re.MULTILINE)
     for secret in (*PROJECT_SECRETS.values(), "xoxb-never-printed", "redis-pw-never-printed"):
         assert secret not in out
 

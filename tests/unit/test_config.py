@@ -24,6 +24,7 @@ def test_nothing_configured_means_demo_mode_on_embedded_defaults() -> None:
     assert settings.project_id == DEMO_PROJECT_ID
     assert settings.redis_dsn is None
     assert settings.port == 3000
+    assert settings.dliconn_metrics_port is None  # the worker listens on nothing
     assert settings.dliconn_cache_ttl == 30
     assert settings.dliconn_watch_interval == 60
     assert settings.dliconn_response_type == "ephemeral"
@@ -44,6 +45,7 @@ def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> Non
         "DLI_IAM_ENDPOINT": "http://iam.local",
         "REDIS_URL": "redis://:pw-secret@127.0.0.1:6379/3",
         "PORT": "8080",
+        "DLICONN_METRICS_PORT": "9100",
         "DLICONN_CACHE_TTL": "5",
         "DLICONN_WATCH_INTERVAL": "0.5",
         "DLICONN_RESPONSE_TYPE": "in_channel",
@@ -63,6 +65,7 @@ def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> Non
     assert project.iam_base_url == "http://iam.local"
     assert s.project_id == "p" * 32
     assert s.port == 8080
+    assert s.dliconn_metrics_port == 9100
     assert s.dliconn_watch_interval == 0.5
     assert s.incident_channels == {"C1", "C2"}
     assert s.watch_all_channels == {"C9"}
@@ -116,6 +119,9 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     ("env", "named"),
     [
         ({"PORT": "abc"}, "PORT"),
+        ({"DLICONN_METRICS_PORT": "0"}, "DLICONN_METRICS_PORT"),
+        ({"DLICONN_METRICS_PORT": "65536"}, "DLICONN_METRICS_PORT"),
+        ({"DLICONN_METRICS_PORT": "abc"}, "DLICONN_METRICS_PORT"),
         ({"DLICONN_RESPONSE_TYPE": "loud"}, "DLICONN_RESPONSE_TYPE"),
         ({"DLICONN_WATCH_INTERVAL": "0"}, "DLICONN_WATCH_INTERVAL"),
         ({"HUAWEICLOUD_SDK_AK": "AK"}, "HUAWEICLOUD_SDK_SK"),
