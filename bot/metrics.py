@@ -32,7 +32,8 @@ class Metrics:
         self.watch_posts_dropped = Counter(
             "dliconn_watch_posts_dropped",
             "Watcher posts given up on, by why: refused (Slack refuses it for good), unexpected "
-            "(a bug, after the last try), channel (the bot cannot post there any more)",
+            "(a bug, after the last try), channel (the bot cannot post there any more), "
+            "guardrails (a Slack Connect channel under external_channels = deny)",
             ["reason"],
             registry=self.registry,
         )

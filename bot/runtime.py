@@ -23,6 +23,7 @@ from bot.errors import ConfigError
 from bot.policy import offers
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
+from bot.slack.facts import Guard, SlackFacts
 from bot.watch.runner import ConnectionSource, WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.transitions import Policy
 
@@ -293,6 +294,8 @@ async def run_watcher(
             options,
             can_test=lambda channel: offers(deployment.channel(channel), "test"),
             locale_of=lambda channel: deployment.post_locale(channel, settings.dliconn_locale),
+            # No connection data into a channel that became Slack Connect under "deny".
+            refuses_posts=Guard(deployment, SlackFacts(slack, services.metrics)).refuses_posts,
         ),
         metrics=services.metrics,
     )

@@ -307,3 +307,12 @@ class Guard:
                 request, asked.user, asked.channel, decision.rule, decision.logged,
             )  # fmt: skip
         return Checked(decision, channel, person)
+
+    async def refuses_posts(self, channel: str) -> str | None:
+        """The rule that keeps the watcher's posts out of `channel`, or None. Only what Slack
+        says counts: a channel shared with another organisation under external_channels =
+        "deny". A channel Slack will not describe gets its alert (the post itself fails where
+        the bot is not a member), since a Slack hiccup must not swallow one."""
+        checked = await self.check("lookup", Asking(channel, ""), quiet=True)
+        refused = checked.decision.why == "external_channel"
+        return checked.decision.rule if refused else None

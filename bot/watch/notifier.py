@@ -26,7 +26,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
 
 import aiohttp
@@ -55,8 +55,9 @@ _TRANSIENT_ERRORS: Final = frozenset(
 )
 _DEFAULT_BACKOFF: Final = RetryPolicy(attempts=1_000_000, base=1.0, cap=300.0)
 #: Why a post was given up on (the dliconn_watch_posts_dropped label): Slack refuses it for
-#: good, a bug after the last try, or a channel the bot cannot post in any more.
-Dropped = Literal["refused", "unexpected", "channel"]
+#: good, a bug after the last try, a channel the bot cannot post in any more, or one the
+#: guardrails keep its posts out of.
+Dropped = Literal["refused", "unexpected", "channel", "guardrails"]
 #: Tries at an unexpected failure before the job is dropped.
 MAX_UNEXPECTED_FAILURES: Final = 5
 #: Recording a post: up to 5 tries within about 3 s, to ride out a Redis failover or blip.
@@ -100,6 +101,7 @@ class Notifier:
         project: ProjectRef | None = None,
         can_test: Callable[[str], bool] | None = None,
         locale_of: Callable[[str], Locale] | None = None,
+        refuses: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._slack = slack
         self._store = store
@@ -110,6 +112,7 @@ class Notifier:
         self._record_retry = record_retry
         self._metrics = metrics
         self._may_post = may_post or (lambda: True)
+        self._refuses = refuses
         self._clock = clock
         self._wall = wall_clock
         self._rng = rng or random.Random()
@@ -140,6 +143,14 @@ class Notifier:
                 dropped = await self._store.drop_channel(job.channel)
                 log.info("dropped %d job(s) for paused channel %s", dropped, job.channel)
                 self._dropped("channel", dropped)
+                continue
+            rule = await self._refuses(job.channel) if self._refuses is not None else None
+            if rule is not None:
+                # A channel that became shared with another organisation after it was watched:
+                # no connection data goes there, and its watches are paused until renewed.
+                log.warning("not posting in %s (%s refuses it): pausing it", job.channel, rule)
+                await self._subscriptions.pause(job.channel, rule)
+                self._dropped("guardrails", await self._store.drop_channel(job.channel))
                 continue
             ready_in = max(
                 job.not_before - self._wall(),

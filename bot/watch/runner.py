@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -97,6 +97,9 @@ class WatchOptions:
     can_test: Callable[[str], bool] = field(default=lambda channel: False)
     # The language of each channel's posts (its `locale`, else DLICONN_LOCALE).
     locale_of: Callable[[str], Locale] = field(default=lambda channel: DEFAULT_LOCALE)
+    # The guardrails' rule that keeps the bot's posts out of a channel, or None (asked before
+    # each post; see bot.slack.facts.Guard.refuses_posts). None here: nothing is asked.
+    refuses_posts: Callable[[str], Awaitable[str | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -469,6 +472,7 @@ class _ProjectLoop:
             project=project.project,
             can_test=options.can_test,
             locale_of=options.locale_of,
+            refuses=options.refuses_posts,
         )
 
     async def run(self, stop: asyncio.Event) -> None:

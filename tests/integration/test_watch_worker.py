@@ -42,6 +42,7 @@ from tests.helpers import free_port, listening_ports, until
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 ALERTS: Final = "CALERTS"
+PARTNER: Final = "CPARTNER"
 QUEUE: Final = "resource_mode_1"  # withvpc's only queue, ACTIVE in the demo data
 #: A stopped worker may finish its cycle and posts, but not dawdle.
 STOP_DEADLINE: Final = 5.0
@@ -91,33 +92,38 @@ async def test_the_worker_alerts_once_and_stops_cleanly_on_sigterm(
     backend: WatchBackend, key_prefix: str, tmp_path: Path
 ) -> None:
     await backend.subscriptions.subscribe(ALERTS, WITHVPC, "withvpc", "U0WATCHER1")
+    # Watched, then shared with another organisation: under the default "deny" it gets nothing.
+    await backend.subscriptions.subscribe(PARTNER, WITHVPC, "withvpc", "U0WATCHER1")
     async with (
         running_fake(project_id=PROJECT_ID, credentials={ACCESS_KEY: SECRET_KEY}) as dli,
         FakeSlackApi() as slack,
-        worker(configured_env(tmp_path, dli, slack, key_prefix), tmp_path) as process,
     ):
+        slack.share_externally(PARTNER)
+        async with worker(configured_env(tmp_path, dli, slack, key_prefix), tmp_path) as process:
 
-        async def polled() -> bool:
-            return list_calls(dli) > 0
+            async def polled() -> bool:
+                return list_calls(dli) > 0
 
-        await until(polled)
-        dli.set_queue(WITHVPC, QUEUE, "FAILED", "peering lost")
-        [alert] = await slack.wait_for(
-            "chat.postMessage", predicate=is_alert_in(ALERTS), timeout=10
-        )
-        target = list_calls(dli) + 3
+            await until(polled)
+            dli.set_queue(WITHVPC, QUEUE, "FAILED", "peering lost")
+            [alert] = await slack.wait_for(
+                "chat.postMessage", predicate=is_alert_in(ALERTS), timeout=10
+            )
+            target = list_calls(dli) + 3
 
-        async def settled() -> bool:
-            return list_calls(dli) >= target and not await backend.state.pending()
+            async def settled() -> bool:
+                return list_calls(dli) >= target and not await backend.state.pending()
 
-        await until(settled)
-        process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(STOP_DEADLINE):
-            _, stderr = await process.communicate()
+            await until(settled)
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(STOP_DEADLINE):
+                _, stderr = await process.communicate()
 
     text = text_of(alert)
     assert "1 queue FAILED: withvpc" in text and QUEUE in text and "peering lost" in text
     assert slack.calls_to("chat.postMessage", is_alert_in(ALERTS)) == [alert]
+    assert slack.calls_to("chat.postMessage", lambda c: c.channel == PARTNER) == []
+    assert await backend.subscriptions.paused() == {PARTNER: "guardrails.external_channels"}
     assert process.returncode == 0, stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert BOT_TOKEN not in stderr.decode() and SECRET_KEY not in stderr.decode()

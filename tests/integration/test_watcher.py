@@ -17,19 +17,21 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import pytest
 import redis.asyncio as aioredis
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import Deployment, ProjectConfig
 from bot.dli.client import DliClient
 from bot.dli.models import ListedQueue, QueueInfo
 from bot.local.demo import demo_connections
 from bot.local.fake_dli import FakeDli, Fault
 from bot.local.fake_slack import FakeSlackApi, SlackCall
 from bot.retry import RetryPolicy
+from bot.slack.facts import Guard, SlackFacts
 from bot.watch.backend import WatchBackend
 from bot.watch.runner import WatchedProject, WatchOptions, run_watch_projects
 from bot.watch.state import RedisWatchStore
@@ -363,6 +365,22 @@ async def test_a_rate_limited_channel_does_not_hold_up_the_others(rig: Rig) -> N
     assert rig.slack.calls.index(limited) < rig.slack.calls.index(other)
     assert after == []  # ALERTS waits out its Retry-After (test_slack_429_is_posted_after_…)
     assert rig.slack.calls_to("chat.postMessage", lambda c: c.channel == OTHER) == [other]
+
+
+async def test_a_channel_that_became_slack_connect_gets_no_alert_and_is_paused(
+    rig: Rig,
+) -> None:
+    await rig.subscribe(ALERTS)
+    await rig.subscribe(OTHER)
+    rig.slack.share_externally(ALERTS)  # after it was watched
+    facts = SlackFacts(AsyncWebClient(token=TOKEN, base_url=rig.slack.url))
+    deny = Deployment(projects=(ProjectConfig(alias="default", project_id=rig.dli.project_id),))
+    await rig.start(options=replace(OPTIONS, refuses_posts=Guard(deny, facts).refuses_posts))
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "route table quota exceeded")
+    await rig.cycles()
+    assert [c.channel for c in rig.slack.calls_to("chat.postMessage") if c.ok] == [OTHER]
+    assert await rig.backend().subscriptions.paused() == {ALERTS: "guardrails.external_channels"}
 
 
 async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:
