@@ -91,7 +91,7 @@ class Routing:
         lines = [
             replace(
                 line,
-                paused=line.channel in paused,
+                paused=paused.get(line.channel, ""),
                 muted_until=(m.until if (m := mutes.get((cid, line.channel))) else None),
             )
             for line in first.values()
