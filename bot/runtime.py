@@ -21,6 +21,7 @@ from bot.dli.client import DliClient
 from bot.dli.models import ListedConnection
 from bot.errors import ConfigError
 from bot.policy import offers
+from bot.probes import build_probe_app, mark_ready, per_project, serving_checks
 from bot.services import Services, build_services
 from bot.slack.client import make_slack_client
 from bot.slack.facts import Guard, SlackFacts
@@ -57,8 +58,6 @@ class HttpServer:
         return cls(settings, await build_services(settings, deployment=deployment))
 
     async def start(self, host: str = ALL_INTERFACES, port: int | None = None) -> int:
-        from bot.web import mark_ready
-
         self.port = await listen(
             self._runner, host, self.settings.port if port is None else port, "PORT"
         )
@@ -72,8 +71,6 @@ class HttpServer:
         return self.port
 
     async def stop(self) -> None:
-        from bot.web import mark_ready
-
         # Report unready first so a load balancer stops sending, then let in-flight work end.
         # The listener stays open meanwhile: /healthz answers 503 rather than refusing the
         # connection, which a load balancer may read as a crash, and whatever it still sends
@@ -164,15 +161,13 @@ async def watch(settings: Settings, deployment: Deployment | None = None) -> Non
 
 class WatcherProbes:
     """`watch`'s GET /healthz and /metrics on DLICONN_METRICS_PORT: serve's handlers
-    (bot.web) with the checks of a process that only watches.
+    (bot.probes) with the checks of a process that only watches.
 
     They run on the watcher's event loop but only read what it keeps in memory, or Redis
     under its short timeouts: a scrape, however slow its client, holds no poll or post up.
     """
 
     def __init__(self, services: Services) -> None:
-        from bot.web import build_probe_app
-
         self.services = services
         self.polls = PollTimes()
         self._watcher: asyncio.Task[None] | None = None
@@ -188,15 +183,11 @@ class WatcherProbes:
 
     def watching(self, watcher: asyncio.Task[None]) -> None:
         """Healthy from now on, for as long as `watcher` runs."""
-        from bot.web import mark_ready
-
         self._watcher = watcher
         watcher.add_done_callback(lambda _: mark_ready(self._web_app, False))
         mark_ready(self._web_app)
 
     def stopping(self) -> None:
-        from bot.web import mark_ready
-
         self._stopping = True
         mark_ready(self._web_app, False)
 
@@ -204,8 +195,6 @@ class WatcherProbes:
         await self._runner.cleanup()
 
     async def _checks(self) -> dict[str, str]:
-        from bot.web import per_project, serving_checks
-
         # serve's `redis` check reads what its lookups saw; this process looks nothing up, so
         # one read (of a key nothing writes) tells whether Redis answers now.
         await self.services.store.get(PROBE_KEY)

@@ -1,13 +1,12 @@
-"""HTTP: serve's /slack/events (Bolt), /healthz and /metrics on one aiohttp app; watch's probes."""
+"""HTTP: serve's aiohttp app, /slack/events (verified here, then Bolt) beside the probes."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.errors import ConfigError
+from bot.probes import add_probes, serving_checks
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ EVENTS_PATH: Final = "/slack/events"
 MAX_BODY_BYTES: Final = 1024**2
 #: How far a request's timestamp may be from this host's clock: Slack's (and Bolt's) window.
 MAX_CLOCK_SKEW: Final = 5 * 60
-_READY: Final = web.AppKey("ready", asyncio.Event)
 # Far more digits than any epoch second; int() of a very long string is slow or refused.
 _MAX_TIMESTAMP_DIGITS: Final = 20
 
@@ -92,9 +91,6 @@ def bolt_request(body: bytes, request: web.Request) -> AsyncBoltRequest | str:
 
 
 #: What /healthz reports beside its status: each check's name and its state in words.
-Checks = Callable[[], Awaitable[dict[str, str]]]
-
-
 def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     add_probes(web_app, services, lambda: serving_checks(services))
@@ -123,49 +119,6 @@ def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     return web_app
 
 
-def build_probe_app(services: Services, checks: Checks) -> web.Application:
-    """/healthz and /metrics alone: what `watch` serves on DLICONN_METRICS_PORT."""
-    web_app = web.Application()
-    add_probes(web_app, services, checks)
-    return web_app
-
-
-def add_probes(web_app: web.Application, services: Services, checks: Checks) -> None:
-    """GET /healthz (200 once marked ready, 503 before and after, with `checks`) and GET
-    /metrics (the process's own registry) on `web_app`."""
-    ready = asyncio.Event()
-    web_app[_READY] = ready
-
-    async def healthz(_: web.Request) -> web.Response:
-        # Redis and DLI outages are reported but keep 200: the bot still answers without them
-        # (direct fetches, stale copies), and pulling every replica out of the load balancer
-        # would turn a degraded answer into no answer. 503 means "not serving yet / any more".
-        states = await checks()
-        status = 200 if ready.is_set() else 503
-        body = {"status": "ok" if status == 200 else "unavailable", "checks": states}
-        return web.json_response(body, status=status, dumps=json.dumps)
-
-    async def metrics(_: web.Request) -> web.Response:
-        await _watch_state(services)  # brings the reset figures up to date
-        return web.Response(
-            body=services.metrics.render(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
-
-    web_app.router.add_get("/healthz", healthz)
-    web_app.router.add_get("/metrics", metrics)
-
-
-async def serving_checks(services: Services) -> dict[str, str]:
-    """The checks of serve's /healthz: Redis, DLI (what is set up) and the watcher state."""
-    return {
-        "redis": _redis_state(services),
-        "dli": "demo" if services.demo else "configured",
-        # A reset (Redis came back empty) is said here, and stays 200: serving goes on.
-        "watch_state": await _watch_state(services),
-    }
-
-
 def _log_refusal(request: web.Request, status: int, reason: str) -> None:
     # One line, no traceback and nothing of the body: anyone can send these, so a flood of
     # them must stay readable (and the body may hold what a sender should not have sent).
@@ -175,28 +128,3 @@ def _log_refusal(request: web.Request, status: int, reason: str) -> None:
 def _refused(request: web.Request, status: int, error: str, reason: str) -> web.Response:
     _log_refusal(request, status, reason)
     return web.json_response({"error": error}, status=status, dumps=json.dumps)
-
-
-def mark_ready(web_app: web.Application, ready: bool = True) -> None:
-    if ready:
-        web_app[_READY].set()
-    else:
-        web_app[_READY].clear()
-
-
-async def _watch_state(services: Services) -> str:
-    """Each project's watcher state ("ok", or the reset it saw); one word when they agree."""
-    return per_project([(p.alias, await p.watch.state_health()) for p in services.projects])
-
-
-def per_project(states: Sequence[tuple[str, str]]) -> str:
-    """Projects' states as one: the state alone when they all agree, else `alias: state; …`."""
-    if len({state for _, state in states}) == 1:
-        return states[0][1]
-    return "; ".join(f"{alias}: {state}" for alias, state in states)
-
-
-def _redis_state(services: Services) -> str:
-    if services.settings.redis_dsn is None:
-        return "not configured (in memory)"
-    return "ok" if services.store.healthy else "down (degraded: no shared cache)"
