@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -17,7 +17,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.metrics import Metrics
-from bot.policy import ChannelFacts, Decision, Person, Request, asks_about_operators, decide
+from bot.policy import (
+    ChannelFacts,
+    Decision,
+    Person,
+    Request,
+    Unseen,
+    asks_about_operators,
+    decide,
+)
 from bot.slack_ids import is_usergroup_id
 
 log = logging.getLogger(__name__)
@@ -29,17 +37,18 @@ GROUP_TTL: Final = 300.0
 LOCALE_TTL: Final = 3600.0
 LOCALE_FAILURE_TTL: Final = 300.0
 _LOCALES_KEPT: Final = 50_000
-#: Errors by which Slack says the bot cannot see a conversation (a private channel or a DM it is
-#: not in, a conversation type its scopes leave out), not that Slack is failing: asking again
-#: soon will not change the answer, and no earlier answer about the channel stands in for it.
-_UNSEEN: Final = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "missing_scope",
-        "method_not_supported_for_channel_type",
-    }
-)
+#: The errors by which conversations.info says the bot cannot see a conversation, not that Slack
+#: is failing (Slack documents these for the method): asking again soon will not change the
+#: answer, and no earlier answer about the channel stands in for it.
+_UNSEEN: Final[Mapping[str, Unseen]] = {
+    # A private channel or group DM the bot is not in, a DM between other people, or no such
+    # conversation: Slack does not tell these apart.
+    "channel_not_found": "not_member",
+    # A Salesforce channel of limited access the bot was not given.
+    "channel_is_limited_access": "not_member",
+    # The install lacks the scope for this kind of conversation (`needed` names it).
+    "missing_scope": "missing_scope",
+}
 #: What a failed Slack call looks like from slack_sdk: an API error, or the network's.
 _SLACK_FAILURES: Final = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
@@ -96,6 +105,8 @@ class _Failed:
     """A call Slack answered with an error (its code) or not at all (the exception's name)."""
 
     error: str
+    #: The scope a `missing_scope` answer says is needed, when it says.
+    needed: str | None = None
 
 
 @dataclass
@@ -118,6 +129,9 @@ class SlackFacts:
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _locales: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _home_team: str | None = field(default=None, repr=False)
+    # The scopes already logged as missing: one process has one SlackFacts, and an operator
+    # needs the line once, not once per request in every group DM.
+    _scopes_missing: set[str | None] = field(default_factory=set, repr=False)
     # Calls under way, by method and argument: concurrent misses share one (a burst of commands
     # in a channel not yet cached asks Slack once, not once per command).
     _asking: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
@@ -135,15 +149,17 @@ class SlackFacts:
                 cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
                 self._channels[asked.channel] = cached
             elif info.error in _UNSEEN:
+                if _UNSEEN[info.error] == "missing_scope":
+                    self._log_missing_scope(info.needed)
                 # Remembered like an answer, so each request does not ask again in vain.
-                cached = _Cached(None, self.clock() + CHANNEL_TTL)
+                cached = _Cached(_UNSEEN[info.error], self.clock() + CHANNEL_TTL)
                 self._channels[asked.channel] = cached
             elif cached is None or cached.until + self.channel_stale_max <= self.clock():
                 return ChannelFacts(asked.channel, external=asked.ext_shared)
-        channel: dict[str, Any] | None = cached.value
-        if channel is None:
+        channel: dict[str, Any] | Unseen = cached.value
+        if not isinstance(channel, dict):
             # The envelope may still know; a DM is never anyone else's without Slack saying.
-            return ChannelFacts(asked.channel, external=asked.ext_shared, unseen=True)
+            return ChannelFacts(asked.channel, external=asked.ext_shared, unseen=channel)
         external = bool(
             channel.get("is_ext_shared") or channel.get("is_pending_ext_shared") or asked.ext_shared
         )
@@ -152,6 +168,16 @@ class SlackFacts:
             external=external,
             private=bool(channel.get("is_private") or channel.get("is_im")),
             own_dm=bool(channel.get("is_im")) and channel.get("user") == asked.user,
+        )
+
+    def _log_missing_scope(self, needed: str | None) -> None:
+        if needed in self._scopes_missing:
+            return
+        self._scopes_missing.add(needed)
+        log.error(
+            "Slack conversations.info: the app lacks the scope %s (re-install it from "
+            "manifest.yml); conversations that need it count as shared with another organisation",
+            needed or "(Slack did not say which)",
         )
 
     async def person(
@@ -243,15 +269,17 @@ class SlackFacts:
         try:
             response = await call(**kwargs)
         except _SLACK_FAILURES as exc:
+            answered = exc.response if isinstance(exc, SlackApiError) else None
             error = (
-                str(exc.response.get("error", "unknown"))
-                if isinstance(exc, SlackApiError) and exc.response is not None
+                str(answered.get("error", "unknown"))
+                if answered is not None
                 else type(exc).__name__
             )
+            needed = answered.get("needed") if answered is not None else None
             log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
             if self.metrics:
                 self.metrics.slack_errors.labels(method, error).inc()
-            return _Failed(error)
+            return _Failed(error, str(needed) if needed else None)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
 

@@ -4,6 +4,7 @@ cached answers, and fail-closed when Slack cannot say (errors injected on the st
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -59,7 +60,12 @@ async def test_a_named_group_slack_cannot_list_fails_closed_and_is_asked_again(
 
 @pytest.mark.parametrize(
     ("error", "why"),
-    [("ratelimited", "sharing_unknown"), ("channel_not_found", "sharing_unseen")],
+    [
+        ("ratelimited", "sharing_unknown"),
+        ("channel_not_found", "sharing_unseen"),
+        ("channel_is_limited_access", "sharing_unseen"),
+        ("missing_scope", "sharing_no_scope"),
+    ],
 )
 async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_matters(
     slack: FakeSlackApi, error: str, why: str
@@ -98,6 +104,22 @@ async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer
     slack.clear_faults()  # invited back
     now[0] = 2 * CHANNEL_TTL + 2
     assert (await g.check("lookup", alice)).allowed
+
+
+async def test_a_missing_scope_is_its_own_refusal_and_logged_once_per_scope(
+    slack: FakeSlackApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A group DM the bot is in, with an app installed without mpim:read.
+    slack.fail("conversations.info", "missing_scope", times=None, fields={"needed": "mpim:read"})
+    g = guard(slack)
+    with caplog.at_level(logging.ERROR, logger="bot.slack.facts"):
+        for group_dm in ("G0GROUPDM1", "G0GROUPDM2", "G0GROUPDM1"):
+            checked = await g.check("lookup", Asking(group_dm, ALICE, TEAM_ID))
+            assert checked.decision.why == "sharing_no_scope"
+            assert checked.channel.unseen == "missing_scope"
+            assert "member" not in checked.decision.sentence
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "mpim:read" in errors[0].getMessage()
 
 
 async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(
