@@ -150,7 +150,8 @@ class Decision:
                 template = _("The bot cannot see {channel} (it is not a member, or this is a "
                              "direct message between people), so it cannot tell whether it is "
                              "shared with another organisation and may not {action} here. Invite "
-                             "the bot, or ask in a channel it is in")  # fmt: skip
+                             "the bot (if you just invited it, try again in a few seconds), or "
+                             "ask in a channel it is in")  # fmt: skip
             case "sharing_no_scope":
                 template = _("The bot's Slack app lacks the permission to see {channel} "
                              "(re-install it from manifest.yml), so it cannot tell whether it is "

@@ -31,6 +31,10 @@ from bot.slack_ids import is_usergroup_id
 log = logging.getLogger(__name__)
 
 CHANNEL_TTL: Final = 60.0
+# "The bot cannot see this conversation" ends the moment someone invites it, as the refusal asks
+# them to: it is remembered only so a burst of requests (a Home tab, a retried command) asks
+# Slack once, and an invite takes effect within seconds, not a minute.
+UNSEEN_TTL: Final = 10.0
 GROUP_TTL: Final = 300.0
 # A person's Slack language changes rarely; a failed users.info (an install without users:read)
 # is remembered for a while too, so every reply does not ask again.
@@ -151,10 +155,14 @@ class SlackFacts:
             elif info.error in _UNSEEN:
                 if _UNSEEN[info.error] == "missing_scope":
                     self._log_missing_scope(info.needed)
-                # Remembered like an answer, so each request does not ask again in vain.
-                cached = _Cached(_UNSEEN[info.error], self.clock() + CHANNEL_TTL)
+                cached = _Cached(_UNSEEN[info.error], self.clock() + UNSEEN_TTL)
                 self._channels[asked.channel] = cached
-            elif cached is None or cached.until + self.channel_stale_max <= self.clock():
+            elif (
+                cached is None
+                # Only an answer stands in: "cannot see" may have ended (an invite) meanwhile.
+                or not isinstance(cached.value, dict)
+                or cached.until + self.channel_stale_max <= self.clock()
+            ):
                 return ChannelFacts(asked.channel, external=asked.ext_shared)
         channel: dict[str, Any] | Unseen = cached.value
         if not isinstance(channel, dict):

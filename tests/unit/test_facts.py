@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
-from bot.slack.facts import CHANNEL_TTL, Asking, Guard, SlackFacts
+from bot.slack.facts import CHANNEL_TTL, UNSEEN_TTL, Asking, Guard, SlackFacts
 
 Mode = Literal["deny", "read", "allow"]
 C = "C0PAYMENTS"
@@ -88,7 +88,7 @@ async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_
     assert (await deny.check("lookup", shared)).decision.why == "external_channel"
 
 
-async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer_stands_in(
+async def test_a_conversation_the_bot_cannot_see_is_remembered_briefly_and_no_old_answer_stands_in(
     slack: FakeSlackApi,
 ) -> None:
     now = [0.0]
@@ -99,11 +99,29 @@ async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer
     slack.fail("conversations.info", "channel_not_found", times=None)  # the bot was removed
     now[0] = CHANNEL_TTL + 1
     for _ in range(3):
-        assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
+        refused = (await g.check("lookup", alice)).decision
+        assert refused.why == "sharing_unseen"
+    assert "if you just invited it, try again in a few seconds" in refused.sentence
+    now[0] += UNSEEN_TTL - 1
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
     assert len(slack.calls_to("conversations.info")) == 2  # asked once, then remembered
-    slack.clear_faults()  # invited back
-    now[0] = 2 * CHANNEL_TTL + 2
+    slack.clear_faults()  # invited back: seconds later, not a minute, the bot answers
+    now[0] += 2
     assert (await g.check("lookup", alice)).allowed
+
+
+async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: FakeSlackApi) -> None:
+    now = [0.0]
+    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
+    g = Guard(deployment("deny"), facts)
+    alice = Asking(C, ALICE, TEAM_ID)
+    slack.fail("conversations.info", "channel_not_found")
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
+    # Invited meanwhile, but Slack fails when asked again: nothing is known, and the refusal
+    # says to try again, not to invite the bot that is already there.
+    slack.fail("conversations.info", "ratelimited", times=None)
+    now[0] = UNSEEN_TTL + 1
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
 
 
 async def test_a_missing_scope_is_its_own_refusal_and_logged_once_per_scope(
