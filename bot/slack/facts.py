@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -117,10 +117,13 @@ class _Failed:
 class SlackFacts:
     """Answers from Slack about channels and groups, cached for CHANNEL_TTL / GROUP_TTL seconds.
 
-    A call Slack answers with an error (a missing scope, a channel the bot cannot see, a rate
-    limit) or not at all is "Slack cannot say": the channel's sharing or the group's members are
-    then unknown, and the policy fails closed on them. Failures are not cached, so the next
-    request asks again; meanwhile a channel's last answer stands in for up to `channel_stale_max`.
+    conversations.info saying the bot cannot see a conversation (it is not a member, or the app
+    lacks the scope) is an answer, logged at INFO and remembered for UNSEEN_TTL: the channel's
+    sharing is then unknown. Any other error (a rate limit, an outage) or no answer at all is
+    "Slack cannot say", logged as a warning and not cached, so the next request asks again;
+    meanwhile a channel's last answer (never a "cannot see") stands in for up to
+    `channel_stale_max`. Without one, the channel's sharing or the group's members are unknown,
+    and the policy fails closed on them.
     """
 
     client: AsyncWebClient
@@ -146,7 +149,10 @@ class SlackFacts:
             info = await self._shared(
                 ("conversations.info", asked.channel),
                 lambda: self._ask(
-                    "conversations.info", self.client.conversations_info, channel=asked.channel
+                    "conversations.info",
+                    self.client.conversations_info,
+                    _UNSEEN.keys(),
+                    channel=asked.channel,
                 ),
             )
             if isinstance(info, dict):
@@ -273,7 +279,10 @@ class SlackFacts:
         # Shielded: one request giving up must not cancel the answer the others wait for.
         return await asyncio.shield(asking)
 
-    async def _ask(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | _Failed:
+    async def _ask(
+        self, method: str, call: Any, answers: Collection[str] = (), /, **kwargs: Any
+    ) -> dict[str, Any] | _Failed:
+        """Slack's answer, or how it failed; `answers`: errors that are answers, not failures."""
         try:
             response = await call(**kwargs)
         except _SLACK_FAILURES as exc:
@@ -284,7 +293,11 @@ class SlackFacts:
                 else type(exc).__name__
             )
             needed = answered.get("needed") if answered is not None else None
-            log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
+            if error in answers:
+                asked = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+                log.info("Slack %s (%s) answered %s", method, asked, error)
+            else:
+                log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
             if self.metrics:
                 self.metrics.slack_errors.labels(method, error).inc()
             return _Failed(error, str(needed) if needed else None)

@@ -124,6 +124,25 @@ async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: Fake
     assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
 
 
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        ("channel_not_found", logging.INFO),
+        ("missing_scope", logging.INFO),
+        ("ratelimited", logging.WARNING),
+    ],
+)
+async def test_cannot_see_is_logged_as_an_answer_and_slack_failing_as_a_warning(
+    slack: FakeSlackApi, caplog: pytest.LogCaptureFixture, error: str, level: int
+) -> None:
+    slack.fail("conversations.info", error)
+    with caplog.at_level(logging.INFO, logger="bot.slack.facts"):
+        await guard(slack).check("lookup", Asking(C, ALICE, TEAM_ID))
+    [said] = [r for r in caplog.records if error in r.getMessage() and r.levelno < logging.ERROR]
+    assert said.levelno == level
+    assert ("unknown" in said.getMessage()) == (level == logging.WARNING)
+
+
 async def test_a_missing_scope_is_its_own_refusal_and_logged_once_per_scope(
     slack: FakeSlackApi, caplog: pytest.LogCaptureFixture
 ) -> None:
