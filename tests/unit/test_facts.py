@@ -125,6 +125,23 @@ async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: Fake
 
 
 @pytest.mark.parametrize(
+    ("error", "why"),
+    [("channel_not_found", "sharing_unseen"), ("missing_scope", "sharing_no_scope")],
+)
+async def test_an_events_envelope_still_says_whether_a_conversation_the_bot_cannot_see_is_shared(
+    slack: FakeSlackApi, error: str, why: str
+) -> None:
+    # A mention or an incident-channel message: the Events API envelope says the conversation
+    # is not shared, though conversations.info will not describe it.
+    slack.fail("conversations.info", error, times=None)
+    g = guard(slack, "deny")
+    internal = await g.check("lookup", Asking(C, ALICE, TEAM_ID, ext_shared=False))
+    assert internal.allowed and internal.channel.external is False
+    # A command or a button carries no envelope: nothing says, so it counts as shared.
+    assert (await g.check("lookup", Asking(C, ALICE, TEAM_ID))).decision.why == why
+
+
+@pytest.mark.parametrize(
     ("error", "level"),
     [
         ("channel_not_found", logging.INFO),
