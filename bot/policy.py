@@ -68,11 +68,6 @@ Why = Literal[
 ]
 
 
-#: The refusals that say only that Slack would not tell whether the channel is shared.
-SHARING_UNSURE: Final[frozenset[Why | None]] = frozenset(
-    {"sharing_unknown", "sharing_unseen", "sharing_no_scope"}
-)
-
 #: Why Slack says the bot cannot see a conversation: it is not a member (a private channel or
 #: group DM it was not invited to, a DM between other people), or the app lacks the scope for
 #: that kind of conversation (a group DM without `mpim:read`, an install older than a scope).
