@@ -98,6 +98,12 @@ def asking(body: dict[str, Any], event: dict[str, Any] | None = None) -> Asking:
     )
 
 
+def _request(method: str, **kwargs: Any) -> tuple[str, str]:
+    """A Slack request as the key of the calls under way: its method and arguments. Each request
+    is sent by one path only (`_call`, or one `_fetch_…`), so its key says what the answer is."""
+    return method, repr(sorted(kwargs.items()))
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -139,30 +145,19 @@ class SlackFacts:
     # The scopes already logged as missing: one process has one SlackFacts, and an operator
     # needs the line once, not once per request in every group DM.
     _scopes_missing: set[str | None] = field(default_factory=set, repr=False)
-    # Calls under way, by method and argument: concurrent misses share one (a burst of commands
+    # Calls under way, by request (`_request`): concurrent misses share one (a burst of commands
     # in a channel not yet cached asks Slack once, not once per command).
     _asking: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
         if cached is None or cached.until <= self.clock():
-            info = await self._shared(
-                ("conversations.info", asked.channel),
-                lambda: self._ask(
-                    "conversations.info",
-                    self.client.conversations_info,
-                    _UNSEEN.keys(),
-                    channel=asked.channel,
-                ),
+            fresh: _Cached | None = await self._shared(
+                _request("conversations.info", channel=asked.channel),
+                lambda: self._fetch_channel(asked.channel),
             )
-            if isinstance(info, dict):
-                cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
-                self._channels[asked.channel] = cached
-            elif info.error in _UNSEEN:
-                if _UNSEEN[info.error] == "missing_scope":
-                    self._log_missing_scope(info.needed)
-                cached = _Cached(_UNSEEN[info.error], self.clock() + UNSEEN_TTL)
-                self._channels[asked.channel] = cached
+            if fresh is not None:
+                cached = fresh
             elif (
                 cached is None
                 # Only an answer stands in: "cannot see" may have ended (an invite) meanwhile.
@@ -183,6 +178,27 @@ class SlackFacts:
             private=bool(channel.get("is_private") or channel.get("is_im")),
             own_dm=bool(channel.get("is_im")) and channel.get("user") == asked.user,
         )
+
+    async def _fetch_channel(self, channel: str) -> _Cached | None:
+        """What conversations.info says about `channel` (its fields, or why the bot cannot see
+        it), remembered; None when Slack is failing.
+
+        Remembered here, in the shared call, not by its waiters: a request that stopped waiting
+        still leaves the answer for the next one.
+        """
+        info = await self._ask(
+            "conversations.info", self.client.conversations_info, _UNSEEN.keys(), channel=channel
+        )
+        if isinstance(info, dict):
+            cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
+        elif info.error in _UNSEEN:
+            if _UNSEEN[info.error] == "missing_scope":
+                self._log_missing_scope(info.needed)
+            cached = _Cached(_UNSEEN[info.error], self.clock() + UNSEEN_TTL)
+        else:
+            return None
+        self._channels[channel] = cached
+        return cached
 
     def _log_missing_scope(self, needed: str | None) -> None:
         if needed in self._scopes_missing:
@@ -220,10 +236,17 @@ class SlackFacts:
         if cached is not None and cached.until > self.clock():
             members: frozenset[str] = cached.value
             return members
-        listed = await self._call(
+        found: frozenset[str] | None = await self._shared(
+            _request("usergroups.users.list", usergroup=group), lambda: self._fetch_group(group)
+        )
+        return found
+
+    async def _fetch_group(self, group: str) -> frozenset[str] | None:
+        # Remembered in the shared call, as a channel's answer is.
+        listed = await self._ask(
             "usergroups.users.list", self.client.usergroups_users_list, usergroup=group
         )
-        if listed is None:
+        if not isinstance(listed, dict):
             return None
         members = frozenset(str(u) for u in listed.get("users") or ())
         self._groups[group] = _Cached(members, self.clock() + GROUP_TTL)
@@ -236,13 +259,13 @@ class SlackFacts:
             remembered: str | None = cached.value
             return remembered
         found: str | None = await self._shared(
-            ("users.info", user), lambda: self._fetch_locale(user)
+            _request("users.info", user=user, include_locale=True), lambda: self._fetch_locale(user)
         )
         return found
 
     async def _fetch_locale(self, user: str) -> str | None:
-        # Remembered here, in the shared call, not by its waiters: a reply that stopped waiting
-        # (Kit's deadline) still leaves the answer for the next one.
+        # Remembered in the shared call, as a channel's answer is: a reply that stopped waiting
+        # (Kit's deadline) still leaves it for the next one.
         found = await self._ask(
             "users.info", self.client.users_info, user=user, include_locale=True
         )
@@ -265,7 +288,7 @@ class SlackFacts:
     async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
         """Slack's answer, or None when it gave none (shared by concurrent callers)."""
         answer: dict[str, Any] | _Failed = await self._shared(
-            (method, repr(sorted(kwargs.items()))), lambda: self._ask(method, call, **kwargs)
+            _request(method, **kwargs), lambda: self._ask(method, call, **kwargs)
         )
         return answer if isinstance(answer, dict) else None
 

@@ -15,6 +15,7 @@ from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
 from bot.slack.facts import CHANNEL_TTL, UNSEEN_TTL, Asking, Guard, SlackFacts
+from tests.fakes.dli import HeldSleep
 
 Mode = Literal["deny", "read", "allow"]
 C = "C0PAYMENTS"
@@ -242,3 +243,26 @@ async def test_the_policy_view_knows_a_group_operator_as_one(slack: FakeSlackApi
         Guardrails(), deployment().channel(C), "watch", checked.channel, checked.person
     )
     assert changes.allowed
+
+
+@pytest.mark.parametrize("method", ["conversations.info", "usergroups.users.list"])
+async def test_a_check_that_stops_waiting_still_leaves_slacks_answer_for_the_next(
+    method: str,
+) -> None:
+    held = HeldSleep()
+    async with FakeSlackApi(usergroups={ONCALL: [ALICE]}, sleep=held) as slack:
+        slack.latency(method, 30.0, times=1)
+        facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url))
+        g = Guard(deployment(), facts)
+        if method != "conversations.info":
+            assert (await g.check("lookup", Asking(C, ALICE, TEAM_ID))).allowed  # channel known
+        # Slack is held; the one request waiting gives up (as Kit's deadline makes it) ...
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await g.check("mute", Asking(C, ALICE, TEAM_ID))
+        await held.holding()
+        held.release()
+        # ... and nobody waits for the call any more. Once it is answered, it is remembered.
+        await asyncio.gather(*facts._asking.values())
+        assert (await g.check("mute", Asking(C, ALICE, TEAM_ID))).allowed
+        assert len(slack.calls_to(method)) == 1
