@@ -32,6 +32,7 @@ from bot.local.demo import DEMO_PROJECT_ID
 from bot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 DliMode = Literal["aksk", "iam", "demo"]
+_NOT_A_CHANNEL: Final = "not a Slack channel id (C…, G… or D…, upper case)"
 
 
 def _secret(name: str) -> Any:
@@ -105,6 +106,15 @@ class Settings(BaseSettings):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
+
+    @field_validator("dliconn_incident_channels", "dliconn_watch_all_channels")
+    @classmethod
+    def _channel_ids(cls, value: str) -> str:
+        # A typo here would make the bot silently ignore a channel: say which entry is wrong.
+        for entry in (c.strip() for c in value.split(",")):
+            if entry and not is_channel_id(entry):
+                raise ValueError(f"{entry!r} is {_NOT_A_CHANNEL}")
+        return value
 
     @model_validator(mode="after")
     def _check_credentials(self) -> Settings:
@@ -342,7 +352,7 @@ def _operator_shape(value: str) -> str:
 
 def _channel_shape(value: str) -> str:
     if not is_channel_id(value):
-        raise ValueError("not a Slack channel id (C…, G… or D…, upper case)")
+        raise ValueError(_NOT_A_CHANNEL)
     return value
 
 

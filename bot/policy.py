@@ -61,14 +61,17 @@ Why = Literal[
     "verb_not_allowed",  # the channel's `allow` (or the default) leaves the verb out
     "sharing_unknown",  # Slack would not say just now whether it is shared: treated as shared
     "sharing_unseen",  # the bot cannot see the conversation, so nor whether it is shared
+    "sharing_no_scope",  # the app lacks the scope to describe this kind of conversation
     "external_user",  # a person from another organisation never passes an operators check
     "not_operator",  # `operators` is set and the person is not one of them
     "groups_unknown",  # Slack would not list an operators group: fail closed
 ]
 
 
-#: The refusals that say only that Slack would not tell whether the channel is shared.
-SHARING_UNSURE: Final[frozenset[Why | None]] = frozenset({"sharing_unknown", "sharing_unseen"})
+#: Why Slack says the bot cannot see a conversation: it is not a member (a private channel or
+#: group DM it was not invited to, a DM between other people), or the app lacks the scope for
+#: that kind of conversation (a group DM without `mpim:read`, an install older than a scope).
+Unseen = Literal["not_member", "missing_scope"]
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,9 @@ class ChannelFacts:
     private: bool = False
     #: A direct message with the bot whose other member is the person asking.
     own_dm: bool = False
-    #: Slack says the bot cannot see the conversation (then `external` is None unless an
-    #: event's envelope said): not a member of it, or a DM between other people.
-    unseen: bool = False
+    #: Slack says the bot cannot see the conversation, and why (then `external` is None unless
+    #: an event's envelope said); None: it can, or Slack would not say.
+    unseen: Unseen | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,13 @@ class Decision:
                 template = _("The bot cannot see {channel} (it is not a member, or this is a "
                              "direct message between people), so it cannot tell whether it is "
                              "shared with another organisation and may not {action} here. Invite "
-                             "the bot, or ask in a channel it is in")  # fmt: skip
+                             "the bot (if you just invited it, try again in a few seconds), or "
+                             "ask in a channel it is in")  # fmt: skip
+            case "sharing_no_scope":
+                template = _("The bot's Slack app lacks the permission to see {channel} "
+                             "(re-install it from manifest.yml), so it cannot tell whether it is "
+                             "shared with another organisation and may not {action} "
+                             "here")  # fmt: skip
             case "groups_unknown":
                 template = _("Slack would not list the members of {groups} just now, so only the "
                              "operators named directly may {action} in {channel}")  # fmt: skip
@@ -182,6 +191,12 @@ def allow_rule(channel_id: str) -> str:
 
 
 EXTERNAL_RULE: Final = "guardrails.external_channels"
+#: The refusal for a channel whose sharing is unknown, by why Slack would not describe it.
+_UNSURE: Final[dict[Unseen | None, Why]] = {
+    "not_member": "sharing_unseen",
+    "missing_scope": "sharing_no_scope",
+    None: "sharing_unknown",
+}
 
 
 def offers(rules: ChannelConfig, verb: Verb) -> bool:
@@ -213,8 +228,7 @@ def decide(
         # shows nothing of DLI, is still answered there, and the refusal says what to do.
         said = channel.external is not None
         if (mode == "deny" and (said or request != "help")) or (mode == "read" and guarded):
-            unsure: Why = "sharing_unseen" if channel.unseen else "sharing_unknown"
-            return refuse(EXTERNAL_RULE, "external_channel" if said else unsure)
+            return refuse(EXTERNAL_RULE, "external_channel" if said else _UNSURE[channel.unseen])
     if request in VERBS and request not in rules.allowed_verbs:
         return refuse(allow_rule(cid), "verb_not_allowed")
     if not guarded:

@@ -1,5 +1,8 @@
-"""What Slack's ids look like: one rule each for users, user groups and channels, shared by the
-config file's checks, the guardrails and the replies that name people and channels."""
+"""What Slack's ids look like: one rule each for users, user groups and channels.
+
+The config file's checks, the guardrails and the replies that name people and channels all use
+these, so they agree on what an id is.
+"""
 
 from __future__ import annotations
 

@@ -37,24 +37,22 @@ def home_view(
     several = len(set((project_of or {}).values())) > 1
     ordered = sorted(watched, key=lambda item: list_rank(item[0]))
     failing = sum(1 for c, _ in ordered if c.failed)
-    blocks: list[dict[str, Any]] = [
-        _title(),
-        kit.section_block(
-            _("*{connections}* watched · {failing}").format(
-                connections=connections_count(len(ordered)), failing=with_failed(failing)
+    if ordered:
+        headline = _("*{connections}* watched · {failing}").format(
+            connections=connections_count(len(ordered)), failing=with_failed(failing)
+        )
+    elif note:
+        # A note says something was left out or could not be read: "nothing is watched" would
+        # be false.
+        headline = _("Nothing can be shown here (see below).")
+    else:
+        headline = rich.escape_entities(
+            _(
+                "No connection is watched in your channels yet. In a channel, type "
+                "`/dliconn watch <id-or-name>`."
             )
-            if ordered
-            # With a note, something was left out: "nothing is watched" might be false.
-            else _("Nothing can be shown just now (see below).")
-            if note
-            else rich.escape_entities(
-                _(
-                    "No connection is watched in your channels yet. In a channel, type "
-                    "`/dliconn watch <id-or-name>`."
-                )
-            )
-        ),
-    ]
+        )
+    blocks: list[dict[str, Any]] = [_title(), kit.section_block(headline)]
     tail = [kit.context_block([note])] if note else []
     if demo:
         tail.append(kit.context_block([_(":test_tube: *Demo data* — not a real DLI project")]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from bot.dli.ids import normalise_id
 from bot.errors import DliError, StoreUnavailable
 from bot.i18n import _, ngettext
 from bot.lookup.cache import Lookup
-from bot.policy import SHARING_UNSURE, Decision
+from bot.policy import Decision, Why
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ class HomeTab:
         `None` means Slack would not say which channels the user is in. Then nothing is shown:
         listing every watched connection would show private channels' subscriptions to anyone.
         `permitted` (the guardrails' decision) leaves out the channels where the user may not
-        look up, and the tab says how many were left out only because Slack would not say whether
-        they are shared: "nothing is watched" would be false there.
+        look up, and the tab says how many were left out and why: "nothing is watched" would be
+        false there.
         """
         if user_channels is None:
             return home_view(
@@ -61,16 +62,9 @@ class HomeTab:
             asked = sorted(candidates)
             decisions = await asyncio.gather(*(permitted(c) for c in asked))
             mine = frozenset(c for c, d in zip(asked, decisions, strict=True) if d.allowed)
-            unsure = sum(d.why in SHARING_UNSURE for d in decisions)
-            if unsure:
-                unchecked = ngettext(
-                    ":warning: Slack would not say whether {count} of your channels is shared "
-                    "with another organisation, so what it watches is left out.",
-                    ":warning: Slack would not say whether {count} of your channels are shared "
-                    "with another organisation, so what they watch is left out.",
-                    unsure,
-                )
-                notes.append(unchecked.format(count=unsure))
+            refused = Counter(d.why for d in decisions if not d.allowed)
+            if refused:
+                notes.append(_left_out(refused))
         watched = {cid: chans & mine for cid, chans in watched.items() if chans & mine}
         # Only the projects some of those channels may see are asked (None: one sees them all).
         scopes = [self.context.scope(c) for c in sorted(mine)]
@@ -109,3 +103,52 @@ class HomeTab:
     def _sees(self, channel: str, alias: str | None) -> bool:
         visible = self.context.scope(channel)
         return visible is None or alias is None or alias in visible
+
+
+def _left_out(refused: Counter[Why | None]) -> str:
+    """How many of the reader's watching channels the guardrails left out, by reason, with what
+    to do about each."""
+    total = sum(refused.values())
+    lines = [
+        ngettext(
+            ":warning: {count} of your channels that watch something is left out:",
+            ":warning: {count} of your channels that watch something are left out:",
+            total,
+        ).format(count=total)
+    ]
+    for why, count in sorted(refused.items(), key=lambda item: -item[1]):
+        lines.append("• " + _reason(why, count).format(count=count))
+    return "\n".join(lines)
+
+
+def _reason(why: Why | None, count: int) -> str:
+    match why:
+        case "external_channel":
+            return ngettext(
+                "{count} is shared with another organisation (`guardrails.external_channels`)",
+                "{count} are shared with another organisation (`guardrails.external_channels`)",
+                count,
+            )
+        case "verb_not_allowed":
+            return ngettext(
+                "{count} does not allow listing connections (its `allow` in dliconn.toml)",
+                "{count} do not allow listing connections (their `allow` in dliconn.toml)",
+                count,
+            )
+        case "sharing_unseen":
+            return _("the bot cannot see or is no longer in {count} of them: invite it back")
+        case "sharing_no_scope":
+            return _(
+                "the bot's Slack app lacks the permission to see {count} of them: re-install it "
+                "from manifest.yml"
+            )
+        case "sharing_unknown":
+            return ngettext(
+                "Slack would not say whether {count} is shared with another organisation; try "
+                "again in a minute",
+                "Slack would not say whether {count} are shared with another organisation; try "
+                "again in a minute",
+                count,
+            )
+        case _:
+            return _("{count} refused by the guardrails (`/dliconn policy` there says why)")

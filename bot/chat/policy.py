@@ -45,11 +45,17 @@ def _sharing(channel: ChannelFacts, mode: str) -> str:
             "read": _("lookups, lists and history only"),
             "allow": _("this channel's own rules apply"),
         }[mode]
-        said = (
-            _("shared with another organisation (Slack Connect); {setting}: {rule}")
-            if channel.external
-            else _("unknown (Slack would not say), so counted as shared; {setting}: {rule}")
-        )
+        if channel.external:
+            said = _("shared with another organisation (Slack Connect); {setting}: {rule}")
+        elif channel.unseen == "not_member":
+            said = _("unknown (the bot cannot see this conversation: invite it), so counted as "
+                     "shared; {setting}: {rule}")  # fmt: skip
+        elif channel.unseen == "missing_scope":
+            said = _("unknown (the bot's Slack app lacks the permission to see this conversation: "
+                     "re-install it from manifest.yml), so counted as shared; {setting}: "
+                     "{rule}")  # fmt: skip
+        else:
+            said = _("unknown (Slack would not say), so counted as shared; {setting}: {rule}")
         return said.format(setting=f"external_channels = {mode}", rule=rule)
     if channel.private:
         return _("private, this organisation only")

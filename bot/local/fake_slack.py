@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import uuid4
 
@@ -69,6 +69,8 @@ class _Fault:
     channel: str | None
     remaining: int | None  # None: every matching call
     error: str = ""
+    #: More of a failed answer, as Slack adds `needed` to a `missing_scope`.
+    fields: Payload = field(default_factory=dict)
     retry_after: int = 0
     seconds: float = 0.0
     # rate_limit(enforce=True): until this monotonic time, every matching call is refused.
@@ -172,9 +174,12 @@ class FakeSlackApi(LocalServer):
         times: int | None = 1,
         *,
         channel: str | None = None,
+        fields: Payload | None = None,
     ) -> None:
-        """The next `times` calls (None: all) answer `{"ok": false, "error": error}`."""
-        self._faults.append(_Fault("fail", method, channel, times, error=error))
+        """The next `times` calls (None: all) answer `{"ok": false, "error": error, **fields}`."""
+        self._faults.append(
+            _Fault("fail", method, channel, times, error=error, fields=fields or {})
+        )
 
     def rate_limit(
         self,
@@ -293,7 +298,7 @@ class FakeSlackApi(LocalServer):
             return 429, {"ok": False, "error": "ratelimited"}, retry
         failed = self._take_fault("fail", method, channel)
         if failed is not None:
-            return 200, {"ok": False, "error": failed.error}, {}
+            return 200, {**failed.fields, "ok": False, "error": failed.error}, {}
         try:
             return 200, {"ok": True, **handler(body)}, {}
         except _ApiError as exc:

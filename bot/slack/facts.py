@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -17,29 +17,42 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.metrics import Metrics
-from bot.policy import ChannelFacts, Decision, Person, Request, asks_about_operators, decide
+from bot.policy import (
+    ChannelFacts,
+    Decision,
+    Person,
+    Request,
+    Unseen,
+    asks_about_operators,
+    decide,
+)
 from bot.slack_ids import is_usergroup_id
 
 log = logging.getLogger(__name__)
 
 CHANNEL_TTL: Final = 60.0
+# "The bot cannot see this conversation" ends the moment someone invites it, as the refusal asks
+# them to: it is remembered only so a burst of requests (a Home tab, a retried command) asks
+# Slack once, and an invite takes effect within seconds, not a minute.
+UNSEEN_TTL: Final = 10.0
 GROUP_TTL: Final = 300.0
 # A person's Slack language changes rarely; a failed users.info (an install without users:read)
 # is remembered for a while too, so every reply does not ask again.
 LOCALE_TTL: Final = 3600.0
 LOCALE_FAILURE_TTL: Final = 300.0
 _LOCALES_KEPT: Final = 50_000
-#: Errors by which Slack says the bot cannot see a conversation (a private channel or a DM it is
-#: not in, a conversation type its scopes leave out), not that Slack is failing: asking again
-#: soon will not change the answer, and no earlier answer about the channel stands in for it.
-_UNSEEN: Final = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "missing_scope",
-        "method_not_supported_for_channel_type",
-    }
-)
+#: The errors by which conversations.info says the bot cannot see a conversation, not that Slack
+#: is failing (Slack documents these for the method): asking again soon will not change the
+#: answer, and no earlier answer about the channel stands in for it.
+_UNSEEN: Final[Mapping[str, Unseen]] = {
+    # A private channel or group DM the bot is not in, a DM between other people, or no such
+    # conversation: Slack does not tell these apart.
+    "channel_not_found": "not_member",
+    # A Salesforce channel of limited access the bot was not given.
+    "channel_is_limited_access": "not_member",
+    # The install lacks the scope for this kind of conversation (`needed` names it).
+    "missing_scope": "missing_scope",
+}
 #: What a failed Slack call looks like from slack_sdk: an API error, or the network's.
 _SLACK_FAILURES: Final = (SlackApiError, aiohttp.ClientError, TimeoutError)
 
@@ -85,6 +98,12 @@ def asking(body: dict[str, Any], event: dict[str, Any] | None = None) -> Asking:
     )
 
 
+def _request(method: str, **kwargs: Any) -> tuple[str, str]:
+    """A Slack request as the key of the calls under way: its method and arguments. Each request
+    is sent by one path only (`_call`, or one `_fetch_…`), so its key says what the answer is."""
+    return method, repr(sorted(kwargs.items()))
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -96,16 +115,21 @@ class _Failed:
     """A call Slack answered with an error (its code) or not at all (the exception's name)."""
 
     error: str
+    #: The scope a `missing_scope` answer says is needed, when it says.
+    needed: str | None = None
 
 
 @dataclass
 class SlackFacts:
     """Answers from Slack about channels and groups, cached for CHANNEL_TTL / GROUP_TTL seconds.
 
-    A call Slack answers with an error (a missing scope, a channel the bot cannot see, a rate
-    limit) or not at all is "Slack cannot say": the channel's sharing or the group's members are
-    then unknown, and the policy fails closed on them. Failures are not cached, so the next
-    request asks again; meanwhile a channel's last answer stands in for up to `channel_stale_max`.
+    conversations.info saying the bot cannot see a conversation (it is not a member, or the app
+    lacks the scope) is an answer, logged at INFO and remembered for UNSEEN_TTL: the channel's
+    sharing is then unknown. Any other error (a rate limit, an outage) or no answer at all is
+    "Slack cannot say", logged as a warning and not cached, so the next request asks again;
+    meanwhile a channel's last answer (never a "cannot see") stands in for up to
+    `channel_stale_max`. Without one, the channel's sharing or the group's members are unknown,
+    and the policy fails closed on them.
     """
 
     client: AsyncWebClient
@@ -118,32 +142,33 @@ class SlackFacts:
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _locales: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _home_team: str | None = field(default=None, repr=False)
-    # Calls under way, by method and argument: concurrent misses share one (a burst of commands
+    # The scopes already logged as missing: one process has one SlackFacts, and an operator
+    # needs the line once, not once per request in every group DM.
+    _scopes_missing: set[str | None] = field(default_factory=set, repr=False)
+    # Calls under way, by request (`_request`): concurrent misses share one (a burst of commands
     # in a channel not yet cached asks Slack once, not once per command).
     _asking: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
         if cached is None or cached.until <= self.clock():
-            info = await self._shared(
-                ("conversations.info", asked.channel),
-                lambda: self._ask(
-                    "conversations.info", self.client.conversations_info, channel=asked.channel
-                ),
+            fresh: _Cached | None = await self._shared(
+                _request("conversations.info", channel=asked.channel),
+                lambda: self._fetch_channel(asked.channel),
             )
-            if isinstance(info, dict):
-                cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
-                self._channels[asked.channel] = cached
-            elif info.error in _UNSEEN:
-                # Remembered like an answer, so each request does not ask again in vain.
-                cached = _Cached(None, self.clock() + CHANNEL_TTL)
-                self._channels[asked.channel] = cached
-            elif cached is None or cached.until + self.channel_stale_max <= self.clock():
+            if fresh is not None:
+                cached = fresh
+            elif (
+                cached is None
+                # Only an answer stands in: "cannot see" may have ended (an invite) meanwhile.
+                or not isinstance(cached.value, dict)
+                or cached.until + self.channel_stale_max <= self.clock()
+            ):
                 return ChannelFacts(asked.channel, external=asked.ext_shared)
-        channel: dict[str, Any] | None = cached.value
-        if channel is None:
+        channel: dict[str, Any] | Unseen = cached.value
+        if not isinstance(channel, dict):
             # The envelope may still know; a DM is never anyone else's without Slack saying.
-            return ChannelFacts(asked.channel, external=asked.ext_shared, unseen=True)
+            return ChannelFacts(asked.channel, external=asked.ext_shared, unseen=channel)
         external = bool(
             channel.get("is_ext_shared") or channel.get("is_pending_ext_shared") or asked.ext_shared
         )
@@ -152,6 +177,37 @@ class SlackFacts:
             external=external,
             private=bool(channel.get("is_private") or channel.get("is_im")),
             own_dm=bool(channel.get("is_im")) and channel.get("user") == asked.user,
+        )
+
+    async def _fetch_channel(self, channel: str) -> _Cached | None:
+        """What conversations.info says about `channel` (its fields, or why the bot cannot see
+        it), remembered; None when Slack is failing.
+
+        Remembered here, in the shared call, not by its waiters: a request that stopped waiting
+        still leaves the answer for the next one.
+        """
+        info = await self._ask(
+            "conversations.info", self.client.conversations_info, _UNSEEN.keys(), channel=channel
+        )
+        if isinstance(info, dict):
+            cached = _Cached(info.get("channel") or {}, self.clock() + CHANNEL_TTL)
+        elif info.error in _UNSEEN:
+            if _UNSEEN[info.error] == "missing_scope":
+                self._log_missing_scope(info.needed)
+            cached = _Cached(_UNSEEN[info.error], self.clock() + UNSEEN_TTL)
+        else:
+            return None
+        self._channels[channel] = cached
+        return cached
+
+    def _log_missing_scope(self, needed: str | None) -> None:
+        if needed in self._scopes_missing:
+            return
+        self._scopes_missing.add(needed)
+        log.error(
+            "Slack conversations.info: the app lacks the scope %s (re-install it from "
+            "manifest.yml); conversations that need it count as shared with another organisation",
+            needed or "(Slack did not say which)",
         )
 
     async def person(
@@ -180,10 +236,17 @@ class SlackFacts:
         if cached is not None and cached.until > self.clock():
             members: frozenset[str] = cached.value
             return members
-        listed = await self._call(
+        found: frozenset[str] | None = await self._shared(
+            _request("usergroups.users.list", usergroup=group), lambda: self._fetch_group(group)
+        )
+        return found
+
+    async def _fetch_group(self, group: str) -> frozenset[str] | None:
+        # Remembered in the shared call, as a channel's answer is.
+        listed = await self._ask(
             "usergroups.users.list", self.client.usergroups_users_list, usergroup=group
         )
-        if listed is None:
+        if not isinstance(listed, dict):
             return None
         members = frozenset(str(u) for u in listed.get("users") or ())
         self._groups[group] = _Cached(members, self.clock() + GROUP_TTL)
@@ -196,13 +259,13 @@ class SlackFacts:
             remembered: str | None = cached.value
             return remembered
         found: str | None = await self._shared(
-            ("users.info", user), lambda: self._fetch_locale(user)
+            _request("users.info", user=user, include_locale=True), lambda: self._fetch_locale(user)
         )
         return found
 
     async def _fetch_locale(self, user: str) -> str | None:
-        # Remembered here, in the shared call, not by its waiters: a reply that stopped waiting
-        # (Kit's deadline) still leaves the answer for the next one.
+        # Remembered in the shared call, as a channel's answer is: a reply that stopped waiting
+        # (Kit's deadline) still leaves it for the next one.
         found = await self._ask(
             "users.info", self.client.users_info, user=user, include_locale=True
         )
@@ -225,7 +288,7 @@ class SlackFacts:
     async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
         """Slack's answer, or None when it gave none (shared by concurrent callers)."""
         answer: dict[str, Any] | _Failed = await self._shared(
-            (method, repr(sorted(kwargs.items()))), lambda: self._ask(method, call, **kwargs)
+            _request(method, **kwargs), lambda: self._ask(method, call, **kwargs)
         )
         return answer if isinstance(answer, dict) else None
 
@@ -239,19 +302,28 @@ class SlackFacts:
         # Shielded: one request giving up must not cancel the answer the others wait for.
         return await asyncio.shield(asking)
 
-    async def _ask(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | _Failed:
+    async def _ask(
+        self, method: str, call: Any, answers: Collection[str] = (), /, **kwargs: Any
+    ) -> dict[str, Any] | _Failed:
+        """Slack's answer, or how it failed; `answers`: errors that are answers, not failures."""
         try:
             response = await call(**kwargs)
         except _SLACK_FAILURES as exc:
+            answered = exc.response if isinstance(exc, SlackApiError) else None
             error = (
-                str(exc.response.get("error", "unknown"))
-                if isinstance(exc, SlackApiError) and exc.response is not None
+                str(answered.get("error", "unknown"))
+                if answered is not None
                 else type(exc).__name__
             )
-            log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
+            needed = answered.get("needed") if answered is not None else None
+            if error in answers:
+                asked = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+                log.info("Slack %s (%s) answered %s", method, asked, error)
+            else:
+                log.warning("Slack %s failed (%s): what it would say is unknown", method, error)
             if self.metrics:
                 self.metrics.slack_errors.labels(method, error).inc()
-            return _Failed(error)
+            return _Failed(error, str(needed) if needed else None)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
 

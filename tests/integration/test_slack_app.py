@@ -47,7 +47,7 @@ from tests.fakes.slack_stack import SECRETS, SIGNING_SECRET, SlackStack, slack_s
 from tests.helpers import free_port
 from tests.slack_limits import readable, text_objects
 
-INCIDENT_CHANNEL = "C_INC"
+INCIDENT_CHANNEL = "C0INC"
 ROUTINE_CHANNEL = "C_OTHER"
 NEVER_LOOKED_UP = demo_uuid("connection/rds-postgres-billing")
 HOSTILE_ID = "0badc0de-1111-4222-8333-444455556666"

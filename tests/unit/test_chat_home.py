@@ -88,23 +88,56 @@ async def test_connections_dli_cannot_be_asked_about_are_left_out_and_counted() 
     assert "DLI could not be asked about 1 of the watched connections" in text
 
 
-async def test_channels_whose_sharing_slack_would_not_tell_are_counted_not_called_unwatched() -> (
+# The reader's channels that watch something, each refused by the guardrails for its own reason
+# (C0OPEN is not): the tab says how many for each reason, with what to do.
+REFUSED: dict[str, tuple[ChannelFacts, ChannelConfig]] = {
+    "C0QUIET": (ChannelFacts("C0QUIET", external=None), ChannelConfig()),
+    "C0SHARED": (ChannelFacts("C0SHARED", external=True), ChannelConfig()),
+    "C0PARTNER": (ChannelFacts("C0PARTNER", external=True), ChannelConfig()),
+    "C0GONE": (ChannelFacts("C0GONE", external=None, unseen="not_member"), ChannelConfig()),
+    "G0GROUPDM": (
+        ChannelFacts("G0GROUPDM", external=None, unseen="missing_scope"),
+        ChannelConfig(),
+    ),
+    "C0LOOKUPS": (ChannelFacts("C0LOOKUPS"), ChannelConfig(allow=["lookup"])),
+}
+
+
+async def permitted(channel_id: str) -> Decision:
+    facts, rules = REFUSED.get(channel_id, (ChannelFacts(channel_id), ChannelConfig()))
+    return decide(Guardrails(), rules, "list", facts, Person("U1"))
+
+
+async def test_channels_the_guardrails_leave_out_are_counted_by_reason_not_called_unwatched() -> (
     None
 ):
-    channel = ChannelFacts("C0QUIET", external=None)
-    shared = ChannelFacts("C0SHARED", external=True)
+    async with chat_parts(*CONNECTIONS) as parts:
+        await watched_in(
+            parts, *((c, ORDERS) for c in REFUSED), ("C0OPEN", BILLING), ("C0UNWATCHED", ORDERS)
+        )
+        some = await parts.chat.home.view({*REFUSED, "C0OPEN"}, permitted=permitted)
+        for refused in REFUSED:
+            alone = await parts.chat.home.view({refused}, permitted=permitted)
+            assert "No connection is watched" not in text_of(alone), refused
+            assert "Nothing can be shown here (see below)" in text_of(alone), refused
+            assert "1 of your channels that watch something is left out" in text_of(alone)
+    text = text_of(some)
+    assert "billing" in text and "orders" not in text
+    assert "6 of your channels that watch something are left out" in text
+    assert "2 are shared with another organisation (guardrails.external_channels)" in text
+    assert "1 does not allow listing connections (its allow in dliconn.toml)" in text
+    assert "the bot cannot see or is no longer in 1 of them: invite it back" in text
+    assert "the bot's Slack app lacks the permission to see 1 of them: re-install it" in text
+    assert "Slack would not say whether 1 is shared with another organisation" in text
 
-    async def permitted(channel_id: str) -> Decision:
-        facts = {"C0QUIET": channel, "C0SHARED": shared}.get(channel_id, ChannelFacts(channel_id))
-        return decide(Guardrails(), ChannelConfig(), "list", facts, Person("U1"))
+
+async def test_a_refusal_the_tab_has_no_words_for_is_still_counted() -> None:
+    async def not_an_operator(channel_id: str) -> Decision:
+        rules = ChannelConfig(operators=["U0SOMEONE"])
+        return decide(Guardrails(), rules, "watch", ChannelFacts(channel_id), Person("U1"))
 
     async with chat_parts(*CONNECTIONS) as parts:
-        await watched_in(parts, ("C0QUIET", ORDERS), ("C0SHARED", SECRET), ("C0OPEN", BILLING))
-        some = await parts.chat.home.view({"C0QUIET", "C0SHARED", "C0OPEN"}, permitted=permitted)
-        none = await parts.chat.home.view({"C0QUIET"}, permitted=permitted)
-    text = text_of(some)
-    assert "billing" in text and "orders" not in text and "private-thing" not in text
-    # Only the one Slack would not describe is counted; the Slack Connect one is simply refused.
-    assert "Slack would not say whether 1 of your channels is shared" in text
-    assert "No connection is watched" not in text_of(none)
-    assert "Nothing can be shown just now" in text_of(none)
+        await watched_in(parts, ("C1", ORDERS))
+        view = await parts.chat.home.view({"C1"}, permitted=not_an_operator)
+    assert "1 refused by the guardrails (/dliconn policy there says why)" in text_of(view)
+    assert "No connection is watched" not in text_of(view)

@@ -12,7 +12,7 @@ from bot.blocks.message import Message
 from bot.chat.parsing import parse_command
 from bot.chat.replies import Reply
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
-from bot.policy import ChannelFacts, Person
+from bot.policy import ChannelFacts, Person, Unseen
 from tests.fakes.chat import PROJECT, chat_parts, text_of
 
 OPS = "C0OPS"  # operators, its own verbs, one project
@@ -147,6 +147,29 @@ async def test_sharing_slack_would_not_tell_counts_as_shared() -> None:
     assert line(reply, "You may use: ") == "nothing"
     read = await policy(ChannelFacts(PLAIN, external=None), Person(BOB), external_channels="read")
     assert line(read, "You may use: ") == "lookup, list, history"
+
+
+@pytest.mark.parametrize(
+    ("unseen", "why"),
+    [
+        ("not_member", "the bot cannot see this conversation: invite it"),
+        (
+            "missing_scope",
+            "the bot's Slack app lacks the permission to see this conversation: re-install it "
+            "from manifest.yml",
+        ),
+    ],
+)
+async def test_sharing_unknown_because_the_bot_cannot_see_says_what_to_do(
+    unseen: Unseen, why: str
+) -> None:
+    channel = ChannelFacts(PLAIN, external=None, unseen=unseen)
+    reply = await policy(channel, Person(BOB), external_channels="read")
+    assert line(reply, "Sharing: ") == (
+        f"unknown ({why}), so counted as shared; external_channels = read: "
+        "lookups, lists and history only"
+    )
+    assert line(reply, "You may use: ") == "lookup, list, history"
 
 
 async def test_the_command_without_facts_treats_sharing_as_unknown() -> None:

@@ -149,6 +149,20 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert SK not in message
 
 
+@pytest.mark.parametrize("name", ["DLICONN_INCIDENT_CHANNELS", "DLICONN_WATCH_ALL_CHANNELS"])
+def test_a_channel_list_names_its_entry_that_is_not_a_channel_id(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "C0INCIDENT, #incidents, c0lower")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert str(caught.value) == (
+        f"{name}: '#incidents' is not a Slack channel id (C…, G… or D…, upper case)"
+    )
+
+
 def test_the_scrubber_replaces_configured_secrets_in_log_text() -> None:
     scrubber = SecretScrubber([SK, "xx"])  # too-short values are not scrubbed: they'd mangle text
 

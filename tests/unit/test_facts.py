@@ -4,6 +4,7 @@ cached answers, and fail-closed when Slack cannot say (errors injected on the st
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Literal
 
@@ -13,7 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
-from bot.slack.facts import CHANNEL_TTL, Asking, Guard, SlackFacts
+from bot.slack.facts import CHANNEL_TTL, UNSEEN_TTL, Asking, Guard, SlackFacts
+from tests.fakes.dli import HeldSleep
 
 Mode = Literal["deny", "read", "allow"]
 C = "C0PAYMENTS"
@@ -59,7 +61,12 @@ async def test_a_named_group_slack_cannot_list_fails_closed_and_is_asked_again(
 
 @pytest.mark.parametrize(
     ("error", "why"),
-    [("ratelimited", "sharing_unknown"), ("channel_not_found", "sharing_unseen")],
+    [
+        ("ratelimited", "sharing_unknown"),
+        ("channel_not_found", "sharing_unseen"),
+        ("channel_is_limited_access", "sharing_unseen"),
+        ("missing_scope", "sharing_no_scope"),
+    ],
 )
 async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_matters(
     slack: FakeSlackApi, error: str, why: str
@@ -82,7 +89,7 @@ async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_
     assert (await deny.check("lookup", shared)).decision.why == "external_channel"
 
 
-async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer_stands_in(
+async def test_a_conversation_the_bot_cannot_see_is_remembered_briefly_and_no_old_answer_stands_in(
     slack: FakeSlackApi,
 ) -> None:
     now = [0.0]
@@ -93,11 +100,81 @@ async def test_a_conversation_the_bot_cannot_see_is_remembered_and_no_old_answer
     slack.fail("conversations.info", "channel_not_found", times=None)  # the bot was removed
     now[0] = CHANNEL_TTL + 1
     for _ in range(3):
-        assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
+        refused = (await g.check("lookup", alice)).decision
+        assert refused.why == "sharing_unseen"
+    assert "if you just invited it, try again in a few seconds" in refused.sentence
+    now[0] += UNSEEN_TTL - 1
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
     assert len(slack.calls_to("conversations.info")) == 2  # asked once, then remembered
-    slack.clear_faults()  # invited back
-    now[0] = 2 * CHANNEL_TTL + 2
+    slack.clear_faults()  # invited back: seconds later, not a minute, the bot answers
+    now[0] += 2
     assert (await g.check("lookup", alice)).allowed
+
+
+async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: FakeSlackApi) -> None:
+    now = [0.0]
+    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
+    g = Guard(deployment("deny"), facts)
+    alice = Asking(C, ALICE, TEAM_ID)
+    slack.fail("conversations.info", "channel_not_found")
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
+    # Invited meanwhile, but Slack fails when asked again: nothing is known, and the refusal
+    # says to try again, not to invite the bot that is already there.
+    slack.fail("conversations.info", "ratelimited", times=None)
+    now[0] = UNSEEN_TTL + 1
+    assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [("channel_not_found", "sharing_unseen"), ("missing_scope", "sharing_no_scope")],
+)
+async def test_an_events_envelope_still_says_whether_a_conversation_the_bot_cannot_see_is_shared(
+    slack: FakeSlackApi, error: str, why: str
+) -> None:
+    # A mention or an incident-channel message: the Events API envelope says the conversation
+    # is not shared, though conversations.info will not describe it.
+    slack.fail("conversations.info", error, times=None)
+    g = guard(slack, "deny")
+    internal = await g.check("lookup", Asking(C, ALICE, TEAM_ID, ext_shared=False))
+    assert internal.allowed and internal.channel.external is False
+    # A command or a button carries no envelope: nothing says, so it counts as shared.
+    assert (await g.check("lookup", Asking(C, ALICE, TEAM_ID))).decision.why == why
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        ("channel_not_found", logging.INFO),
+        ("missing_scope", logging.INFO),
+        ("ratelimited", logging.WARNING),
+    ],
+)
+async def test_cannot_see_is_logged_as_an_answer_and_slack_failing_as_a_warning(
+    slack: FakeSlackApi, caplog: pytest.LogCaptureFixture, error: str, level: int
+) -> None:
+    slack.fail("conversations.info", error)
+    with caplog.at_level(logging.INFO, logger="bot.slack.facts"):
+        await guard(slack).check("lookup", Asking(C, ALICE, TEAM_ID))
+    [said] = [r for r in caplog.records if error in r.getMessage() and r.levelno < logging.ERROR]
+    assert said.levelno == level
+    assert ("unknown" in said.getMessage()) == (level == logging.WARNING)
+
+
+async def test_a_missing_scope_is_its_own_refusal_and_logged_once_per_scope(
+    slack: FakeSlackApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A group DM the bot is in, with an app installed without mpim:read.
+    slack.fail("conversations.info", "missing_scope", times=None, fields={"needed": "mpim:read"})
+    g = guard(slack)
+    with caplog.at_level(logging.ERROR, logger="bot.slack.facts"):
+        for group_dm in ("G0GROUPDM1", "G0GROUPDM2", "G0GROUPDM1"):
+            checked = await g.check("lookup", Asking(group_dm, ALICE, TEAM_ID))
+            assert checked.decision.why == "sharing_no_scope"
+            assert checked.channel.unseen == "missing_scope"
+            assert "member" not in checked.decision.sentence
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "mpim:read" in errors[0].getMessage()
 
 
 async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(
@@ -166,3 +243,26 @@ async def test_the_policy_view_knows_a_group_operator_as_one(slack: FakeSlackApi
         Guardrails(), deployment().channel(C), "watch", checked.channel, checked.person
     )
     assert changes.allowed
+
+
+@pytest.mark.parametrize("method", ["conversations.info", "usergroups.users.list"])
+async def test_a_check_that_stops_waiting_still_leaves_slacks_answer_for_the_next(
+    method: str,
+) -> None:
+    held = HeldSleep()
+    async with FakeSlackApi(usergroups={ONCALL: [ALICE]}, sleep=held) as slack:
+        slack.latency(method, 30.0, times=1)
+        facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url))
+        g = Guard(deployment(), facts)
+        if method != "conversations.info":
+            assert (await g.check("lookup", Asking(C, ALICE, TEAM_ID))).allowed  # channel known
+        # Slack is held; the one request waiting gives up (as Kit's deadline makes it) ...
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0):
+                await g.check("mute", Asking(C, ALICE, TEAM_ID))
+        await held.holding()
+        held.release()
+        # ... and nobody waits for the call any more. Once it is answered, it is remembered.
+        await asyncio.gather(*facts._asking.values())
+        assert (await g.check("mute", Asking(C, ALICE, TEAM_ID))).allowed
+        assert len(slack.calls_to(method)) == 1

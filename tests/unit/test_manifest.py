@@ -32,6 +32,7 @@ EXPECTED_BOT_SCOPES = {
     "groups:read",
     "groups:history",
     "im:read",
+    "mpim:read",
     "usergroups:read",
     "users:read",
 }

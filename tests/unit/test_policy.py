@@ -21,7 +21,8 @@ CHANGES = ("watch", "mute", "ack", "test")
 internal = ChannelFacts(C, external=False)
 shared = ChannelFacts(C, external=True)
 unknown = ChannelFacts(C, external=None)
-unseen = ChannelFacts(C, external=None, unseen=True)  # the bot is not in it
+unseen = ChannelFacts(C, external=None, unseen="not_member")  # the bot is not in it
+no_scope = ChannelFacts(C, external=None, unseen="missing_scope")  # a group DM, no mpim:read
 dm = ChannelFacts("D0ALICE", external=False, private=True, own_dm=True)
 shared_dm = ChannelFacts("D0ALICE", external=True, private=True, own_dm=True)
 bob = Person(BOB)
@@ -163,6 +164,21 @@ TABLE: list[tuple[Any, ...]] = [
     ("unseen read watch", "watch", unseen, alice, oncall, "read", (EXTERNAL, "sharing_unseen")),
     ("unseen read lookup", "lookup", unseen, alice, oncall, "read", None),
     ("unseen deny help", "help", unseen, alice, oncall, "deny", None),
+    *[
+        (f"no scope deny {v}", v, no_scope, alice, oncall, "deny", (EXTERNAL, "sharing_no_scope"))
+        for v in ("lookup", "watch", "policy")
+    ],
+    (
+        "no scope read watch",
+        "watch",
+        no_scope,
+        alice,
+        oncall,
+        "read",
+        (EXTERNAL, "sharing_no_scope"),
+    ),
+    ("no scope read lookup", "lookup", no_scope, alice, oncall, "read", None),
+    ("no scope deny help", "help", no_scope, alice, oncall, "deny", None),
     ("sharing unknown read lookup", "lookup", unknown, alice, oncall, "read", None),
     *[
         (
@@ -255,3 +271,15 @@ def test_a_refusal_for_an_unlisted_group_names_the_group() -> None:
     decision = ask("ack", person=bob_groups_unknown, rules=oncall)
     assert decision.unknown_groups == (ONCALL,)
     assert f"members of {ONCALL} just now" in decision.sentence
+
+
+def test_a_refusal_for_sharing_slack_would_not_describe_says_what_to_do_about_it() -> None:
+    not_member = ask("lookup", unseen).sentence
+    assert "it is not a member" in not_member and "Invite the bot" in not_member
+    # In a conversation the bot is in but its app may not describe: no "invite", a re-install.
+    no_permission = ask("lookup", no_scope).sentence
+    assert "lacks the permission to see" in no_permission and "manifest.yml" in no_permission
+    assert "member" not in no_permission and "Invite" not in no_permission
+    assert ask("lookup", unknown).sentence.endswith(
+        "try again in a minute (guardrails.external_channels)."
+    )
