@@ -31,10 +31,6 @@ from bot.slack_ids import is_usergroup_id
 log = logging.getLogger(__name__)
 
 CHANNEL_TTL: Final = 60.0
-# "The bot cannot see this conversation" ends the moment someone invites it, as the refusal asks
-# them to: it is remembered only so a burst of requests (a Home tab, a retried command) asks
-# Slack once, and an invite takes effect within seconds, not a minute.
-UNSEEN_TTL: Final = 10.0
 GROUP_TTL: Final = 300.0
 # A person's Slack language changes rarely; a failed users.info (an install without users:read)
 # is remembered for a while too, so every reply does not ask again.
@@ -124,7 +120,7 @@ class SlackFacts:
     """Answers from Slack about channels and groups, cached for CHANNEL_TTL / GROUP_TTL seconds.
 
     conversations.info saying the bot cannot see a conversation (it is not a member, or the app
-    lacks the scope) is an answer, logged at INFO and remembered for UNSEEN_TTL: the channel's
+    lacks the scope) is an answer, logged at INFO and remembered for `unseen_ttl`: the channel's
     sharing is then unknown. Any other error (a rate limit, an outage) or no answer at all is
     "Slack cannot say", logged as a warning and not cached, so the next request asks again;
     meanwhile a channel's last answer (never a "cannot see") stands in for up to
@@ -138,6 +134,10 @@ class SlackFacts:
     #: How long a channel's last answer still stands in while Slack fails to give a new one: a
     #: channel's sharing seldom changes, and a Slack hiccup must not make every channel unknown.
     channel_stale_max: float = 3600.0
+    #: "The bot cannot see this conversation" ends the moment someone invites it, as the refusal
+    #: asks them to: it is remembered only so a burst of requests (a Home tab, a retried
+    #: command) asks Slack once, and an invite takes effect within seconds, not a minute.
+    unseen_ttl: float = 10.0
     _channels: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _groups: dict[str, _Cached] = field(default_factory=dict, repr=False)
     _locales: dict[str, _Cached] = field(default_factory=dict, repr=False)
@@ -194,7 +194,7 @@ class SlackFacts:
         elif info.error in _UNSEEN:
             if _UNSEEN[info.error] == "missing_scope":
                 self._log_missing_scope(info.needed)
-            cached = _Cached(_UNSEEN[info.error], self.clock() + UNSEEN_TTL)
+            cached = _Cached(_UNSEEN[info.error], self.clock() + self.unseen_ttl)
         else:
             return None
         self._channels[channel] = cached

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
 from bot.local.fake_slack import TEAM_ID, FakeSlackApi
 from bot.policy import decide
-from bot.slack.facts import CHANNEL_TTL, UNSEEN_TTL, Asking, Guard, SlackFacts
+from bot.slack.facts import CHANNEL_TTL, Asking, Guard, SlackFacts
 from tests.fakes.dli import HeldSleep
 
 Mode = Literal["deny", "read", "allow"]
@@ -103,7 +103,7 @@ async def test_a_conversation_the_bot_cannot_see_is_remembered_briefly_and_no_ol
         refused = (await g.check("lookup", alice)).decision
         assert refused.why == "sharing_unseen"
     assert "if you just invited it, try again in a few seconds" in refused.sentence
-    now[0] += UNSEEN_TTL - 1
+    now[0] += facts.unseen_ttl - 1
     assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
     assert len(slack.calls_to("conversations.info")) == 2  # asked once, then remembered
     slack.clear_faults()  # invited back: seconds later, not a minute, the bot answers
@@ -121,7 +121,7 @@ async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: Fake
     # Invited meanwhile, but Slack fails when asked again: nothing is known, and the refusal
     # says to try again, not to invite the bot that is already there.
     slack.fail("conversations.info", "ratelimited", times=None)
-    now[0] = UNSEEN_TTL + 1
+    now[0] = facts.unseen_ttl + 1
     assert (await g.check("lookup", alice)).decision.why == "sharing_unknown"
 
 
