@@ -206,7 +206,9 @@ class WatcherProbes:
         }
 
     def _state(self) -> str:
-        if self._watcher is None or self._watcher.done():
+        if self._watcher is None:
+            return "starting"
+        if self._watcher.done():
             return "stopped"
         return "stopping" if self._stopping else "running"
 

@@ -269,9 +269,10 @@ async def test_the_probes_answer_503_once_the_watcher_stops_and_close_after_it(
     probes = WatcherProbes(services)
     try:
         port = await probes.start(0, host="127.0.0.1")
-        watcher = asyncio.create_task(watching())
-        probes.watching(watcher)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            starting = await http.get("/healthz")
+            watcher = asyncio.create_task(watching())
+            probes.watching(watcher)
             running = await http.get("/healthz")
             if signalled:
                 probes.stopping()
@@ -289,6 +290,7 @@ async def test_the_probes_answer_503_once_the_watcher_stops_and_close_after_it(
     finally:
         await services.aclose()
 
+    assert [starting.status_code, starting.json()["checks"]["watcher"]] == [503, "starting"]
     assert running.status_code == 200 and running.json()["status"] == "ok"
     assert running.json()["checks"]["polls"].startswith("none yet")
     assert stopped.status_code == 503 and stopped.json()["status"] == "unavailable"
