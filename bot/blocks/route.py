@@ -13,7 +13,6 @@ from bot.blocks.status import project_label
 from bot.dli.models import Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
-from bot.policy import EXTERNAL_RULE
 
 #: "unchecked": a tag route whose members DLI could not list just now (it may or may not lead
 #: the connection's alerts to the channel).
@@ -41,8 +40,7 @@ class RouteLine:
     since: float | None = None  # when (watched, hidden)
     tags: Sequence[tuple[str, str]] = ()  # which tag set routed it (tags, unchecked)
     problem: str = ""  # why that tag set could not be listed, in the reader's words (unchecked)
-    #: Why its watches are paused (a Slack error, or the guardrails' rule); empty: not paused.
-    paused: str = ""
+    paused: bool = False
     muted_until: float | None = None
 
 
@@ -130,12 +128,7 @@ def _line(line: RouteLine) -> rich.Pieces:
         if line.why == "unchecked":
             unchecked = _("; not checked: {problem}").format(problem=line.problem)
             pieces.append(rich.words(unchecked, bold=True))
-    if line.paused == EXTERNAL_RULE:
-        said = _("; paused: shared with another organisation ({rule})")
-        pieces += styled(
-            rich.phrase(said, rule=[rich.words(EXTERNAL_RULE, code=True)]), italic=True
-        )
-    elif line.paused:
+    if line.paused:
         pieces.append(rich.words(_("; paused: the bot could not post there"), italic=True))
     if line.muted_until is not None:
         until = rich.date(line.muted_until)

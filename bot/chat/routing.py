@@ -91,7 +91,7 @@ class Routing:
         lines = [
             replace(
                 line,
-                paused=paused.get(line.channel, ""),
+                paused=line.channel in paused,
                 muted_until=(m.until if (m := mutes.get((cid, line.channel))) else None),
             )
             for line in first.values()

@@ -127,7 +127,7 @@ def test_chinese_watches_home_tab_and_route_dry_run() -> None:
 
     lines = [
         RouteLine("C0123", "watched", by="U0ALICE", since=1.7e9, muted_until=1.8e9),
-        RouteLine("C0456", "hidden", by="运维", since=1.7e9, paused="not_in_channel"),
+        RouteLine("C0456", "hidden", by="运维", since=1.7e9, paused=True),
         RouteLine("C0789", "tags", tags=(("环境", "生产 <!here>"),)),
         RouteLine("C0ABC", "watch_all"),
     ]

@@ -293,16 +293,3 @@ async def test_the_command_routes_through_the_same_feature() -> None:
         )
     assert not reply.shareable
     assert f"#{EVERYTHING} — every connection of the project (watch_all)" in text_of(reply.message)
-
-
-async def test_a_channel_paused_by_the_guardrails_says_so() -> None:
-    async with routed(healthy(ORDERS, "orders")) as parts:
-        await parts.watch.subscriptions.subscribe(ASKING, ORDERS, "orders", ALICE)
-        await parts.watch.subscriptions.pause(ASKING, "guardrails.external_channels")
-        reply = await parts.chat.routing.route(ORDERS, channel=ASKING)
-    text = text_of(reply.message)
-    assert "orders would alert 1 channel" in text  # the watch_all one; not the paused one
-    [watched] = [line for line in lines(text) if f"#{ASKING}" in line]
-    assert watched.endswith(
-        "; paused: shared with another organisation (guardrails.external_channels)"
-    )

@@ -259,7 +259,7 @@ def test_the_route_dry_run_and_grouped_lists_show_every_value_exactly(
     project = ProjectRef(alias or "p", value)
     lines = [
         RouteLine("C0123", "watched", by=who, since=1.0, muted_until=2.0),
-        RouteLine("C0456", "hidden", by=who, since=1.0, paused="not_in_channel"),
+        RouteLine("C0456", "hidden", by=who, since=1.0, paused=True),
         RouteLine("C0789", "tags", tags=((key, value),)),
         RouteLine("C0ABC", "watch_all"),
     ]
