@@ -383,8 +383,12 @@ class Guard:
     async def refuses_posts(self, channel: str) -> str | None:
         """The rule that keeps the watcher's posts out of `channel`, or None. Only what Slack
         says counts: a channel shared with another organisation under external_channels =
-        "deny". A channel Slack will not describe gets its alert (the post itself fails where
-        the bot is not a member), since a Slack hiccup must not swallow one."""
-        checked = await self.check("lookup", Asking(channel, ""), quiet=True)
-        refused = checked.decision.why == "external_channel"
-        return checked.decision.rule if refused else None
+        "deny". A channel Slack will not describe (or cannot just now) gets its alert, so a
+        Slack hiccup cannot swallow one; nobody asks, so no person is looked up."""
+        deployment = self.deployment
+        rules = deployment.channel(channel) if deployment else ChannelConfig()
+        asked = Asking(channel, "")
+        facts = await self.facts.channel(asked) if self.facts else ChannelFacts(channel, None)
+        guardrails = deployment.guardrails if deployment else Guardrails()
+        decision = decide(guardrails, rules, "lookup", facts, Person(""))
+        return decision.rule if decision.why == "external_channel" else None

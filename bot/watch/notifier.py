@@ -144,14 +144,6 @@ class Notifier:
                 log.info("dropped %d job(s) for paused channel %s", dropped, job.channel)
                 self._dropped("channel", dropped)
                 continue
-            rule = await self._refuses(job.channel) if self._refuses is not None else None
-            if rule is not None:
-                # A channel that became shared with another organisation after it was watched:
-                # no connection data goes there, and its watches are paused until renewed.
-                log.warning("not posting in %s (%s refuses it): pausing it", job.channel, rule)
-                await self._subscriptions.pause(job.channel, rule)
-                self._dropped("guardrails", await self._store.drop_channel(job.channel))
-                continue
             ready_in = max(
                 job.not_before - self._wall(),
                 self._channel_free_at.get(job.channel, 0.0) - self._clock(),
@@ -165,6 +157,14 @@ class Notifier:
             # Reserved before the post: another project's sender may look at this channel
             # while the post is under way (the pacing is shared).
             self._channel_free_at[job.channel] = self._clock() + self._gap
+            rule = await self._refusing(job.channel)
+            if rule is not None:
+                # A channel that became shared with another organisation after it was watched:
+                # no connection data goes there. Nothing is paused: when it is unshared, or the
+                # guardrails change, its next alert goes out.
+                log.warning("not posting in %s: %s refuses it", job.channel, rule)
+                self._dropped("guardrails", await self._store.drop_channel(job.channel))
+                continue
             try:
                 await self._send(job)
             except StoreUnavailable:
@@ -327,6 +327,18 @@ class Notifier:
         delay = self._backoff.delay(attempts, None, self._rng)
         later = job.model_copy(update={"attempts": attempts, "not_before": self._wall() + delay})
         await self._store.retry_later(later)
+
+    async def _refusing(self, channel: str) -> str | None:
+        """The guardrails' rule that keeps posts out of `channel`, asked only for a job that is
+        due and claimed; None when none refuses, or when asking fails (an alert is not
+        swallowed by a bug in asking)."""
+        if self._refuses is None:
+            return None
+        try:
+            return await self._refuses(channel)
+        except Exception:  # broad: one channel's check must not stop every channel's posts
+            log.exception("could not ask the guardrails about %s: posting", channel)
+            return None
 
     def _dropped(self, reason: Dropped, count: int = 1) -> None:
         if self._metrics is not None and count:

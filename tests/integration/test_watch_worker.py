@@ -123,7 +123,7 @@ async def test_the_worker_alerts_once_and_stops_cleanly_on_sigterm(
     assert "1 queue FAILED: withvpc" in text and QUEUE in text and "peering lost" in text
     assert slack.calls_to("chat.postMessage", is_alert_in(ALERTS)) == [alert]
     assert slack.calls_to("chat.postMessage", lambda c: c.channel == PARTNER) == []
-    assert await backend.subscriptions.paused() == {PARTNER: "guardrails.external_channels"}
+    assert await backend.subscriptions.paused() == {}
     assert process.returncode == 0, stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert BOT_TOKEN not in stderr.decode() and SECRET_KEY not in stderr.decode()

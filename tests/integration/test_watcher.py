@@ -367,20 +367,37 @@ async def test_a_rate_limited_channel_does_not_hold_up_the_others(rig: Rig) -> N
     assert rig.slack.calls_to("chat.postMessage", lambda c: c.channel == OTHER) == [other]
 
 
-async def test_a_channel_that_became_slack_connect_gets_no_alert_and_is_paused(
+def guarded(rig: Rig) -> WatchOptions:
+    """The watcher's options with the guardrails of a default deployment (deny) asked."""
+    facts = SlackFacts(AsyncWebClient(token=TOKEN, base_url=rig.slack.url))
+    deny = Deployment(projects=(ProjectConfig(alias="default", project_id=rig.dli.project_id),))
+    return replace(OPTIONS, refuses_posts=Guard(deny, facts).refuses_posts)
+
+
+async def test_a_channel_that_became_slack_connect_gets_no_alert_and_nothing_is_paused(
     rig: Rig,
 ) -> None:
     await rig.subscribe(ALERTS)
     await rig.subscribe(OTHER)
     rig.slack.share_externally(ALERTS)  # after it was watched
-    facts = SlackFacts(AsyncWebClient(token=TOKEN, base_url=rig.slack.url))
-    deny = Deployment(projects=(ProjectConfig(alias="default", project_id=rig.dli.project_id),))
-    await rig.start(options=replace(OPTIONS, refuses_posts=Guard(deny, facts).refuses_posts))
+    await rig.start(options=guarded(rig))
     await rig.cycles()
     rig.dli.set_queue(CID, "q1", "FAILED", "route table quota exceeded")
     await rig.cycles()
     assert [c.channel for c in rig.slack.calls_to("chat.postMessage") if c.ok] == [OTHER]
-    assert await rig.backend().subscriptions.paused() == {ALERTS: "guardrails.external_channels"}
+    # Nothing sticks: once unshared, or under other guardrails, its next alert goes out.
+    assert await rig.backend().subscriptions.paused() == {}
+
+
+@pytest.mark.parametrize("error", ["missing_scope", "ratelimited"])
+async def test_a_channel_slack_will_not_describe_still_gets_its_alert(rig: Rig, error: str) -> None:
+    await rig.subscribe(ALERTS)
+    rig.slack.fail("conversations.info", error, times=None)
+    await rig.start(options=guarded(rig))
+    await rig.cycles()
+    rig.dli.set_queue(CID, "q1", "FAILED", "route table quota exceeded")
+    await rig.cycles()
+    assert [c.channel for c in rig.slack.calls_to("chat.postMessage") if c.ok] == [ALERTS]
 
 
 async def test_a_channel_the_bot_left_is_paused_not_retried(rig: Rig) -> None:

@@ -250,3 +250,24 @@ async def test_every_post_given_up_on_is_counted_by_why() -> None:
     assert dropped(metrics, "refused") == 1
     assert dropped(metrics, "channel") == 2  # the failed post and the one waiting behind it
     assert dropped(metrics, "unexpected") == 1
+
+
+async def test_a_guardrails_check_that_fails_posts_rather_than_stopping_every_channel() -> None:
+    store, metrics = MemoryWatchStore(), Metrics()
+
+    async def refuses(channel: str) -> str | None:
+        if channel == BAD:
+            raise OSError("a bug while asking about one channel")
+        return "guardrails.external_channels" if channel == "CSHARED" else None
+
+    async with FakeSlackApi() as fake:
+        slack = AsyncWebClient(token=TOKEN, base_url=fake.url)
+        notifier = Notifier(
+            slack, store, MemorySubscriptionStore(), refuses=refuses, metrics=metrics
+        )
+        await store.enqueue([notice("n1", BAD), notice("n2", "CSHARED"), notice("n3", GOOD)])
+        while await store.pending():
+            await notifier.drain()
+        posted = {c.channel for c in fake.calls_to("chat.postMessage") if c.ok}
+    assert posted == {BAD, GOOD}  # asking failed: posted; refused: not
+    assert dropped(metrics, "guardrails") == 1
