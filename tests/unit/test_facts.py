@@ -40,6 +40,13 @@ def guard(slack: FakeSlackApi, mode: Mode = "deny") -> Guard:
     return Guard(deployment(mode), SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url)))
 
 
+def clocked_guard(slack: FakeSlackApi) -> tuple[Guard, SlackFacts, list[float]]:
+    """A "deny" guard whose facts read the time from `now[0]` (the list returned), from 0."""
+    now = [0.0]
+    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
+    return Guard(deployment("deny"), facts), facts, now
+
+
 async def test_channel_facts_and_groups_are_cached(slack: FakeSlackApi) -> None:
     g = guard(slack)
     for _ in range(3):
@@ -92,9 +99,7 @@ async def test_a_channel_slack_will_not_describe_counts_as_shared_where_sharing_
 async def test_a_conversation_the_bot_cannot_see_is_remembered_briefly_and_no_old_answer_stands_in(
     slack: FakeSlackApi,
 ) -> None:
-    now = [0.0]
-    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
-    g = Guard(deployment("deny"), facts)
+    g, facts, now = clocked_guard(slack)
     alice = Asking(C, ALICE, TEAM_ID)
     assert (await g.check("lookup", alice)).allowed
     slack.fail("conversations.info", "channel_not_found", times=None)  # the bot was removed
@@ -112,9 +117,7 @@ async def test_a_conversation_the_bot_cannot_see_is_remembered_briefly_and_no_ol
 
 
 async def test_a_cannot_see_answer_never_stands_in_while_slack_fails(slack: FakeSlackApi) -> None:
-    now = [0.0]
-    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
-    g = Guard(deployment("deny"), facts)
+    g, facts, now = clocked_guard(slack)
     alice = Asking(C, ALICE, TEAM_ID)
     slack.fail("conversations.info", "channel_not_found")
     assert (await g.check("lookup", alice)).decision.why == "sharing_unseen"
@@ -180,9 +183,7 @@ async def test_a_missing_scope_is_its_own_refusal_and_logged_once_per_scope(
 async def test_the_last_answer_stands_in_for_an_hour_while_slack_fails(
     slack: FakeSlackApi,
 ) -> None:
-    now = [0.0]
-    facts = SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=lambda: now[0])
-    g = Guard(deployment("deny"), facts)
+    g, facts, now = clocked_guard(slack)
     alice = Asking(C, ALICE, TEAM_ID)
     assert (await g.check("lookup", alice)).allowed
     slack.fail("conversations.info", "ratelimited", times=None)
