@@ -22,7 +22,8 @@ _FORMATTER: Final = string.Formatter()
 #: data (`help`, and `policy`, answered like it) or the channel's own audit trail.
 #: What a request asks to do: a verb of dliconn.toml, or help, the audit trail, or the policy
 #: view (`/dliconn policy`, which tells the person what they themselves may do).
-Request = Verb | Literal["help", "audit", "policy"]
+#: `post`: the watcher's alerts and notices into a channel (nobody asks; see `decide`).
+Request = Verb | Literal["help", "audit", "policy", "post"]
 
 #: Verbs that only read; in a Slack Connect channel with `external_channels = "read"` these stay.
 READ_VERBS: Final[frozenset[Request]] = frozenset({"lookup", "list", "history"})
@@ -53,6 +54,7 @@ def verb_phrase(request: Request) -> str:
         "help": _("ask the bot anything"),
         "audit": _("see the audit trail"),
         "policy": _("see what this channel allows"),
+        "post": _("post alerts"),
     }[request]
 
 
@@ -222,6 +224,13 @@ def decide(
 
     guarded = request in OPERATOR_REQUESTS
     mode = guardrails.external_channels
+    if request == "post":
+        # An alert is kept out only where Slack says the channel is shared: one Slack will not
+        # describe (the bot not in it, a scope missing, Slack failing) still gets it, so a
+        # Slack hiccup cannot swallow an alert.
+        if channel.external and mode == "deny":
+            return refuse(EXTERNAL_RULE, "external_channel")
+        return Decision(True, request, cid)
     if channel.external is not False and mode != "allow":
         # Sharing unknown (a conversation the bot cannot see, or Slack failing with nothing
         # remembered) counts as shared: the guardrail keeps data out when unsure. Help, which

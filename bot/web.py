@@ -90,7 +90,6 @@ def bolt_request(body: bytes, request: web.Request) -> AsyncBoltRequest | str:
         return "the body is not a JSON object of Slack's shape"
 
 
-#: What /healthz reports beside its status: each check's name and its state in words.
 def build_web_app(app: AsyncApp, services: Services) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     add_probes(web_app, services, lambda: serving_checks(services))

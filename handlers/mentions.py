@@ -47,6 +47,8 @@ async def on_message(
     text = str(event.get("text", ""))
     bot_user = context.bot_user_id
     if (
+        # Kit already dropped these at the ack (its `ignore`); asked again so the listener is
+        # right on its own, as the unit tests call it.
         unanswered(kit, event)
         # A mention is answered by on_mention; answering here too would reply twice.
         or (bot_user and f"<@{bot_user}>" in text)

@@ -96,7 +96,7 @@ def asking(body: dict[str, Any], event: dict[str, Any] | None = None) -> Asking:
 
 def _request(method: str, **kwargs: Any) -> tuple[str, str]:
     """A Slack request as the key of the calls under way: its method and arguments. Each request
-    is sent by one path only (`_call`, or one `_fetch_…`), so its key says what the answer is."""
+    is sent by one path only (`home_team`, or one `_fetch_…`), so its key says what answers it."""
     return method, repr(sorted(kwargs.items()))
 
 
@@ -280,17 +280,12 @@ class SlackFacts:
 
     async def home_team(self) -> str | None:
         if self._home_team is None:
-            found = await self._call("auth.test", self.client.auth_test)
-            team = (found or {}).get("team_id")
+            found = await self._shared(
+                _request("auth.test"), lambda: self._ask("auth.test", self.client.auth_test)
+            )
+            team = found.get("team_id") if isinstance(found, dict) else None
             self._home_team = str(team) if team else None
         return self._home_team
-
-    async def _call(self, method: str, call: Any, /, **kwargs: Any) -> dict[str, Any] | None:
-        """Slack's answer, or None when it gave none (shared by concurrent callers)."""
-        answer: dict[str, Any] | _Failed = await self._shared(
-            _request(method, **kwargs), lambda: self._ask(method, call, **kwargs)
-        )
-        return answer if isinstance(answer, dict) else None
 
     async def _shared(self, key: tuple[str, str], ask: Callable[[], Awaitable[Any]]) -> Any:
         """`ask()`, once for all concurrent callers with the same key."""
@@ -352,8 +347,7 @@ class Guard:
     async def check(self, request: Request, asked: Asking, *, quiet: bool = False) -> Checked:
         """`quiet`: a refusal that answers no one (a Home tab leaving a channel out) is not
         logged."""
-        deployment = self.deployment
-        rules = deployment.channel(asked.channel) if deployment else ChannelConfig()
+        rules, guardrails = self._rules(asked.channel)
         operators = rules.operators or []
         needs_person = asks_about_operators(request)
         # Groups are asked about only when they could decide: a change, by someone not named.
@@ -370,9 +364,7 @@ class Guard:
         else:
             channel = await self.facts.channel(asked)
             person = await self.facts.person(asked, channel, groups)
-        decision = decide(
-            deployment.guardrails if deployment else Guardrails(), rules, request, channel, person
-        )
+        decision = decide(guardrails, rules, request, channel, person)
         if not decision.allowed and not quiet:
             log.warning(
                 "refused %s for %s in %s by %s: %s",
@@ -381,14 +373,16 @@ class Guard:
         return Checked(decision, channel, person)
 
     async def refuses_posts(self, channel: str) -> str | None:
-        """The rule that keeps the watcher's posts out of `channel`, or None. Only what Slack
-        says counts: a channel shared with another organisation under external_channels =
-        "deny". A channel Slack will not describe (or cannot just now) gets its alert, so a
-        Slack hiccup cannot swallow one; nobody asks, so no person is looked up."""
-        deployment = self.deployment
-        rules = deployment.channel(channel) if deployment else ChannelConfig()
+        """The rule that keeps the watcher's posts out of `channel`, or None (bot.policy.decide,
+        request "post"). Nobody asks, so no person is looked up."""
+        rules, guardrails = self._rules(channel)
         asked = Asking(channel, "")
         facts = await self.facts.channel(asked) if self.facts else ChannelFacts(channel, None)
-        guardrails = deployment.guardrails if deployment else Guardrails()
-        decision = decide(guardrails, rules, "lookup", facts, Person(""))
-        return decision.rule if decision.why == "external_channel" else None
+        decision = decide(guardrails, rules, "post", facts, Person(""))
+        return None if decision.allowed else decision.rule
+
+    def _rules(self, channel: str) -> tuple[ChannelConfig, Guardrails]:
+        """The channel's rules and the deployment's guardrails (defaults without a file)."""
+        if self.deployment is None:
+            return ChannelConfig(), Guardrails()
+        return self.deployment.channel(channel), self.deployment.guardrails

@@ -164,6 +164,12 @@ TABLE: list[tuple[Any, ...]] = [
     ("unseen read watch", "watch", unseen, alice, oncall, "read", (EXTERNAL, "sharing_unseen")),
     ("unseen read lookup", "lookup", unseen, alice, oncall, "read", None),
     ("unseen deny help", "help", unseen, alice, oncall, "deny", None),
+    # the watcher's posts: kept out only where Slack says the channel is shared, under deny
+    ("post shared deny", "post", shared, bob, oncall, "deny", (EXTERNAL, "external_channel")),
+    ("post shared read", "post", shared, bob, oncall, "read", None),
+    ("post unknown deny", "post", unknown, bob, oncall, "deny", None),
+    ("post unseen deny", "post", unseen, bob, read_only, "deny", None),
+    ("post internal, read-only", "post", internal, bob, read_only, "deny", None),
     *[
         (f"no scope deny {v}", v, no_scope, alice, oncall, "deny", (EXTERNAL, "sharing_no_scope"))
         for v in ("lookup", "watch", "policy")
