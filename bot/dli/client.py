@@ -95,7 +95,9 @@ def error_for_response(
         "status": status,
         "code": code,
         "request_id": request_id,
-        "detail": _truncate(message) or None,
+        # DLI's words as it sent them: shown exactly (and visibly cut) where a person reads them;
+        # only our own account of the error, for the log, is squeezed onto one short line.
+        "detail": message or None,
     }
     # Codes first: DLI reports its server errors as 400 + DLI.0999, and the gateway's codes are
     # more precise than the status they travel with.
@@ -221,7 +223,7 @@ def _decode_slowly(answer: Answer, model: type[M], bad_data: BadDataLog) -> Fetc
     if body.get("is_success") is False:
         message = _text_field(body, "message", "error_msg") or ""
         ids["code"] = _text_field(body, "error_code") or None
-        ids["detail"] = _truncate(message) or None
+        ids["detail"] = message or None
         raise BadResponse(
             _with_detail("DLI reported failure", message or "no message given"), **ids
         )

@@ -959,5 +959,8 @@ def test_an_error_keeps_dlis_own_words_apart_from_ours() -> None:
     busy = error_for_response(503, "DLI.0999", "Service  busy,\n retry", {}, request_id="r1")
     silent = error_for_response(503, None, "", {})
     assert busy.message == "DLI is unavailable (HTTP 503): Service busy, retry"
-    assert (dli_detail(busy), busy.request_id) == ("Service busy, retry", "r1")
+    # DLI's own words stay as DLI sent them, every byte; only our log line is squeezed.
+    assert (dli_detail(busy), busy.request_id) == ("Service  busy,\n retry", "r1")
+    long = error_for_response(503, "DLI.0999", "x" * 5000, {})
+    assert dli_detail(long) == "x" * 5000 and len(long.message) < 400
     assert dli_detail(silent) == "" and silent.message == "DLI is unavailable (HTTP 503)"
