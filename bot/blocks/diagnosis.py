@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Final
 
 from bot.blocks import message as kit
@@ -22,10 +21,8 @@ _ERR_SHOWN: Final = 1000
 _FINDING_MAX: Final = 120
 
 
-@functools.lru_cache(maxsize=1024)
 def diagnosed(err_msg: str) -> Entry | None:
-    """The catalogue entry `err_msg` matches, if any. Remembered by text: a card matches each
-    FAILED binding's err_msg (and the modal twice more), and many bindings share one."""
+    """The packaged catalogue's entry for `err_msg`, if any (Catalogue.match remembers it)."""
     return default_catalogue().match(err_msg)
 
 

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -30,6 +31,7 @@ MATCH_WINDOW: Final = 4000
 CAUSE_MAX: Final = 200
 CHECK_MAX: Final = 300
 CHECKS_MAX: Final = 12
+_MATCHES_KEPT: Final = 1024
 _PATTERN_MAX: Final = 300
 _DOC_PREFIX: Final = "https://support.huaweicloud.com/"
 # Huawei's international site publishes each page in English under /intl/en-us/ and in Chinese
@@ -145,6 +147,7 @@ class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     entries: Annotated[tuple[Entry, ...], Field(min_length=1)]
+    _matched: dict[str, Entry | None] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _distinct(self) -> Catalogue:
@@ -165,10 +168,16 @@ class Catalogue(BaseModel):
 
     def match(self, err_msg: str) -> Entry | None:
         """The first entry whose patterns find something in `err_msg`; None for anything else
-        (an unknown failure gets no invented cause)."""
-        if not err_msg.strip():
+        (an unknown failure gets no invented cause). Remembered by the window searched: a card
+        matches each FAILED binding's err_msg (the modal twice more), and many share one."""
+        window = err_msg[:MATCH_WINDOW]
+        if not window.strip():
             return None
-        return next((e for e in self.entries if e.matches(err_msg)), None)
+        if window not in self._matched:
+            if len(self._matched) >= _MATCHES_KEPT:
+                self._matched.clear()
+            self._matched[window] = next((e for e in self.entries if e.matches(window)), None)
+        return self._matched[window]
 
     def get(self, entry_id: str) -> Entry | None:
         return next((e for e in self.entries if e.id == entry_id), None)
