@@ -59,7 +59,7 @@ class ProjectSubscriptions:
         self.shared = shared
         self.routes = routes
         self.static_channels = frozenset(c for c in routes.watch_all if routes.sees(c))
-        self._seen: dict[str, frozenset[str]] | None = None
+        self._seen: tuple[dict[str, frozenset[str]], frozenset[str]] | None = None
         self._made: dict[str, frozenset[str]] = {}
 
     async def subscribe(
@@ -80,16 +80,18 @@ class ProjectSubscriptions:
         return await self.shared.watches(channel, connection_id)
 
     async def all_watched(self) -> dict[str, frozenset[str]]:
-        explicit = await self.shared.all_watched()
-        if explicit != self._seen:
-            routes, static = self.routes, self.static_channels
+        # The shared store leaves paused channels out of the explicit watches; the project's
+        # watch_all channels must leave them out too, or a paused one would still be planned.
+        explicit, paused = await self.shared.all_watched(), frozenset(await self.shared.paused())
+        if (explicit, paused) != self._seen:
+            routes, static = self.routes, self.static_channels - paused
             shared: dict[frozenset[str], frozenset[str]] = {}
             made = {}
             for connection_id, channels in explicit.items():
                 # The shared store adds no static channels of its own (it has none).
                 kept = frozenset(c for c in channels if routes.sees(c)) | static
                 made[connection_id] = shared.setdefault(kept, kept)
-            self._seen, self._made = explicit, made
+            self._seen, self._made = (explicit, paused), made
         return dict(self._made)
 
     async def pause(self, channel: str, reason: str) -> None:

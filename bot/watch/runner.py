@@ -200,13 +200,11 @@ class Watcher:
         self._resets.observe(await self._state.epoch())
 
     async def cycle(self, lease_token: str | None) -> CycleOutcome:
+        # Paused channels are left out (even watch_all ones): a paused channel gets nothing, not
+        # even "alerted" marks that would cost it a late alert.
         watched = await self._subscriptions.all_watched()
         paused = await self._subscriptions.paused()
         static = frozenset(c for c in self._subscriptions.static_channels if c not in paused)
-        if paused and static != self._subscriptions.static_channels:
-            # The project's watch_all channels came back in with every explicit watch: a
-            # paused one gets nothing, not even "alerted" marks that would cost it a late alert.
-            watched = {cid: channels.difference(paused) for cid, channels in watched.items()}
         snapshot = await self._state.load()
         verdict = self._resets.observe(snapshot.epoch)
         if verdict == "fresh":
