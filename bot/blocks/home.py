@@ -10,7 +10,7 @@ from bot.blocks import message as kit
 from bot.blocks import text as rich
 from bot.blocks.guardrails import refusal
 from bot.blocks.lists import list_line, list_rank, with_failed
-from bot.blocks.status import connections_count, project_label
+from bot.blocks.status import and_more, connections_count, project_label
 from bot.dli.ids import normalise_id
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _
@@ -63,9 +63,7 @@ def home_view(
         entry = _home_entry(connection, channels, now, project)
         budget -= rich.pieces_length(entry)
         if shown >= room or budget < 0:
-            blocks.append(
-                kit.section_block("… " + _("and {n} more").format(n=len(ordered) - shown))
-            )
+            blocks.append(kit.section_block(and_more(len(ordered) - shown)))
             break
         blocks.append(kit.rich_block(entry))
     return {"type": "home", "blocks": blocks + tail}

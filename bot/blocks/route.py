@@ -9,7 +9,7 @@ from typing import Literal
 from bot.blocks import message as kit
 from bot.blocks import text as rich
 from bot.blocks.replies import styled
-from bot.blocks.status import project_label
+from bot.blocks.status import and_more, project_label
 from bot.dli.models import Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
@@ -58,7 +58,7 @@ def route_message(
     ]
     shown = [_line(line) for line in lines[:_SHOWN]]
     if len(lines) > _SHOWN:
-        shown.append([rich.words("… " + _("and {n} more").format(n=len(lines) - _SHOWN))])
+        shown.append([rich.words(and_more(len(lines) - _SHOWN))])
     if shown:
         blocks.append(kit.rich_block(rich.joined(shown, "\n")))
     context: list[str | rich.Element] = [

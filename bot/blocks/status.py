@@ -76,6 +76,11 @@ def connections_count(count: int) -> str:
     return ngettext("{n} connection", "{n} connections", count).format(n=count)
 
 
+def and_more(count: int) -> str:
+    """ "… and 3 more": what a list that was cut short ends with."""
+    return "… " + _("and {n} more").format(n=count)
+
+
 def short_id(connection_id: str) -> str:
     """The first 8 characters of an id (like a short git hash); the full id is on the card."""
     return rich.whole_prefix(connection_id, 8) + "…" if len(connection_id) > 9 else connection_id

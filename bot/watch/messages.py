@@ -14,7 +14,7 @@ from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_ACK, ACTION_MUTE, ACTION_REFRESH, ALERT_ACTIONS
 from bot.blocks.conntest import conntest_button
 from bot.blocks.diagnosis import cause_block, cause_blocks
-from bot.blocks.status import binding_named, connection_named, status_value
+from bot.blocks.status import and_more, binding_named, connection_named, status_value
 from bot.diagnosis.catalogue import default_catalogue
 from bot.dli.models import ACTIVE, CREATING, FAILED
 from bot.errors import dli_problem
@@ -43,11 +43,6 @@ _ERR_BUDGET: Final = 6000
 
 def _duration(seconds: float) -> str:
     return rich.humanize_age(timedelta(seconds=seconds))
-
-
-def _more(count: int) -> str:
-    """ "… and 3 more", for a section of its own."""
-    return "… " + _("and {n} more").format(n=count)
 
 
 def project_label(project: ProjectRef) -> rich.Element:
@@ -156,7 +151,7 @@ def alert_message(
                 *cause_blocks(queue.err_msg, incident.connection_id),
             ]
         if len(incident.queues) > len(queues):
-            blocks.append(kit.section_block(_more(len(incident.queues) - len(queues))))
+            blocks.append(kit.section_block(and_more(len(incident.queues) - len(queues))))
     detected = _("Detected {time}").format(time=rich.date_token(incident.started_at))
     notes: list[str | rich.Element] = [detected]
     if project is not None:
@@ -398,7 +393,7 @@ def reset_summary(
     blocks = [kit.header_block(_("⚠️ The bot's memory was reset")), kit.section_block(intro)]
     blocks += [kit.rich_block(_reset_line(incident)) for incident in shown]
     if len(ordered) > len(shown):
-        blocks.append(kit.section_block(_more(len(ordered) - len(shown))))
+        blocks.append(kit.section_block(and_more(len(ordered) - len(shown))))
     blocks.append(
         kit.context_block(
             [
