@@ -349,22 +349,7 @@ def _no_arguments(command: str) -> str:
 def address_problem_text(address: str) -> str | None:
     """Why `address` is not `host[:port]`, in the reader's language (never quoting it), or None."""
     problem = targets.address_problem(address)
-    if problem is None:
-        return None
-    return {
-        targets.AddressProblem.TOO_LONG: _(
-            "an address is host[:port], at most {max} characters"
-        ).format(max=targets.MAX_ADDRESS_CHARS),
-        targets.AddressProblem.BAD_PORT: _("the port must be a number from 1 to {max}").format(
-            max=targets.MAX_PORT
-        ),
-        targets.AddressProblem.BAD_IPV4: _(
-            "the host is not an IPv4 address (four numbers from 0 to 255)"
-        ),
-        targets.AddressProblem.BAD_HOST: _(
-            "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
-        ),
-    }[problem]
+    return None if problem is None else targets.explained(problem, _)
 
 
 def _target(word: str) -> str | Help:

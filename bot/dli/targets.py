@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Final
+
+from bot.i18n import N_
 
 MAX_QUEUE_CHARS: Final = 128
 MAX_ADDRESS_CHARS: Final = 260
@@ -55,18 +58,25 @@ def address_problem(address: str) -> AddressProblem | None:
     return None
 
 
-def explained(problem: AddressProblem) -> str:
-    """The problem in English, for the client's ValueError; it never quotes the address."""
-    return {
-        AddressProblem.TOO_LONG: (
-            f"an address is host[:port], at most {MAX_ADDRESS_CHARS} characters"
-        ),
-        AddressProblem.BAD_PORT: f"the port must be a number from 1 to {MAX_PORT}",
-        AddressProblem.BAD_IPV4: "the host is not an IPv4 address (four numbers from 0 to 255)",
-        AddressProblem.BAD_HOST: (
-            "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
-        ),
-    }[problem]
+#: Each problem in words ({max}: the limit it breaks), marked for translation.
+_PROBLEMS: Final[dict[AddressProblem, str]] = {
+    AddressProblem.TOO_LONG: N_("an address is host[:port], at most {max} characters"),
+    AddressProblem.BAD_PORT: N_("the port must be a number from 1 to {max}"),
+    AddressProblem.BAD_IPV4: N_("the host is not an IPv4 address (four numbers from 0 to 255)"),
+    AddressProblem.BAD_HOST: N_(
+        "the host must be an IPv4 address or a domain name (IPv6 is not supported)"
+    ),
+}
+_LIMITS: Final[dict[AddressProblem, int]] = {
+    AddressProblem.TOO_LONG: MAX_ADDRESS_CHARS,
+    AddressProblem.BAD_PORT: MAX_PORT,
+}
+
+
+def explained(problem: AddressProblem, translate: Callable[[str], str] = str) -> str:
+    """The problem in words: English (the client's ValueError), or the reader's language with
+    `translate=_`. It never quotes the address."""
+    return translate(_PROBLEMS[problem]).format(max=_LIMITS.get(problem, ""))
 
 
 def is_address(address: str) -> bool:
