@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from bot.blocks.home import home_view
 from bot.chat.context import ChatContext
@@ -19,6 +19,9 @@ from bot.lookup.cache import Lookup
 from bot.policy import Decision, Why
 
 log = logging.getLogger(__name__)
+
+#: How many channels' guardrails the Home tab asks Slack about at once.
+CHECKS_AT_ONCE: Final = 8
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,15 @@ class HomeTab:
             # Only channels that watch something are asked about: each may be a Slack call.
             candidates = frozenset().union(*watched.values()) & mine if watched else frozenset()
             asked = sorted(candidates)
-            decisions = await asyncio.gather(*(permitted(c) for c in asked))
+            # A few at a time: a person in many channels must not send Slack a burst of
+            # conversations.info calls on every tab open (cached, but cold after a minute).
+            gate = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+            async def decided(channel: str) -> Decision:
+                async with gate:
+                    return await permitted(channel)
+
+            decisions = await asyncio.gather(*(decided(c) for c in asked))
             mine = frozenset(c for c, d in zip(asked, decisions, strict=True) if d.allowed)
             refused = Counter(d.why for d in decisions if not d.allowed)
             if refused:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from bot.chat.home import CHECKS_AT_ONCE
 from bot.config import ChannelConfig, Guardrails
 from bot.policy import ChannelFacts, Decision, Person, decide
 from tests.fakes.chat import (
@@ -14,6 +17,7 @@ from tests.fakes.chat import (
     storage_down,
     text_of,
 )
+from tests.helpers import until
 
 ORDERS = connection_id(1)
 BILLING = connection_id(2)
@@ -141,3 +145,29 @@ async def test_a_refusal_the_tab_has_no_words_for_is_still_counted() -> None:
         view = await parts.chat.home.view({"C1"}, permitted=not_an_operator)
     assert "1 refused by the guardrails (/dliconn policy there says why)" in text_of(view)
     assert "No connection is watched" not in text_of(view)
+
+
+async def test_the_tab_asks_the_guardrails_about_a_few_channels_at_a_time() -> None:
+    channels = [f"C0CH{n:02d}" for n in range(3 * CHECKS_AT_ONCE)]
+    in_flight, most, opened = 0, 0, asyncio.Event()
+
+    async def permitted(channel_id: str) -> Decision:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await opened.wait()  # held: every check the tab starts is in flight at once
+        in_flight -= 1
+        return decide(Guardrails(), ChannelConfig(), "list", ChannelFacts(channel_id), Person("U1"))
+
+    async with chat_parts(*CONNECTIONS) as parts:
+        await watched_in(parts, *((c, ORDERS) for c in channels))
+        tab = asyncio.create_task(parts.chat.home.view(set(channels), permitted=permitted))
+
+        async def started() -> bool:
+            return in_flight >= CHECKS_AT_ONCE
+
+        await until(started)  # all it starts start at once: more would be in flight here
+        opened.set()
+        view = await tab
+    assert most == CHECKS_AT_ONCE
+    assert "orders" in text_of(view)
