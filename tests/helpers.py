@@ -1,12 +1,13 @@
 """What many tests need around the parts they test: an environment without the developer's
-settings, a local port nothing listens on, the ports a process listens on, and polling until a
-condition holds."""
+settings, a local port nothing listens on, the ports a process listens on, polling until a
+condition holds, and telling Chinese text from English."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +33,9 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
+#: The CJK Unified Ideographs block: every Chinese character the translations use.
+_HAN: Final = re.compile("[\u4e00-\u9fff]")
 
 #: A socket's state in /proc/net/tcp: listening.
 _LISTEN: Final = "0A"
@@ -64,3 +68,9 @@ async def until(condition: Callable[[], Awaitable[bool]], deadline: float = 10.0
         # process) announces nothing.
         while not await condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+def chinese(text: str) -> bool:
+    """Whether `text` has a Chinese character in it (what a zh-CN reply has and an English one
+    never does)."""
+    return _HAN.search(text) is not None

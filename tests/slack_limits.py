@@ -6,7 +6,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Collection, Iterator
-from typing import Any
+from typing import Any, Final
 
 from slack_sdk.models.blocks import Block
 
@@ -37,16 +37,27 @@ def text_objects(node: Any) -> Iterator[dict[str, Any]]:
             yield from text_objects(item)
 
 
-def rich_runs(node: Any) -> Iterator[list[dict[str, Any]]]:
-    """The element lists of every rich_text_section / _preformatted / _quote in `node`."""
+#: The rich text parts whose elements are inline (text, user, emoji ...), not other parts.
+RICH_RUNS: Final = ("rich_text_section", "rich_text_preformatted", "rich_text_quote")
+
+
+def rich_runs(node: Any, kinds: Collection[str] = RICH_RUNS) -> Iterator[list[dict[str, Any]]]:
+    """The element lists of every rich_text_section / _preformatted / _quote in `node` (only
+    of the `kinds` of part named)."""
     if isinstance(node, dict):
-        if node.get("type") in ("rich_text_section", "rich_text_preformatted", "rich_text_quote"):
+        if node.get("type") in kinds:
             yield node["elements"]
         for value in node.values():
-            yield from rich_runs(value)
+            yield from rich_runs(value, kinds)
     elif isinstance(node, list):
         for item in node:
-            yield from rich_runs(item)
+            yield from rich_runs(item, kinds)
+
+
+def rich_elements(node: Any, kinds: Collection[str] = RICH_RUNS) -> list[dict[str, Any]]:
+    """Every inline element of the rich text in `node` (blocks, a view, a message body), in
+    order: the runs of `rich_runs`, flattened."""
+    return [element for run in rich_runs(node, kinds) for element in run]
 
 
 def prose_of(mrkdwn: str) -> str:

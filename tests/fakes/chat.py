@@ -27,7 +27,14 @@ import httpx
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
-from bot.config import Deployment, ProjectConfig, Settings, load_deployment
+from bot.config import (
+    ChannelConfig,
+    Deployment,
+    Guardrails,
+    ProjectConfig,
+    Settings,
+    load_deployment,
+)
 from bot.dli.client import DliClient
 from bot.local.dli_rules import ConnectivityTests, ListQuery, Refusal, listed_fields, shown_fields
 from bot.local.fake_dli import Operation
@@ -48,6 +55,8 @@ from tests.fakes.cache import FakeClock, connection_payload
 from tests.fakes.dli import TEST_RETRY, HeldSleep, RecordingSleep
 
 PROJECT: Final = "0123456789abcdef0123456789abcdef"
+#: The second project of `two_projects`: chat_parts serves it only when told `unreachable`.
+OTHER_PROJECT: Final = "f" * 32
 _CONNECTIONS: Final = f"/v2.0/{PROJECT}/datasource/enhanced-connections"
 _SHOW = re.compile(rf"{re.escape(_CONNECTIONS)}/(?P<id>[^/]+)")
 _TEST = re.compile(
@@ -239,6 +248,25 @@ def chat_settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
+def two_projects(
+    channels: Mapping[str, ChannelConfig] | None = None,
+    *,
+    aliases: tuple[str, str] = ("default", "other"),
+    guardrails: Guardrails | None = None,
+) -> Deployment:
+    """A deployment of two projects, PROJECT (the one chat_parts serves from MockDli) and
+    OTHER_PROJECT, named `aliases`, with `channels`' rules."""
+    first, second = aliases
+    return Deployment(
+        projects=(
+            ProjectConfig(alias=first, project_id=PROJECT),
+            ProjectConfig(alias=second, project_id=OTHER_PROJECT),
+        ),
+        channels=channels or {},
+        guardrails=guardrails or Guardrails(),
+    )
+
+
 @dataclass
 class ChatParts:
     """The features (`chat`) and the real parts under them, for a test to arrange and inspect."""
@@ -266,10 +294,11 @@ async def chat_parts(
 ) -> AsyncIterator[ChatParts]:
     """`build_chat` over the production parts, DLI in-process; pass `watch` for other stores,
     `deployment` for channels' rules (its first project is the one served). With `unreachable`,
-    the deployment's second project is served too, by a DLI that answers every request with
-    that failure (a project that cannot be asked now)."""
+    the deployment's second project (by default `two_projects()`) is served too, by a DLI that
+    answers every request with that failure (a project that cannot be asked now)."""
     settings = settings or chat_settings()
-    deployment = deployment or load_deployment(settings)
+    if deployment is None:
+        deployment = load_deployment(settings) if unreachable is None else two_projects()
     served = deployment.projects[0]
     clock, dli, metrics = FakeClock(), MockDli(*connections), Metrics()
     store = MemoryStore(clock=clock.monotonic)

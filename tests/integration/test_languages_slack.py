@@ -8,7 +8,6 @@ does from each person's language setting; nobody configures anything per user.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +21,12 @@ from bot.local.wire import app_home_opened_event, app_mention_event, message_eve
 from tests.fakes.chat import message_of, text_of
 from tests.fakes.dli import FAILING
 from tests.fakes.slack_stack import SlackStack, is_alert_in, slack_stack
-from tests.slack_limits import assert_home_view_within_limits, assert_within_slack_limits
+from tests.helpers import chinese
+from tests.slack_limits import (
+    assert_home_view_within_limits,
+    assert_within_slack_limits,
+    rich_elements,
+)
 
 ZH_USER: Final = "U0ZHREADER"
 EN_USER: Final = "U0ENREADER"
@@ -31,7 +35,6 @@ ZH_CHANNEL: Final = "C0ZHTEAM"  # locale = "zh-CN"
 EN_CHANNEL: Final = "C0ENTEAM"
 #: kafka-stream-pools: exactly one FAILED binding (the elastic resource pool pool_stream_b).
 POOLS: Final = demo_uuid("connection/kafka-stream-pools")
-_CJK = re.compile("[\u4e00-\u9fff]")
 
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -59,10 +62,6 @@ async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
         yield running
 
 
-def in_chinese(text: str) -> bool:
-    return _CJK.search(text) is not None
-
-
 def zh(message: str) -> str:
     with speaking("zh-CN"):
         return _(message)
@@ -70,19 +69,8 @@ def zh(message: str) -> str:
 
 def preformatted(body: dict[str, Any]) -> list[str]:
     """The err_msg blocks' exact texts."""
-    return [
-        element["text"]
-        for block in body.get("blocks") or []
-        if block.get("type") == "rich_text"
-        for part in block["elements"]
-        if part.get("type") == "rich_text_preformatted"
-        for element in part["elements"]
-        if element.get("type") == "text"
-    ]
-
-
-def in_thread(ts: str) -> Callable[[SlackCall], bool]:
-    return lambda c: c.body.get("thread_ts") == ts
+    elements = rich_elements(body.get("blocks") or [], kinds=("rich_text_preformatted",))
+    return [element["text"] for element in elements if element.get("type") == "text"]
 
 
 def published_for(user: str) -> Callable[[SlackCall], bool]:
@@ -111,7 +99,7 @@ async def test_a_chinese_and_an_english_reader_each_get_the_card_in_their_langua
     assert all(label in zh_text for label in card_labels(zh))
     assert not any(f"{label}:" in zh_text for label in card_labels(str))
     assert all(f"{label}:" in en_text for label in card_labels(str))
-    assert not in_chinese(en_text)
+    assert not chinese(en_text)
     # DLI's words are the same bytes in both.
     assert preformatted(zh_card) == preformatted(en_card) != []
     assert_within_slack_limits(message_of(zh_card))
@@ -127,12 +115,12 @@ async def test_a_mention_is_answered_in_the_language_of_who_mentioned(stack: Sla
     for user in (ZH_USER, EN_USER):
         ts = new_ts()
         await stack.event(app_mention_event(FAILING, user=user, channel=SHARED, ts=ts))
-        [reply] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
+        [reply] = await stack.thread(ts)
         replies[user] = text_of(reply.body)
 
     assert all(label in replies[ZH_USER] for label in card_labels(zh))
     assert all(f"{label}:" in replies[EN_USER] for label in card_labels(str))
-    assert not in_chinese(replies[EN_USER])
+    assert not chinese(replies[EN_USER])
 
 
 async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackStack) -> None:
@@ -143,7 +131,7 @@ async def test_the_home_tab_is_in_the_language_of_whoever_opens_it(stack: SlackS
         views[user] = published.body["view"]
 
     zh_home, en_home = text_of(views[ZH_USER]), text_of(views[EN_USER])
-    assert in_chinese(zh_home) and not in_chinese(en_home)
+    assert chinese(zh_home) and not chinese(en_home)
     assert_home_view_within_limits(views[ZH_USER])
 
 
@@ -157,9 +145,9 @@ async def test_an_alert_is_in_the_channels_language_whoever_asked_to_watch(
     [zh_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(ZH_CHANNEL))
     [en_alert] = await stack.slack.wait_for("chat.postMessage", predicate=is_alert_in(EN_CHANNEL))
 
-    assert not in_chinese(text_of(confirmed))
-    assert in_chinese(text_of(zh_alert.body)) and in_chinese(zh_alert.body["text"])
-    assert not in_chinese(text_of(en_alert.body))
+    assert not chinese(text_of(confirmed))
+    assert chinese(text_of(zh_alert.body)) and chinese(zh_alert.body["text"])
+    assert not chinese(text_of(en_alert.body))
     assert "pool_stream_b" in text_of(zh_alert.body)
     assert preformatted(zh_alert.body) == preformatted(en_alert.body) != []
     assert_within_slack_limits(message_of(zh_alert))
@@ -173,7 +161,7 @@ async def test_without_users_read_a_reply_falls_back_to_the_channels_language(
     elsewhere = await command_reply(stack, FAILING, ZH_USER, SHARED)
 
     assert all(label in text_of(in_zh_channel) for label in card_labels(zh))
-    assert not in_chinese(text_of(elsewhere))
+    assert not chinese(text_of(elsewhere))
 
 
 async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
@@ -183,7 +171,7 @@ async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
     await stack.event(message_event("lunch at noon?", user=EN_USER, channel=ZH_CHANNEL))
     ts = new_ts()
     await stack.event(message_event(f"is {FAILING} down?", user=EN_USER, channel=ZH_CHANNEL, ts=ts))
-    [card] = await stack.slack.wait_for("chat.postMessage", predicate=in_thread(ts))
+    [card] = await stack.thread(ts)
 
     assert all(label in text_of(card.body) for label in card_labels(zh))
     await stack.stop()  # every reply composed: nothing else is still asking

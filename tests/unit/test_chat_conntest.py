@@ -19,11 +19,10 @@ from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT
 from bot.chat.chatops import request_of
 from bot.chat.conntest import ConnTest, Form, Origin, submission_errors
 from bot.chat.parsing import ConnectivityTest, parse_command
-from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
+from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.diagnosis import default_catalogue
 from bot.policy import ChannelFacts, Person, decide
 from tests.fakes.chat import (
-    PROJECT,
     THROTTLED,
     UNAVAILABLE,
     ChatParts,
@@ -33,6 +32,7 @@ from tests.fakes.chat import (
     connection_id,
     failing,
     text_of,
+    two_projects,
 )
 from tests.fakes.dli import TEST_RETRY, RecordingSleep
 
@@ -198,13 +198,7 @@ async def test_the_button_opens_a_modal_prefilled_with_the_queue_and_the_first_h
 
 async def test_a_forged_button_value_outside_the_channels_scope_reads_as_not_found() -> None:
     elsewhere = "C0ELSEWHERE"  # sees only another project
-    deployment = Deployment(
-        projects=(
-            ProjectConfig(alias="default", project_id=PROJECT),
-            ProjectConfig(alias="other", project_id="f" * 32),
-        ),
-        channels={elsewhere: ChannelConfig(projects=["other"], allow=["test"])},
-    )
+    deployment = two_projects({elsewhere: ChannelConfig(projects=["other"], allow=["test"])})
     async with rig(deployment=deployment) as r:
         form = await r.feature.form(f"{ORDERS}|etl_queue", origin=Origin(elsewhere, ""))
         assert not isinstance(form, Form)

@@ -18,7 +18,7 @@ import pytest
 from bot.blocks.actions import ACTION_WHAT_TO_CHECK_DOC, VIEW_WHAT_TO_CHECK
 from bot.chat import diagnosis
 from bot.chat.diagnosis import LOOKUP_WAIT, what_to_check
-from bot.config import ChannelConfig, Deployment, ProjectConfig
+from bot.config import ChannelConfig
 from bot.diagnosis import Entry, default_catalogue
 from tests.fakes.chat import (
     PROJECT,
@@ -28,6 +28,7 @@ from tests.fakes.chat import (
     connection_id,
     healthy,
     text_of,
+    two_projects,
 )
 
 ORDERS = connection_id(1)
@@ -35,13 +36,7 @@ GONE = connection_id(9)
 ERR = "Test failed: failed to connect to specified address 10.9.0.7:3306"
 ODD = "no idea what broke"
 ELSEWHERE = "C0ELSEWHERE"  # sees only the other project
-DEPLOYMENT = Deployment(
-    projects=(
-        ProjectConfig(alias="default", project_id=PROJECT),
-        ProjectConfig(alias="other", project_id="f" * 32),
-    ),
-    channels={ELSEWHERE: ChannelConfig(projects=["other"])},
-)
+DEPLOYMENT = two_projects({ELSEWHERE: ChannelConfig(projects=["other"])})
 UNREADABLE = (
     "The connection cannot be read from this channel now, so the bot checked nothing itself."
 )
@@ -212,12 +207,7 @@ async def test_an_id_missing_where_dli_answered_names_the_project_it_could_not_a
 
 
 async def test_aliases_in_the_modals_mrkdwn_are_code_so_an_underscore_italicises_nothing() -> None:
-    underscored = Deployment(
-        projects=(
-            ProjectConfig(alias="dr_west", project_id=PROJECT),
-            ProjectConfig(alias="dr_east", project_id="f" * 32),
-        )
-    )
+    underscored = two_projects(aliases=("dr_west", "dr_east"))
     async with chat_parts(orders(), deployment=underscored, unreachable=UNAVAILABLE) as parts:
         view = await modal(parts, f"connect-failed|{GONE}")
     [said] = [

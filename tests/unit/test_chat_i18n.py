@@ -26,6 +26,7 @@ from bot.lookup.projects import NotFoundAnywhere
 from bot.policy import ChannelFacts, Person, decide
 from bot.slack.facts import Asking, Guard
 from tests.fakes.chat import chat_parts, connection_id, failing, healthy, text_of
+from tests.helpers import chinese
 from tests.slack_limits import assert_shows, assert_within_slack_limits
 
 ORDERS = connection_id(1)
@@ -33,13 +34,6 @@ GONE = connection_id(3)
 ONCALL, ALICE, BOB = "S0ONCALL", "U0ALICE", "U0BOB"
 C = "C0PAYMENTS"
 #: A few Chinese characters, enough to tell a translated sentence from an English one.
-_HAN = re.compile("[\u4e00-\u9fff]")
-
-
-def chinese(text: str) -> bool:
-    return _HAN.search(text) is not None
-
-
 # --------------------------------------------------------------------------- help
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.blocks.actions import (
@@ -16,11 +14,9 @@ from bot.blocks.actions import (
 )
 from bot.chat.lookups import MAX_FULL_CARDS, lookup_many
 from bot.chat.parsing import ListFilter
-from bot.config import Deployment, ProjectConfig
 from bot.errors import Unavailable
 from tests.fakes.chat import (
     AUTH_FAILED,
-    PROJECT,
     THROTTLED,
     UNAVAILABLE,
     Failure,
@@ -31,17 +27,11 @@ from tests.fakes.chat import (
     healthy,
     text_of,
 )
+from tests.slack_limits import rich_elements
 
 ORDERS = connection_id(1)
 BILLING = connection_id(2)
 GONE = connection_id(3)
-#: Two projects: chat_parts serves `default` from MockDli; `other` only when told to, failing.
-TWO = Deployment(
-    projects=(
-        ProjectConfig(alias="default", project_id=PROJECT),
-        ProjectConfig(alias="other", project_id="f" * 32),
-    )
-)
 
 
 async def test_a_card_by_id_shows_the_failed_queue_and_its_buttons() -> None:
@@ -113,9 +103,8 @@ async def test_not_found_names_what_was_asked_with_dli_request_id(target: str) -
 async def test_not_found_where_asked_names_the_project_dli_could_not_be_asked_for(
     target: str,
 ) -> None:
-    async with chat_parts(
-        healthy(ORDERS, "orders"), deployment=TWO, unreachable=THROTTLED
-    ) as parts:
+    # two_projects(): `default` served from MockDli, `other` failing.
+    async with chat_parts(healthy(ORDERS, "orders"), unreachable=THROTTLED) as parts:
         reply = await parts.chat.lookups.card(target, ephemeral=True)
         # What the project that answered has is still found.
         found = await parts.chat.lookups.card(ORDERS, ephemeral=True)
@@ -128,19 +117,9 @@ async def test_not_found_where_asked_names_the_project_dli_could_not_be_asked_fo
     assert found.shareable and "orders" in text_of(found.message)
     # The aliases are code: an `_` in one (allowed) can make nothing italic.
     styles = {
-        e["text"]: e.get("style", {}) for e in _rich_elements(reply.message.blocks) if "text" in e
+        e["text"]: e.get("style", {}) for e in rich_elements(reply.message.blocks) if "text" in e
     }
     assert styles["default"] == {"code": True} and styles["other"] == {"code": True}
-
-
-def _rich_elements(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        element
-        for block in blocks
-        if block["type"] == "rich_text"
-        for section in block["elements"]
-        for element in section.get("elements", [])
-    ]
 
 
 @pytest.mark.parametrize(

@@ -3,27 +3,22 @@ rule that sets them, its operators (people and groups), what the asker may use, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 
-from bot.blocks.message import Message
 from bot.chat.parsing import parse_command
 from bot.chat.replies import Reply
-from bot.config import ChannelConfig, Deployment, Guardrails, ProjectConfig
+from bot.config import ChannelConfig, Deployment, Guardrails
 from bot.policy import ChannelFacts, Person, Unseen
-from tests.fakes.chat import PROJECT, chat_parts, text_of
+from tests.fakes.chat import chat_parts, text_of, two_projects
+from tests.slack_limits import rich_elements
 
 OPS = "C0OPS"  # operators, its own verbs, one project
 NOWHERE = "C0NOWHERE"  # sees no project
 PLAIN = "C0PLAIN"  # not in the file: the defaults
 ALICE, BOB = "U0ALICE", "U0BOB"
 ONCALL = "S0ONCALL"
-PROJECTS = (
-    ProjectConfig(alias="prod", project_id=PROJECT),
-    ProjectConfig(alias="staging", project_id="f" * 32),
-)
 CHANNELS = {
     OPS: ChannelConfig(
         operators=[ALICE, ONCALL], allow=["lookup", "watch", "test"], projects=["staging"]
@@ -34,9 +29,9 @@ External = Literal["deny", "read", "allow"]
 
 
 def deployment(external_channels: External = "deny") -> Deployment:
-    return Deployment(
-        projects=PROJECTS,
-        channels=CHANNELS,
+    return two_projects(
+        CHANNELS,
+        aliases=("prod", "staging"),
         guardrails=Guardrails(external_channels=external_channels),
     )
 
@@ -55,17 +50,6 @@ async def policy(
 def line(reply: Reply, start: str) -> str:
     [found] = [x for x in text_of(reply.message).splitlines() if x.startswith(start)]
     return found.removeprefix(start)
-
-
-def elements(message: Message) -> list[Mapping[str, Any]]:
-    """Every inline element of the reply's rich text, in order."""
-    return [
-        element
-        for block in message.blocks
-        if block["type"] == "rich_text"
-        for section in block["elements"]
-        for element in section["elements"]
-    ]
 
 
 async def test_a_channel_without_rules_gets_the_defaults_and_every_project() -> None:
@@ -93,12 +77,13 @@ async def test_operators_people_and_groups_are_named_with_the_key_that_sets_them
     )
     assert line(reply, "Projects: ") == "staging"
     # Slack shows them as names: a user and a user group, never pinged (the reply is private).
-    people = [e for e in elements(reply.message) if e["type"] in ("user", "usergroup")]
+    elements = rich_elements(reply.message.blocks)
+    people = [e for e in elements if e["type"] in ("user", "usergroup")]
     assert people == [
         {"type": "user", "user_id": ALICE},
         {"type": "usergroup", "usergroup_id": ONCALL},
     ]
-    verbs = [e["text"] for e in elements(reply.message) if e.get("style") == {"code": True}]
+    verbs = [e["text"] for e in elements if e.get("style") == {"code": True}]
     assert verbs[:3] == ["lookup", "watch", "test"]
 
 

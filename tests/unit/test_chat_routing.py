@@ -15,9 +15,8 @@ import pytest
 
 from bot.blocks.actions import ACTION_SHOW
 from bot.chat.parsing import parse_command
-from bot.config import ChannelConfig, Deployment, ProjectConfig
+from bot.config import ChannelConfig
 from tests.fakes.chat import (
-    PROJECT,
     THROTTLED,
     UNAVAILABLE,
     ChatParts,
@@ -27,6 +26,7 @@ from tests.fakes.chat import (
     failing,
     healthy,
     text_of,
+    two_projects,
 )
 
 ORDERS = connection_id(1)
@@ -37,17 +37,13 @@ EVERYTHING = "C0EVERYTHING"  # watch_all
 PAYMENTS = "C0PAYMENTS"  # watch_tags team=payments
 ELSEWHERE = "C0ELSEWHERE"  # sees only the other project
 ALICE, BOB = "U0ALICE", "U0BOB"
-DEPLOYMENT = Deployment(
-    projects=(
-        ProjectConfig(alias="default", project_id=PROJECT),
-        ProjectConfig(alias="other", project_id="f" * 32),
-    ),
-    channels={
+DEPLOYMENT = two_projects(
+    {
         EVERYTHING: ChannelConfig(watch_all=True),
         PAYMENTS: ChannelConfig(watch_tags={"team": "payments"}),
         # Its watch_all is for the project it sees: this one's alerts never go there.
         ELSEWHERE: ChannelConfig(projects=["other"], watch_all=True),
-    },
+    }
 )
 
 

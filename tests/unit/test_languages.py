@@ -14,18 +14,11 @@ from bot.config import ChannelConfig, Deployment, ProjectConfig
 from bot.local.fake_slack import FakeSlackApi
 from bot.slack.facts import LOCALE_FAILURE_TTL, LOCALE_TTL, Asking, SlackFacts
 from bot.slack.languages import Languages
+from tests.fakes.cache import FakeClock
 from tests.fakes.dli import HeldSleep
 
 ZH_TEAM, PLAIN = "C0ZHTEAM", "C0PLAIN"
 ZH_READER, EN_READER, UNSET = "U0ZH", "U0EN", "U0UNSET"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -41,14 +34,14 @@ def deployment() -> Deployment:
     )
 
 
-def facts(slack: FakeSlackApi, clock: Clock) -> SlackFacts:
-    return SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=clock)
+def facts(slack: FakeSlackApi, clock: FakeClock) -> SlackFacts:
+    return SlackFacts(AsyncWebClient(token="xoxb-t", base_url=slack.url), clock=clock.monotonic)
 
 
 async def test_a_reply_follows_the_readers_slack_locale_wherever_they_ask(
     slack: FakeSlackApi,
 ) -> None:
-    languages = Languages(deployment(), "en", facts(slack, Clock()))
+    languages = Languages(deployment(), "en", facts(slack, FakeClock()))
     assert await languages.of_reader(Asking(PLAIN, ZH_READER)) == "zh-CN"
     assert await languages.of_reader(Asking(ZH_TEAM, EN_READER)) == "en"
     # A locale that is neither (users.info says en-US for anyone the fake does not know).
@@ -67,7 +60,7 @@ async def test_when_slack_will_not_say_the_reply_is_in_the_channels_language(
     slack: FakeSlackApi,
 ) -> None:
     slack.fail("users.info", "missing_scope", times=None)
-    languages = Languages(deployment(), "en", facts(slack, Clock()))
+    languages = Languages(deployment(), "en", facts(slack, FakeClock()))
     assert await languages.of_reader(Asking(ZH_TEAM, ZH_READER)) == "zh-CN"
     assert await languages.of_reader(Asking(PLAIN, ZH_READER)) == "en"
     # Without Slack to ask at all (the CLI's own lookups), the channel decides too.
@@ -77,12 +70,12 @@ async def test_when_slack_will_not_say_the_reply_is_in_the_channels_language(
 async def test_a_persons_locale_is_asked_once_per_ttl_and_a_refusal_less_often(
     slack: FakeSlackApi,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cached = facts(slack, clock)
     for _ in range(3):
         assert await cached.user_locale(ZH_READER) == "zh-CN"
     assert len(slack.calls_to("users.info")) == 1
-    clock.now += LOCALE_TTL + 1
+    clock.advance(LOCALE_TTL + 1)
     assert await cached.user_locale(ZH_READER) == "zh-CN"
     assert len(slack.calls_to("users.info")) == 2
 
@@ -90,12 +83,12 @@ async def test_a_persons_locale_is_asked_once_per_ttl_and_a_refusal_less_often(
     assert await cached.user_locale(EN_READER) is None
     assert await cached.user_locale(EN_READER) is None  # remembered: not asked again yet
     assert len(slack.calls_to("users.info")) == 3
-    clock.now += LOCALE_FAILURE_TTL + 1
+    clock.advance(LOCALE_FAILURE_TTL + 1)
     assert await cached.user_locale(EN_READER) == "en-GB"
 
 
 async def test_concurrent_replies_to_one_new_person_ask_slack_once(slack: FakeSlackApi) -> None:
-    cached = facts(slack, Clock())
+    cached = facts(slack, FakeClock())
     found = await asyncio.gather(*(cached.user_locale(ZH_READER) for _ in range(5)))
     assert found == ["zh-CN"] * 5
     assert len(slack.calls_to("users.info")) == 1
@@ -115,7 +108,7 @@ async def test_a_reply_that_stops_waiting_still_leaves_the_answer_for_the_next()
     held = HeldSleep()
     async with FakeSlackApi(locales={ZH_READER: "zh-CN"}, sleep=held) as slack:
         slack.latency("users.info", 30.0, times=1)
-        cached = facts(slack, Clock())
+        cached = facts(slack, FakeClock())
         # users.info is held; the reply gives up (as Kit's deadline makes it) ...
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0):

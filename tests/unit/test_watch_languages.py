@@ -40,6 +40,7 @@ from bot.watch.transitions import (
     Stabilised,
     Stuck,
 )
+from tests.helpers import chinese
 from tests.slack_limits import assert_within_slack_limits
 from tests.unit.test_watch_messages import CID, incident
 
@@ -47,7 +48,6 @@ ZH: Final = "CZH"
 EN: Final = "CEN"
 EN_TOO: Final = "CEN2"
 CHANNELS: Final = (ZH, EN, EN_TOO)
-HAN: Final = re.compile(r"[\u4e00-\u9fff]")
 ERR: Final = "peering lost"
 HEALTHY: Final = ListedConnection(
     id=CID, name="orders", status="ACTIVE", available_queue_info=(ListedQueue("q1", "ACTIVE"),)
@@ -66,10 +66,6 @@ def by_channel(channel: str) -> Locale:
 
 def english(channel: str) -> Locale:
     return "en"
-
-
-def chinese(text: str) -> bool:
-    return HAN.search(text) is not None
 
 
 def shown(text: str, blocks: object) -> str:

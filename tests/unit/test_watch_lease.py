@@ -12,27 +12,20 @@ from bot.watch.lease import LeaseKeeper, RedisLease, safety_margin
 from bot.watch.notifier import Notifier
 from bot.watch.state import MemoryWatchStore
 from bot.watch.subscriptions import MemorySubscriptionStore
+from tests.fakes.cache import FakeClock
 from tests.unit.test_watch_notifier import GOOD, TOKEN, notice
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_a_holder_that_cannot_renew_stops_before_redis_lets_the_lease_go(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
-    ttl, clock = 30.0, Clock()
+    ttl, clock = 30.0, FakeClock()
     key = f"{key_prefix}lease"
-    keeper = LeaseKeeper(RedisLease(redis_client, key, ttl), ttl, clock=clock)
+    keeper = LeaseKeeper(RedisLease(redis_client, key, ttl), ttl, clock=clock.monotonic)
     assert await keeper.renew_once() and keeper.valid()
     # No renewal for almost a lease (Redis unreachable, or the event loop stalled): this holder
     # no longer counts on it, while Redis still holds it for this holder and no other can take it.
-    clock.now += ttl - safety_margin(ttl)
+    clock.advance(ttl - safety_margin(ttl))
     assert not keeper.valid()
     assert await redis_client.pttl(key) > 0
     assert not await RedisLease(redis_client, key, ttl).acquire()
@@ -46,12 +39,12 @@ async def test_a_holder_that_cannot_renew_stops_before_redis_lets_the_lease_go(
 async def test_a_lease_the_store_lost_is_told_apart_from_one_that_expired(
     redis_client: aioredis.Redis, key_prefix: str, gone_after: float, vanished: bool
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     key = f"{key_prefix}lease"
-    lease = RedisLease(redis_client, key, 30.0, clock=clock)
+    lease = RedisLease(redis_client, key, 30.0, clock=clock.monotonic)
     assert await lease.acquire() and not lease.vanished
     await redis_client.delete(key)
-    clock.now += gone_after
+    clock.advance(gone_after)
     assert await lease.acquire() and lease.vanished is vanished
     assert await lease.acquire() and not lease.vanished
 
