@@ -24,9 +24,11 @@ from typing import Any, Final
 
 import httpx
 
+from bot.blocks.actions import TEST_ADDRESS_INPUT, VIEW_TEST
 from bot.blocks.message import Message
 from bot.blocks.render import render_text
 from bot.chat.chatops import ChatOps
+from bot.chat.conntest import Origin
 from bot.config import (
     ChannelConfig,
     Deployment,
@@ -409,6 +411,16 @@ def buttons(message: Message) -> list[tuple[str, str | None]]:
             if element.get("type") == "button":
                 found.append((str(element["action_id"]), element.get("value")))
     return found
+
+
+def address_modal(origin: Origin) -> dict[str, Any]:
+    """A connectivity-test modal opened from `origin`, with its address input only: enough
+    for a submission that Kit refuses in the ack (view_submission_body types into it)."""
+    return {
+        "type": "modal", "callback_id": VIEW_TEST, "private_metadata": origin.dumps(),
+        "blocks": [{"type": "input", "block_id": TEST_ADDRESS_INPUT,
+                    "element": {"type": "plain_text_input", "action_id": TEST_ADDRESS_INPUT}}],
+    }  # fmt: skip
 
 
 async def open_alert(state: WatchStore, connection_id: str, channel: str) -> str:

@@ -194,14 +194,16 @@ async def slack_stack(
     connections: Iterable[Mapping[str, Any]] | None = None,
     *,
     dli_options: Mapping[str, Any] | None = None,
+    slack_options: Mapping[str, Any] | None = None,
     start_replica: bool = True,
     **settings: Any,
 ) -> AsyncIterator[SlackStack]:
     """A started stack: FakeDli (demo data unless `connections`), FakeSlackApi, one HttpServer.
 
-    `dli_options` go to FakeDli (sleep, clock, …); `settings` are extra Settings by env name
-    (DLICONN_RESPONSE_TYPE="in_channel", REDIS_URL=…). Everything is stopped on exit, the
-    servers first so that their in-flight replies still reach the fakes. With
+    `dli_options` go to FakeDli (sleep, clock, …), `slack_options` to FakeSlackApi (a sleep for
+    its latency faults: a HeldSleep holds answers on a gate); `settings` are extra Settings by
+    env name (DLICONN_RESPONSE_TYPE="in_channel", REDIS_URL=…). Everything is stopped on exit,
+    the servers first so that their in-flight replies still reach the fakes. With
     `start_replica=False` the test starts it (`add_replica`) once it has arranged more.
     """
     async with AsyncExitStack() as exits:
@@ -213,7 +215,7 @@ async def slack_stack(
                 **(dli_options or {}),
             )
         )
-        slack = await exits.enter_async_context(FakeSlackApi())
+        slack = await exits.enter_async_context(FakeSlackApi(**(slack_options or {})))
         sender = await exits.enter_async_context(SlackSender(SIGNING_SECRET))
         # trust_env=False: a proxy from the environment must not intercept local servers.
         http = await exits.enter_async_context(httpx.AsyncClient(timeout=5, trust_env=False))

@@ -2,24 +2,36 @@
 and alerts in a channel whose `locale` is zh-CN, through the real Bolt app over HTTP.
 
 The fake Slack answers users.info (with include_locale) from `FakeSlackApi.locales`, as Slack
-does from each person's language setting; nobody configures anything per user.
+does from each person's language setting; nobody configures anything per user. Held on a gate,
+users.info makes a reply, or a modal's input errors, go out in the fallback language first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import pytest
 
+from bot.blocks.actions import TEST_ADDRESS_INPUT
+from bot.chat.conntest import Origin
 from bot.i18n import _, speaking
 from bot.local.demo import demo_uuid
 from bot.local.fake_slack import SlackCall
-from bot.local.wire import app_home_opened_event, app_mention_event, message_event, new_ts
-from tests.fakes.chat import message_of, text_of
-from tests.fakes.dli import FAILING
+from bot.local.wire import (
+    app_home_opened_event,
+    app_mention_event,
+    message_event,
+    new_ts,
+    view_submission_body,
+)
+from tests.fakes.chat import address_modal, message_of, text_of
+from tests.fakes.dli import FAILING, HeldSleep
 from tests.fakes.slack_stack import SlackStack, is_alert_in, slack_stack
 from tests.helpers import chinese
 from tests.slack_limits import (
@@ -47,18 +59,36 @@ def _config(tmp_path: Path) -> str:
     return str(path)
 
 
-@pytest.fixture
-async def stack(key_prefix: str, tmp_path: Path) -> AsyncIterator[SlackStack]:
+@asynccontextmanager
+async def readers_stack(
+    key_prefix: str, tmp_path: Path, held: HeldSleep, **settings: Any
+) -> AsyncIterator[SlackStack]:
     """`serve` with its watcher inside (no REDIS_URL), a zh-CN channel that is also an
-    incident channel, two readers."""
+    incident channel, two readers; the Slack stand-in's latency faults wait on `held`."""
     async with slack_stack(
         key_prefix,
+        slack_options={"sleep": held},
         REDIS_URL=None,
         DLICONN_WATCH_INTERVAL="0.05",
         DLICONN_CONFIG=_config(tmp_path),
         DLICONN_INCIDENT_CHANNELS=ZH_CHANNEL,
+        **settings,
     ) as running:
         running.slack.locales.update({ZH_USER: "zh-CN", EN_USER: "en-US"})
+        try:
+            yield running
+        finally:
+            held.release()  # before the stand-in stops, which waits for its held answers
+
+
+@pytest.fixture
+def held() -> HeldSleep:
+    return HeldSleep()
+
+
+@pytest.fixture
+async def stack(key_prefix: str, tmp_path: Path, held: HeldSleep) -> AsyncIterator[SlackStack]:
+    async with readers_stack(key_prefix, tmp_path, held) as running:
         yield running
 
 
@@ -176,3 +206,75 @@ async def test_an_incident_channel_answers_in_its_language_and_asks_nobodys(
     assert all(label in text_of(card.body) for label in card_labels(zh))
     await stack.stop()  # every reply composed: nothing else is still asking
     assert stack.slack.calls_to("users.info") == []
+
+
+# --------------------------------------------------------------------------- users.info is slow
+
+
+async def test_a_reply_goes_out_in_the_channels_language_while_users_info_is_held(
+    stack: SlackStack, held: HeldSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The English reader's users.info is held until release(): past the reply's deadline, which
+    # is shortened so that the test need not sit through it (the gate, not the clock, decides).
+    stack.slack.latency("users.info", 60.0, times=1)
+    monkeypatch.setattr("bot.slack.kit.READER_LANGUAGE_WAIT", 0.05)
+    in_the_meantime = await command_reply(stack, FAILING, EN_USER, ZH_CHANNEL)
+    await held.holding()
+    # Replied while Slack still had not said: the answer is recorded only once it is sent.
+    assert held.held and stack.slack.calls_to("users.info") == []
+    held.release()
+    [answered] = await stack.slack.wait_for("users.info")
+    # Longer than the real 2 s: the answer is in, so no deadline can matter.
+    monkeypatch.setattr("bot.slack.kit.READER_LANGUAGE_WAIT", 5.0)
+    # The first of these may still share the held request's answer on its way; the second,
+    # once that request is over, has it only if it was kept.
+    afterwards = [await command_reply(stack, FAILING, EN_USER, ZH_CHANNEL) for _ in range(2)]
+    await stack.stop()
+
+    assert all(label in text_of(in_the_meantime) for label in card_labels(zh))
+    for reply in afterwards:
+        assert all(f"{label}:" in text_of(reply) for label in card_labels(str))
+        assert not in_chinese(text_of(reply))
+    # The answer the first reply stopped waiting for is the one the next were written in.
+    assert stack.slack.calls_to("users.info") == [answered]
+
+
+PORT_EN: Final = "The port must be a number from 1 to 65535."
+PORT_ZH: Final = "端口必须是 1 到 65535 之间的数字。"
+
+
+def bad_port_submission(user: str) -> str:
+    """A connectivity-test modal opened from ZH_CHANNEL, submitted with port 0."""
+    modal = address_modal(Origin(ZH_CHANNEL, POOLS))
+    return view_submission_body(modal, {TEST_ADDRESS_INPUT: "db:0"}, user_id=user)
+
+
+def port_error(ack: httpx.Response) -> str:
+    assert ack.status_code == 200
+    answered = json.loads(ack.text)
+    assert answered["response_action"] == "errors"
+    return str(answered["errors"][TEST_ADDRESS_INPUT])
+
+
+async def test_a_modals_input_errors_do_not_wait_for_users_info_past_the_acks_deadline(
+    key_prefix: str, tmp_path: Path, held: HeldSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A submission names no channel: without the reader's language its errors are in
+    # DLICONN_LOCALE's (Chinese here, as the channel the modal came from).
+    async with readers_stack(key_prefix, tmp_path, held, DLICONN_LOCALE="zh-CN") as stack:
+        stack.slack.latency("users.info", 60.0, times=1)
+        monkeypatch.setattr("bot.slack.kit.ACK_LANGUAGE_WAIT", 0.05)
+        in_the_meantime = await stack.post(bad_port_submission(EN_USER))
+        await held.holding()
+        assert held.held and stack.slack.calls_to("users.info") == []
+        held.release()
+        [answered] = await stack.slack.wait_for("users.info")
+        # Longer than the real half second, as for replies.
+        monkeypatch.setattr("bot.slack.kit.ACK_LANGUAGE_WAIT", 5.0)
+        # As for replies: the second has the answer only if it was kept.
+        afterwards = [await stack.post(bad_port_submission(EN_USER)) for _ in range(2)]
+        await stack.stop()
+
+    assert port_error(in_the_meantime) == PORT_ZH
+    assert [port_error(ack) for ack in afterwards] == [PORT_EN, PORT_EN]
+    assert stack.slack.calls_to("users.info") == [answered]

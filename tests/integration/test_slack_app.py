@@ -35,6 +35,8 @@ from bot.local.fake_slack import BOT_ID, BOT_USER_ID, SlackCall
 from bot.local.wire import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
+    Event,
+    app_home_opened_event,
     app_mention_event,
     event_body,
     message_event,
@@ -359,6 +361,31 @@ async def test_a_redelivered_event_is_answered_once(stack: SlackStack) -> None:
 
     assert first.status_code == retry.status_code == 200
     assert len(stack.thread_so_far(mention["ts"])) == 1
+
+
+# Every event kind the app listens to, as its first delivery, and the Web API method it answers
+# with (the app_mention above: a threaded card).
+EVENT_KINDS = {
+    "message": (message_event(f"queue down? {WITHVPC}", channel=INCIDENT_CHANNEL),
+                "chat.postMessage"),
+    "app_home_opened": (app_home_opened_event("U0HOME"), "views.publish"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("event", "answer"), EVENT_KINDS.values(), ids=EVENT_KINDS.keys())
+async def test_a_redelivered_event_of_each_kind_is_answered_once(
+    event: Event, answer: str, key_prefix: str, redis_client: aioredis.Redis
+) -> None:
+    async with slack_stack(key_prefix, DLICONN_INCIDENT_CHANNELS=INCIDENT_CHANNEL) as stack:
+        first = await stack.event(event, event_id="EvREDELIVERED")
+        retry = await stack.event(event, event_id="EvREDELIVERED", retry_num=1)
+        await stack.slack.wait_for(answer)
+        await stack.stop()
+
+    assert first.status_code == retry.status_code == 200
+    assert len(stack.slack.calls_to(answer)) == 1
+    # Claimed and finished as an app_mention is.
+    assert await redis_client.get(f"{key_prefix}event:v1:EvREDELIVERED") == b"done"
 
 
 async def test_two_replicas_sharing_redis_answer_a_redelivery_once(stack: SlackStack) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from bot.blocks import replies
-from bot.blocks.actions import ACTION_REFRESH, ACTION_SHARE, TEST_ADDRESS_INPUT, VIEW_TEST
+from bot.blocks.actions import ACTION_REFRESH, ACTION_SHARE, TEST_ADDRESS_INPUT
 from bot.blocks.message import Message
 from bot.chat.conntest import Origin
 from bot.config import ChannelConfig, load_deployment
@@ -23,7 +23,7 @@ from bot.lookup.cache import Lookup
 from bot.slack.facts import SlackFacts
 from bot.slack.languages import Languages
 from handlers import actions, commands, mentions, views
-from tests.fakes.chat import chat_settings, text_of
+from tests.fakes.chat import address_modal, chat_settings, text_of
 from tests.unit.test_handlers import (
     CHANNEL,
     GONE,
@@ -169,12 +169,7 @@ async def test_a_modals_input_errors_are_in_the_readers_language() -> None:
         registered: list[Any] = []
         h.kit.on(registered.append, views.test_submitted, refuse=views.refuse_bad_input)
         [ack_and_start] = registered
-        modal = {
-            "type": "modal", "callback_id": VIEW_TEST,
-            "private_metadata": Origin(CHANNEL, ORDERS).dumps(),
-            "blocks": [{"type": "input", "block_id": TEST_ADDRESS_INPUT,
-                        "element": {"type": "plain_text_input", "action_id": TEST_ADDRESS_INPUT}}],
-        }  # fmt: skip
+        modal = address_modal(Origin(CHANNEL, ORDERS))
         form = view_submission_body(modal, {TEST_ADDRESS_INPUT: "db:0"}, user_id=USER)
         args = Args(json.loads(parse_qs(form)["payload"][0]))
         await ack_and_start(args)
