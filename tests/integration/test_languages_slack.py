@@ -234,7 +234,7 @@ async def test_a_reply_goes_out_in_the_channels_language_while_users_info_is_hel
     assert all(label in text_of(in_the_meantime) for label in card_labels(zh))
     for reply in afterwards:
         assert all(f"{label}:" in text_of(reply) for label in card_labels(str))
-        assert not in_chinese(text_of(reply))
+        assert not chinese(text_of(reply))
     # The answer the first reply stopped waiting for is the one the next were written in.
     assert stack.slack.calls_to("users.info") == [answered]
 
