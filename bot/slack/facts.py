@@ -372,6 +372,12 @@ class Guard:
             )  # fmt: skip
         return Checked(decision, channel, person)
 
+    async def warm(self, asked: Asking) -> None:
+        """Ask Slack about `asked`'s channel now, so the check that follows finds the answer
+        (shared while in flight, then cached); nothing without facts or a channel."""
+        if self.facts is not None and asked.channel:
+            await self.facts.channel(asked)
+
     async def refuses_posts(self, channel: str) -> str | None:
         """The rule that keeps the watcher's posts out of `channel`, or None (bot.policy.decide,
         request "post"). Nobody asks, so no person is looked up."""

@@ -115,8 +115,13 @@ class Kit:
             # Until Slack says the reader's language, the channel's (for an error about that).
             locale = kit.languages.of_channel(asked.channel)
             try:
+                # The channel's facts are asked for meanwhile: the work's first step is the
+                # guardrails' check, and the two Slack calls must not wait one for the other
+                # (a button opening a modal has 3 s for both and the lookup).
+                warming = asyncio.ensure_future(kit.guard.warm(asked))
                 if for_reader:
                     locale = await kit.reader_language(asked, READER_LANGUAGE_WAIT)
+                await warming
                 with speaking(locale):
                     await work(kit, **kwargs)
                 if event_id is not None:

@@ -239,6 +239,28 @@ async def test_a_reply_goes_out_in_the_channels_language_while_users_info_is_hel
     assert stack.slack.calls_to("users.info") == [answered]
 
 
+async def test_the_channels_facts_are_asked_for_while_the_readers_language_is(
+    stack: SlackStack, held: HeldSleep, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # users.info held, and no deadline before the test releases it: conversations.info (the
+    # guardrails' first question) is answered meanwhile, so the two calls do not add up.
+    stack.slack.latency("users.info", 60.0, times=1)
+    monkeypatch.setattr("bot.slack.kit.READER_LANGUAGE_WAIT", 60.0)
+    ack, reply_to = await stack.command(FAILING, channel=ZH_CHANNEL, user=EN_USER)
+    await held.holding()
+    [facts] = await stack.slack.wait_for(
+        "conversations.info", predicate=lambda c: c.body.get("channel") == ZH_CHANNEL
+    )
+    assert held.held and stack.slack.calls_to("users.info") == []  # still waiting on it
+    held.release()
+    [reply] = await stack.replies(reply_to)
+    await stack.stop()
+
+    assert ack.status_code == 200 and facts.ok
+    assert all(f"{label}:" in text_of(reply.body) for label in card_labels(str))  # en-US
+    assert len(stack.slack.calls_to("conversations.info")) == 1  # the check used that answer
+
+
 PORT_EN: Final = "The port must be a number from 1 to 65535."
 PORT_ZH: Final = "端口必须是 1 到 65535 之间的数字。"
 
