@@ -149,9 +149,14 @@ class SlackFacts:
     # in a channel not yet cached asks Slack once, not once per command).
     _asking: dict[tuple[str, str], asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
+    def knows(self, channel: str) -> bool:
+        """Whether an answer about `channel` is still fresh (`channel` would not ask Slack)."""
+        cached = self._channels.get(channel)
+        return cached is not None and cached.until > self.clock()
+
     async def channel(self, asked: Asking) -> ChannelFacts:
         cached = self._channels.get(asked.channel)
-        if cached is None or cached.until <= self.clock():
+        if cached is None or cached.until <= self.clock():  # as `knows` says
             fresh: _Cached | None = await self._shared(
                 _request("conversations.info", channel=asked.channel),
                 lambda: self._fetch_channel(asked.channel),
@@ -372,11 +377,14 @@ class Guard:
             )  # fmt: skip
         return Checked(decision, channel, person)
 
-    async def warm(self, asked: Asking) -> None:
+    def warming(self, asked: Asking) -> asyncio.Future[ChannelFacts] | None:
         """Ask Slack about `asked`'s channel now, so the check that follows finds the answer
-        (shared while in flight, then cached); nothing without facts or a channel."""
-        if self.facts is not None and asked.channel:
-            await self.facts.channel(asked)
+        (shared while in flight, then cached); None when nothing is to ask: no facts, no
+        channel, or an answer still fresh (no task then, on the hot path of every reply)."""
+        facts = self.facts
+        if facts is None or not asked.channel or facts.knows(asked.channel):
+            return None
+        return asyncio.ensure_future(facts.channel(asked))
 
     async def refuses_posts(self, channel: str) -> str | None:
         """The rule that keeps the watcher's posts out of `channel`, or None (bot.policy.decide,

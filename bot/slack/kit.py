@@ -118,10 +118,11 @@ class Kit:
                 # The channel's facts are asked for meanwhile: the work's first step is the
                 # guardrails' check, and the two Slack calls must not wait one for the other
                 # (a button opening a modal has 3 s for both and the lookup).
-                warming = asyncio.ensure_future(kit.guard.warm(asked))
+                warming = kit.guard.warming(asked)
                 if for_reader:
                     locale = await kit.reader_language(asked, READER_LANGUAGE_WAIT)
-                await warming
+                if warming is not None:
+                    await warming
                 with speaking(locale):
                     await work(kit, **kwargs)
                 if event_id is not None:
