@@ -10,7 +10,7 @@ from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_TEST, TEST_ADDRESS_INPUT, TEST_QUEUE_INPUT, VIEW_TEST
 from bot.blocks.diagnosis import check_blocks, source_blocks
 from bot.blocks.replies import notice
-from bot.blocks.status import connection_named, project_label
+from bot.blocks.status import connection_named, project_context
 from bot.diagnosis import Entry
 from bot.dli.models import CHECKING, FAILED, REACHABLE, UNREACHABLE, Connection
 from bot.dli.targets import MAX_ADDRESS_CHARS, MAX_QUEUE_CHARS
@@ -214,7 +214,7 @@ def conntest_result(
         )
     notes: list[str | dict[str, Any]] = []
     if project is not None:
-        notes.append(kit.plain_text(_("Project {project}").format(project=project_label(project))))
+        notes.append(project_context(project))
     notes.append(kit.plain_text(_("DLI task id {id}").format(id=rich.shortened(task_id, 40))))
     if request_id:
         notes.append(_request_id(request_id))

@@ -10,7 +10,13 @@ from bot.blocks import message as kit
 from bot.blocks import text as rich
 from bot.blocks.actions import ACTION_HISTORY
 from bot.blocks.replies import notice
-from bot.blocks.status import binding_named, project_label, status_icon, status_value
+from bot.blocks.status import (
+    binding_named,
+    project_context,
+    project_label,
+    status_icon,
+    status_value,
+)
 from bot.dli.models import FAILED, Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
@@ -276,7 +282,7 @@ def _line(record: HistoryRecord) -> rich.Pieces:
 def _context(page: HistoryPage, project: ProjectRef | None) -> Sequence[str | rich.Element]:
     parts: list[str | rich.Element] = []
     if project is not None:
-        parts.append(kit.plain_text(_("Project {project}").format(project=project_label(project))))
+        parts.append(project_context(project))
     total = page.totals.entries
     transitions = ngettext("{n} transition", "{n} transitions", total).format(n=total)
     parts.append(

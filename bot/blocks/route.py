@@ -9,7 +9,7 @@ from typing import Literal
 from bot.blocks import message as kit
 from bot.blocks import text as rich
 from bot.blocks.replies import styled
-from bot.blocks.status import and_more, project_label
+from bot.blocks.status import and_more, project_context
 from bot.dli.models import Connection
 from bot.i18n import _, ngettext
 from bot.lookup.cache import ProjectRef
@@ -65,9 +65,7 @@ def route_message(
         _("Routes from dliconn.toml are configuration; watches live in Redis")
     ]
     if project is not None:
-        context.insert(
-            0, kit.plain_text(_("Project {project}").format(project=project_label(project)))
-        )
+        context.insert(0, project_context(project))
     blocks.append(kit.context_block(context))
     return kit.Message(text=kit.fallback_text(sentence), blocks=blocks)
 

@@ -225,6 +225,11 @@ def project_label(project: ProjectRef | None) -> str:
     return rich.shortened(label, 100, marker="…")
 
 
+def project_context(project: ProjectRef) -> rich.Element:
+    """ "Project prod · cn-north-4", for a context line: the project a reply is about."""
+    return kit.plain_text(_("Project {project}").format(project=project_label(project)))
+
+
 def binding_named(kind: str, name: str) -> rich.Pieces:
     """ "queue `q1`" or "pool `p1`": which binding, its name exact, in the reader's language."""
     template = _("pool {name}") if kind == "pool" else _("queue {name}")

@@ -56,7 +56,10 @@ class NotFoundAnywhere(NotFound):
         super().__init__(text)
         self.searched = tuple(searched)
         self.problems = dict(problems)
-        self.unreachable = tuple(problems)
+
+    @property
+    def unreachable(self) -> tuple[str, ...]:
+        return tuple(self.problems)
 
 
 @dataclass(frozen=True)
