@@ -31,7 +31,6 @@ MATCH_WINDOW: Final = 4000
 CAUSE_MAX: Final = 200
 CHECK_MAX: Final = 300
 CHECKS_MAX: Final = 12
-_MATCHES_KEPT: Final = 1024
 _PATTERN_MAX: Final = 300
 _DOC_PREFIX: Final = "https://support.huaweicloud.com/"
 # Huawei's international site publishes each page in English under /intl/en-us/ and in Chinese
@@ -139,6 +138,10 @@ def _in_reader_language(text: str) -> str:
     when it has no translation. Looked up by value, as gettext does: the msgids come from
     catalogue.toml, not from a literal here."""
     return translations(current_locale()).gettext(text)
+
+
+#: How many err_msg windows a catalogue remembers its match for, before starting afresh.
+_MATCHES_KEPT: Final = 1024
 
 
 class Catalogue(BaseModel):
